@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# profilis-bpf: BPF object -> skeleton -> ./profilis-bpf.  Outputs go under
+# .output/; `make V=1` shows the full commands.
+
+OUTPUT    := .output
+CLANG     ?= clang
+CC        ?= cc
+BPFTOOL   ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VMLINUX   := vmlinux/$(ARCH)/vmlinux.h
+PYTHON    ?= /usr/bin/python3.11
+
+CFLAGS    ?= -g -O2
+CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE
+CPPFLAGS  += -Iinclude -I$(OUTPUT) -Isrc -MMD -MP
+LDLIBS    += -lbpf -lelf -lz
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
+	-Iinclude -Ivmlinux/$(ARCH) -Ibpf -MMD -MP
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS  := bpf/profilis.bpf.c
+SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS  := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BIN  := $(OUTPUT)/unit-tests
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test unit integration demo bench fmt vmlinux clean offsets-check
+
+all: profilis-bpf
+
+$(OUTPUT) $(OUTPUT)/src $(OUTPUT)/bpf $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o | $(OUTPUT)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+# Every userspace object may include a skeleton through loader.c.
+$(OUTPUT)/src/%.o: src/%.c $(SKELS) | $(OUTPUT)/src
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+profilis-bpf: $(OUTPUT)/src/main.o $(LIB_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(UNIT_BIN): $(UNIT_SRCS) $(LIB_OBJS) | $(OUTPUT)/tests
+	$(call msg,TEST-CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Iinclude -I$(OUTPUT) -Isrc $(UNIT_SRCS) $(LIB_OBJS) \
+		$(LDLIBS) -lcriterion -lcjson -o $@
+
+# Installs the Debian packages the build, the tests and the demo need.
+deps:
+	$(Q)tools/install-deps
+
+unit: $(UNIT_BIN)
+	$(Q)$(UNIT_BIN) --jobs 2
+
+integration: profilis-bpf
+	$(Q)$(PYTHON) tests/integration/run.py
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN)
+	$(Q)$(MAKE) --no-print-directory offsets-check unit integration
+
+offsets-check:
+	$(Q)tools/gen-offsets --check
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/demo
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/bench
+
+fmt:
+	$(Q)clang-format -i src/*.c src/*.h bpf/*.c bpf/*.h include/profilis/*.h tests/unit/*.c
+
+vmlinux:
+	$(Q)mkdir -p vmlinux/$(ARCH)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX)
+
+clean:
+	$(Q)rm -rf $(OUTPUT) profilis-bpf
+
+-include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/bpf/*.d)

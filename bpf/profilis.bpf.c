@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Request spans from Flask, four uprobe traps per request: Flask pushes and
+ * pops its request context through PyContextVar_Set / PyContextVar_Reset on
+ * the ContextVar "flask.request_ctx".  The Set records the start time keyed
+ * by (thread, RequestContext); the Reset finds the Flask.wsgi_app frame and
+ * reads method, path, traceparent, route, endpoint, status and exception
+ * from its locals, then emits one record.  See DESIGN.md §4.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "pyobj.bpf.h"
+#include "proctree.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct inflight_key {
+	__u32 tid;
+	__u32 pad;
+	__u64 ctx;	/* the RequestContext object */
+};
+
+struct {
+	/* LRU: a thread that dies mid-request cannot leak its entry forever. */
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct inflight_key);
+	__type(value, __u64);	/* start, CLOCK_MONOTONIC ns */
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);	/* resized by userspace before load */
+} events SEC(".maps");
+
+/* Tgids whose first Flask request was already announced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PBPF_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u8);
+} flask_seen SEC(".maps");
+
+static __always_inline bool is_request_ctx_var(const void *var)
+{
+	struct py_key k;
+
+	if (read_ascii_key((__u64)read_ptr(var + py.contextvar_name), &k))
+		return false;
+	return key_is(&k, PBPF_NAME_REQUEST_CTX);
+}
+
+static __always_inline void announce_flask(__u32 tgid)
+{
+	struct pbpf_req_event *e;
+	__u8 one = 1;
+
+	if (bpf_map_update_elem(&flask_seen, &tgid, &one, BPF_NOEXIST))
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return;
+	__builtin_memset(e, 0, 64);
+	e->kind = PBPF_EV_FIRST_SEEN;
+	e->pid = tgid;
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now;
+	struct inflight_key key = { .tid = (__u32)id, .ctx = (__u64)value };
+
+	if (!is_traced(id >> 32))
+		return 0;
+	__sync_fetch_and_add(&stats.ctxvar_hits, 1);
+	if (!is_request_ctx_var(var))
+		return 0;
+	announce_flask(id >> 32);
+	__sync_fetch_and_add(&stats.request_starts, 1);
+	now = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&inflight, &key, &now, BPF_ANY))
+		__sync_fetch_and_add(&stats.inflight_drops, 1);
+	return 0;
+}
+
+/* Walks up from RequestContext.pop to the nearest Flask.wsgi_app frame. */
+static __always_inline const void *find_wsgi_app(const void *frame, const void **code)
+{
+	struct py_key k;
+	int i;
+
+	for (i = 0; i < PY_FRAME_WALK_MAX && frame; i++) {
+		*code = read_ptr(frame + py.frame_code);
+		if (*code && !read_ascii_key((__u64)read_ptr(*code + py.code_name), &k) &&
+		    key_is(&k, PBPF_NAME_WSGI_APP))
+			return frame;
+		frame = read_ptr(frame + py.frame_previous);
+	}
+	return NULL;
+}
+
+static __always_inline void read_environ(const void *environ, struct pbpf_req_event *e)
+{
+	struct py_want w = {
+		.ids = { PBPF_NAME_REQUEST_METHOD, PBPF_NAME_PATH_INFO,
+			 PBPF_NAME_HTTP_TRACEPARENT },
+		.nwant = 3,
+	};
+
+	if (dict_lookup(environ, &w))
+		return;
+	if (!read_str(w.vals[0], &e->method_hdr, e->method, sizeof(e->method)))
+		e->flags |= PBPF_F_HAVE_METHOD;
+	if (!read_str(w.vals[1], &e->path_hdr, e->path, sizeof(e->path)))
+		e->flags |= PBPF_F_HAVE_PATH;
+	if (!read_str(w.vals[2], &e->traceparent_hdr, e->traceparent,
+		      sizeof(e->traceparent)))
+		e->flags |= PBPF_F_HAVE_TRACEPARENT;
+}
+
+/* ctx.request.url_rule -> .rule and .endpoint */
+static __always_inline void read_rule(const void *ctx, struct pbpf_req_event *e)
+{
+	struct py_want w = { .ids = { PBPF_NAME_RULE, PBPF_NAME_ENDPOINT }, .nwant = 2 };
+	const void *request, *rule;
+
+	request = getattr1(ctx, PBPF_NAME_REQUEST);
+	rule = getattr1(request, PBPF_NAME_URL_RULE);
+	if (!rule)
+		return;
+	if ((__u64)rule == py.none_addr) {
+		e->flags |= PBPF_F_NO_RULE; /* no rule matched: 404, 405 */
+		return;
+	}
+	if (getattrs((__u64)rule, &w))
+		return;
+	if (!read_str(w.vals[0], &e->route_hdr, e->route, sizeof(e->route)))
+		e->flags |= PBPF_F_HAVE_RULE;
+	if (!read_str(w.vals[1], &e->endpoint_hdr, e->endpoint, sizeof(e->endpoint)))
+		e->flags |= PBPF_F_HAVE_ENDPOINT;
+}
+
+static __always_inline void read_outcome(const void *error, const void *response,
+					 struct pbpf_req_event *e)
+{
+	const void *type;
+	long n;
+
+	e->status = read_small_int(getattr1(response, PBPF_NAME_STATUS_CODE));
+	if (e->status >= 0)
+		e->flags |= PBPF_F_HAVE_STATUS;
+	if (!error || (__u64)error == py.none_addr)
+		return;
+	e->flags |= PBPF_F_ERROR;
+	type = read_ptr(error + 8);
+	if (!type)
+		return;
+	n = bpf_probe_read_user_str(e->exc_type, sizeof(e->exc_type),
+				    read_ptr(type + py.type_name));
+	if (n > 0) {
+		e->exc_type_len = n - 1;
+		e->flags |= PBPF_F_HAVE_EXC_TYPE;
+	}
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ctxvar_reset, const void *var)
+{
+	struct py_want w = {
+		.ids = { PBPF_NAME_ENVIRON, PBPF_NAME_CTX, PBPF_NAME_ERROR,
+			 PBPF_NAME_RESPONSE },
+		.nwant = 4,
+	};
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight_key key = { .tid = (__u32)id };
+	const void *frame, *app_frame, *code = NULL;
+	struct pbpf_req_event *e;
+	__u64 *start;
+
+	if (!is_traced(id >> 32))
+		return 0;
+	__sync_fetch_and_add(&stats.ctxvar_hits, 1);
+	if (!is_request_ctx_var(var))
+		return 0;
+	__sync_fetch_and_add(&stats.request_ends, 1);
+	/* The popping context is `self`, the first local of RequestContext.pop. */
+	frame = current_frame();
+	if (!frame)
+		goto no_frame;
+	key.ctx = (__u64)read_ptr(frame + py.frame_localsplus);
+	start = bpf_map_lookup_elem(&inflight, &key);
+	if (!start) {
+		__sync_fetch_and_add(&stats.no_start, 1);
+		return 0;
+	}
+	app_frame = find_wsgi_app(frame, &code);
+	if (!app_frame || frame_locals((__u64)app_frame, (__u64)code, &w) ||
+	    (__u64)w.vals[1] != key.ctx)
+		goto no_frame_delete; /* a context pushed outside wsgi_app */
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&stats.ringbuf_drops, 1);
+		bpf_map_delete_elem(&inflight, &key);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = PBPF_EV_REQUEST;
+	e->flags = PBPF_F_HAVE_FRAME;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->start_ns = *start;
+	e->status = -1;
+	read_environ(w.vals[0], e);
+	read_rule(w.vals[1], e);
+	read_outcome(w.vals[2], w.vals[3], e);
+	e->end_ns = bpf_ktime_get_ns();
+	bpf_map_delete_elem(&inflight, &key);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+
+no_frame_delete:
+	bpf_map_delete_elem(&inflight, &key);
+no_frame:
+	__sync_fetch_and_add(&stats.frame_missing, 1);
+	return 0;
+}
+
+/* A process leaving drops out of the traced set, so a recycled pid is not
+ * traced by accident. */
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(on_exit)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (!is_traced(tgid))
+		return 0;
+	if ((__u32)id == tgid) {
+		bpf_map_delete_elem(&traced_procs, &tgid);
+		bpf_map_delete_elem(&flask_seen, &tgid);
+	}
+	return 0;
+}

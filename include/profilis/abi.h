@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one header shared by the BPF programs (bpf/) and the userspace loader
+ * (src/): record layouts, size limits and the interpreter-offset table that
+ * userspace measures and writes into the programs' rodata before load.
+ * Everything here is plain fixed-width data so both compilers agree on it.
+ */
+#ifndef PROFILIS_ABI_H
+#define PROFILIS_ABI_H
+
+#ifdef __bpf__
+/* vmlinux.h provides the __u8..__u64 types in BPF builds. */
+#else
+#include <linux/types.h>
+#endif
+
+#define PBPF_METHOD_MAX 16
+#define PBPF_PATH_MAX 256
+#define PBPF_ROUTE_MAX 192
+#define PBPF_ENDPOINT_MAX 128
+#define PBPF_EXC_MAX 64
+#define PBPF_TRACEPARENT_MAX 64
+
+/* Names the BPF side compares Python str objects against.  Userspace packs
+ * the bytes into rodata so no string literal has to live in BPF code. */
+enum pbpf_name {
+	PBPF_NAME_REQUEST_CTX,	/* "flask.request_ctx": the ContextVar's name */
+	PBPF_NAME_WSGI_APP,	/* "wsgi_app": co_name of Flask.wsgi_app */
+	PBPF_NAME_ENVIRON,	/* locals of Flask.wsgi_app ... */
+	PBPF_NAME_CTX,
+	PBPF_NAME_ERROR,
+	PBPF_NAME_RESPONSE,
+	PBPF_NAME_REQUEST_METHOD, /* WSGI environ keys ... */
+	PBPF_NAME_PATH_INFO,
+	PBPF_NAME_HTTP_TRACEPARENT,
+	PBPF_NAME_REQUEST,	/* attributes: RequestContext.request */
+	PBPF_NAME_URL_RULE,	/* Request.url_rule */
+	PBPF_NAME_RULE,		/* Rule.rule */
+	PBPF_NAME_ENDPOINT,	/* Rule.endpoint */
+	PBPF_NAME_STATUS_CODE,	/* Response._status_code */
+	PBPF_NAME__COUNT,
+};
+
+#define PBPF_NAME_BYTES 24
+
+struct pbpf_name_key {
+	__u64 len;
+	__u64 w[PBPF_NAME_BYTES / 8]; /* bytes, zero padded */
+};
+
+/*
+ * Byte offsets inside one CPython build.  Filled in by src/pyoffsets.c from
+ * a per-version table checked against the debug builds (tools/gen-offsets).
+ */
+struct pbpf_py_offsets {
+	__u64 runtime_addr;		/* &_PyRuntime in the target */
+	__u64 none_addr;		/* &_Py_NoneStruct in the target */
+	__u32 runtime_tstate_current;	/* _PyRuntime.gilstate.tstate_current */
+	__u32 tstate_cframe;		/* PyThreadState.cframe (0: none, 3.13) */
+	__u32 cframe_current_frame;	/* _PyCFrame.current_frame */
+	__u32 frame_code;		/* _PyInterpreterFrame.f_code */
+	__u32 frame_previous;
+	__u32 frame_localsplus;
+	__u32 code_name;		/* PyCodeObject.co_name */
+	__u32 code_localsplusnames;
+	__u32 code_nlocalsplus;
+	__u32 str_length;		/* PyASCIIObject.length */
+	__u32 str_state;		/* PyASCIIObject.state (bitfield word) */
+	__u32 str_ascii_data;		/* sizeof(PyASCIIObject) */
+	__u32 str_compact_data;		/* sizeof(PyCompactUnicodeObject) */
+	__u32 str_kind_shift;		/* bit position of state.kind (3 bits) */
+	__u32 str_compact_bit;
+	__u32 str_ascii_bit;
+	__u32 type_name;		/* PyTypeObject.tp_name (const char *) */
+	__u32 type_flags;
+	__u32 type_dictoffset;
+	__u32 heaptype_cached_keys;	/* PyHeapTypeObject.ht_cached_keys */
+	__u32 managed_dict_flag;	/* Py_TPFLAGS_MANAGED_DICT */
+	__s32 managed_dict_ptr;		/* dict pointer, relative to the object */
+	__s32 managed_values_ptr;	/* inline values pointer, relative */
+	__u32 dict_keys;		/* PyDictObject.ma_keys */
+	__u32 dict_values;		/* PyDictObject.ma_values */
+	__u32 keys_log2_index_bytes;	/* PyDictKeysObject.dk_log2_index_bytes */
+	__u32 keys_kind;		/* .dk_kind (0 = general, else unicode) */
+	__u32 keys_nentries;
+	__u32 keys_indices;		/* start of dk_indices */
+	__u32 tuple_items;		/* PyTupleObject.ob_item */
+	__u32 long_size;		/* PyLongObject.ob_size */
+	__u32 long_digits;		/* PyLongObject.ob_digit */
+	__u32 contextvar_name;		/* PyContextVar.var_name */
+};
+
+/* Which fields of a request event hold real data. */
+enum pbpf_req_flags {
+	PBPF_F_HAVE_FRAME = 1 << 0,	/* found the Flask.wsgi_app frame */
+	PBPF_F_HAVE_METHOD = 1 << 1,
+	PBPF_F_HAVE_PATH = 1 << 2,
+	PBPF_F_HAVE_TRACEPARENT = 1 << 3,
+	PBPF_F_HAVE_RULE = 1 << 4,	/* ctx.request.url_rule is a Rule */
+	PBPF_F_NO_RULE = 1 << 5,	/* url_rule is None: unmatched URL */
+	PBPF_F_HAVE_ENDPOINT = 1 << 6,
+	PBPF_F_HAVE_STATUS = 1 << 7,
+	PBPF_F_ERROR = 1 << 8,		/* wsgi_app's `error` is not None */
+	PBPF_F_HAVE_EXC_TYPE = 1 << 9,
+	PBPF_F_NO_START = 1 << 10,	/* request began before attach */
+};
+
+/* A copied Python str: `len` is its length in characters, `kind` the
+ * PEP 393 kind (1 latin-1, 2 UCS-2, 4 UCS-4); data holds raw code units,
+ * truncated to the field's size. */
+struct pbpf_str_hdr {
+	__u32 len;
+	__u16 copied;	/* bytes copied into data */
+	__u8 kind;
+	__u8 pad;
+};
+
+#define PBPF_STR_FIELD(name, size) \
+	struct pbpf_str_hdr name##_hdr; \
+	char name[size]
+
+enum pbpf_event_kind {
+	PBPF_EV_REQUEST = 1,
+	PBPF_EV_FIRST_SEEN = 2,		/* first Flask request of a process */
+};
+
+struct pbpf_req_event {
+	__u32 kind;			/* PBPF_EV_REQUEST */
+	__u32 flags;			/* enum pbpf_req_flags */
+	__u32 pid;
+	__u32 tid;
+	__u64 start_ns;			/* CLOCK_MONOTONIC */
+	__u64 end_ns;
+	__s64 status;
+	PBPF_STR_FIELD(method, PBPF_METHOD_MAX);
+	PBPF_STR_FIELD(path, PBPF_PATH_MAX);
+	PBPF_STR_FIELD(route, PBPF_ROUTE_MAX);
+	PBPF_STR_FIELD(endpoint, PBPF_ENDPOINT_MAX);
+	PBPF_STR_FIELD(traceparent, PBPF_TRACEPARENT_MAX);
+	__u32 exc_type_len;
+	char exc_type[PBPF_EXC_MAX];	/* tp_name, NUL terminated */
+};
+
+/* Counters kept by the BPF side, read by userspace at exit. */
+struct pbpf_stats {
+	__u64 ctxvar_hits;		/* all PyContextVar_Set/Reset traps */
+	__u64 request_starts;
+	__u64 request_ends;
+	__u64 ringbuf_drops;		/* reserve failed: record lost */
+	__u64 inflight_drops;		/* in-flight map full: start lost */
+	__u64 no_start;			/* end without a recorded start */
+	__u64 read_failures;		/* a user-memory read failed */
+	__u64 frame_missing;		/* no Flask.wsgi_app frame found */
+	__u64 forks_tracked;
+};
+
+#endif /* PROFILIS_ABI_H */

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * JSONL encoding and output.  Lines are built in memory and appended to a
+ * write buffer only when complete, and the buffer is flushed in whole lines,
+ * so a reader (or a crash) never sees half a record.  A failed write drops
+ * whole lines, counts them and warns once per kind of failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "export_jsonl.h"
+#include "log.h"
+
+#define WBUF_SIZE (256 * 1024)
+
+int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (pos + 2 > size)
+		return -ENOSPC;
+	buf[pos++] = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char esc = 0;
+
+		switch (*p) {
+		case '"': esc = '"'; break;
+		case '\\': esc = '\\'; break;
+		case '\n': esc = 'n'; break;
+		case '\r': esc = 'r'; break;
+		case '\t': esc = 't'; break;
+		case '\b': esc = 'b'; break;
+		case '\f': esc = 'f'; break;
+		}
+		if (esc) {
+			if (pos + 2 >= size)
+				return -ENOSPC;
+			buf[pos++] = '\\';
+			buf[pos++] = esc;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			if (pos + 6 >= size)
+				return -ENOSPC;
+			memcpy(buf + pos, "\\u00", 4);
+			buf[pos + 4] = hex[*p >> 4];
+			buf[pos + 5] = hex[*p & 15];
+			pos += 6;
+		} else {
+			if (pos + 1 >= size)
+				return -ENOSPC;
+			buf[pos++] = *p; /* UTF-8 passes through; request.c validated it */
+		}
+	}
+	if (pos + 1 >= size)
+		return -ENOSPC;
+	buf[pos++] = '"';
+	buf[pos] = 0;
+	return pos;
+}
+
+/* Small append helpers: each returns the new position or -ENOSPC. */
+static int put_raw(char *buf, size_t size, int pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int put_raw(char *buf, size_t size, int pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (pos < 0)
+		return pos;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + pos, size - pos, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)(pos + n) >= size ? -ENOSPC : pos + n;
+}
+
+static int put_str_field(char *buf, size_t size, int pos, const char *key, bool have,
+			 const char *val)
+{
+	pos = put_raw(buf, size, pos, ",\"%s\":", key);
+	if (pos < 0)
+		return pos;
+	if (!have)
+		return put_raw(buf, size, pos, "null");
+	return jsonl_put_string(buf, size, pos, val);
+}
+
+int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
+{
+	int pos;
+
+	pos = put_raw(buf, size, 0,
+		      "{\"kind\":\"REQ\",\"schema_version\":%d,\"ts_ns\":%" PRIu64
+		      ",\"time_unix_ns\":%" PRIu64 ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
+		      JSONL_SCHEMA_VERSION, r->ts_ns, r->time_unix_ns, r->trace_id, r->span_id);
+	pos = put_str_field(buf, size, pos, "parent_span_id", r->parent_span_id[0] != 0,
+			    r->parent_span_id);
+	pos = put_str_field(buf, size, pos, "method", r->has_method, r->method);
+	pos = put_str_field(buf, size, pos, "path", r->has_path, r->path);
+	pos = put_str_field(buf, size, pos, "route", r->has_route || r->has_path, r->route);
+	pos = put_str_field(buf, size, pos, "endpoint", r->has_endpoint, r->endpoint);
+	if (r->status >= 0)
+		pos = put_raw(buf, size, pos, ",\"status\":%d", r->status);
+	else
+		pos = put_raw(buf, size, pos, ",\"status\":null");
+	pos = put_raw(buf, size, pos, ",\"dur_ns\":%" PRIu64 ",\"error\":%s", r->dur_ns,
+		      r->error ? "true" : "false");
+	pos = put_str_field(buf, size, pos, "exception_type", r->has_exception_type,
+			    r->exception_type);
+	pos = put_raw(buf, size, pos, ",\"pid\":%u,\"tid\":%u}\n", r->pid, r->tid);
+	if (pos < 0 && size)
+		buf[0] = 0;
+	return pos;
+}
+
+struct jsonl_exporter {
+	int fd;
+	int owns_fd;
+	char *path;
+	char *wbuf;
+	size_t wlen;
+	uint64_t pending;	/* records in wbuf */
+	struct jsonl_stats stats;
+	int last_errno;		/* warn once per distinct failure */
+};
+
+struct jsonl_exporter *jsonl__new(const struct jsonl_opts *opts)
+{
+	struct jsonl_exporter *x = calloc(1, sizeof(*x));
+	int err = ENOMEM;
+
+	if (!x)
+		goto fail;
+	x->wbuf = malloc(WBUF_SIZE);
+	if (!x->wbuf)
+		goto fail;
+	if (!opts->path || strcmp(opts->path, "-") == 0) {
+		x->fd = STDOUT_FILENO;
+		return x;
+	}
+	x->fd = open(opts->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (x->fd < 0) {
+		err = errno;
+		goto fail;
+	}
+	x->owns_fd = 1;
+	x->path = strdup(opts->path);
+	return x;
+fail:
+	if (x)
+		free(x->wbuf);
+	free(x);
+	errno = err;
+	return NULL;
+}
+
+int jsonl__flush(struct jsonl_exporter *x)
+{
+	size_t off = 0;
+
+	if (!x || x->wlen == 0)
+		return 0;
+	while (off < x->wlen) {
+		ssize_t n = write(x->fd, x->wbuf + off, x->wlen - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? errno : EIO;
+
+			/* What was not written is lost; count it, keep running. */
+			uint64_t lost = 0;
+			for (size_t i = off; i < x->wlen; i++)
+				lost += x->wbuf[i] == '\n';
+			x->stats.write_errors += lost;
+			x->stats.written += x->pending - lost;
+			if (err != x->last_errno)
+				p_warn("writing JSONL to %s failed: %s; %" PRIu64
+				       " records lost (counted, will retry with new records)",
+				       x->path ? x->path : "stdout", strerror(err), lost);
+			x->last_errno = err;
+			x->wlen = 0;
+			x->pending = 0;
+			return -err;
+		}
+		off += n;
+		x->stats.bytes += n;
+	}
+	x->stats.written += x->pending;
+	x->pending = 0;
+	x->wlen = 0;
+	x->last_errno = 0;
+	return 0;
+}
+
+int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
+{
+	char line[JSONL_LINE_MAX];
+	int n = jsonl_encode_request(r, line, sizeof(line));
+
+	if (n < 0) {
+		x->stats.write_errors++;
+		return n;
+	}
+	if (x->wlen + n > WBUF_SIZE)
+		jsonl__flush(x);
+	memcpy(x->wbuf + x->wlen, line, n);
+	x->wlen += n;
+	x->pending++;
+	return 0;
+}
+
+void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out)
+{
+	*out = x->stats;
+}
+
+void jsonl__free(struct jsonl_exporter *x)
+{
+	if (!x)
+		return;
+	jsonl__flush(x);
+	if (x->owns_fd)
+		close(x->fd);
+	free(x->path);
+	free(x->wbuf);
+	free(x);
+}

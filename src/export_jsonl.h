@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The JSONL exporter: one Profilis-compatible REQ object per line, written
+ * whole or not at all, to stdout or a file.
+ */
+#ifndef PROFILIS_EXPORT_JSONL_H
+#define PROFILIS_EXPORT_JSONL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "request.h"
+
+#define JSONL_SCHEMA_VERSION 1
+/* The longest line a record can produce, escapes included. */
+#define JSONL_LINE_MAX 16384
+
+/* Encodes one record as a JSON line ending in '\n'.  Returns its length, or
+ * -ENOSPC if `size` is too small (nothing partial is left in `buf`). */
+int jsonl_encode_request(const struct request_record *r, char *buf, size_t size);
+
+/* Appends `s` as a JSON string literal; returns the new length or -ENOSPC. */
+int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s);
+
+struct jsonl_opts {
+	const char *path;	/* NULL or "-": standard output */
+};
+
+struct jsonl_stats {
+	uint64_t written;	/* records fully written */
+	uint64_t write_errors;	/* records lost to a failed write */
+	uint64_t bytes;
+};
+
+struct jsonl_exporter;
+
+struct jsonl_exporter *jsonl__new(const struct jsonl_opts *opts);
+int jsonl__push(struct jsonl_exporter *x, const struct request_record *r);
+int jsonl__flush(struct jsonl_exporter *x);
+void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out);
+void jsonl__free(struct jsonl_exporter *x);
+
+#endif

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Turns a raw request event from BPF into a request record: UTF-8 strings,
+ * durations, wall-clock time and trace ids.  Pure, so it is unit tested with
+ * synthetic events, including hostile ones.
+ */
+#ifndef PROFILIS_REQUEST_H
+#define PROFILIS_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "profilis/abi.h"
+
+/* Room for every code unit of a field expanded to UTF-8 (<= 4 bytes each). */
+#define REQ_TEXT(n) ((n) * 4 + 1)
+
+struct request_record {
+	uint64_t ts_ns;		/* CLOCK_MONOTONIC at request end */
+	uint64_t dur_ns;
+	uint64_t time_unix_ns;	/* CLOCK_REALTIME at request end */
+	uint32_t pid, tid;
+	int status;		/* -1: unknown */
+	bool error;
+	bool has_method, has_path, has_route, has_endpoint, has_exception_type;
+	char method[REQ_TEXT(PBPF_METHOD_MAX)];
+	char path[REQ_TEXT(PBPF_PATH_MAX)];
+	char route[REQ_TEXT(PBPF_PATH_MAX)];	/* rule template, else the raw path */
+	char endpoint[REQ_TEXT(PBPF_ENDPOINT_MAX)];
+	char exception_type[REQ_TEXT(PBPF_EXC_MAX)];
+	char trace_id[33];
+	char span_id[17];
+	char parent_span_id[17];	/* from traceparent; empty when none */
+};
+
+/*
+ * Decodes `e`.  `realtime_offset_ns` is CLOCK_REALTIME - CLOCK_MONOTONIC.
+ * Returns 0, or -EINVAL when `e` is not a request event.
+ */
+int request_decode(const struct pbpf_req_event *e, int64_t realtime_offset_ns,
+		   struct request_record *out);
+
+/*
+ * Converts a copied Python str to UTF-8.  With `wsgi_bytes` the str is a WSGI
+ * "bytes as latin-1" value (PATH_INFO): its code units are the raw bytes,
+ * which are emitted as-is when they form valid UTF-8 and with U+FFFD for
+ * every invalid sequence otherwise.  Returns the output length.
+ */
+size_t pystr_to_utf8(const struct pbpf_str_hdr *hdr, const char *data, size_t data_size,
+		     bool wsgi_bytes, char *out, size_t out_size);
+
+#endif

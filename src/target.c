@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Finds the interpreter of a running process.  The file is opened through
+ * /proc/PID/root so containers and chroots resolve to the right inode, and
+ * symbols are turned into the two things the BPF side needs: file offsets for
+ * uprobes and runtime addresses (link-time address + load bias) for reads.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "elfsym.h"
+#include "target.h"
+
+uint64_t target_load_bias(uint64_t start, uint64_t offset, uint64_t seg_vaddr,
+			  uint64_t seg_offset)
+{
+	/* The byte at file `offset` lives at link-time seg_vaddr + (offset - seg_offset). */
+	return start - (seg_vaddr + (offset - seg_offset));
+}
+
+void target_decode_version(uint32_t hex, unsigned int *major, unsigned int *minor,
+			   unsigned int *micro)
+{
+	*major = (hex >> 24) & 0xff;
+	*minor = (hex >> 16) & 0xff;
+	*micro = (hex >> 8) & 0xff;
+}
+
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	buf[0] = 0;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, len, f))
+		buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
+static int find_mapping(struct target *t, struct py_mapping *m, char *msg, size_t msglen)
+{
+	char path[64];
+	FILE *maps;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", t->pid);
+	maps = fopen(path, "re");
+	if (!maps) {
+		err = -errno;
+		snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
+		return err == -ENOENT ? -ESRCH : err;
+	}
+	err = maps_find_python(maps, m);
+	fclose(maps);
+	if (err)
+		snprintf(msg, msglen,
+			 "PID %d (%s, %s) is not a Python process: it has no python or "
+			 "libpython mapping",
+			 t->pid, t->comm, t->exe[0] ? t->exe : "unknown executable");
+	return err ? -ENOEXEC : 0;
+}
+
+static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, size_t msglen)
+{
+	static const char *const needed[] = { "PyContextVar_Set", "PyContextVar_Reset",
+					      "_PyRuntime", "_Py_NoneStruct" };
+	uint64_t addr[4];
+
+	for (int i = 0; i < 4; i++) {
+		if (elf_file__symbol(ef, needed[i], &addr[i])) {
+			snprintf(msg, msglen, "%s has no symbol %s; is it a CPython build?",
+				 t->interp, needed[i]);
+			return -ENOENT;
+		}
+	}
+	if (elf_file__vaddr_to_offset(ef, addr[0], &t->set_offset) ||
+	    elf_file__vaddr_to_offset(ef, addr[1], &t->reset_offset)) {
+		snprintf(msg, msglen, "%s: PyContextVar_Set is outside any loadable segment",
+			 t->interp);
+		return -ENOEXEC;
+	}
+	t->runtime_addr = addr[2] + t->load_bias;
+	t->none_addr = addr[3] + t->load_bias;
+	return 0;
+}
+
+static void detect_version(struct target *t, struct elf_file *ef, int hint)
+{
+	uint64_t addr;
+	uint32_t hex;
+
+	if (elf_file__symbol(ef, "Py_Version", &addr) == 0 &&
+	    elf_file__read(ef, addr, &hex, sizeof(hex)) == 0) {
+		target_decode_version(hex, &t->py_major, &t->py_minor, &t->py_micro);
+		return;
+	}
+	/* Before 3.11 there is no Py_Version: trust the file name. */
+	if (hint >= 300) {
+		t->py_major = 3;
+		t->py_minor = hint - 300;
+	}
+}
+
+int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
+{
+	struct py_mapping m;
+	struct elf_load_seg seg;
+	struct elf_file *ef = NULL;
+	char path[64];
+	ssize_t n;
+	int err;
+
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	if (pid <= 0 || access(path, F_OK)) {
+		snprintf(msg, msglen, "no process with PID %d", pid);
+		return -ESRCH;
+	}
+	read_comm(pid, t->comm, sizeof(t->comm));
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	t->exe[n > 0 ? n : 0] = 0;
+	err = find_mapping(t, &m, msg, msglen);
+	if (err)
+		return err;
+	snprintf(t->interp, sizeof(t->interp), "%s", m.path);
+	snprintf(t->interp_host, sizeof(t->interp_host), "/proc/%d/root%s", pid, m.path);
+	t->is_lib = m.is_lib;
+	ef = elf_file__open(t->interp_host);
+	if (!ef) {
+		err = -errno;
+		snprintf(msg, msglen, "cannot open the interpreter %s of PID %d: %s", t->interp,
+			 pid, strerror(errno));
+		return err;
+	}
+	t->is_pie = elf_file__is_pie_or_shared(ef);
+	err = elf_file__seg_for_offset(ef, m.offset, &seg);
+	if (err) {
+		snprintf(msg, msglen, "%s: mapping at offset 0x%llx matches no segment",
+			 t->interp, (unsigned long long)m.offset);
+		goto cleanup;
+	}
+	t->load_bias = target_load_bias(m.start, m.offset, seg.vaddr, seg.offset);
+	detect_version(t, ef, m.version_hint);
+	err = resolve_symbols(t, ef, msg, msglen);
+cleanup:
+	elf_file__free(ef);
+	return err;
+}
+
+static pid_t read_ppid(const char *pid_dir)
+{
+	char path[300], buf[512], *p;
+	pid_t ppid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	/* comm may hold spaces and parentheses: parse after the last ')'. */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+int target_process_tree(pid_t root, pid_t *out, int max)
+{
+	pid_t pids[8192], ppids[8192];
+	int n = 0, count = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (max <= 0)
+		return 0;
+	out[count++] = root;
+	d = opendir("/proc");
+	if (!d)
+		return count;
+	while ((de = readdir(d)) && n < 8192) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pids[n] = atoi(de->d_name);
+		ppids[n] = read_ppid(de->d_name);
+		n++;
+	}
+	closedir(d);
+	/* Breadth-first: out[] grows while we scan it. */
+	for (int i = 0; i < count; i++)
+		for (int j = 0; j < n && count < max; j++)
+			if (ppids[j] == out[i] && pids[j] != root)
+				out[count++] = pids[j];
+	return count;
+}
+
+int target_alive(pid_t pid)
+{
+	char path[64], buf[512], *p, state = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %c", &state);
+	fclose(f);
+	return state != 0 && state != 'Z' && state != 'X';
+}
