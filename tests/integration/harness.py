@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Shared plumbing for the integration tests: real servers on loopback, the
+real profilis-bpf binary, real HTTP requests.  Nothing here mocks the kernel,
+libbpf or the target: a test that passes has seen the BPF programs read a
+live interpreter."""
+import collections
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.path.join(ROOT, "profilis-bpf")
+APPS = os.path.join(ROOT, "tests", "apps")
+DEBIAN_PY = "/usr/bin/python3.11"
+PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
+PYENV_311 = os.path.join(PYENV_ROOT, "versions", "3.11.7", "bin", "python3.11")
+PYENV_310 = os.path.join(PYENV_ROOT, "versions", "3.10.13", "bin", "python3.10")
+OUR_PROGS = ("ctxvar_set", "ctxvar_reset", "on_fork", "on_exit")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg, *args):
+    if not cond:
+        raise TestFailure(msg % args if args else msg)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc=None, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise TestFailure("server exited early with %s" % proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TestFailure("nothing listens on port %d after %ds" % (port, timeout))
+
+
+def clean_env():
+    env = dict(os.environ)
+    for k in ("PYTHONPATH", "PYTHONHOME", "PYENV_VERSION"):
+        env.pop(k, None)
+    return env
+
+
+class Server:
+    """A Flask app under a real WSGI server, as its own process group."""
+
+    def __init__(self, kind, app="shop", python=DEBIAN_PY, workers=2, extra=()):
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
+        if kind == "gunicorn":
+            # Debian's /usr/bin/gunicorn is what production runs (comm "gunicorn").
+            launcher = ["/usr/bin/gunicorn"] if python == DEBIAN_PY else [python, "-m", "gunicorn"]
+            argv = launcher + ["-w", str(workers), "-b",
+                    "127.0.0.1:%d" % self.port, "--graceful-timeout", "2"] + list(extra) + \
+                   ["%s:app" % app]
+        elif kind == "werkzeug":
+            argv = [python, os.path.join(APPS, app + ".py"), str(self.port)]
+        else:
+            raise ValueError(kind)
+        self.proc = subprocess.Popen(argv, cwd=APPS, env=clean_env(), stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid = self.proc.pid
+        wait_port(self.port, self.proc)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def children(self):
+        try:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        self.log.close()
+        os.unlink(self.log.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Profiler:
+    """profilis-bpf attached to a PID, writing JSONL to a file."""
+
+    def __init__(self, pid, args=(), ready=True, timeout=30):
+        self.out = tempfile.NamedTemporaryFile(prefix="pbpf-", suffix=".jsonl", delete=False)
+        self.err = tempfile.NamedTemporaryFile(prefix="pbpf-", suffix=".err", delete=False)
+        self.proc = subprocess.Popen([BINARY, "-p", str(pid)] + list(args), stdout=self.out,
+                                     stderr=self.err)
+        if ready:
+            self.wait_stderr("attached to PID", timeout)
+
+    def stderr(self):
+        with open(self.err.name, errors="replace") as f:
+            return f.read()
+
+    def wait_stderr(self, text, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if text in self.stderr():
+                return
+            if self.proc.poll() is not None:
+                raise TestFailure("profilis-bpf exited %s before printing %r:\n%s"
+                                  % (self.proc.returncode, text, self.stderr()))
+            time.sleep(0.05)
+        raise TestFailure("profilis-bpf did not print %r in %ds:\n%s"
+                          % (text, timeout, self.stderr()))
+
+    def stop(self, sig=signal.SIGINT, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise TestFailure("profilis-bpf did not exit within %ds of a signal" % timeout)
+        return rc
+
+    def records(self):
+        recs = []
+        with open(self.out.name, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                check(line.endswith("\n"), "line %d is partial: %r", n, line)
+                recs.append(json.loads(line))
+        return recs
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.out, self.err):
+            f.close()
+            os.unlink(f.name)
+
+
+def http(url, method="GET", body=None, headers=None, timeout=10):
+    """One request on a fresh connection; returns the status code."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        e.read()
+        return e.code
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+
+
+urllib.request.install_opener(urllib.request.build_opener(NoRedirect))
+
+
+def run_parallel(fn, items, threads=4):
+    """Runs fn(item) over items on a few threads; re-raises the first error."""
+    errors = []
+    it = iter(list(enumerate(items)))
+    lock = threading.Lock()
+    results = [None] * len(items)
+
+    def worker():
+        while True:
+            with lock:
+                nxt = next(it, None)
+            if nxt is None:
+                return
+            i, item = nxt
+            try:
+                results[i] = fn(item)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+                return
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def our_programs_loaded(grace=3.0):
+    """Our programs still loaded after `grace` seconds (the kernel frees a
+    program after an RCU grace period, not at close())."""
+    deadline = time.time() + grace
+    while True:
+        left = _our_programs()
+        if not left or time.time() >= deadline:
+            return left
+        time.sleep(0.1)
+
+
+def _our_programs():
+    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True,
+                         env=dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin"))
+    names = []
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if "name" in parts:
+            names.append(parts[parts.index("name") + 1])
+    return [n for n in names if n in OUR_PROGS]
+
+
+def counter(records, keys):
+    return collections.Counter(tuple(r.get(k) for k in keys) for r in records)
+
+
+def log(msg):
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()

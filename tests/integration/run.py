@@ -1,0 +1,47 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Runs the integration tests (as root, against real interpreters, servers
+and the real BPF programs).  `run.py [substring ...]` runs matching tests."""
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+import test_errors  # noqa: E402
+import test_requests  # noqa: E402
+
+MODULES = [test_requests, test_errors]
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("integration tests attach BPF programs: run them as root")
+    if not os.access(harness.BINARY, os.X_OK):
+        sys.exit("build ./profilis-bpf first (make)")
+    wanted = sys.argv[1:]
+    failed = []
+    t_all = time.time()
+    for mod in MODULES:
+        for test in mod.TESTS:
+            name = "%s.%s" % (mod.__name__, test.__name__)
+            if wanted and not any(w in name for w in wanted):
+                continue
+            t0 = time.time()
+            try:
+                test()
+                harness.log("PASS %s (%.1fs)" % (name, time.time() - t0))
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                failed.append(name)
+                harness.log("FAIL %s (%.1fs): %s" % (name, time.time() - t0, e))
+                if not isinstance(e, harness.TestFailure):
+                    traceback.print_exc()
+    harness.log("integration: %d failed%s (%.0fs)" % (
+        len(failed), (": " + ", ".join(failed)) if failed else "", time.time() - t_all))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

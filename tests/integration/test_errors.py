@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Every way an attach can fail gets a clear message, the right exit code and
+leaves nothing loaded; a target that exits mid-trace keeps what was seen."""
+import os
+import signal
+import subprocess
+import time
+
+from harness import (BINARY, PYENV_310, PYENV_311, Profiler, Server, check, http,
+                     our_programs_loaded)
+
+
+def run(argv, timeout=30, **kw):
+    p = subprocess.run([BINARY] + argv, capture_output=True, text=True, timeout=timeout, **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect_failure(argv, code, *needles, **kw):
+    rc, out, err = run(argv, **kw)
+    check(rc == code, "%s: exit %s, expected %s; stderr:\n%s", argv, rc, code, err)
+    check(out == "", "%s: wrote to stdout: %r", argv, out)
+    for n in needles:
+        check(n in err, "%s: stderr lacks %r:\n%s", argv, n, err)
+    check(not our_programs_loaded(), "programs left loaded: %s", our_programs_loaded())
+    return err
+
+
+def test_usage_errors():
+    expect_failure([], 64, "-p PID is required")
+    expect_failure(["-p", "abc"], 64, "--pid: 'abc' is not a process id")
+    expect_failure(["-p", "1", "-d", "-3"], 64, "--duration: '-3'")
+    expect_failure(["-p", "1", "--ringbuf-mb", "3"], 64, "power of two")
+    rc, out, err = run(["--help"])
+    check(rc == 0 and "Examples:" in out and "--duration" in out, "--help: %s %s", rc, out)
+
+
+def test_no_such_pid():
+    expect_failure(["-p", "4194300"], 1, "no process with PID 4194300")
+
+
+def test_not_python():
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        expect_failure(["-p", str(sleeper.pid)], 1, "is not a Python process", "sleep",
+                       "/usr/bin/sleep")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_unsupported_version():
+    py = subprocess.Popen([PYENV_310, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.3)
+        expect_failure(["-p", str(py.pid)], 1, "CPython 3.10", "not supported",
+                       "supported: CPython 3.11")
+    finally:
+        py.kill()
+        py.wait()
+
+
+def test_not_root():
+    py = subprocess.Popen([PYENV_311, "-c", "import time; time.sleep(60)"])
+    try:
+        expect_failure(["-p", str(py.pid)], 1,
+                       "missing capabilities: CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE",
+                       "run as root", preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+    finally:
+        py.kill()
+        py.wait()
+
+
+def test_no_btf():
+    """Hides /sys/kernel/btf in a private mount namespace: a real missing BTF."""
+    py = subprocess.Popen([PYENV_311, "-c", "import time; time.sleep(60)"])
+    try:
+        argv = ["unshare", "-m", "sh", "-c",
+                "mount -t tmpfs none /sys/kernel/btf && exec %s -p %d" % (BINARY, py.pid)]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        check(p.returncode == 1, "exit %s:\n%s", p.returncode, p.stderr)
+        check("no BTF" in p.stderr and "/sys/kernel/btf/vmlinux" in p.stderr,
+              "message: %s", p.stderr)
+        check(not our_programs_loaded(), "programs left loaded")
+    finally:
+        py.kill()
+        py.wait()
+
+
+def test_target_exits_while_traced():
+    srv = Server("gunicorn", workers=1)
+    prof = Profiler(srv.pid)
+    try:
+        for i in range(20):
+            check(http(srv.url("/users/%d" % i)) == 200, "request failed")
+        time.sleep(0.2)
+        os.killpg(srv.pid, signal.SIGKILL)
+        rc = prof.proc.wait(timeout=15)
+        err = prof.stderr()
+        check(rc == 0, "exit %s after the target died:\n%s", rc, err)
+        check("PID %d exited" % srv.pid in err, "no exit message:\n%s" % err)
+        check(len(prof.records()) == 20, "20 requests, %d records", len(prof.records()))
+        check(not our_programs_loaded(), "programs left loaded")
+    finally:
+        prof.close()
+        srv.stop()
+
+
+def test_sigterm_and_duration_detach():
+    with Server("gunicorn", workers=1) as srv:
+        prof = Profiler(srv.pid)
+        try:
+            check(our_programs_loaded(grace=0), "programs not visible while attached")
+            check(prof.stop(signal.SIGTERM) == 0, "SIGTERM exit:\n%s", prof.stderr())
+            check(not our_programs_loaded(), "programs left loaded after SIGTERM")
+        finally:
+            prof.close()
+        t0 = time.time()
+        rc, out, err = run(["-p", str(srv.pid), "-d", "1"])
+        check(rc == 0 and 0.9 < time.time() - t0 < 10, "-d 1: exit %s after %.1fs:\n%s", rc,
+              time.time() - t0, err)
+        check("0 requests recorded, 0 lost" in err, "summary: %s", err)
+        check(not our_programs_loaded(), "programs left loaded after -d")
+
+
+TESTS = [test_usage_errors, test_no_such_pid, test_not_python, test_unsupported_version,
+         test_not_root, test_no_btf, test_target_exits_while_traced,
+         test_sigterm_and_duration_detach]
