@@ -18,17 +18,19 @@ static const char doc[] =
 	"profilis-bpf -- request spans from a running Flask service, from outside the process\n"
 	"\n"
 	"Attaches uprobes to the CPython interpreter of PID (and of every process it\n"
-	"forks: gunicorn masters work) and writes one JSON line per HTTP request:\n"
-	"method, path, route template, endpoint, status, duration, exception type and\n"
-	"W3C trace ids.  No code change, no restart.  Needs root (CAP_BPF,\n"
-	"CAP_PERFMON, CAP_SYS_PTRACE).  Supported: CPython 3.11 with Flask >= 2.2.\n"
-	"\n"
+	"forks: a gunicorn master PID covers its workers, re-spawned ones included)\n"
+	"and writes one JSON line per HTTP request: method, path, route template,\n"
+	"endpoint, status, duration, exception type and W3C trace ids.  No code\n"
+	"change, no restart.  Supported: CPython 3.11 with Flask >= 2.2."
+	"\v"
 	"Examples:\n"
-	"  sudo profilis-bpf -p $(pgrep -o gunicorn)        # JSONL on stdout until Ctrl-C\n"
-	"  sudo profilis-bpf -p 4123 -d 60 -o requests.jsonl # one minute into a file\n"
+	"  sudo profilis-bpf -p $(pgrep -o gunicorn)          # until Ctrl-C\n"
+	"  sudo profilis-bpf -p 4123 -d 60 -o requests.jsonl  # one minute, to a file\n"
 	"  sudo profilis-bpf -p 4123 | jq -c 'select(.status >= 500)'\n"
 	"\n"
-	"Options:";
+	"Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE, and a kernel with BTF.\n"
+	"Exit status: 0 done (also when the target exits), 1 runtime failure,\n"
+	"64 bad usage.";
 
 enum { OPT_RINGBUF = 0x100 };
 

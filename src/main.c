@@ -155,6 +155,10 @@ int main(int argc, char **argv)
 	install_signals();
 	if (check_machine(&cfg, &t))
 		return 1;
+	if (t.pid != cfg.pid) {
+		p_info("%d is a thread of PID %d; tracing PID %d", cfg.pid, t.pid, t.pid);
+		cfg.pid = t.pid;
+	}
 	run.out = jsonl__new(&(struct jsonl_opts){ .path = cfg.output });
 	if (!run.out) {
 		p_err("cannot open %s for writing: %s", cfg.output, strerror(errno));

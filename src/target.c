@@ -108,6 +108,25 @@ static void detect_version(struct target *t, struct elf_file *ef, int hint)
 	}
 }
 
+/* The thread-group id of `pid` (a thread id given by mistake maps to its
+ * process); the pid itself when /proc cannot tell. */
+static pid_t tgid_of(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t tgid = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid > 0 ? tgid : pid;
+}
+
 int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
 {
 	struct py_mapping m;
@@ -124,6 +143,7 @@ int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
 		snprintf(msg, msglen, "no process with PID %d", pid);
 		return -ESRCH;
 	}
+	t->pid = pid = tgid_of(pid);
 	read_comm(pid, t->comm, sizeof(t->comm));
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, t->exe, sizeof(t->exe) - 1);

@@ -102,7 +102,6 @@ enum pbpf_req_flags {
 	PBPF_F_HAVE_STATUS = 1 << 7,
 	PBPF_F_ERROR = 1 << 8,		/* wsgi_app's `error` is not None */
 	PBPF_F_HAVE_EXC_TYPE = 1 << 9,
-	PBPF_F_NO_START = 1 << 10,	/* request began before attach */
 };
 
 /* A copied Python str: `len` is its length in characters, `kind` the
