@@ -81,6 +81,11 @@ class Server:
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.proc.pid
         wait_port(self.port, self.proc)
+        if kind == "gunicorn":
+            # The master listens before it forks: wait for every worker.
+            deadline = time.time() + 20
+            while len(self.children()) < workers and time.time() < deadline:
+                time.sleep(0.05)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
@@ -213,26 +218,28 @@ def run_parallel(fn, items, threads=4):
     return results
 
 
-def our_programs_loaded(grace=3.0):
-    """Our programs still loaded after `grace` seconds (the kernel frees a
-    program after an RCU grace period, not at close())."""
+def our_programs():
+    """IDs of loaded BPF programs with our programs' names."""
+    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True,
+                         env=dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin"))
+    ids = set()
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if "name" in parts and parts[parts.index("name") + 1] in OUR_PROGS:
+            ids.add(int(parts[0].rstrip(":")))
+    return ids
+
+
+def programs_left(ids, grace=3.0):
+    """Which of `ids` are still loaded after `grace` seconds (the kernel frees
+    a program after an RCU grace period, not at close()).  Tests compare ID
+    sets so that another profilis-bpf running on the machine cannot fail them."""
     deadline = time.time() + grace
     while True:
-        left = _our_programs()
+        left = ids & our_programs()
         if not left or time.time() >= deadline:
             return left
         time.sleep(0.1)
-
-
-def _our_programs():
-    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True,
-                         env=dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin"))
-    names = []
-    for line in out.stdout.splitlines():
-        parts = line.split()
-        if "name" in parts:
-            names.append(parts[parts.index("name") + 1])
-    return [n for n in names if n in OUR_PROGS]
 
 
 def counter(records, keys):

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from harness import (BINARY, PYENV_310, PYENV_311, Profiler, Server, check, http,
-                     our_programs_loaded)
+                     our_programs, programs_left)
 
 
 def run(argv, timeout=30, **kw):
@@ -15,13 +15,19 @@ def run(argv, timeout=30, **kw):
     return p.returncode, p.stdout, p.stderr
 
 
+def new_programs(before):
+    """Programs of ours loaded since `before` and still there after a grace."""
+    return programs_left(our_programs() - before)
+
+
 def expect_failure(argv, code, *needles, **kw):
+    before = our_programs()
     rc, out, err = run(argv, **kw)
     check(rc == code, "%s: exit %s, expected %s; stderr:\n%s", argv, rc, code, err)
     check(out == "", "%s: wrote to stdout: %r", argv, out)
     for n in needles:
         check(n in err, "%s: stderr lacks %r:\n%s", argv, n, err)
-    check(not our_programs_loaded(), "programs left loaded: %s", our_programs_loaded())
+    check(not new_programs(before), "programs left loaded")
     return err
 
 
@@ -76,11 +82,12 @@ def test_no_btf():
     try:
         argv = ["unshare", "-m", "sh", "-c",
                 "mount -t tmpfs none /sys/kernel/btf && exec %s -p %d" % (BINARY, py.pid)]
+        before = our_programs()
         p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         check(p.returncode == 1, "exit %s:\n%s", p.returncode, p.stderr)
         check("no BTF" in p.stderr and "/sys/kernel/btf/vmlinux" in p.stderr,
               "message: %s", p.stderr)
-        check(not our_programs_loaded(), "programs left loaded")
+        check(not new_programs(before), "programs left loaded")
     finally:
         py.kill()
         py.wait()
@@ -88,6 +95,7 @@ def test_no_btf():
 
 def test_target_exits_while_traced():
     srv = Server("gunicorn", workers=1)
+    before = our_programs()
     prof = Profiler(srv.pid)
     try:
         for i in range(20):
@@ -99,7 +107,7 @@ def test_target_exits_while_traced():
         check(rc == 0, "exit %s after the target died:\n%s", rc, err)
         check("PID %d exited" % srv.pid in err, "no exit message:\n%s" % err)
         check(len(prof.records()) == 20, "20 requests, %d records", len(prof.records()))
-        check(not our_programs_loaded(), "programs left loaded")
+        check(not new_programs(before), "programs left loaded")
     finally:
         prof.close()
         srv.stop()
@@ -107,19 +115,22 @@ def test_target_exits_while_traced():
 
 def test_sigterm_and_duration_detach():
     with Server("gunicorn", workers=1) as srv:
+        before = our_programs()
         prof = Profiler(srv.pid)
         try:
-            check(our_programs_loaded(grace=0), "programs not visible while attached")
+            ours = our_programs() - before
+            check(len(ours) == 4, "expected our 4 programs while attached, saw %s", ours)
             check(prof.stop(signal.SIGTERM) == 0, "SIGTERM exit:\n%s", prof.stderr())
-            check(not our_programs_loaded(), "programs left loaded after SIGTERM")
+            check(not programs_left(ours), "programs left loaded after SIGTERM")
         finally:
             prof.close()
         t0 = time.time()
+        before = our_programs()
         rc, out, err = run(["-p", str(srv.pid), "-d", "1"])
         check(rc == 0 and 0.9 < time.time() - t0 < 10, "-d 1: exit %s after %.1fs:\n%s", rc,
               time.time() - t0, err)
         check("0 requests recorded, 0 lost" in err, "summary: %s", err)
-        check(not our_programs_loaded(), "programs left loaded after -d")
+        check(not new_programs(before), "programs left loaded after -d")
 
 
 TESTS = [test_usage_errors, test_no_such_pid, test_not_python, test_unsupported_version,
