@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include "pyobj.bpf.h"
 #include "proctree.bpf.h"
+#include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -21,12 +22,18 @@ struct inflight_key {
 	__u64 ctx;	/* the RequestContext object */
 };
 
+struct inflight_val {
+	__u64 start_ns;		/* CLOCK_MONOTONIC */
+	__u32 sampled;
+	__u32 pad;
+};
+
 struct {
 	/* LRU: a thread that dies mid-request cannot leak its entry forever. */
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct inflight_key);
-	__type(value, __u64);	/* start, CLOCK_MONOTONIC ns */
+	__type(value, struct inflight_val);
 } inflight SEC(".maps");
 
 struct {
@@ -70,8 +77,9 @@ static __always_inline void announce_flask(__u32 tgid)
 SEC("uprobe")
 int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 {
-	__u64 id = bpf_get_current_pid_tgid(), now;
+	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight_key key = { .tid = (__u32)id, .ctx = (__u64)value };
+	struct inflight_val v = {};
 
 	if (!is_traced(id >> 32))
 		return 0;
@@ -80,8 +88,9 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 		return 0;
 	announce_flask(id >> 32);
 	__sync_fetch_and_add(&stats.request_starts, 1);
-	now = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&inflight, &key, &now, BPF_ANY))
+	v.start_ns = bpf_ktime_get_ns();
+	v.sampled = sample_request();
+	if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY))
 		__sync_fetch_and_add(&stats.inflight_drops, 1);
 	return 0;
 }
@@ -102,21 +111,13 @@ static __always_inline const void *find_wsgi_app(const void *frame, const void *
 	return NULL;
 }
 
-static __always_inline void read_environ(const void *environ, struct pbpf_req_event *e)
+static __always_inline void copy_environ(const struct py_want *w, struct pbpf_req_event *e)
 {
-	struct py_want w = {
-		.ids = { PBPF_NAME_REQUEST_METHOD, PBPF_NAME_PATH_INFO,
-			 PBPF_NAME_HTTP_TRACEPARENT },
-		.nwant = 3,
-	};
-
-	if (dict_lookup(environ, &w))
-		return;
-	if (!read_str(w.vals[0], &e->method_hdr, e->method, sizeof(e->method)))
+	if (!read_str(w->vals[0], &e->method_hdr, e->method, sizeof(e->method)))
 		e->flags |= PBPF_F_HAVE_METHOD;
-	if (!read_str(w.vals[1], &e->path_hdr, e->path, sizeof(e->path)))
+	if (!read_str(w->vals[1], &e->path_hdr, e->path, sizeof(e->path)))
 		e->flags |= PBPF_F_HAVE_PATH;
-	if (!read_str(w.vals[2], &e->traceparent_hdr, e->traceparent,
+	if (!read_str(w->vals[2], &e->traceparent_hdr, e->traceparent,
 		      sizeof(e->traceparent)))
 		e->flags |= PBPF_F_HAVE_TRACEPARENT;
 }
@@ -143,16 +144,21 @@ static __always_inline void read_rule(const void *ctx, struct pbpf_req_event *e)
 		e->flags |= PBPF_F_HAVE_ENDPOINT;
 }
 
-static __always_inline void read_outcome(const void *error, const void *response,
+static __always_inline bool is_error(const void *error)
+{
+	return error && (__u64)error != py.none_addr;
+}
+
+static __always_inline void read_outcome(const void *error, __s64 status,
 					 struct pbpf_req_event *e)
 {
 	const void *type;
 	long n;
 
-	e->status = read_small_int(getattr1(response, PBPF_NAME_STATUS_CODE));
-	if (e->status >= 0)
+	e->status = status;
+	if (status >= 0)
 		e->flags |= PBPF_F_HAVE_STATUS;
-	if (!error || (__u64)error == py.none_addr)
+	if (!is_error(error))
 		return;
 	e->flags |= PBPF_F_ERROR;
 	type = read_ptr(error + 8);
@@ -166,6 +172,13 @@ static __always_inline void read_outcome(const void *error, const void *response
 	}
 }
 
+/* Requests not sampled at start are kept only when they fail (5xx or an
+ * unhandled exception) and keep_errors is on. */
+static __always_inline bool keep_unsampled(const void *error, __s64 status)
+{
+	return filter.keep_errors && (is_error(error) || status >= 500);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ctxvar_reset, const void *var)
 {
@@ -174,11 +187,17 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 			 PBPF_NAME_RESPONSE },
 		.nwant = 4,
 	};
+	struct py_want env = {
+		.ids = { PBPF_NAME_REQUEST_METHOD, PBPF_NAME_PATH_INFO,
+			 PBPF_NAME_HTTP_TRACEPARENT },
+		.nwant = 3,
+	};
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight_key key = { .tid = (__u32)id };
 	const void *frame, *app_frame, *code = NULL;
+	struct inflight_val *found, v;
 	struct pbpf_req_event *e;
-	__u64 *start;
+	__s64 status;
 
 	if (!is_traced(id >> 32))
 		return 0;
@@ -191,39 +210,50 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	if (!frame)
 		goto no_frame;
 	key.ctx = (__u64)read_ptr(frame + py.frame_localsplus);
-	start = bpf_map_lookup_elem(&inflight, &key);
-	if (!start) {
+	found = bpf_map_lookup_elem(&inflight, &key);
+	if (!found) {
 		__sync_fetch_and_add(&stats.no_start, 1);
 		return 0;
 	}
+	v = *found;
+	bpf_map_delete_elem(&inflight, &key);
+	if (!v.sampled && !filter.keep_errors)
+		goto unsampled;
 	app_frame = find_wsgi_app(frame, &code);
 	if (!app_frame || frame_locals((__u64)app_frame, (__u64)code, &w) ||
 	    (__u64)w.vals[1] != key.ctx)
-		goto no_frame_delete; /* a context pushed outside wsgi_app */
+		goto no_frame; /* a context pushed outside wsgi_app */
+	status = read_small_int(getattr1(w.vals[3], PBPF_NAME_STATUS_CODE));
+	if (!v.sampled && !keep_unsampled(w.vals[2], status))
+		goto unsampled;
+	dict_lookup(w.vals[0], &env);
+	if (filter.n_prefixes && path_excluded((__u64)env.vals[1])) {
+		__sync_fetch_and_add(&stats.excluded, 1);
+		return 0;
+	}
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&stats.ringbuf_drops, 1);
-		bpf_map_delete_elem(&inflight, &key);
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = PBPF_EV_REQUEST;
 	e->flags = PBPF_F_HAVE_FRAME;
+	e->keep = v.sampled ? PBPF_KEEP_SAMPLED : PBPF_KEEP_ERROR;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
-	e->start_ns = *start;
-	e->status = -1;
-	read_environ(w.vals[0], e);
+	e->start_ns = v.start_ns;
+	copy_environ(&env, e);
 	read_rule(w.vals[1], e);
-	read_outcome(w.vals[2], w.vals[3], e);
+	read_outcome(w.vals[2], status, e);
 	e->end_ns = bpf_ktime_get_ns();
-	bpf_map_delete_elem(&inflight, &key);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 
-no_frame_delete:
-	bpf_map_delete_elem(&inflight, &key);
+unsampled:
+	__sync_fetch_and_add(&stats.unsampled, 1);
+	return 0;
 no_frame:
 	__sync_fetch_and_add(&stats.frame_missing, 1);
 	return 0;

@@ -38,6 +38,7 @@ struct py_scratch {
 	__u64 names[PY_LOCALS_MAX];	/* co_localsplusnames items */
 	__u64 slots[PY_LOCALS_MAX];	/* frame localsplus */
 	__u8 keybuf[PY_KEYBUF];		/* str header + first bytes */
+	__u64 pathbuf[8];		/* a path's first 64 bytes, for filters */
 };
 
 struct {

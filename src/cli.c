@@ -1,17 +1,23 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The argp command line.  Every number is parsed whole and range checked;
- * a bad value names the option and the accepted range and exits 64.
+ * The argp command line and the PROFILIS_* environment.  Every number is
+ * parsed whole and range checked by one helper, so a flag and its variable
+ * get the same message: the option's name and the accepted range.  Nothing
+ * is attached before all of this has passed.
  */
 #include <argp.h>
 #include <errno.h>
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "cli.h"
+#include "export_jsonl.h"
 
-const char *argp_program_version = "profilis-bpf 0.1";
+const char *argp_program_version = "profilis-bpf 0.2";
 const char *argp_program_bug_address = "the profilis-bpf issue tracker";
 
 static const char doc[] =
@@ -26,82 +32,247 @@ static const char doc[] =
 	"Examples:\n"
 	"  sudo profilis-bpf -p $(pgrep -o gunicorn)          # until Ctrl-C\n"
 	"  sudo profilis-bpf -p 4123 -d 60 -o requests.jsonl  # one minute, to a file\n"
+	"  sudo profilis-bpf -p 4123 -o /var/log/profilis --rotate-secs 3600\n"
+	"  sudo profilis-bpf -p 4123 --sample 0.1 --exclude-route /health\n"
 	"  sudo profilis-bpf -p 4123 | jq -c 'select(.status >= 500)'\n"
+	"\n"
+	"Environment (flags win over variables, variables over defaults):\n"
+	"  PROFILIS_SAMPLE_RATE, PROFILIS_QUEUE_SIZE, PROFILIS_BATCH_MAX,\n"
+	"  PROFILIS_FLUSH_INTERVAL as the options of those names; PROFILIS_LOG_DIR\n"
+	"  as -o DIR; PROFILIS_DEBUG=1 as -v.\n"
 	"\n"
 	"Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE, and a kernel with BTF.\n"
 	"Exit status: 0 done (also when the target exits), 1 runtime failure,\n"
 	"64 bad usage.";
 
-enum { OPT_RINGBUF = 0x100 };
+enum {
+	OPT_RINGBUF = 0x100,
+	OPT_QUEUE,
+	OPT_BATCH,
+	OPT_FLUSH,
+	OPT_DROP_OLDEST,
+	OPT_NO_DROP_OLDEST,
+	OPT_SAMPLE,
+	OPT_NO_KEEP_ERRORS,
+	OPT_EXCLUDE,
+	OPT_ROTATE_BYTES,
+	OPT_ROTATE_SECS,
+	OPT_TEMPLATE,
+	OPT_CONSOLE,
+};
 
 static const struct argp_option options[] = {
 	{ 0, 0, 0, 0, "Target and duration:", 1 },
 	{ "pid", 'p', "PID", 0, "Process to trace, with all its descendants (required)", 1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until Ctrl-C/SIGTERM)", 1 },
-	{ 0, 0, 0, 0, "Output:", 2 },
-	{ "output", 'o', "PATH", 0, "Append JSONL to PATH instead of stdout ('-' is stdout)", 2 },
-	{ "verbose", 'v', 0, 0, "Say more on stderr (-vv adds libbpf and verifier logs)", 2 },
-	{ "quiet", 'q', 0, 0, "Only warnings and errors on stderr", 2 },
-	{ 0, 0, 0, 0, "Tuning:", 3 },
-	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size, a power of two 1..1024 (default 4)", 3 },
+	{ 0, 0, 0, 0, "Requests:", 2 },
+	{ "sample", OPT_SAMPLE, "RATE", 0,
+	  "Record this share of requests, 0.0..1.0, decided in the kernel (default 1; "
+	  "env PROFILIS_SAMPLE_RATE)", 2 },
+	{ "no-keep-errors", OPT_NO_KEEP_ERRORS, 0, 0,
+	  "Sample 5xx and failed requests too (default: always keep them)", 2 },
+	{ "exclude-route", OPT_EXCLUDE, "PREFIX", 0,
+	  "Drop requests whose path starts with PREFIX, or matches re:REGEX (POSIX "
+	  "extended); repeatable", 2 },
+	{ 0, 0, 0, 0, "Output:", 3 },
+	{ "output", 'o', "PATH", 0,
+	  "JSONL to the file PATH (appended), or to rotated files in PATH if it is a "
+	  "directory or ends in '/' (env PROFILIS_LOG_DIR)", 3 },
+	{ "rotate-bytes", OPT_ROTATE_BYTES, "BYTES", 0,
+	  "With -o DIR: start a new file past BYTES (suffixes k, M, G)", 3 },
+	{ "rotate-secs", OPT_ROTATE_SECS, "SECONDS", 0,
+	  "With -o DIR: start a new file every SECONDS, idle or not", 3 },
+	{ "filename-template", OPT_TEMPLATE, "TEMPLATE", 0,
+	  "With -o DIR: names of finished files; fields {timestamp}, {pid}, {seq} "
+	  "(default profilis-{timestamp}.jsonl)", 3 },
+	{ "console", OPT_CONSOLE, "MODE", 0,
+	  "Records on stdout: compact (one JSON per line), pretty (indented) or off "
+	  "(default: compact unless -o is given)", 3 },
+	{ "verbose", 'v', 0, 0, "Say more on stderr (-vv adds libbpf and verifier logs; "
+	  "env PROFILIS_DEBUG=1)", 3 },
+	{ "quiet", 'q', 0, 0, "Only warnings and errors on stderr", 3 },
+	{ 0, 0, 0, 0, "Collector:", 4 },
+	{ "queue-size", OPT_QUEUE, "N", 0,
+	  "Events queued between kernel and exporters, 1..1048576 (default 2048; env "
+	  "PROFILIS_QUEUE_SIZE)", 4 },
+	{ "batch-max", OPT_BATCH, "N", 0,
+	  "Events per exporter batch, 1..queue size (default 128; env PROFILIS_BATCH_MAX)", 4 },
+	{ "flush-interval", OPT_FLUSH, "SECONDS", 0,
+	  "Longest an event waits for its batch, 0.001..60 (default 0.1; env "
+	  "PROFILIS_FLUSH_INTERVAL)", 4 },
+	{ "drop-oldest", OPT_DROP_OLDEST, 0, 0,
+	  "When the queue is full, drop its oldest event (default)", 4 },
+	{ "no-drop-oldest", OPT_NO_DROP_OLDEST, 0, 0,
+	  "When the queue is full, stop reading the kernel ring buffer instead; its "
+	  "overflow is counted as lost", 4 },
+	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Kernel ring buffer size, a power of two "
+	  "1..1024 (default 4)", 4 },
 	{ 0 },
 };
 
-static int parse_double(const char *s, double lo, double hi, double *out)
+/* Parses a whole number or decimal in [lo, hi]; prints why not and fails. */
+static int number(const char *name, const char *text, double lo, double hi, bool integer,
+		  double *out)
 {
 	char *end;
 	double v;
 
 	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || isnan(v) || v < lo || v > hi)
-		return -EINVAL;
+	v = strtod(text, &end);
+	if (errno || end == text || *end || isnan(v) || v < lo || v > hi ||
+	    (integer && v != floor(v))) {
+		if (integer)
+			fprintf(stderr, "profilis-bpf: %s: '%s' is not a whole number in "
+					"%.0f..%.0f\n", name, text, lo, hi);
+		else
+			fprintf(stderr, "profilis-bpf: %s: '%s' is not a number in %g..%g\n",
+				name, text, lo, hi);
+		return -1;
+	}
 	*out = v;
 	return 0;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
+/* Sizes accept k/M/G suffixes (powers of 1024). */
+static int byte_size(const char *name, const char *text, long long *out)
 {
-	char *end;
-	long v;
+	char buf[64], *end;
+	double v, mult = 1;
+	size_t n = strlen(text);
 
+	if (n == 0 || n >= sizeof(buf))
+		goto bad;
+	memcpy(buf, text, n + 1);
+	switch (buf[n - 1]) {
+	case 'k': case 'K': mult = 1024; buf[n - 1] = 0; break;
+	case 'm': case 'M': mult = 1024 * 1024; buf[n - 1] = 0; break;
+	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; buf[n - 1] = 0; break;
+	}
 	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
+	v = strtod(buf, &end);
+	if (errno || end == buf || *end || !(v * mult >= 1) || v * mult > 1e15)
+		goto bad;
+	*out = (long long)(v * mult);
+	return 0;
+bad:
+	fprintf(stderr, "profilis-bpf: %s: '%s' is not a size in bytes (1..1e15, "
+			"suffixes k, M, G)\n", name, text);
+	return -1;
+}
+
+static int set_long(const char *name, const char *text, double lo, double hi, long *out)
+{
+	double v;
+
+	if (number(name, text, lo, hi, true, &v))
+		return -1;
+	*out = (long)v;
+	return 0;
+}
+
+/* Applies PROFILIS_* variables; flags parsed afterwards override them. */
+static int apply_env(struct config *cfg)
+{
+	const char *v;
+
+	if ((v = getenv("PROFILIS_DEBUG")) && *v && strcmp(v, "0") != 0)
+		cfg->verbosity = 1;
+	if ((v = getenv("PROFILIS_SAMPLE_RATE")) &&
+	    number("PROFILIS_SAMPLE_RATE", v, 0, 1, false, &cfg->sample))
+		return -1;
+	if ((v = getenv("PROFILIS_QUEUE_SIZE")) &&
+	    set_long("PROFILIS_QUEUE_SIZE", v, 1, 1048576, &cfg->queue_size))
+		return -1;
+	if ((v = getenv("PROFILIS_BATCH_MAX")) &&
+	    set_long("PROFILIS_BATCH_MAX", v, 1, 1048576, &cfg->batch_max))
+		return -1;
+	if ((v = getenv("PROFILIS_FLUSH_INTERVAL")) &&
+	    number("PROFILIS_FLUSH_INTERVAL", v, 0.001, 60, false, &cfg->flush_interval_s))
+		return -1;
+	if ((v = getenv("PROFILIS_LOG_DIR")) && *v) {
+		cfg->output = v;
+		cfg->output_is_dir = true;
+	}
+	return 0;
+}
+
+static int parse_console(const char *arg, enum console_mode *out)
+{
+	if (strcmp(arg, "compact") == 0)
+		*out = CONSOLE_COMPACT;
+	else if (strcmp(arg, "pretty") == 0)
+		*out = CONSOLE_PRETTY;
+	else if (strcmp(arg, "off") == 0)
+		*out = CONSOLE_OFF;
+	else
+		return -1;
 	return 0;
 }
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct config *cfg = state->input;
-	long v;
+	double d;
+	int bad = 0;
 
 	switch (key) {
-	case 'p':
-		if (parse_long(arg, 1, 4194304, &v))
-			argp_error(state, "--pid: '%s' is not a process id (1..4194304)", arg);
+	case 'p': {
+		long v = 0;
+
+		bad = set_long("--pid", arg, 1, 4194304, &v);
 		cfg->pid = v;
 		break;
-	case 'd':
-		if (parse_double(arg, 0.001, 31536000, &cfg->duration_s))
-			argp_error(state, "--duration: '%s' is not a number of seconds "
-					  "(0.001..31536000)", arg);
-		break;
-	case 'o':
+	}
+	case 'd': bad = number("--duration", arg, 0.001, 31536000, false, &cfg->duration_s); break;
+	case 'o': {
+		struct stat st;
+		size_t n = strlen(arg);
+
 		cfg->output = arg;
+		cfg->output_is_dir = (n && arg[n - 1] == '/') ||
+				     (stat(arg, &st) == 0 && S_ISDIR(st.st_mode));
 		break;
-	case 'v':
-		cfg->verbosity++;
+	}
+	case 'v': cfg->verbosity++; break;
+	case 'q': cfg->quiet = 1; break;
+	case OPT_SAMPLE: bad = number("--sample", arg, 0, 1, false, &cfg->sample); break;
+	case OPT_NO_KEEP_ERRORS: cfg->keep_errors = false; break;
+	case OPT_EXCLUDE:
+		if (cfg->n_exclude == CLI_EXCLUDE_MAX) {
+			fprintf(stderr, "profilis-bpf: --exclude-route: at most %d patterns\n",
+				CLI_EXCLUDE_MAX);
+			bad = 1;
+			break;
+		}
+		cfg->exclude[cfg->n_exclude++] = arg;
 		break;
-	case 'q':
-		cfg->quiet = 1;
+	case OPT_QUEUE: bad = set_long("--queue-size", arg, 1, 1048576, &cfg->queue_size); break;
+	case OPT_BATCH: bad = set_long("--batch-max", arg, 1, 1048576, &cfg->batch_max); break;
+	case OPT_FLUSH:
+		bad = number("--flush-interval", arg, 0.001, 60, false, &cfg->flush_interval_s);
+		break;
+	case OPT_DROP_OLDEST: cfg->drop_oldest = true; break;
+	case OPT_NO_DROP_OLDEST: cfg->drop_oldest = false; break;
+	case OPT_ROTATE_BYTES: bad = byte_size("--rotate-bytes", arg, &cfg->rotate_bytes); break;
+	case OPT_ROTATE_SECS:
+		bad = number("--rotate-secs", arg, 0.01, 31536000, false, &cfg->rotate_secs);
+		break;
+	case OPT_TEMPLATE: cfg->filename_template = arg; break;
+	case OPT_CONSOLE:
+		if (parse_console(arg, &cfg->console)) {
+			fprintf(stderr, "profilis-bpf: --console: '%s' is not one of compact, "
+					"pretty, off\n", arg);
+			bad = 1;
+		}
 		break;
 	case OPT_RINGBUF:
-		if (parse_long(arg, 1, 1024, &v) || (v & (v - 1)))
-			argp_error(state, "--ringbuf-mb: '%s' must be a power of two in 1..1024", arg);
-		cfg->ringbuf_bytes = (size_t)v << 20;
+		bad = number("--ringbuf-mb", arg, 1, 1024, true, &d);
+		if (!bad && ((long)d & ((long)d - 1))) {
+			fprintf(stderr, "profilis-bpf: --ringbuf-mb: '%s' is not a power of two "
+					"in 1..1024\n", arg);
+			bad = 1;
+		}
+		cfg->ringbuf_bytes = bad ? 0 : (size_t)d << 20;
 		break;
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument '%s'", arg);
@@ -113,16 +284,97 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
+	if (bad)
+		exit(EXIT_USAGE);
+	return 0;
+}
+
+static int check_excludes(struct config *cfg, char *msg, size_t msglen)
+{
+	for (int i = 0; i < cfg->n_exclude; i++) {
+		const char *p = cfg->exclude[i];
+		regex_t re;
+		int err;
+
+		if (strncmp(p, "re:", 3) != 0) {
+			if (!*p) {
+				snprintf(msg, msglen, "--exclude-route: an empty prefix would "
+						      "exclude every request");
+				return -EINVAL;
+			}
+			continue;
+		}
+		err = regcomp(&re, p + 3, REG_EXTENDED | REG_NOSUB);
+		if (err) {
+			char why[128];
+
+			regerror(err, &re, why, sizeof(why));
+			snprintf(msg, msglen, "--exclude-route: bad regular expression '%s': %s",
+				 p + 3, why);
+			return -EINVAL;
+		}
+		regfree(&re);
+	}
+	return 0;
+}
+
+static int check_output(struct config *cfg, char *msg, size_t msglen)
+{
+	bool rotation = cfg->rotate_bytes || cfg->rotate_secs || cfg->filename_template;
+
+	if (rotation && !cfg->output_is_dir) {
+		snprintf(msg, msglen, "--rotate-bytes, --rotate-secs and --filename-template "
+				      "need -o DIR (a directory, or a path ending in '/')");
+		return -EINVAL;
+	}
+	if (!cfg->output_is_dir)
+		return 0;
+	if (jsonl_check_template(cfg->filename_template, msg, msglen))
+		return -EINVAL;
+	if (access(cfg->output, W_OK | X_OK) != 0) {
+		snprintf(msg, msglen, "-o %s: the directory is not writable: %s", cfg->output,
+			 strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cli_validate(struct config *cfg, char *msg, size_t msglen)
+{
+	if (cfg->batch_max > cfg->queue_size) {
+		snprintf(msg, msglen, "--batch-max (%ld) must not exceed --queue-size (%ld)",
+			 cfg->batch_max, cfg->queue_size);
+		return -EINVAL;
+	}
+	if (check_excludes(cfg, msg, msglen) || check_output(cfg, msg, msglen))
+		return -EINVAL;
+	if (cfg->console == CONSOLE_AUTO)
+		cfg->console = cfg->output ? CONSOLE_OFF : CONSOLE_COMPACT;
 	return 0;
 }
 
 int cli_parse(int argc, char **argv, struct config *cfg)
 {
 	static const struct argp argp = { options, parse_opt, NULL, doc, NULL, NULL, NULL };
+	char msg[512];
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ringbuf_bytes = 4u << 20;
+	cfg->queue_size = 2048;
+	cfg->batch_max = 128;
+	cfg->flush_interval_s = 0.1;
+	cfg->drop_oldest = true;
+	cfg->sample = 1.0;
+	cfg->keep_errors = true;
+	if (apply_env(cfg))
+		return EXIT_USAGE;
 	/* argp_error() exits with argp_err_exit_status: make it ours. */
 	argp_err_exit_status = EXIT_USAGE;
-	return argp_parse(&argp, argc, argv, 0, NULL, cfg) ? EXIT_USAGE : 0;
+	if (argp_parse(&argp, argc, argv, 0, NULL, cfg))
+		return EXIT_USAGE;
+	if (cli_validate(cfg, msg, sizeof(msg))) {
+		fprintf(stderr, "profilis-bpf: %s\n", msg);
+		return EXIT_USAGE;
+	}
+	return 0;
 }

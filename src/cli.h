@@ -1,25 +1,54 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Command line: argp parsing with range-checked numbers into a config.
+ * Command line and environment: argp parsing with range-checked numbers into
+ * a config.  Precedence: flags, then PROFILIS_* variables, then defaults.
  */
 #ifndef PROFILIS_CLI_H
 #define PROFILIS_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #define EXIT_USAGE 64
+#define CLI_EXCLUDE_MAX 64
+
+enum console_mode { CONSOLE_AUTO, CONSOLE_OFF, CONSOLE_COMPACT, CONSOLE_PRETTY };
 
 struct config {
 	pid_t pid;
-	const char *output;		/* NULL: stdout */
 	double duration_s;		/* 0: until interrupted */
 	int verbosity;			/* 0 normal, 1 -v, 2 -vv */
 	int quiet;
 	size_t ringbuf_bytes;
+	/* collector */
+	long queue_size;
+	long batch_max;
+	double flush_interval_s;
+	bool drop_oldest;
+	/* requests */
+	double sample;
+	bool keep_errors;
+	const char *exclude[CLI_EXCLUDE_MAX];	/* prefixes, or "re:REGEX" */
+	int n_exclude;
+	/* JSONL */
+	const char *output;		/* NULL: none (console on stdout) */
+	bool output_is_dir;
+	long long rotate_bytes;		/* 0: no size rotation */
+	double rotate_secs;		/* 0: no time rotation */
+	const char *filename_template;
+	/* console */
+	enum console_mode console;
 };
 
-/* Parses argv into cfg.  Returns 0, or EXIT_USAGE after printing why. */
+/*
+ * Parses argv and the environment into cfg and validates the result.
+ * Returns 0, or EXIT_USAGE after printing a message that names the option
+ * (or variable) and the accepted range.
+ */
 int cli_parse(int argc, char **argv, struct config *cfg);
+
+/* The checks cli_parse runs after parsing; 0 or -EINVAL with msg set. */
+int cli_validate(struct config *cfg, char *msg, size_t msglen);
 
 #endif

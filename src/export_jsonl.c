@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "export_jsonl.h"
 #include "log.h"
+#include "rotfile.h"
 
 #define WBUF_SIZE (256 * 1024)
 
@@ -112,44 +114,48 @@ int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 		      r->error ? "true" : "false");
 	pos = put_str_field(buf, size, pos, "exception_type", r->has_exception_type,
 			    r->exception_type);
-	pos = put_raw(buf, size, pos, ",\"pid\":%u,\"tid\":%u}\n", r->pid, r->tid);
+	pos = put_raw(buf, size, pos, ",\"sample_rate\":%.6g,\"pid\":%u,\"tid\":%u}\n",
+		      r->sample_rate, r->pid, r->tid);
 	if (pos < 0 && size)
 		buf[0] = 0;
 	return pos;
 }
 
 struct jsonl_exporter {
-	int fd;
-	int owns_fd;
-	char *path;
+	struct rotfile *rf;
 	char *wbuf;
 	size_t wlen;
 	uint64_t pending;	/* records in wbuf */
 	struct jsonl_stats stats;
-	int last_errno;		/* warn once per distinct failure */
+	int last_errno;		/* the failure being reported, 0 when writing works */
+	uint64_t lost_since;	/* records lost since that failure began */
+	time_t last_warn;
 };
+
+int jsonl_check_template(const char *template, char *msg, size_t msglen)
+{
+	return rotfile_check_template(template, msg, msglen);
+}
 
 struct jsonl_exporter *jsonl__new(const struct jsonl_opts *opts)
 {
 	struct jsonl_exporter *x = calloc(1, sizeof(*x));
+	struct rotfile_opts ro = {
+		.dir = opts->dir,
+		.file = opts->path,
+		.rotate_bytes = opts->rotate_bytes,
+		.rotate_secs = opts->rotate_secs,
+		.template = opts->filename_template,
+	};
 	int err = ENOMEM;
 
-	if (!x)
+	if (!x || !(x->wbuf = malloc(WBUF_SIZE)))
 		goto fail;
-	x->wbuf = malloc(WBUF_SIZE);
-	if (!x->wbuf)
-		goto fail;
-	if (!opts->path || strcmp(opts->path, "-") == 0) {
-		x->fd = STDOUT_FILENO;
-		return x;
-	}
-	x->fd = open(opts->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (x->fd < 0) {
+	x->rf = rotfile__open(&ro);
+	if (!x->rf) {
 		err = errno;
 		goto fail;
 	}
-	x->owns_fd = 1;
-	x->path = strdup(opts->path);
 	return x;
 fail:
 	if (x)
@@ -159,43 +165,43 @@ fail:
 	return NULL;
 }
 
+/* Failures are reported when they start, then at most every 10 s. */
+static void report_failure(struct jsonl_exporter *x, int err, uint64_t lost)
+{
+	time_t now = time(NULL);
+
+	x->lost_since += lost;
+	if (err == x->last_errno && now - x->last_warn < 10)
+		return;
+	p_warn("writing JSONL to %s failed: %s; %" PRIu64 " records lost so far (counted; "
+	       "writing resumes when it works again)",
+	       rotfile__name(x->rf), strerror(err), x->lost_since);
+	x->last_errno = err;
+	x->last_warn = now;
+}
+
 int jsonl__flush(struct jsonl_exporter *x)
 {
-	size_t off = 0;
+	int err;
 
 	if (!x || x->wlen == 0)
 		return 0;
-	while (off < x->wlen) {
-		ssize_t n = write(x->fd, x->wbuf + off, x->wlen - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int err = n < 0 ? errno : EIO;
-
-			/* What was not written is lost; count it, keep running. */
-			uint64_t lost = 0;
-			for (size_t i = off; i < x->wlen; i++)
-				lost += x->wbuf[i] == '\n';
-			x->stats.write_errors += lost;
-			x->stats.written += x->pending - lost;
-			if (err != x->last_errno)
-				p_warn("writing JSONL to %s failed: %s; %" PRIu64
-				       " records lost (counted, will retry with new records)",
-				       x->path ? x->path : "stdout", strerror(err), lost);
-			x->last_errno = err;
-			x->wlen = 0;
-			x->pending = 0;
-			return -err;
-		}
-		off += n;
-		x->stats.bytes += n;
+	err = rotfile__write(x->rf, x->wbuf, x->wlen);
+	if (err) {
+		x->stats.write_errors += x->pending;
+		report_failure(x, -err, x->pending);
+	} else {
+		x->stats.written += x->pending;
+		x->stats.bytes += x->wlen;
+		if (x->last_errno)
+			p_warn("writing JSONL to %s works again after %" PRIu64 " lost records",
+			       rotfile__name(x->rf), x->lost_since);
+		x->last_errno = 0;
+		x->lost_since = 0;
 	}
-	x->stats.written += x->pending;
-	x->pending = 0;
 	x->wlen = 0;
-	x->last_errno = 0;
-	return 0;
+	x->pending = 0;
+	return err;
 }
 
 int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
@@ -209,15 +215,36 @@ int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
 	}
 	if (x->wlen + n > WBUF_SIZE)
 		jsonl__flush(x);
+	/* A line never straddles two files: rotate before it would overflow. */
+	if (rotfile__would_overflow(x->rf, x->wlen + n)) {
+		int err;
+
+		jsonl__flush(x);
+		err = rotfile__make_room(x->rf, n);
+		if (err)
+			report_failure(x, -err, 0);
+	}
 	memcpy(x->wbuf + x->wlen, line, n);
 	x->wlen += n;
 	x->pending++;
 	return 0;
 }
 
+int jsonl__tick(struct jsonl_exporter *x)
+{
+	int err;
+
+	jsonl__flush(x);
+	err = rotfile__tick(x->rf);
+	if (err)
+		report_failure(x, -err, 0);
+	return err;
+}
+
 void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out)
 {
 	*out = x->stats;
+	out->files = rotfile__rotations(x->rf);
 }
 
 void jsonl__free(struct jsonl_exporter *x)
@@ -225,9 +252,7 @@ void jsonl__free(struct jsonl_exporter *x)
 	if (!x)
 		return;
 	jsonl__flush(x);
-	if (x->owns_fd)
-		close(x->fd);
-	free(x->path);
+	rotfile__close(x->rf);
 	free(x->wbuf);
 	free(x);
 }

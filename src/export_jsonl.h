@@ -23,19 +23,29 @@ int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s);
 
 struct jsonl_opts {
 	const char *path;	/* NULL or "-": standard output */
+	const char *dir;	/* rotated files in this directory (wins over path) */
+	long long rotate_bytes;	/* dir: new file past this size, 0 never */
+	double rotate_secs;	/* dir: new file at this age, 0 never */
+	const char *filename_template; /* dir: NULL = profilis-{timestamp}.jsonl */
 };
 
 struct jsonl_stats {
 	uint64_t written;	/* records fully written */
 	uint64_t write_errors;	/* records lost to a failed write */
 	uint64_t bytes;
+	uint64_t files;		/* finished (rotated) files */
 };
+
+/* Validates a filename template; 0 or -EINVAL with the reason in msg. */
+int jsonl_check_template(const char *template, char *msg, size_t msglen);
 
 struct jsonl_exporter;
 
 struct jsonl_exporter *jsonl__new(const struct jsonl_opts *opts);
 int jsonl__push(struct jsonl_exporter *x, const struct request_record *r);
 int jsonl__flush(struct jsonl_exporter *x);
+/* Flushes and applies time-based rotation; call about every flush interval. */
+int jsonl__tick(struct jsonl_exporter *x);
 void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out);
 void jsonl__free(struct jsonl_exporter *x);
 

@@ -54,6 +54,8 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	s->rodata->py = *o->offsets;
 	s->rodata->py.runtime_addr = o->target->runtime_addr;
 	s->rodata->py.none_addr = o->target->none_addr;
+	if (o->filter)
+		s->rodata->filter = *o->filter;
 	err = pyoffsets_pack_names((struct pbpf_name_key *)s->rodata->names);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);

@@ -17,6 +17,7 @@ typedef int (*loader_event_fn)(void *ctx, const struct pbpf_req_event *e);
 struct loader_opts {
 	const struct target *target;
 	const struct pbpf_py_offsets *offsets;	/* version table entry */
+	const struct pbpf_filter_cfg *filter;	/* sampling and exclusions */
 	size_t ringbuf_bytes;			/* power of two */
 	loader_event_fn on_event;
 	void *ctx;

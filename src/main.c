@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Composition root: parse the command line, check the machine, resolve the
- * target, wire loader -> request decoder -> JSONL exporter, run until
- * interrupted, the duration ends or the target exits, and report.
+ * target, wire loader -> collector -> pipeline (decode, filter) -> exporters,
+ * run until interrupted, the duration ends or the target exits, and report.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "collector.h"
+#include "export_console.h"
 #include "export_jsonl.h"
+#include "filter.h"
 #include "loader.h"
 #include "log.h"
+#include "pipeline.h"
 #include "preflight.h"
 #include "pyoffsets.h"
-#include "request.h"
 #include "target.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -30,31 +32,19 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
-struct run {
-	struct jsonl_exporter *out;
-	int64_t realtime_offset_ns;
-	uint64_t requests, decode_errors;
-	int flask_seen;
+struct app {
+	struct config cfg;
+	struct target t;
+	struct filter *filter;
+	struct jsonl_exporter *jsonl;
+	struct console_exporter *console;
+	struct collector *collector;
+	struct loader *loader;
+	struct pipeline pipe;
+	/* last reported values, for rate-limited warnings */
+	uint64_t warned_dropped, warned_kernel_lost;
+	int64_t next_warn_ns;
 };
-
-static int on_event(void *ctx, const struct pbpf_req_event *e)
-{
-	struct run *run = ctx;
-	struct request_record r;
-
-	if (e->kind == PBPF_EV_FIRST_SEEN) {
-		run->flask_seen = 1;
-		p_dbg("first Flask request context seen in PID %u", e->pid);
-		return 0;
-	}
-	if (request_decode(e, run->realtime_offset_ns, &r)) {
-		run->decode_errors++;
-		return 0;
-	}
-	run->requests++;
-	jsonl__push(run->out, &r);
-	return 0;
-}
 
 static int64_t clock_ns(clockid_t id)
 {
@@ -62,6 +52,18 @@ static int64_t clock_ns(clockid_t id)
 
 	clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int on_event(void *ctx, const struct pbpf_req_event *e)
+{
+	struct app *a = ctx;
+
+	if (e->kind == PBPF_EV_FIRST_SEEN) {
+		p_dbg("first Flask request context seen in PID %u", e->pid);
+		return 0;
+	}
+	collector__push(a->collector, e);
+	return 0;
 }
 
 static void install_signals(void)
@@ -73,121 +75,219 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static int check_machine(const struct config *cfg, struct target *t)
+static int check_machine(struct app *a)
 {
 	char msg[1024];
 
 	if (preflight_capabilities(msg, sizeof(msg)) ||
 	    preflight_btf("/sys/kernel/btf/vmlinux", msg, sizeof(msg)) ||
-	    target_resolve(cfg->pid, t, msg, sizeof(msg))) {
+	    target_resolve(a->cfg.pid, &a->t, msg, sizeof(msg))) {
 		p_err("%s", msg);
 		return -1;
 	}
-	if (!pyoffsets_find(t->py_major, t->py_minor)) {
+	if (!pyoffsets_find(a->t.py_major, a->t.py_minor)) {
 		p_err("PID %d (%s) runs CPython %u.%u%s%.0u (%s), which is not supported; "
 		      "supported: CPython %s",
-		      t->pid, t->comm, t->py_major, t->py_minor, t->py_micro ? "." : "",
-		      t->py_micro, t->interp, pyoffsets_supported());
+		      a->t.pid, a->t.comm, a->t.py_major, a->t.py_minor, a->t.py_micro ? "." : "",
+		      a->t.py_micro, a->t.interp, pyoffsets_supported());
 		return -1;
+	}
+	if (a->t.pid != a->cfg.pid) {
+		p_info("%d is a thread of PID %d; tracing PID %d", a->cfg.pid, a->t.pid, a->t.pid);
+		a->cfg.pid = a->t.pid;
 	}
 	return 0;
 }
 
-/* Returns why the loop ended: 0 stopped or duration over, 1 target exited. */
-static int run_loop(struct loader *l, struct run *run, const struct config *cfg)
+static int open_exporters(struct app *a)
 {
-	int64_t deadline = cfg->duration_s > 0
-				   ? clock_ns(CLOCK_MONOTONIC) + (int64_t)(cfg->duration_s * 1e9)
+	const struct config *c = &a->cfg;
+
+	a->filter = filter__new(c->exclude, c->n_exclude);
+	if (!a->filter)
+		return p_err("cannot set up --exclude-route: %s", strerror(errno)), -1;
+	if (c->output) {
+		a->jsonl = jsonl__new(&(struct jsonl_opts){
+			.path = c->output_is_dir ? NULL : c->output,
+			.dir = c->output_is_dir ? c->output : NULL,
+			.rotate_bytes = c->rotate_bytes,
+			.rotate_secs = c->rotate_secs,
+			.filename_template = c->filename_template });
+		if (!a->jsonl)
+			return p_err("cannot write JSONL to %s: %s", c->output, strerror(errno)), -1;
+	}
+	if (c->console != CONSOLE_OFF) {
+		a->console = console__new(&(struct console_opts){
+			.pretty = c->console == CONSOLE_PRETTY, .fd = STDOUT_FILENO });
+		if (!a->console)
+			return p_err("cannot set up the console: %s", strerror(errno)), -1;
+	}
+	a->pipe = (struct pipeline){
+		.realtime_offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
+		.sample_rate = c->sample, .filter = a->filter, .jsonl = a->jsonl,
+		.console = a->console };
+	a->collector = collector__new(&(struct collector_opts){
+		.item_size = sizeof(struct pbpf_req_event), .queue_size = c->queue_size,
+		.batch_max = c->batch_max, .flush_interval_ns = c->flush_interval_s * 1e9,
+		.drop_oldest = c->drop_oldest, .sink = pipeline_sink, .tick = pipeline_tick,
+		.ctx = &a->pipe });
+	if (!a->collector)
+		return p_err("cannot start the collector: %s", strerror(errno)), -1;
+	return 0;
+}
+
+static int attach(struct app *a)
+{
+	struct pbpf_filter_cfg fcfg;
+	char msg[1024];
+
+	filter__bpf_config(a->filter, a->cfg.sample, a->cfg.keep_errors, &fcfg);
+	a->loader = loader__new(&(struct loader_opts){
+		.target = &a->t, .offsets = &pyoffsets_find(a->t.py_major, a->t.py_minor)->off,
+		.filter = &fcfg, .ringbuf_bytes = a->cfg.ringbuf_bytes, .on_event = on_event,
+		.ctx = a, .libbpf_verbose = a->cfg.verbosity >= 2 }, msg, sizeof(msg));
+	if (!a->loader) {
+		p_err("%s", msg);
+		return -1;
+	}
+	p_info("attached to PID %d (%s, CPython %u.%u.%u, %s%s); Ctrl-C to stop", a->t.pid,
+	       a->t.comm, a->t.py_major, a->t.py_minor, a->t.py_micro, a->t.interp,
+	       a->t.is_lib ? "" : ", static");
+	p_dbg("tracing %d process(es); waiting for Flask requests (Flask may not be "
+	      "imported yet)", loader__traced_count(a->loader));
+	return 0;
+}
+
+/* Backpressure and losses are reported as they happen, at most every 5 s. */
+static void warn_pressure(struct app *a, int64_t now)
+{
+	struct collector_stats cs;
+	struct pbpf_stats bs;
+	uint64_t klost;
+
+	if (now < a->next_warn_ns)
+		return;
+	collector__stats(a->collector, &cs);
+	loader__stats(a->loader, &bs);
+	klost = bs.ringbuf_drops + bs.inflight_drops;
+	if (cs.depth * 5 > (uint64_t)a->cfg.queue_size * 4)
+		p_warn("queue %zu%% full (%zu of %ld): the exporters are slower than the service",
+		       cs.depth * 100 / a->cfg.queue_size, cs.depth, a->cfg.queue_size);
+	if (cs.dropped > a->warned_dropped)
+		p_warn("dropped %llu oldest queued events (%llu in all); raise --queue-size "
+		       "or use --no-drop-oldest", (unsigned long long)(cs.dropped - a->warned_dropped),
+		       (unsigned long long)cs.dropped);
+	if (klost > a->warned_kernel_lost)
+		p_warn("lost %llu events in the kernel (ring buffer or in-flight table full; "
+		       "%llu in all); raise --ringbuf-mb",
+		       (unsigned long long)(klost - a->warned_kernel_lost), (unsigned long long)klost);
+	if (cs.dropped > a->warned_dropped || klost > a->warned_kernel_lost ||
+	    cs.depth * 5 > (uint64_t)a->cfg.queue_size * 4)
+		a->next_warn_ns = now + 5000000000LL;
+	a->warned_dropped = cs.dropped;
+	a->warned_kernel_lost = klost;
+}
+
+/* Returns why the loop ended: 0 stopped or duration over, 1 target exited. */
+static int run_loop(struct app *a)
+{
+	int64_t deadline = a->cfg.duration_s > 0
+				   ? clock_ns(CLOCK_MONOTONIC) + (int64_t)(a->cfg.duration_s * 1e9)
 				   : 0;
 	int64_t next_check = 0;
 
 	while (!stop_signal) {
 		int64_t now;
 
-		if (loader__poll(l, 100) < 0)
+		if (loader__poll(a->loader, 100) < 0)
 			break;
-		jsonl__flush(run->out);
 		now = clock_ns(CLOCK_MONOTONIC);
+		warn_pressure(a, now);
 		if (deadline && now >= deadline)
 			return 0;
+		if (a->console && console__closed(a->console) && !a->jsonl) {
+			p_info("standard output was closed; stopping");
+			return 0;
+		}
 		if (now >= next_check) {
 			next_check = now + 200000000LL;
-			if (!target_alive(cfg->pid))
+			if (!target_alive(a->cfg.pid))
 				return 1;
 		}
 	}
 	return 0;
 }
 
-static void summarize(struct loader *l, struct run *run)
+static void summarize(struct app *a)
 {
-	struct pbpf_stats s;
-	struct jsonl_stats js;
-	unsigned long long lost;
+	struct collector_stats cs;
+	struct jsonl_stats js = { 0 };
+	struct console_stats con = { 0 };
+	struct pbpf_stats bs;
+	unsigned long long recorded, write_errors;
 
-	loader__stats(l, &s);
-	jsonl__stats(run->out, &js);
-	lost = s.ringbuf_drops + s.inflight_drops + js.write_errors;
-	p_info("%llu requests recorded, %llu lost (ring buffer full %llu, in-flight table "
-	       "full %llu, write errors %llu); %llu began before attach",
-	       (unsigned long long)run->requests, lost, (unsigned long long)s.ringbuf_drops,
-	       (unsigned long long)s.inflight_drops, (unsigned long long)js.write_errors,
-	       (unsigned long long)s.no_start);
-	p_dbg("bpf: %llu context-var traps, %llu starts, %llu ends, %llu without a wsgi_app "
+	collector__stats(a->collector, &cs);
+	loader__stats(a->loader, &bs);
+	if (a->jsonl)
+		jsonl__stats(a->jsonl, &js);
+	if (a->console)
+		console__stats(a->console, &con);
+	recorded = a->jsonl ? js.written : con.written;
+	write_errors = a->jsonl ? js.write_errors : con.write_errors;
+	p_info("%llu requests recorded, %llu lost (kernel ring buffer full %llu, in-flight "
+	       "table full %llu, queue drops %llu, write errors %llu); %llu sampled out, "
+	       "%llu excluded; %llu began before attach",
+	       recorded, (unsigned long long)(bs.ringbuf_drops + bs.inflight_drops + cs.dropped) +
+			 write_errors,
+	       (unsigned long long)bs.ringbuf_drops, (unsigned long long)bs.inflight_drops,
+	       (unsigned long long)cs.dropped, write_errors, (unsigned long long)bs.unsampled,
+	       (unsigned long long)(bs.excluded + a->pipe.excluded),
+	       (unsigned long long)bs.no_start);
+	if (a->jsonl && js.files)
+		p_info("%llu JSONL files written to %s", (unsigned long long)js.files, a->cfg.output);
+	if (cs.enqueued != cs.exported + cs.dropped)
+		p_err("internal: collector enqueued %llu != exported %llu + dropped %llu",
+		      (unsigned long long)cs.enqueued, (unsigned long long)cs.exported,
+		      (unsigned long long)cs.dropped);
+	p_dbg("collector: %llu enqueued, %llu exported in %llu batches, high water %llu; "
+	      "bpf: %llu context-var traps, %llu starts, %llu ends, %llu without a wsgi_app "
 	      "frame, %llu read failures, %llu forks followed",
-	      (unsigned long long)s.ctxvar_hits, (unsigned long long)s.request_starts,
-	      (unsigned long long)s.request_ends, (unsigned long long)s.frame_missing,
-	      (unsigned long long)s.read_failures, (unsigned long long)s.forks_tracked);
+	      (unsigned long long)cs.enqueued, (unsigned long long)cs.exported,
+	      (unsigned long long)cs.batches, (unsigned long long)cs.high_water,
+	      (unsigned long long)bs.ctxvar_hits, (unsigned long long)bs.request_starts,
+	      (unsigned long long)bs.request_ends, (unsigned long long)bs.frame_missing,
+	      (unsigned long long)bs.read_failures, (unsigned long long)bs.forks_tracked);
+}
+
+static void teardown(struct app *a)
+{
+	/* Detach first so nothing new arrives, then let the queue empty. */
+	loader__free(a->loader);
+	collector__free(a->collector);
+	jsonl__free(a->jsonl);
+	console__free(a->console);
+	filter__free(a->filter);
 }
 
 int main(int argc, char **argv)
 {
-	struct config cfg;
-	struct target t;
-	struct run run = { 0 };
-	struct loader *l = NULL;
-	char msg[1024];
+	static struct app a;
 	int rc = 1, why;
 
-	if (cli_parse(argc, argv, &cfg))
+	if (cli_parse(argc, argv, &a.cfg))
 		return EXIT_USAGE;
-	log_set_level(cfg.quiet ? LOG_WARN : cfg.verbosity ? LOG_DEBUG : LOG_INFO);
+	log_set_level(a.cfg.quiet ? LOG_WARN : a.cfg.verbosity ? LOG_DEBUG : LOG_INFO);
 	install_signals();
-	if (check_machine(&cfg, &t))
-		return 1;
-	if (t.pid != cfg.pid) {
-		p_info("%d is a thread of PID %d; tracing PID %d", cfg.pid, t.pid, t.pid);
-		cfg.pid = t.pid;
-	}
-	run.out = jsonl__new(&(struct jsonl_opts){ .path = cfg.output });
-	if (!run.out) {
-		p_err("cannot open %s for writing: %s", cfg.output, strerror(errno));
-		return 1;
-	}
-	run.realtime_offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
-	l = loader__new(&(struct loader_opts){ .target = &t,
-					       .offsets = &pyoffsets_find(t.py_major, t.py_minor)->off,
-					       .ringbuf_bytes = cfg.ringbuf_bytes,
-					       .on_event = on_event, .ctx = &run,
-					       .libbpf_verbose = cfg.verbosity >= 2 },
-			msg, sizeof(msg));
-	if (!l) {
-		p_err("%s", msg);
+	if (check_machine(&a) || open_exporters(&a) || attach(&a))
 		goto cleanup;
-	}
-	p_info("attached to PID %d (%s, CPython %u.%u.%u, %s%s); Ctrl-C to stop", t.pid, t.comm,
-	       t.py_major, t.py_minor, t.py_micro, t.interp, t.is_lib ? "" : ", static");
-	p_dbg("tracing %d process(es); waiting for Flask requests (Flask may not be "
-	      "imported yet)", loader__traced_count(l));
-	why = run_loop(l, &run, &cfg);
-	loader__drain(l);
-	jsonl__flush(run.out);
+	why = run_loop(&a);
+	loader__drain(a.loader);
+	collector__flush(a.collector);
 	if (why == 1)
-		p_info("PID %d exited; everything it sent was written", cfg.pid);
-	summarize(l, &run);
+		p_info("PID %d exited; everything it sent was written", a.cfg.pid);
+	summarize(&a);
 	rc = 0;
 cleanup:
-	loader__free(l);
-	jsonl__free(run.out);
+	teardown(&a);
 	return rc;
 }

@@ -152,6 +152,7 @@ int request_decode(const struct pbpf_req_event *e, int64_t realtime_offset_ns,
 		return -EINVAL;
 	memset(r, 0, sizeof(*r));
 	r->ts_ns = e->end_ns;
+	r->sample_rate = 1.0; /* the pipeline sets the configured rate */
 	r->dur_ns = e->end_ns >= e->start_ns ? e->end_ns - e->start_ns : 0;
 	r->time_unix_ns = e->end_ns + realtime_offset_ns;
 	r->pid = e->pid;

@@ -8,6 +8,7 @@
 #define PROFILIS_REQUEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "profilis/abi.h"
 
@@ -20,6 +21,7 @@ struct request_record {
 	uint64_t time_unix_ns;	/* CLOCK_REALTIME at request end */
 	uint32_t pid, tid;
 	int status;		/* -1: unknown */
+	double sample_rate;	/* probability this request was recorded (1.0 = all) */
 	bool error;
 	bool has_method, has_path, has_route, has_endpoint, has_exception_type;
 	char method[REQ_TEXT(PBPF_METHOD_MAX)];

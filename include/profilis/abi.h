@@ -90,6 +90,25 @@ struct pbpf_py_offsets {
 	__u32 contextvar_name;		/* PyContextVar.var_name */
 };
 
+#define PBPF_PREFIX_MAX 8		/* exclusion prefixes checked in BPF */
+#define PBPF_PREFIX_BYTES 64		/* longer ones are checked in userspace */
+
+/* Request filters applied in BPF, so dropped requests cost no ring-buffer
+ * traffic.  Written to rodata by userspace before load. */
+struct pbpf_filter_cfg {
+	__u64 sample_threshold;		/* keep if prandom_u32 < this; 1<<32 = all */
+	__u32 keep_errors;		/* 5xx and exceptions bypass sampling */
+	__u32 n_prefixes;
+	__u32 prefix_len[PBPF_PREFIX_MAX];
+	__u64 prefix[PBPF_PREFIX_MAX][PBPF_PREFIX_BYTES / 8]; /* raw path bytes */
+};
+
+/* Why a request event was kept (enum pbpf_keep). */
+enum pbpf_keep {
+	PBPF_KEEP_SAMPLED = 0,		/* chosen by the sampling rate */
+	PBPF_KEEP_ERROR = 1,		/* not sampled, kept as a 5xx/exception */
+};
+
 /* Which fields of a request event hold real data. */
 enum pbpf_req_flags {
 	PBPF_F_HAVE_FRAME = 1 << 0,	/* found the Flask.wsgi_app frame */
@@ -126,6 +145,8 @@ enum pbpf_event_kind {
 struct pbpf_req_event {
 	__u32 kind;			/* PBPF_EV_REQUEST */
 	__u32 flags;			/* enum pbpf_req_flags */
+	__u32 keep;			/* enum pbpf_keep */
+	__u32 pad;
 	__u32 pid;
 	__u32 tid;
 	__u64 start_ns;			/* CLOCK_MONOTONIC */
@@ -151,6 +172,8 @@ struct pbpf_stats {
 	__u64 read_failures;		/* a user-memory read failed */
 	__u64 frame_missing;		/* no Flask.wsgi_app frame found */
 	__u64 forks_tracked;
+	__u64 unsampled;		/* dropped by --sample */
+	__u64 excluded;			/* dropped by an --exclude-route prefix */
 };
 
 #endif /* PROFILIS_ABI_H */

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * A ring of fixed-size items under one mutex.  The batching thread copies up
+ * to batch_max items out under the lock and calls the sink without it, so the
+ * producer only ever waits for a memcpy, never for a write(2).  A batch leaves
+ * when batch_max items are waiting or the oldest has waited flush_interval.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "collector.h"
+
+struct collector {
+	struct collector_opts o;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t not_empty;	/* producer -> batcher */
+	pthread_cond_t not_full;	/* batcher -> blocked producer */
+	pthread_cond_t idle;		/* batcher -> flush waiters */
+	char *ring;
+	uint64_t *arrived;		/* per slot: when its item was pushed */
+	char *batch;
+	size_t head, count;
+	bool busy;			/* the sink is running */
+	bool flush_req;
+	bool stopping;
+	struct collector_stats st;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void deadline_ts(uint64_t at_ns, struct timespec *ts)
+{
+	ts->tv_sec = at_ns / 1000000000ULL;
+	ts->tv_nsec = at_ns % 1000000000ULL;
+}
+
+static char *slot(struct collector *c, size_t i)
+{
+	return c->ring + ((c->head + i) % c->o.queue_size) * c->o.item_size;
+}
+
+/* Moves up to batch_max items into c->batch; called with the lock held. */
+static size_t take_batch(struct collector *c)
+{
+	size_t n = c->count < c->o.batch_max ? c->count : c->o.batch_max;
+
+	for (size_t i = 0; i < n; i++)
+		memcpy(c->batch + i * c->o.item_size, slot(c, i), c->o.item_size);
+	c->head = (c->head + n) % c->o.queue_size;
+	c->count -= n;
+	return n;
+}
+
+static uint64_t oldest_ns(struct collector *c)
+{
+	return c->arrived[c->head];
+}
+
+static bool batch_due(struct collector *c, uint64_t now)
+{
+	return c->count >= c->o.batch_max || c->flush_req || c->stopping ||
+	       (c->count && now - oldest_ns(c) >= c->o.flush_interval_ns);
+}
+
+static void *batcher(void *arg)
+{
+	struct collector *c = arg;
+	uint64_t next_tick = now_ns() + c->o.flush_interval_ns;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		uint64_t now = now_ns();
+		struct timespec ts;
+		size_t n = 0;
+
+		if (batch_due(c, now) && c->count)
+			n = take_batch(c);
+		if (n) {
+			c->busy = true;
+			pthread_cond_broadcast(&c->not_full);
+			pthread_mutex_unlock(&c->lock);
+			c->o.sink(c->o.ctx, c->batch, n);
+			pthread_mutex_lock(&c->lock);
+			c->busy = false;
+			c->st.exported += n;
+			c->st.batches++;
+			continue;
+		}
+		if (c->flush_req) {
+			c->flush_req = false;
+			pthread_cond_broadcast(&c->idle);
+		}
+		if (c->stopping)
+			break;
+		if (now >= next_tick) {
+			next_tick = now + c->o.flush_interval_ns;
+			if (c->o.tick) {
+				pthread_mutex_unlock(&c->lock);
+				c->o.tick(c->o.ctx);
+				pthread_mutex_lock(&c->lock);
+			}
+			continue;
+		}
+		/* Sleep until the next tick or until the oldest item is due. */
+		uint64_t wake = next_tick;
+		if (c->count && oldest_ns(c) + c->o.flush_interval_ns < wake)
+			wake = oldest_ns(c) + c->o.flush_interval_ns;
+		deadline_ts(wake, &ts);
+		pthread_cond_timedwait(&c->not_empty, &c->lock, &ts);
+	}
+	pthread_cond_broadcast(&c->idle);
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+struct collector *collector__new(const struct collector_opts *o)
+{
+	struct collector *c;
+	pthread_condattr_t ca;
+
+	if (!o->item_size || !o->queue_size || !o->batch_max || !o->sink) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->o = *o;
+	c->ring = calloc(o->queue_size, o->item_size);
+	c->arrived = calloc(o->queue_size, sizeof(*c->arrived));
+	c->batch = calloc(o->batch_max, o->item_size);
+	if (!c->ring || !c->arrived || !c->batch)
+		goto fail;
+	pthread_mutex_init(&c->lock, NULL);
+	/* Timed waits use CLOCK_MONOTONIC: a clock step must not stall flushes. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->not_empty, &ca);
+	pthread_cond_init(&c->not_full, &ca);
+	pthread_cond_init(&c->idle, &ca);
+	pthread_condattr_destroy(&ca);
+	errno = pthread_create(&c->thread, NULL, batcher, c);
+	if (errno)
+		goto fail;
+	return c;
+fail:
+	free(c->ring);
+	free(c->arrived);
+	free(c->batch);
+	free(c);
+	return NULL;
+}
+
+int collector__push(struct collector *c, const void *item)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->count == c->o.queue_size && !c->o.drop_oldest && !c->stopping)
+		pthread_cond_wait(&c->not_full, &c->lock);
+	if (c->stopping) {
+		pthread_mutex_unlock(&c->lock);
+		return -ESHUTDOWN;
+	}
+	if (c->count == c->o.queue_size) {
+		/* drop_oldest: the newest event is the more useful one. */
+		c->head = (c->head + 1) % c->o.queue_size;
+		c->count--;
+		c->st.dropped++;
+	}
+	c->arrived[(c->head + c->count) % c->o.queue_size] = now_ns();
+	memcpy(slot(c, c->count), item, c->o.item_size);
+	c->count++;
+	c->st.enqueued++;
+	if (c->count > c->st.high_water)
+		c->st.high_water = c->count;
+	if (c->count >= c->o.batch_max)
+		pthread_cond_signal(&c->not_empty);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int collector__flush(struct collector *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->flush_req = true;
+	pthread_cond_signal(&c->not_empty);
+	while ((c->flush_req || c->count || c->busy) && !c->stopping)
+		pthread_cond_wait(&c->idle, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+void collector__stats(struct collector *c, struct collector_stats *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->st;
+	out->depth = c->count;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void collector__free(struct collector *c)
+{
+	if (!c)
+		return;
+	collector__flush(c);
+	pthread_mutex_lock(&c->lock);
+	c->stopping = true;
+	pthread_cond_broadcast(&c->not_empty);
+	pthread_cond_broadcast(&c->not_full);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->not_empty);
+	pthread_cond_destroy(&c->not_full);
+	pthread_cond_destroy(&c->idle);
+	free(c->ring);
+	free(c->arrived);
+	free(c->batch);
+	free(c);
+}

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Records on stdout.  Compact output is the JSONL line itself; pretty output
+ * re-indents it with cJSON, so both always carry the same fields.  Output is
+ * buffered and written in whole records.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "export_console.h"
+#include "export_jsonl.h"
+
+#define CBUF_SIZE (128 * 1024)
+
+struct console_exporter {
+	struct console_opts o;
+	char *buf;
+	size_t len;
+	uint64_t pending;
+	bool closed;
+	struct console_stats st;
+};
+
+char *console_pretty(const char *line)
+{
+	cJSON *j = cJSON_Parse(line);
+	char *out;
+
+	if (!j)
+		return NULL;
+	out = cJSON_Print(j);
+	cJSON_Delete(j);
+	return out;
+}
+
+struct console_exporter *console__new(const struct console_opts *o)
+{
+	struct console_exporter *x = calloc(1, sizeof(*x));
+
+	if (!x || !(x->buf = malloc(CBUF_SIZE))) {
+		free(x);
+		errno = ENOMEM;
+		return NULL;
+	}
+	x->o = *o;
+	return x;
+}
+
+int console__flush(struct console_exporter *x)
+{
+	size_t off = 0;
+
+	while (off < x->len && !x->closed) {
+		ssize_t n = write(x->o.fd, x->buf + off, x->len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			x->closed = n < 0 && errno == EPIPE;
+			x->st.write_errors += x->pending;
+			x->len = x->pending = 0;
+			return -(n < 0 ? errno : EIO);
+		}
+		off += n;
+	}
+	x->st.written += x->pending;
+	x->len = x->pending = 0;
+	return 0;
+}
+
+static int append(struct console_exporter *x, const char *s, size_t n)
+{
+	if (x->len + n > CBUF_SIZE)
+		console__flush(x);
+	if (n > CBUF_SIZE)
+		return -E2BIG;
+	memcpy(x->buf + x->len, s, n);
+	x->len += n;
+	return 0;
+}
+
+int console__push(struct console_exporter *x, const struct request_record *r)
+{
+	char line[JSONL_LINE_MAX];
+	int n = jsonl_encode_request(r, line, sizeof(line)), err;
+	char *pretty;
+
+	if (n < 0 || x->closed) {
+		x->st.write_errors++;
+		return n < 0 ? n : -EPIPE;
+	}
+	if (!x->o.pretty) {
+		err = append(x, line, n);
+	} else {
+		pretty = console_pretty(line);
+		if (!pretty) {
+			x->st.write_errors++;
+			return -EINVAL;
+		}
+		err = append(x, pretty, strlen(pretty));
+		if (!err)
+			err = append(x, "\n", 1);
+		free(pretty);
+	}
+	if (err)
+		x->st.write_errors++;
+	else
+		x->pending++;
+	return err;
+}
+
+void console__stats(const struct console_exporter *x, struct console_stats *out)
+{
+	*out = x->st;
+}
+
+bool console__closed(const struct console_exporter *x)
+{
+	return x->closed;
+}
+
+void console__free(struct console_exporter *x)
+{
+	if (!x)
+		return;
+	console__flush(x);
+	free(x->buf);
+	free(x);
+}

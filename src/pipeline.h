@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The stages after the collector, run on its thread: decode each raw event,
+ * apply the userspace filters, and hand the record to every exporter.
+ */
+#ifndef PROFILIS_PIPELINE_H
+#define PROFILIS_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct filter;
+struct jsonl_exporter;
+struct console_exporter;
+
+struct pipeline {
+	int64_t realtime_offset_ns;	/* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	double sample_rate;		/* configured --sample */
+	struct filter *filter;
+	struct jsonl_exporter *jsonl;	/* may be NULL */
+	struct console_exporter *console; /* may be NULL */
+	uint64_t decoded;
+	uint64_t malformed;		/* events that failed to decode */
+	uint64_t excluded;		/* by a userspace pattern */
+};
+
+/* collector_sink_fn: items are struct pbpf_req_event. */
+void pipeline_sink(void *ctx, const void *items, size_t n);
+/* collector_tick_fn: flushes and rotates while the service is idle. */
+void pipeline_tick(void *ctx);
+
+#endif
