@@ -186,7 +186,8 @@ int jsonl__flush(struct jsonl_exporter *x)
 
 	if (!x || x->wlen == 0)
 		return 0;
-	err = rotfile__write(x->rf, x->wbuf, x->wlen);
+	/* After jsonl__finish nothing can be written: count, do not crash. */
+	err = x->rf ? rotfile__write(x->rf, x->wbuf, x->wlen) : -EBADF;
 	if (err) {
 		x->stats.write_errors += x->pending;
 		report_failure(x, -err, x->pending);
@@ -209,9 +210,9 @@ int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
 	char line[JSONL_LINE_MAX];
 	int n = jsonl_encode_request(r, line, sizeof(line));
 
-	if (n < 0) {
+	if (n < 0 || !x->rf) {
 		x->stats.write_errors++;
-		return n;
+		return n < 0 ? n : -EBADF;
 	}
 	if (x->wlen + n > WBUF_SIZE)
 		jsonl__flush(x);
@@ -234,6 +235,8 @@ int jsonl__tick(struct jsonl_exporter *x)
 {
 	int err;
 
+	if (!x->rf)
+		return 0;
 	jsonl__flush(x);
 	err = rotfile__tick(x->rf);
 	if (err)
@@ -244,15 +247,24 @@ int jsonl__tick(struct jsonl_exporter *x)
 void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out)
 {
 	*out = x->stats;
-	out->files = rotfile__rotations(x->rf);
+	if (x->rf)
+		out->files = rotfile__rotations(x->rf);
+}
+
+void jsonl__finish(struct jsonl_exporter *x)
+{
+	if (!x || !x->rf)
+		return;
+	jsonl__flush(x);
+	x->stats.files = rotfile__close(x->rf); /* the active file gets its final name */
+	x->rf = NULL;
 }
 
 void jsonl__free(struct jsonl_exporter *x)
 {
 	if (!x)
 		return;
-	jsonl__flush(x);
-	rotfile__close(x->rf);
+	jsonl__finish(x);
 	free(x->wbuf);
 	free(x);
 }

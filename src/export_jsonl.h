@@ -47,6 +47,9 @@ int jsonl__flush(struct jsonl_exporter *x);
 /* Flushes and applies time-based rotation; call about every flush interval. */
 int jsonl__tick(struct jsonl_exporter *x);
 void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out);
+/* Flushes and closes the output (a rotated active file gets its final
+ * name); stats stay readable.  jsonl__free does it when not done yet. */
+void jsonl__finish(struct jsonl_exporter *x);
 void jsonl__free(struct jsonl_exporter *x);
 
 #endif

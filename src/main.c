@@ -283,6 +283,7 @@ int main(int argc, char **argv)
 	why = run_loop(&a);
 	loader__drain(a.loader);
 	collector__flush(a.collector);
+	jsonl__finish(a.jsonl);
 	if (why == 1)
 		p_info("PID %d exited; everything it sent was written", a.cfg.pid);
 	summarize(&a);

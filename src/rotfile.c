@@ -255,10 +255,12 @@ const char *rotfile__name(const struct rotfile *rf)
 	return rf->active;
 }
 
-void rotfile__close(struct rotfile *rf)
+uint64_t rotfile__close(struct rotfile *rf)
 {
+	uint64_t files;
+
 	if (!rf)
-		return;
+		return 0;
 	if (rf->o.dir && rf->fd >= 0) {
 		if (rf->size > 0)
 			finish_active(rf);
@@ -270,5 +272,7 @@ void rotfile__close(struct rotfile *rf)
 		fsync(rf->fd);
 		close(rf->fd);
 	}
+	files = rf->seq;
 	free(rf);
+	return files;
 }

@@ -38,8 +38,9 @@ int rotfile__tick(struct rotfile *rf);
 /* How many finished files were produced. */
 uint64_t rotfile__rotations(const struct rotfile *rf);
 const char *rotfile__name(const struct rotfile *rf);
-/* Final rotation (a non-empty active file gets its name), close, free. */
-void rotfile__close(struct rotfile *rf);
+/* Final rotation (a non-empty active file gets its name), close, free;
+ * returns how many finished files there were in all. */
+uint64_t rotfile__close(struct rotfile *rf);
 
 /* Checks a template: only {timestamp}, {pid} and {seq}, at least one of
  * {timestamp} or {seq}, no '/'.  0, or -EINVAL with the reason in msg. */
