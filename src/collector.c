@@ -26,6 +26,7 @@ struct collector {
 	bool busy;			/* the sink is running */
 	bool flush_req;
 	bool stopping;
+	bool joined;
 	struct collector_stats st;
 };
 
@@ -206,9 +207,9 @@ void collector__stats(struct collector *c, struct collector_stats *out)
 	pthread_mutex_unlock(&c->lock);
 }
 
-void collector__free(struct collector *c)
+void collector__stop(struct collector *c)
 {
-	if (!c)
+	if (!c || c->joined)
 		return;
 	collector__flush(c);
 	pthread_mutex_lock(&c->lock);
@@ -217,6 +218,14 @@ void collector__free(struct collector *c)
 	pthread_cond_broadcast(&c->not_full);
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thread, NULL);
+	c->joined = true;
+}
+
+void collector__free(struct collector *c)
+{
+	if (!c)
+		return;
+	collector__stop(c);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->not_empty);
 	pthread_cond_destroy(&c->not_full);

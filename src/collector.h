@@ -48,7 +48,10 @@ int collector__push(struct collector *c, const void *item);
 /* Hands everything queued to the sink and waits until it is done. */
 int collector__flush(struct collector *c);
 void collector__stats(struct collector *c, struct collector_stats *out);
-/* Flushes, stops the thread and frees. */
+/* Flushes and stops the thread: the sink and tick are never called again;
+ * stats stay readable.  Later pushes return -ESHUTDOWN. */
+void collector__stop(struct collector *c);
+/* Stops (if not yet) and frees. */
 void collector__free(struct collector *c);
 
 #endif

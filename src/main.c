@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	why = run_loop(&a);
 	loader__drain(a.loader);
-	collector__flush(a.collector);
+	collector__stop(a.collector);
 	jsonl__finish(a.jsonl);
 	if (why == 1)
 		p_info("PID %d exited; everything it sent was written", a.cfg.pid);
