@@ -240,7 +240,9 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = PBPF_EV_REQUEST;
 	e->flags = PBPF_F_HAVE_FRAME;
-	e->keep = v.sampled ? PBPF_KEEP_SAMPLED : PBPF_KEEP_ERROR;
+	/* With keep_errors every failure is recorded: its weight is 1 even when
+	 * the coin also chose it. */
+	e->keep = keep_unsampled(w.vals[2], status) ? PBPF_KEEP_ERROR : PBPF_KEEP_SAMPLED;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->start_ns = v.start_ns;

@@ -318,6 +318,29 @@ static int check_excludes(struct config *cfg, char *msg, size_t msglen)
 	return 0;
 }
 
+/* access(2) says yes to root everywhere; creating a file is the real test. */
+static int check_dir_writable(const char *dir, char *msg, size_t msglen)
+{
+	char probe[4096];
+	struct stat st;
+	int fd;
+
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(msg, msglen, "-o %s: no such directory (create it first)", dir);
+		return -EINVAL;
+	}
+	snprintf(probe, sizeof(probe), "%s/.profilis-probe-XXXXXX", dir);
+	fd = mkstemp(probe);
+	if (fd < 0) {
+		snprintf(msg, msglen, "-o %s: the directory is not writable: %s", dir,
+			 strerror(errno));
+		return -EINVAL;
+	}
+	close(fd);
+	unlink(probe);
+	return 0;
+}
+
 static int check_output(struct config *cfg, char *msg, size_t msglen)
 {
 	bool rotation = cfg->rotate_bytes || cfg->rotate_secs || cfg->filename_template;
@@ -331,12 +354,7 @@ static int check_output(struct config *cfg, char *msg, size_t msglen)
 		return 0;
 	if (jsonl_check_template(cfg->filename_template, msg, msglen))
 		return -EINVAL;
-	if (access(cfg->output, W_OK | X_OK) != 0) {
-		snprintf(msg, msglen, "-o %s: the directory is not writable: %s", cfg->output,
-			 strerror(errno));
-		return -EINVAL;
-	}
-	return 0;
+	return check_dir_writable(cfg->output, msg, msglen);
 }
 
 int cli_validate(struct config *cfg, char *msg, size_t msglen)

@@ -236,13 +236,13 @@ static void summarize(struct app *a)
 	write_errors = a->jsonl ? js.write_errors : con.write_errors;
 	p_info("%llu requests recorded, %llu lost (kernel ring buffer full %llu, in-flight "
 	       "table full %llu, queue drops %llu, write errors %llu); %llu sampled out, "
-	       "%llu excluded; %llu began before attach",
+	       "%llu excluded (%llu in the kernel); %llu began before attach",
 	       recorded, (unsigned long long)(bs.ringbuf_drops + bs.inflight_drops + cs.dropped) +
 			 write_errors,
 	       (unsigned long long)bs.ringbuf_drops, (unsigned long long)bs.inflight_drops,
 	       (unsigned long long)cs.dropped, write_errors, (unsigned long long)bs.unsampled,
 	       (unsigned long long)(bs.excluded + a->pipe.excluded),
-	       (unsigned long long)bs.no_start);
+	       (unsigned long long)bs.excluded, (unsigned long long)bs.no_start);
 	if (a->jsonl && js.files)
 		p_info("%llu JSONL files written to %s", (unsigned long long)js.files, a->cfg.output);
 	if (cs.enqueued != cs.exported + cs.dropped)

@@ -106,7 +106,7 @@ struct pbpf_filter_cfg {
 /* Why a request event was kept (enum pbpf_keep). */
 enum pbpf_keep {
 	PBPF_KEEP_SAMPLED = 0,		/* chosen by the sampling rate */
-	PBPF_KEEP_ERROR = 1,		/* not sampled, kept as a 5xx/exception */
+	PBPF_KEEP_ERROR = 1,		/* a 5xx/exception, kept whatever the coin said */
 };
 
 /* Which fields of a request event hold real data. */

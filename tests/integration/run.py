@@ -11,9 +11,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import test_errors  # noqa: E402
+import test_pipeline  # noqa: E402
 import test_requests  # noqa: E402
 
-MODULES = [test_requests, test_errors]
+MODULES = [test_requests, test_errors, test_pipeline]
 
 
 def main():
