@@ -44,8 +44,12 @@ struct elf_file *elf_file__open(const char *path)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) || st.st_size == 0) {
-		err = errno ? errno : ENOEXEC;
+	if (fstat(fd, &st)) {
+		err = errno;
+		goto cleanup;
+	}
+	if (st.st_size == 0) {
+		err = ENOEXEC;
 		goto cleanup;
 	}
 	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -77,6 +81,11 @@ void elf_file__free(struct elf_file *ef)
 	free(ef);
 }
 
+static int in_file(const struct elf_file *ef, uint64_t off, uint64_t len)
+{
+	return off <= ef->size && len <= ef->size - off;
+}
+
 static const Elf64_Shdr *section(struct elf_file *ef, unsigned int i)
 {
 	return (const Elf64_Shdr *)(ef->data + ef->eh->e_shoff) + i;
@@ -90,11 +99,12 @@ static int lookup_in(struct elf_file *ef, uint32_t type, const char *name, uint6
 		const char *strs;
 		size_t n;
 
+		/* Written so that hostile offsets cannot wrap around 2^64. */
 		if (sh->sh_type != type || sh->sh_link >= ef->eh->e_shnum ||
-		    sh->sh_offset + sh->sh_size > ef->size || sh->sh_entsize != sizeof(Elf64_Sym))
+		    !in_file(ef, sh->sh_offset, sh->sh_size) || sh->sh_entsize != sizeof(Elf64_Sym))
 			continue;
 		strsh = section(ef, sh->sh_link);
-		if (strsh->sh_offset + strsh->sh_size > ef->size)
+		if (!in_file(ef, strsh->sh_offset, strsh->sh_size))
 			continue;
 		syms = (const void *)(ef->data + sh->sh_offset);
 		strs = (const char *)ef->data + strsh->sh_offset;
@@ -146,7 +156,7 @@ int elf_file__read(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len)
 {
 	uint64_t off;
 
-	if (elf_file__vaddr_to_offset(ef, vaddr, &off) || off + len > ef->size)
+	if (elf_file__vaddr_to_offset(ef, vaddr, &off) || !in_file(ef, off, len))
 		return -ERANGE;
 	memcpy(buf, ef->data + off, len);
 	return 0;

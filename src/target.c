@@ -176,9 +176,10 @@ cleanup:
 	return err;
 }
 
+/* The parent of a live process; -1 for zombies (nothing left to trace). */
 static pid_t read_ppid(const char *pid_dir)
 {
-	char path[300], buf[512], *p;
+	char path[300], buf[512], *p, state = 0;
 	pid_t ppid = -1;
 	FILE *f;
 
@@ -188,9 +189,9 @@ static pid_t read_ppid(const char *pid_dir)
 		return -1;
 	/* comm may hold spaces and parentheses: parse after the last ')'. */
 	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 1, " %*c %d", &ppid);
+		sscanf(p + 1, " %c %d", &state, &ppid);
 	fclose(f);
-	return ppid;
+	return state == 'Z' || state == 'X' ? -1 : ppid;
 }
 
 int target_process_tree(pid_t root, pid_t *out, int max)
