@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The per-version offset table and the packed names.  The 3.11 numbers are
+ * checked against the facts measured with gdb on the pyenv debug build
+ * (DESIGN.md section 4) and against CPython 3.11's public struct layouts;
+ * every other version must be refused, and each packed name must carry
+ * exactly its bytes, zero padded, in the order of enum pbpf_name.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+#include "pyoffsets.h"
+
+Test(pyoffsets, py311_design_facts)
+{
+	const struct py_version_offsets *v = pyoffsets_find(3, 11);
+
+	cr_assert_not_null(v);
+	cr_assert_eq(v->major, 3);
+	cr_assert_eq(v->minor, 11);
+	cr_assert_str_eq(v->measured_on, "3.11.7");
+	cr_assert_eq(v->off.tstate_cframe, 0x38);
+	cr_assert_eq(v->off.cframe_current_frame, 0x08);
+	cr_assert_eq(v->off.frame_code, 0x20);
+	cr_assert_eq(v->off.frame_previous, 0x30);
+	cr_assert_eq(v->off.frame_localsplus, 0x48);
+	cr_assert_eq(v->off.code_name, 0x78);
+	cr_assert_eq(v->off.str_ascii_data, 48);
+	cr_assert_eq(v->off.runtime_tstate_current, 0x240);
+}
+
+Test(pyoffsets, py311_object_layout)
+{
+	/* x86_64 CPython 3.11: PyObject_VAR_HEAD is 24 bytes; PyASCIIObject
+	 * is {ob_base, length, hash, state, wstr} = 48, compact adds 24. */
+	const struct pbpf_py_offsets *o = &pyoffsets_find(3, 11)->off;
+
+	cr_assert_eq(o->str_length, 16);
+	cr_assert_eq(o->str_state, 32);
+	cr_assert_eq(o->str_compact_data, 72);
+	cr_assert_eq(o->str_kind_shift, 2);
+	cr_assert_eq(o->str_compact_bit, 5);
+	cr_assert_eq(o->str_ascii_bit, 6);
+	cr_assert_eq(o->tuple_items, 24);
+	cr_assert_eq(o->long_size, 16);
+	cr_assert_eq(o->long_digits, 24);
+	cr_assert_eq(o->type_name, 24);
+	cr_assert_eq(o->managed_dict_flag, 1u << 4); /* Py_TPFLAGS_MANAGED_DICT */
+	cr_assert_eq(o->managed_dict_ptr, -3 * 8);   /* _PyObject_ManagedDictPointer */
+	cr_assert_eq(o->managed_values_ptr, -4 * 8); /* _PyObject_ValuesPointer */
+	cr_assert_eq(o->runtime_addr, 0, "filled per target, not in the table");
+	cr_assert_eq(o->none_addr, 0);
+}
+
+Test(pyoffsets, only_311_is_supported)
+{
+	static const unsigned int other[][2] = { { 3, 10 }, { 3, 12 }, { 3, 13 }, { 2, 7 },
+						 { 3, 9 },  { 4, 11 }, { 0, 0 },  { 11, 3 } };
+
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		cr_assert_null(pyoffsets_find(other[i][0], other[i][1]), "%u.%u", other[i][0],
+			       other[i][1]);
+	cr_assert_str_eq(pyoffsets_supported(), "3.11");
+}
+
+Test(pyoffsets, names)
+{
+	static const char *const want[PBPF_NAME__COUNT] = {
+		[PBPF_NAME_REQUEST_CTX] = "flask.request_ctx",
+		[PBPF_NAME_WSGI_APP] = "wsgi_app",
+		[PBPF_NAME_ENVIRON] = "environ",
+		[PBPF_NAME_CTX] = "ctx",
+		[PBPF_NAME_ERROR] = "error",
+		[PBPF_NAME_RESPONSE] = "response",
+		[PBPF_NAME_REQUEST_METHOD] = "REQUEST_METHOD",
+		[PBPF_NAME_PATH_INFO] = "PATH_INFO",
+		[PBPF_NAME_HTTP_TRACEPARENT] = "HTTP_TRACEPARENT",
+		[PBPF_NAME_REQUEST] = "request",
+		[PBPF_NAME_URL_RULE] = "url_rule",
+		[PBPF_NAME_RULE] = "rule",
+		[PBPF_NAME_ENDPOINT] = "endpoint",
+		[PBPF_NAME_STATUS_CODE] = "_status_code",
+	};
+
+	for (int i = 0; i < PBPF_NAME__COUNT; i++) {
+		cr_assert_not_null(pyoffsets_name(i), "name %d", i);
+		cr_assert_str_eq(pyoffsets_name(i), want[i], "name %d", i);
+	}
+	cr_assert_null(pyoffsets_name(PBPF_NAME__COUNT));
+	cr_assert_null(pyoffsets_name((enum pbpf_name)-1));
+}
+
+Test(pyoffsets, pack_names)
+{
+	struct pbpf_name_key keys[PBPF_NAME__COUNT + 1];
+
+	memset(keys, 0xa5, sizeof(keys));
+	cr_assert_eq(pyoffsets_pack_names(keys), 0);
+	for (int i = 0; i < PBPF_NAME__COUNT; i++) {
+		const char *name = pyoffsets_name(i);
+		unsigned char bytes[PBPF_NAME_BYTES], zero[PBPF_NAME_BYTES] = { 0 };
+		size_t len = strlen(name);
+
+		cr_assert_eq(keys[i].len, len, "%s", name);
+		memcpy(bytes, keys[i].w, sizeof(bytes));
+		cr_assert_eq(memcmp(bytes, name, len), 0, "%s", name);
+		cr_assert_eq(memcmp(bytes + len, zero, PBPF_NAME_BYTES - len), 0,
+			     "%s is not zero padded", name);
+	}
+	/* Little-endian words: "flask.re" is the first u64 as BPF loads it. */
+	cr_assert_eq(keys[PBPF_NAME_REQUEST_CTX].w[0], 0x65722e6b73616c66ULL);
+	cr_assert_eq(keys[PBPF_NAME_REQUEST_CTX].len, 17);
+	unsigned char *past = (unsigned char *)&keys[PBPF_NAME__COUNT];
+
+	for (size_t i = 0; i < sizeof(keys[0]); i++)
+		cr_assert_eq(past[i], 0xa5, "wrote past PBPF_NAME__COUNT entries");
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * W3C Trace Context: the spec's own example header is accepted, every rule
+ * violation (upper case, all-zero ids, version ff, length, separators,
+ * non-hex, version 00 with a suffix) is rejected and leaves the outputs
+ * alone, a future version with extra fields and surrounding whitespace are
+ * accepted.  Fresh ids are lowercase hex of the exact width, reproducible
+ * under trace_seed(), and do not repeat over 10000 draws.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "traceparent.h"
+
+#define EXAMPLE "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static int parse(const char *s, char trace[33], char parent[17])
+{
+	return traceparent_parse(s, strlen(s), trace, parent);
+}
+
+Test(traceparent, w3c_example)
+{
+	char trace[33], parent[17];
+
+	cr_assert_eq(parse(EXAMPLE, trace, parent), 0);
+	cr_assert_str_eq(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+	cr_assert_str_eq(parent, "00f067aa0ba902b7");
+	cr_assert_eq(parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", trace,
+			   parent), 0, "unsampled flags");
+}
+
+Test(traceparent, rejects)
+{
+	static const char *const bad[] = {
+		"",
+		"00",
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper trace */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01", /* upper parent */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A", /* upper flags */
+		"0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* upper version */
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero parent */
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version ff */
+		"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  /* short trace */
+		"00-4bf92f3577b34da6a3ce929d0e0e47366-00f067aa0ba902b7-01", /* long trace */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",  /* short parent */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",  /* short flags */
+		"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* separator */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01",
+		"00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01", /* non-hex */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bz-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x",
+		"0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", /* 00 + suffix */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-010",
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01extra", /* no '-' */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736 -00f067aa0ba902b7-01",
+	};
+	char trace[33] = "untouched", parent[17] = "untouched";
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(parse(bad[i], trace, parent), -EINVAL, "accepted \"%s\"", bad[i]);
+		cr_assert_str_eq(trace, "untouched");
+		cr_assert_str_eq(parent, "untouched");
+	}
+}
+
+Test(traceparent, future_version_with_suffix)
+{
+	char trace[33], parent[17];
+
+	cr_assert_eq(parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+			   trace, parent), 0);
+	cr_assert_str_eq(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+	cr_assert_str_eq(parent, "00f067aa0ba902b7");
+	cr_assert_eq(parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", trace,
+			   parent), 0, "future version, exact length");
+}
+
+Test(traceparent, surrounding_whitespace)
+{
+	char trace[33], parent[17];
+
+	cr_assert_eq(parse("  " EXAMPLE " \t", trace, parent), 0);
+	cr_assert_str_eq(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+	cr_assert_eq(parse("\t" EXAMPLE, trace, parent), 0);
+}
+
+Test(traceparent, length_argument_is_respected)
+{
+	/* The header is not NUL terminated where len ends. */
+	char s[] = EXAMPLE "-ffff", trace[33], parent[17];
+
+	cr_assert_eq(traceparent_parse(s, 55, trace, parent), 0);
+	cr_assert_str_eq(parent, "00f067aa0ba902b7");
+	cr_assert_eq(traceparent_parse(s, 54, trace, parent), -EINVAL);
+	cr_assert_eq(traceparent_parse(s, 0, trace, parent), -EINVAL);
+}
+
+static void assert_lower_hex(const char *s, size_t n)
+{
+	cr_assert_eq(strlen(s), n, "\"%s\" is not %zu chars", s, n);
+	cr_assert_eq(strspn(s, "0123456789abcdef"), n, "\"%s\" is not lowercase hex", s);
+	cr_assert_neq(strspn(s, "0"), n, "all-zero id");
+}
+
+Test(traceparent, fresh_ids_are_valid_and_parse)
+{
+	char trace[33], span[17], hdr[64], t2[33], p2[17];
+
+	trace_seed(7);
+	for (int i = 0; i < 100; i++) {
+		trace_new_trace_id(trace);
+		trace_new_span_id(span);
+		assert_lower_hex(trace, 32);
+		assert_lower_hex(span, 16);
+		snprintf(hdr, sizeof(hdr), "00-%s-%s-01", trace, span);
+		cr_assert_eq(parse(hdr, t2, p2), 0, "%s", hdr);
+		cr_assert_str_eq(t2, trace);
+		cr_assert_str_eq(p2, span);
+	}
+}
+
+static void draw(uint64_t seed, char trace[4][33], char span[4][17])
+{
+	trace_seed(seed);
+	for (int i = 0; i < 4; i++) {
+		trace_new_trace_id(trace[i]);
+		trace_new_span_id(span[i]);
+	}
+}
+
+Test(traceparent, seeded_ids_are_reproducible)
+{
+	char t1[4][33], s1[4][17], t2[4][33], s2[4][17], t3[4][33], s3[4][17];
+
+	draw(42, t1, s1);
+	draw(43, t3, s3);
+	draw(42, t2, s2);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_str_eq(t1[i], t2[i], "seed 42 draw %d", i);
+		cr_assert_str_eq(s1[i], s2[i], "seed 42 draw %d", i);
+		cr_assert_str_neq(t1[i], t3[i], "seeds 42 and 43 agree at draw %d", i);
+		cr_assert_str_neq(s1[i], s3[i], "seeds 42 and 43 agree at draw %d", i);
+	}
+	/* Ids within one stream differ from each other. */
+	cr_assert_str_neq(t1[0], t1[1]);
+	cr_assert_str_neq(s1[0], s1[1]);
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+Test(traceparent, no_duplicates_in_10000)
+{
+	enum { N = 10000 };
+	static char traces[N][33], spans[N][17];
+
+	trace_seed(42);
+	for (int i = 0; i < N; i++) {
+		trace_new_trace_id(traces[i]);
+		trace_new_span_id(spans[i]);
+	}
+	qsort(traces, N, sizeof(traces[0]), cmp);
+	qsort(spans, N, sizeof(spans[0]), cmp);
+	for (int i = 1; i < N; i++) {
+		cr_assert_str_neq(traces[i - 1], traces[i], "duplicate trace id");
+		cr_assert_str_neq(spans[i - 1], spans[i], "duplicate span id");
+	}
+}
+
+Test(traceparent, unseeded_generator_works)
+{
+	/* Each test runs in a fresh process, so this is the getrandom path. */
+	char a[33], b[33];
+
+	trace_new_trace_id(a);
+	trace_new_trace_id(b);
+	assert_lower_hex(a, 32);
+	assert_lower_hex(b, 32);
+	cr_assert_str_neq(a, b);
+}
