@@ -59,6 +59,10 @@ enum {
 	OPT_ROTATE_SECS,
 	OPT_TEMPLATE,
 	OPT_CONSOLE,
+	OPT_TABLE,
+	OPT_WINDOW,
+	OPT_MAX_ERRORS,
+	OPT_STATS_JSON,
 };
 
 static const struct argp_option options[] = {
@@ -91,22 +95,33 @@ static const struct argp_option options[] = {
 	{ "verbose", 'v', 0, 0, "Say more on stderr (-vv adds libbpf and verifier logs; "
 	  "env PROFILIS_DEBUG=1)", 3 },
 	{ "quiet", 'q', 0, 0, "Only warnings and errors on stderr", 3 },
-	{ 0, 0, 0, 0, "Collector:", 4 },
+	{ 0, 0, 0, 0, "Live statistics:", 4 },
+	{ "interval", 'i', "SECONDS", 0,
+	  "Redraw the dashboard / table and rewrite --stats-json every SECONDS, "
+	  "0.1..3600 (default 1)", 4 },
+	{ "window-minutes", OPT_WINDOW, "N", 0, "Rolling statistics window, 1..1440 minutes "
+	  "(default 15); 'w' switches to the last 10 seconds", 4 },
+	{ "max-errors", OPT_MAX_ERRORS, "N", 0, "Recent errors kept, 1..100000 (default 100)", 4 },
+	{ "table", OPT_TABLE, 0, 0, "Print a plain routes table every interval on stdout "
+	  "instead of records (for logs and pipes)", 4 },
+	{ "stats-json", OPT_STATS_JSON, "FILE", 0, "Rewrite FILE atomically every interval "
+	  "with totals, routes and recent errors (Profilis metrics.json superset)", 4 },
+	{ 0, 0, 0, 0, "Collector:", 5 },
 	{ "queue-size", OPT_QUEUE, "N", 0,
 	  "Events queued between kernel and exporters, 1..1048576 (default 2048; env "
-	  "PROFILIS_QUEUE_SIZE)", 4 },
+	  "PROFILIS_QUEUE_SIZE)", 5 },
 	{ "batch-max", OPT_BATCH, "N", 0,
-	  "Events per exporter batch, 1..queue size (default 128; env PROFILIS_BATCH_MAX)", 4 },
+	  "Events per exporter batch, 1..queue size (default 128; env PROFILIS_BATCH_MAX)", 5 },
 	{ "flush-interval", OPT_FLUSH, "SECONDS", 0,
 	  "Longest an event waits for its batch, 0.001..60 (default 0.1; env "
-	  "PROFILIS_FLUSH_INTERVAL)", 4 },
+	  "PROFILIS_FLUSH_INTERVAL)", 5 },
 	{ "drop-oldest", OPT_DROP_OLDEST, 0, 0,
-	  "When the queue is full, drop its oldest event (default)", 4 },
+	  "When the queue is full, drop its oldest event (default)", 5 },
 	{ "no-drop-oldest", OPT_NO_DROP_OLDEST, 0, 0,
 	  "When the queue is full, stop reading the kernel ring buffer instead; its "
-	  "overflow is counted as lost", 4 },
+	  "overflow is counted as lost", 5 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Kernel ring buffer size, a power of two "
-	  "1..1024 (default 4)", 4 },
+	  "1..1024 (default 4)", 5 },
 	{ 0 },
 };
 
@@ -258,6 +273,23 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		bad = number("--rotate-secs", arg, 0.01, 31536000, false, &cfg->rotate_secs);
 		break;
 	case OPT_TEMPLATE: cfg->filename_template = arg; break;
+	case 'i': bad = number("--interval", arg, 0.1, 3600, false, &cfg->interval_s); break;
+	case OPT_WINDOW: {
+		long v = 0;
+
+		bad = set_long("--window-minutes", arg, 1, 1440, &v);
+		cfg->window_minutes = v;
+		break;
+	}
+	case OPT_MAX_ERRORS: {
+		long v = 0;
+
+		bad = set_long("--max-errors", arg, 1, 100000, &v);
+		cfg->max_errors = v;
+		break;
+	}
+	case OPT_TABLE: cfg->table = true; break;
+	case OPT_STATS_JSON: cfg->stats_json = arg; break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
 			fprintf(stderr, "profilis-bpf: --console: '%s' is not one of compact, "
@@ -366,8 +398,16 @@ int cli_validate(struct config *cfg, char *msg, size_t msglen)
 	}
 	if (check_excludes(cfg, msg, msglen) || check_output(cfg, msg, msglen))
 		return -EINVAL;
+	if (cfg->table && cfg->console != CONSOLE_AUTO && cfg->console != CONSOLE_OFF) {
+		snprintf(msg, msglen, "--table and --console both want stdout: choose one");
+		return -EINVAL;
+	}
+	/* On a terminal the dashboard is the default view; records then go only
+	 * to -o.  Anywhere else stdout carries JSONL unless --table is asked. */
+	cfg->dashboard = cfg->console == CONSOLE_AUTO && !cfg->table && isatty(STDOUT_FILENO);
 	if (cfg->console == CONSOLE_AUTO)
-		cfg->console = cfg->output ? CONSOLE_OFF : CONSOLE_COMPACT;
+		cfg->console = cfg->output || cfg->dashboard || cfg->table ? CONSOLE_OFF
+									  : CONSOLE_COMPACT;
 	return 0;
 }
 
@@ -384,6 +424,9 @@ int cli_parse(int argc, char **argv, struct config *cfg)
 	cfg->drop_oldest = true;
 	cfg->sample = 1.0;
 	cfg->keep_errors = true;
+	cfg->interval_s = 1.0;
+	cfg->window_minutes = 15;
+	cfg->max_errors = 100;
 	if (apply_env(cfg))
 		return EXIT_USAGE;
 	/* argp_error() exits with argp_err_exit_status: make it ours. */

@@ -39,6 +39,13 @@ struct config {
 	const char *filename_template;
 	/* console */
 	enum console_mode console;
+	/* live statistics */
+	bool dashboard;			/* resolved: stdout is a terminal, no --console */
+	bool table;			/* --table: plain table every interval */
+	double interval_s;
+	int window_minutes;
+	int max_errors;
+	const char *stats_json;
 };
 
 /*

@@ -11,11 +11,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "aggregator.h"
 #include "cli.h"
 #include "collector.h"
 #include "export_console.h"
 #include "export_jsonl.h"
 #include "filter.h"
+#include "live.h"
 #include "loader.h"
 #include "log.h"
 #include "pipeline.h"
@@ -40,7 +42,10 @@ struct app {
 	struct console_exporter *console;
 	struct collector *collector;
 	struct loader *loader;
+	struct aggregator *agg;
+	struct live *live;
 	struct pipeline pipe;
+	uint64_t start_ns;
 	/* last reported values, for rate-limited warnings */
 	uint64_t warned_dropped, warned_kernel_lost;
 	int64_t next_warn_ns;
@@ -122,10 +127,16 @@ static int open_exporters(struct app *a)
 		if (!a->console)
 			return p_err("cannot set up the console: %s", strerror(errno)), -1;
 	}
+	a->start_ns = clock_ns(CLOCK_MONOTONIC);
+	a->agg = agg__new(&(struct agg_opts){ .window_minutes = c->window_minutes,
+					      .max_errors = c->max_errors,
+					      .start_ns = a->start_ns });
+	if (!a->agg)
+		return p_err("cannot set up statistics: %s", strerror(errno)), -1;
 	a->pipe = (struct pipeline){
 		.realtime_offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
 		.sample_rate = c->sample, .filter = a->filter, .jsonl = a->jsonl,
-		.console = a->console };
+		.console = a->console, .agg = a->agg };
 	a->collector = collector__new(&(struct collector_opts){
 		.item_size = sizeof(struct pbpf_req_event), .queue_size = c->queue_size,
 		.batch_max = c->batch_max, .flush_interval_ns = c->flush_interval_s * 1e9,
@@ -134,6 +145,44 @@ static int open_exporters(struct app *a)
 	if (!a->collector)
 		return p_err("cannot start the collector: %s", strerror(errno)), -1;
 	return 0;
+}
+
+static int open_live(struct app *a)
+{
+	struct live_opts lo = {
+		.mode = a->cfg.dashboard ? LIVE_DASHBOARD : a->cfg.table ? LIVE_TABLE : LIVE_NONE,
+		.interval_s = a->cfg.interval_s, .stats_json = a->cfg.stats_json,
+		.window_minutes = a->cfg.window_minutes, .start_ns = a->start_ns,
+		.header = { .pid = a->t.pid },
+	};
+
+	snprintf(lo.header.process, sizeof(lo.header.process), "%s", a->t.comm);
+	target_server_kind(a->t.pid, lo.header.server, sizeof(lo.header.server));
+	snprintf(lo.header.python, sizeof(lo.header.python), "%u.%u.%u", a->t.py_major,
+		 a->t.py_minor, a->t.py_micro);
+	if (lo.mode == LIVE_NONE && !lo.stats_json)
+		return 0;
+	a->live = live__new(&lo, a->agg);
+	if (!a->live)
+		return p_err("cannot start the live view: %s", strerror(errno)), -1;
+	return 0;
+}
+
+static void live_counters(struct app *a, struct live_counters *c)
+{
+	struct collector_stats cs;
+	struct pbpf_stats bs;
+	int64_t ended;
+
+	collector__stats(a->collector, &cs);
+	loader__stats(a->loader, &bs);
+	c->events = cs.enqueued;
+	c->lost = bs.ringbuf_drops + bs.inflight_drops + cs.dropped;
+	/* Started and not yet ended, leaving out ends of requests begun before attach. */
+	ended = (int64_t)bs.request_ends - (int64_t)bs.no_start;
+	c->inflight = (int64_t)bs.request_starts - ended;
+	if (c->inflight < 0)
+		c->inflight = 0;
 }
 
 static int attach(struct app *a)
@@ -155,7 +204,7 @@ static int attach(struct app *a)
 	       a->t.is_lib ? "" : ", static");
 	p_dbg("tracing %d process(es); waiting for Flask requests (Flask may not be "
 	      "imported yet)", loader__traced_count(a->loader));
-	return 0;
+	return open_live(a);
 }
 
 /* Backpressure and losses are reported as they happen, at most every 5 s. */
@@ -202,6 +251,13 @@ static int run_loop(struct app *a)
 		if (loader__poll(a->loader, 100) < 0)
 			break;
 		now = clock_ns(CLOCK_MONOTONIC);
+		if (a->live) {
+			struct live_counters lc;
+
+			live_counters(a, &lc);
+			if (live__tick(a->live, now, &lc))
+				return 0;
+		}
 		warn_pressure(a, now);
 		if (deadline && now >= deadline)
 			return 0;
@@ -232,7 +288,9 @@ static void summarize(struct app *a)
 		jsonl__stats(a->jsonl, &js);
 	if (a->console)
 		console__stats(a->console, &con);
-	recorded = a->jsonl ? js.written : con.written;
+	/* With no exporter (dashboard, --table) a request counts once aggregated. */
+	recorded = a->jsonl ? js.written : a->console ? con.written
+				       : a->pipe.decoded - a->pipe.excluded;
 	write_errors = a->jsonl ? js.write_errors : con.write_errors;
 	p_info("%llu requests recorded, %llu lost (kernel ring buffer full %llu, in-flight "
 	       "table full %llu, queue drops %llu, write errors %llu); %llu sampled out, "
@@ -259,14 +317,31 @@ static void summarize(struct app *a)
 	      (unsigned long long)bs.read_failures, (unsigned long long)bs.forks_tracked);
 }
 
+/* The routes table at exit: stdout when it is not carrying JSONL. */
+static void print_summary_table(struct app *a)
+{
+	FILE *out = a->cfg.console == CONSOLE_OFF ? stdout : stderr;
+	struct live *l;
+
+	l = live__new(&(struct live_opts){ .mode = LIVE_NONE,
+					   .window_minutes = a->cfg.window_minutes },
+		      a->agg);
+	if (!l)
+		return;
+	live__summary(l, clock_ns(CLOCK_MONOTONIC), out);
+	live__free(l);
+}
+
 static void teardown(struct app *a)
 {
 	/* Detach first so nothing new arrives, then let the queue empty. */
 	loader__free(a->loader);
 	collector__free(a->collector);
+	live__free(a->live);
 	jsonl__free(a->jsonl);
 	console__free(a->console);
 	filter__free(a->filter);
+	agg__free(a->agg);
 }
 
 int main(int argc, char **argv)
@@ -284,6 +359,10 @@ int main(int argc, char **argv)
 	loader__drain(a.loader);
 	collector__stop(a.collector);
 	jsonl__finish(a.jsonl);
+	/* Leave the dashboard's screen before printing anything. */
+	live__free(a.live);
+	a.live = NULL;
+	print_summary_table(&a);
 	if (why == 1)
 		p_info("PID %d exited; everything it sent was written", a.cfg.pid);
 	summarize(&a);

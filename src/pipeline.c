@@ -4,6 +4,7 @@
  * are flushed after every batch, so a record reaches its file within one
  * flush interval of the request's end.
  */
+#include "aggregator.h"
 #include "export_console.h"
 #include "export_jsonl.h"
 #include "filter.h"
@@ -31,6 +32,8 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 			jsonl__push(p->jsonl, &r);
 		if (p->console)
 			console__push(p->console, &r);
+		if (p->agg)
+			agg__push(p->agg, &r);
 	}
 	if (p->jsonl)
 		jsonl__flush(p->jsonl);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct aggregator;
 struct filter;
 struct jsonl_exporter;
 struct console_exporter;
@@ -19,6 +20,7 @@ struct pipeline {
 	struct filter *filter;
 	struct jsonl_exporter *jsonl;	/* may be NULL */
 	struct console_exporter *console; /* may be NULL */
+	struct aggregator *agg;		/* may be NULL */
 	uint64_t decoded;
 	uint64_t malformed;		/* events that failed to decode */
 	uint64_t excluded;		/* by a userspace pattern */

@@ -237,3 +237,31 @@ int target_alive(pid_t pid)
 	fclose(f);
 	return state != 0 && state != 'Z' && state != 'X';
 }
+
+void target_server_kind(pid_t pid, char *out, size_t len)
+{
+	static const char *const known[] = { "gunicorn", "uwsgi", "waitress", "hypercorn" };
+	char path[64], cmd[4096];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(out, len, "python");
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	n = fread(cmd, 1, sizeof(cmd) - 1, f);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (cmd[i] == 0)
+			cmd[i] = ' '; /* arguments are NUL separated */
+	cmd[n] = 0;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strstr(cmd, known[i])) {
+			snprintf(out, len, "%s", known[i]);
+			return;
+		}
+	}
+	if (strstr(cmd, "flask run"))
+		snprintf(out, len, "flask run");
+}

@@ -7,6 +7,7 @@
 #ifndef PROFILIS_TARGET_H
 #define PROFILIS_TARGET_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "procmaps.h"
@@ -44,6 +45,10 @@ void target_decode_version(uint32_t hexversion, unsigned int *major, unsigned in
 
 /* Collects `pid` and all its live descendants; returns how many (<= max). */
 int target_process_tree(pid_t pid, pid_t *out, int max);
+
+/* A guess at the WSGI server from the command line: "gunicorn", "uwsgi",
+ * "waitress", "flask run", else "python". */
+void target_server_kind(pid_t pid, char *out, size_t len);
 
 /* Whether the process still exists (and is not a zombie). */
 int target_alive(pid_t pid);

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Slots are rings indexed by time (minute or second number modulo the ring
+ * length) that reset themselves when a newer period reaches them, so rolling
+ * over costs nothing per tick.  Histograms are allocated only for slots that
+ * see traffic.  Rates divide by the time really covered: the window, or less
+ * just after attach, and never less than one second.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "aggregator.h"
+#include "histogram.h"
+
+#define NS 1000000000ULL
+
+struct slot {
+	int64_t id;		/* period number, -1 when unused */
+	double count, n4xx, n5xx;
+	struct histogram *h;
+};
+
+struct route {
+	char method[16];
+	char route[256];
+	struct slot *minutes;	/* window_minutes entries */
+	struct slot seconds[AGG_NOW_SECS];
+	double spark[AGG_SPARK];
+	int64_t spark_id[AGG_SPARK];
+};
+
+struct aggregator {
+	struct agg_opts o;
+	pthread_mutex_t lock;
+	struct route total;
+	struct route *routes[AGG_ROUTE_MAX];
+	size_t nroutes;
+	struct agg_error *errors;	/* ring */
+	size_t err_head, nerrors;
+	uint64_t errors_total;
+};
+
+static void slot_init(struct slot *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		s[i].id = -1;
+}
+
+static int route_init(struct route *r, const char *method, const char *route, int minutes)
+{
+	snprintf(r->method, sizeof(r->method), "%.15s", method);
+	snprintf(r->route, sizeof(r->route), "%.255s", route);
+	r->minutes = calloc(minutes, sizeof(*r->minutes));
+	if (!r->minutes)
+		return -ENOMEM;
+	slot_init(r->minutes, minutes);
+	slot_init(r->seconds, AGG_NOW_SECS);
+	for (int i = 0; i < AGG_SPARK; i++)
+		r->spark_id[i] = -1;
+	return 0;
+}
+
+static void route_free(struct route *r, int minutes)
+{
+	if (!r->minutes)
+		return;
+	for (int i = 0; i < minutes; i++)
+		free(r->minutes[i].h);
+	for (int i = 0; i < AGG_NOW_SECS; i++)
+		free(r->seconds[i].h);
+	free(r->minutes);
+}
+
+struct aggregator *agg__new(const struct agg_opts *o)
+{
+	struct aggregator *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->o = *o;
+	if (a->o.window_minutes <= 0)
+		a->o.window_minutes = 15;
+	if (a->o.max_errors <= 0)
+		a->o.max_errors = 100;
+	a->errors = calloc(a->o.max_errors, sizeof(*a->errors));
+	if (!a->errors || route_init(&a->total, "", "(all)", a->o.window_minutes)) {
+		free(a->errors);
+		free(a);
+		errno = ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	return a;
+}
+
+/* The slot for period `id` in a ring of n, or NULL when `id` is older than
+ * what the ring still holds. */
+static struct slot *slot_for(struct slot *ring, size_t n, int64_t id)
+{
+	struct slot *s = &ring[id % n];
+
+	if (s->id > id)
+		return NULL;
+	if (s->id != id) {
+		s->id = id;
+		s->count = s->n4xx = s->n5xx = 0;
+		if (s->h)
+			hist_reset(s->h);
+	}
+	if (!s->h)
+		s->h = calloc(1, sizeof(*s->h));
+	return s;
+}
+
+static void slot_add(struct slot *s, const struct request_record *r, double w)
+{
+	if (!s)
+		return;
+	s->count += w;
+	if (r->status >= 500 && r->status < 600)
+		s->n5xx += w;
+	else if (r->status >= 400 && r->status < 500)
+		s->n4xx += w;
+	if (s->h)
+		hist_add(s->h, r->dur_ns, w);
+}
+
+static void route_add(struct aggregator *a, struct route *rt, const struct request_record *r,
+		      double w)
+{
+	int64_t sec = r->ts_ns / NS;
+	int i = sec % AGG_SPARK;
+
+	slot_add(slot_for(rt->minutes, a->o.window_minutes, r->ts_ns / (60 * NS)), r, w);
+	slot_add(slot_for(rt->seconds, AGG_NOW_SECS, sec), r, w);
+	if (rt->spark_id[i] > sec)
+		return;
+	if (rt->spark_id[i] != sec) {
+		rt->spark_id[i] = sec;
+		rt->spark[i] = 0;
+	}
+	rt->spark[i] += w;
+}
+
+static struct route *find_route(struct aggregator *a, const char *method, const char *route)
+{
+	struct route *rt;
+
+	for (size_t i = 0; i < a->nroutes; i++)
+		if (strcmp(a->routes[i]->route, route) == 0 &&
+		    strcmp(a->routes[i]->method, method) == 0)
+			return a->routes[i];
+	if (a->nroutes == AGG_ROUTE_MAX)
+		return a->nroutes ? find_route(a, "*", "(other)") : NULL;
+	rt = calloc(1, sizeof(*rt));
+	if (!rt || route_init(rt, method, route, a->o.window_minutes)) {
+		free(rt);
+		return NULL;
+	}
+	/* The last slot is kept for "(other)" so it can always be created. */
+	if (a->nroutes == AGG_ROUTE_MAX - 1 && strcmp(route, "(other)") != 0) {
+		route_free(rt, a->o.window_minutes);
+		free(rt);
+		return find_route(a, "*", "(other)");
+	}
+	a->routes[a->nroutes++] = rt;
+	return rt;
+}
+
+static void note_error(struct aggregator *a, const struct request_record *r)
+{
+	struct agg_error *e = &a->errors[a->err_head];
+
+	memset(e, 0, sizeof(*e));
+	e->time_unix_ns = r->time_unix_ns;
+	snprintf(e->method, sizeof(e->method), "%.15s", r->has_method ? r->method : "?");
+	snprintf(e->route, sizeof(e->route), "%.255s", r->route);
+	e->status = r->status;
+	if (r->has_exception_type)
+		snprintf(e->exception_type, sizeof(e->exception_type), "%.63s",
+			 r->exception_type);
+	a->err_head = (a->err_head + 1) % a->o.max_errors;
+	if (a->nerrors < (size_t)a->o.max_errors)
+		a->nerrors++;
+	a->errors_total++;
+}
+
+void agg__push(struct aggregator *a, const struct request_record *r)
+{
+	double w = r->sample_rate > 0 && r->sample_rate <= 1 ? 1.0 / r->sample_rate : 1.0;
+	struct route *rt;
+
+	pthread_mutex_lock(&a->lock);
+	route_add(a, &a->total, r, w);
+	rt = find_route(a, r->has_method ? r->method : "?", r->route[0] ? r->route : "?");
+	if (rt)
+		route_add(a, rt, r, w);
+	if (r->error || r->status >= 500)
+		note_error(a, r);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Sums the slots of `rt` inside the window ending at now into `row`. */
+static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win,
+		     uint64_t now, double secs, struct histogram *h, struct agg_row *row)
+{
+	bool longw = win == AGG_WINDOW_LONG;
+	size_t n = longw ? a->o.window_minutes : AGG_NOW_SECS;
+	struct slot *ring = longw ? rt->minutes : rt->seconds;
+	int64_t cur = longw ? now / (60 * NS) : now / NS;
+	double n4 = 0, n5 = 0;
+	int64_t sec = now / NS;
+
+	memset(row, 0, sizeof(*row));
+	memcpy(row->method, rt->method, sizeof(row->method));
+	memcpy(row->route, rt->route, sizeof(row->route));
+	hist_reset(h);
+	for (size_t i = 0; i < n; i++) {
+		struct slot *s = &ring[i];
+
+		if (s->id < 0 || s->id > cur || s->id <= cur - (int64_t)n)
+			continue;
+		row->count += s->count;
+		n4 += s->n4xx;
+		n5 += s->n5xx;
+		if (s->h)
+			hist_merge(h, s->h);
+	}
+	row->rps = row->count / secs;
+	row->pct_4xx = row->count > 0 ? 100.0 * n4 / row->count : 0;
+	row->pct_5xx = row->count > 0 ? 100.0 * n5 / row->count : 0;
+	row->p50_ns = hist_percentile(h, 0.50);
+	row->p95_ns = hist_percentile(h, 0.95);
+	row->p99_ns = hist_percentile(h, 0.99);
+	row->max_ns = h->max_ns;
+	for (int i = 0; i < AGG_SPARK; i++) {
+		int64_t want = sec - (AGG_SPARK - 1) + i;
+		int k = ((want % AGG_SPARK) + AGG_SPARK) % AGG_SPARK;
+
+		row->spark[i] = rt->spark_id[k] == want ? rt->spark[k] : 0;
+	}
+}
+
+/* Seconds covered by the window at `now`: the partial current period plus
+ * the full ones before it, cut to the time since observation began. */
+static double covered_secs(struct aggregator *a, enum agg_window win, uint64_t now)
+{
+	uint64_t period = win == AGG_WINDOW_LONG ? 60 * NS : NS;
+	size_t n = win == AGG_WINDOW_LONG ? a->o.window_minutes : AGG_NOW_SECS;
+	uint64_t span = (n - 1) * period + now % period;
+	uint64_t since = now > a->o.start_ns ? now - a->o.start_ns : 0;
+
+	if (since < span)
+		span = since;
+	return span < NS ? 1.0 : (double)span / NS;
+}
+
+int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now,
+		  struct agg_snapshot *out)
+{
+	struct histogram *h = malloc(sizeof(*h));
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_lock(&a->lock);
+	out->window = win;
+	out->window_secs = covered_secs(a, win, now);
+	out->rows = calloc(a->nroutes ? a->nroutes : 1, sizeof(*out->rows));
+	out->errors = calloc(a->o.max_errors, sizeof(*out->errors));
+	if (!out->rows || !out->errors) {
+		err = -ENOMEM;
+		goto unlock;
+	}
+	fill_row(a, &a->total, win, now, out->window_secs, h, &out->total);
+	for (size_t i = 0; i < a->nroutes; i++) {
+		fill_row(a, a->routes[i], win, now, out->window_secs, h, &out->rows[out->nrows]);
+		if (out->rows[out->nrows].count > 0)
+			out->nrows++;
+	}
+	for (size_t i = 0; i < a->nerrors; i++) {
+		size_t k = (a->err_head + a->o.max_errors - 1 - i) % a->o.max_errors;
+
+		out->errors[out->nerrors++] = a->errors[k];
+	}
+	out->errors_total = a->errors_total;
+unlock:
+	pthread_mutex_unlock(&a->lock);
+	free(h);
+	if (err)
+		agg_snapshot_free(out);
+	return err;
+}
+
+void agg_snapshot_free(struct agg_snapshot *s)
+{
+	free(s->rows);
+	free(s->errors);
+	s->rows = NULL;
+	s->errors = NULL;
+	s->nrows = s->nerrors = 0;
+}
+
+void agg__free(struct aggregator *a)
+{
+	if (!a)
+		return;
+	route_free(&a->total, a->o.window_minutes);
+	for (size_t i = 0; i < a->nroutes; i++) {
+		route_free(a->routes[i], a->o.window_minutes);
+		free(a->routes[i]);
+	}
+	pthread_mutex_destroy(&a->lock);
+	free(a->errors);
+	free(a);
+}

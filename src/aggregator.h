@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The aggregator: live statistics per (method, route) and overall over a
+ * rolling window (--window-minutes, 1-minute slots) and a short "now" window
+ * (10 s, 1-second slots): weighted counts, req/s over the real elapsed time,
+ * 4xx and 5xx shares, latency percentiles, a 60 x 1 s sparkline, and a ring
+ * of recent errors.  Time is passed in (CLOCK_MONOTONIC ns), never read, so
+ * tests drive it with an injected clock.  Thread-safe.
+ */
+#ifndef PROFILIS_AGGREGATOR_H
+#define PROFILIS_AGGREGATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "request.h"
+
+#define AGG_SPARK 60
+#define AGG_NOW_SECS 10
+#define AGG_ROUTE_MAX 512		/* beyond: folded into "(other)" */
+
+enum agg_window { AGG_WINDOW_LONG, AGG_WINDOW_NOW };
+
+struct agg_opts {
+	int window_minutes;		/* 1..1440, default 15 */
+	int max_errors;			/* recent-error ring, default 100 */
+	uint64_t start_ns;		/* when observation began (attach) */
+};
+
+struct agg_row {
+	char method[16];
+	char route[256];
+	double count;			/* weighted by 1/sample_rate */
+	double rps;
+	double pct_5xx, pct_4xx;	/* 0..100 */
+	uint64_t p50_ns, p95_ns, p99_ns, max_ns;
+	double spark[AGG_SPARK];	/* weighted requests per second, oldest first */
+};
+
+struct agg_error {
+	uint64_t time_unix_ns;
+	char method[16];
+	char route[256];
+	int status;
+	char exception_type[64];
+};
+
+struct agg_snapshot {
+	enum agg_window window;
+	double window_secs;		/* the elapsed time the rates divide by */
+	struct agg_row total;
+	struct agg_row *rows;		/* malloc'ed */
+	size_t nrows;
+	struct agg_error *errors;	/* newest first, malloc'ed */
+	size_t nerrors;
+	uint64_t errors_total;
+};
+
+struct aggregator;
+
+struct aggregator *agg__new(const struct agg_opts *opts);
+/* Adds a finished request; its end time r->ts_ns places it in the slots. */
+void agg__push(struct aggregator *a, const struct request_record *r);
+/* Fills a snapshot of `window` as of `now_ns`; agg_snapshot_free releases it. */
+int agg__snapshot(struct aggregator *a, enum agg_window window, uint64_t now_ns,
+		  struct agg_snapshot *out);
+void agg_snapshot_free(struct agg_snapshot *s);
+void agg__free(struct aggregator *a);
+
+#endif

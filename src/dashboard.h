@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The dashboard renderer: a statistics snapshot becomes a frame of plain
+ * text lines at a given width and height, each tagged with a style.  It
+ * writes no escape sequences (term.c does), so frames are golden-tested.
+ */
+#ifndef PROFILIS_DASHBOARD_H
+#define PROFILIS_DASHBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "aggregator.h"
+
+#define DASH_LINES_MAX 200
+#define DASH_LINE_BYTES 1024	/* UTF-8: sparkline blocks take 3 bytes each */
+
+enum dash_col {
+	COL_METHOD, COL_ROUTE, COL_RPS, COL_P50, COL_P95, COL_P99, COL_MAX, COL_5XX, COL_4XX,
+	COL__COUNT,
+};
+
+enum dash_style { DS_PLAIN, DS_TITLE, DS_TOTALS, DS_HEADING, DS_ERROR, DS_FOOTER };
+
+struct dash_header {
+	int pid;
+	char process[64];
+	char server[32];
+	char python[32];
+	double uptime_s;
+	double events_per_s;
+	uint64_t lost;
+	int64_t inflight;
+};
+
+struct dash_state {
+	enum dash_col sort;
+	bool reverse;
+	bool paused;
+	bool help;
+	enum agg_window window;
+	int window_minutes;
+};
+
+struct dash_frame {
+	int nlines;
+	char text[DASH_LINES_MAX][DASH_LINE_BYTES];
+	enum dash_style style[DASH_LINES_MAX];
+};
+
+/* Renders into `f`: at most `height` lines, none wider than `width` columns. */
+void dash_render(const struct dash_header *h, const struct agg_snapshot *s,
+		 const struct dash_state *st, int width, int height, struct dash_frame *f);
+
+/* Sorts snapshot rows by a column (descending unless reverse; names ascend). */
+void dash_sort(struct agg_snapshot *s, enum dash_col col, bool reverse);
+
+/* "850us", "1.23ms", "12.3ms", "1.20s": always 7 columns or fewer. */
+void dash_fmt_duration(uint64_t ns, char *out, size_t len);
+
+/* Appends a sparkline of `n` values (scaled to their max) in `cols` columns. */
+void dash_sparkline(const double *v, int n, int cols, char *out, size_t len);
+
+/* Display columns of a UTF-8 string (one per code point). */
+int dash_columns(const char *s);
+
+/* Copies s into out cut to `cols` columns, ending in "…" when cut. */
+void dash_fit(const char *s, int cols, char *out, size_t len);
+
+#endif

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Redraws happen on a fixed interval, on resize and right after a key, and
+ * never while paused (the numbers keep being collected underneath).  The
+ * stats file and the plain table follow the same interval.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "live.h"
+#include "log.h"
+#include "stats_json.h"
+#include "term.h"
+
+struct live {
+	struct live_opts o;
+	struct aggregator *agg;
+	struct dash_state st;
+	struct dash_frame *frame;
+	uint64_t next_ns;
+	uint64_t last_events, last_events_ns;
+	double events_per_s;
+	bool term_on;
+	bool stats_warned;
+	struct agg_snapshot frozen;	/* what a paused dashboard keeps showing */
+	bool have_frozen;
+};
+
+struct live *live__new(const struct live_opts *o, struct aggregator *agg)
+{
+	struct live *l = calloc(1, sizeof(*l));
+
+	if (!l || !(l->frame = malloc(sizeof(*l->frame)))) {
+		free(l);
+		errno = ENOMEM;
+		return NULL;
+	}
+	l->o = *o;
+	l->agg = agg;
+	l->st.sort = COL_RPS;
+	l->st.window = AGG_WINDOW_LONG;
+	l->st.window_minutes = o->window_minutes;
+	if (o->mode == LIVE_DASHBOARD) {
+		term_open(STDOUT_FILENO);
+		l->term_on = true;
+	}
+	return l;
+}
+
+/* Applies a key; returns 1 for quit. */
+static int on_key(struct live *l, int key)
+{
+	if (l->st.help) {
+		l->st.help = false; /* any key leaves the help */
+		return key == 'q';
+	}
+	switch (key) {
+	case 'q': return 1;
+	case 's':
+	case '>': l->st.sort = (l->st.sort + 1) % COL__COUNT; break;
+	case '<': l->st.sort = (l->st.sort + COL__COUNT - 1) % COL__COUNT; break;
+	case 'r': l->st.reverse = !l->st.reverse; break;
+	case 'p': l->st.paused = !l->st.paused; break;
+	case 'w':
+		l->st.window = l->st.window == AGG_WINDOW_LONG ? AGG_WINDOW_NOW : AGG_WINDOW_LONG;
+		break;
+	case '?': l->st.help = true; break;
+	}
+	return 0;
+}
+
+static void draw_dashboard(struct live *l, const struct agg_snapshot *s,
+			   const struct live_counters *c, uint64_t now)
+{
+	struct dash_header h = l->o.header;
+	int w = 80, ht = 24;
+
+	term_size(&w, &ht);
+	h.uptime_s = (now - l->o.start_ns) / 1e9;
+	h.events_per_s = l->events_per_s;
+	h.lost = c->lost;
+	h.inflight = c->inflight;
+	dash_render(&h, s, &l->st, w, ht, l->frame);
+	term_draw(l->frame);
+}
+
+static void print_table(struct live *l, const struct agg_snapshot *s)
+{
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	live_table(s, 120, l->frame);
+	printf("%s  %.1f req/s  %zu routes\n", stamp, s->total.rps, s->nrows);
+	for (int i = 0; i < l->frame->nlines; i++)
+		printf("%s\n", l->frame->text[i]);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
+{
+	struct agg_snapshot s;
+	int err;
+
+	if (agg__snapshot(l->agg, l->st.window, now, &s))
+		return;
+	if (l->o.stats_json) {
+		err = stats_json_write(l->o.stats_json, &s, l->o.window_minutes);
+		if (err && !l->stats_warned)
+			p_warn("cannot write --stats-json %s: %s", l->o.stats_json, strerror(-err));
+		l->stats_warned = err != 0;
+	}
+	if (l->o.mode == LIVE_TABLE) {
+		dash_sort(&s, l->st.sort, l->st.reverse);
+		print_table(l, &s);
+	}
+	if (l->o.mode != LIVE_DASHBOARD) {
+		agg_snapshot_free(&s);
+		return;
+	}
+	/* Paused: keep showing the frozen numbers; keys still sort them. */
+	if (!l->st.paused || !l->have_frozen) {
+		agg_snapshot_free(&l->frozen);
+		l->frozen = s;
+		l->have_frozen = true;
+	} else {
+		agg_snapshot_free(&s);
+	}
+	dash_sort(&l->frozen, l->st.sort, l->st.reverse);
+	draw_dashboard(l, &l->frozen, c, now);
+}
+
+int live__tick(struct live *l, uint64_t now, const struct live_counters *c)
+{
+	bool redraw = now >= l->next_ns;
+	int key;
+
+	if (now - l->last_events_ns >= 1000000000ULL) {
+		if (l->last_events_ns)
+			l->events_per_s = (c->events - l->last_events) /
+					  ((now - l->last_events_ns) / 1e9);
+		l->last_events = c->events;
+		l->last_events_ns = now;
+	}
+	if (l->term_on) {
+		while ((key = term_key()) >= 0) {
+			if (on_key(l, key))
+				return 1;
+			redraw = true;
+		}
+		redraw |= term_resized();
+	}
+	if (redraw) {
+		refresh(l, now, c);
+		l->next_ns = now + (uint64_t)(l->o.interval_s * 1e9);
+	}
+	return 0;
+}
+
+void live_table(const struct agg_snapshot *s, int width, struct dash_frame *f)
+{
+	struct dash_header h = { 0 };
+	struct dash_state st = { .sort = COL__COUNT };
+	struct dash_frame *full = malloc(sizeof(*full));
+	int start = 0, end;
+
+	f->nlines = 0;
+	if (!full)
+		return;
+	/* The dashboard's table section, without its title, errors and footer. */
+	dash_render(&h, s, &st, width, DASH_LINES_MAX, full);
+	while (start < full->nlines && full->style[start] != DS_HEADING)
+		start++;
+	for (end = start + 1; end < full->nlines && full->text[end][0]; end++)
+		;
+	for (int i = start; i < end; i++) {
+		memcpy(f->text[f->nlines], full->text[i], DASH_LINE_BYTES);
+		f->style[f->nlines++] = full->style[i];
+	}
+	free(full);
+}
+
+void live__summary(struct live *l, uint64_t now, FILE *out)
+{
+	struct agg_snapshot s;
+	int width = 120, height;
+
+	if (agg__snapshot(l->agg, AGG_WINDOW_LONG, now, &s))
+		return;
+	if (isatty(fileno(out)) && term_size_of(fileno(out), &width, &height) && width > 200)
+		width = 200;
+	dash_sort(&s, COL_RPS, false);
+	live_table(&s, width, l->frame);
+	fprintf(out, "Summary (%.0f s): %.0f requests, %.1f req/s, 5xx %.1f%%, 4xx %.1f%%\n",
+		s.window_secs, s.total.count, s.total.rps, s.total.pct_5xx, s.total.pct_4xx);
+	for (int i = 0; i < l->frame->nlines; i++)
+		fprintf(out, "%s\n", l->frame->text[i]);
+	fflush(out);
+	agg_snapshot_free(&s);
+}
+
+void live__free(struct live *l)
+{
+	if (!l)
+		return;
+	if (l->term_on)
+		term_close();
+	agg_snapshot_free(&l->frozen);
+	free(l->frame);
+	free(l);
+}

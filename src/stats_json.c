@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Snapshot to JSON with cJSON.  A reader polling the file sees either the
+ * previous document or the new one, never a mix: write a sibling temporary
+ * file, fsync, rename over.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "stats_json.h"
+
+static double ms(uint64_t ns)
+{
+	return ns / 1e6;
+}
+
+static cJSON *row_json(const struct agg_row *r)
+{
+	cJSON *o = cJSON_CreateObject(), *spark = cJSON_AddArrayToObject(o, "spark");
+
+	if (r->method[0])
+		cJSON_AddStringToObject(o, "method", r->method);
+	if (r->route[0] && r->method[0])
+		cJSON_AddStringToObject(o, "route", r->route);
+	cJSON_AddNumberToObject(o, "count", r->count);
+	cJSON_AddNumberToObject(o, "rps", r->rps);
+	cJSON_AddNumberToObject(o, "error_pct", r->pct_5xx);
+	cJSON_AddNumberToObject(o, "pct_5xx", r->pct_5xx);
+	cJSON_AddNumberToObject(o, "pct_4xx", r->pct_4xx);
+	cJSON_AddNumberToObject(o, "p50", ms(r->p50_ns));
+	cJSON_AddNumberToObject(o, "p95", ms(r->p95_ns));
+	cJSON_AddNumberToObject(o, "p99", ms(r->p99_ns));
+	cJSON_AddNumberToObject(o, "max", ms(r->max_ns));
+	for (int i = 0; i < AGG_SPARK; i++)
+		cJSON_AddItemToArray(spark, cJSON_CreateNumber(r->spark[i]));
+	return o;
+}
+
+char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
+{
+	cJSON *doc = row_json(&s->total), *routes, *errors;
+	char *text;
+
+	if (!doc)
+		return NULL;
+	cJSON_AddStringToObject(doc, "window", s->window == AGG_WINDOW_NOW ? "10s" : "long");
+	cJSON_AddNumberToObject(doc, "window_minutes", window_minutes);
+	cJSON_AddNumberToObject(doc, "window_secs", s->window_secs);
+	routes = cJSON_AddArrayToObject(doc, "routes");
+	for (size_t i = 0; i < s->nrows; i++)
+		cJSON_AddItemToArray(routes, row_json(&s->rows[i]));
+	cJSON_AddNumberToObject(doc, "errors_total", s->errors_total);
+	errors = cJSON_AddArrayToObject(doc, "errors");
+	for (size_t i = 0; i < s->nerrors; i++) {
+		const struct agg_error *e = &s->errors[i];
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(o, "ts_ns", (double)e->time_unix_ns);
+		cJSON_AddStringToObject(o, "method", e->method);
+		cJSON_AddStringToObject(o, "route", e->route);
+		cJSON_AddNumberToObject(o, "status", e->status);
+		if (e->exception_type[0])
+			cJSON_AddStringToObject(o, "exception_type", e->exception_type);
+		else
+			cJSON_AddNullToObject(o, "exception_type");
+		cJSON_AddItemToArray(errors, o);
+	}
+	text = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	return text;
+}
+
+int stats_json_write(const char *path, const struct agg_snapshot *s, int window_minutes)
+{
+	char tmp[4096];
+	char *text = stats_json_render(s, window_minutes);
+	size_t len, off = 0;
+	int fd, err = 0;
+
+	if (!text)
+		return -ENOMEM;
+	len = strlen(text);
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	while (off < len && !err) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			err = n < 0 ? -errno : -EIO;
+		else
+			off += n;
+	}
+	if (!err && (write(fd, "\n", 1) != 1 || fsync(fd) != 0))
+		err = -errno;
+	close(fd);
+	if (!err && rename(tmp, path) != 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+out:
+	free(text);
+	return err;
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * --stats-json: a snapshot as a JSON document, a superset of Profilis's
+ * metrics.json (rps, error_pct, p50, p95, spark) with p99, per-route rows and
+ * the recent errors in the shape of Profilis's errors.json.  Latencies are in
+ * milliseconds, as in Profilis.  The file is replaced atomically.
+ */
+#ifndef PROFILIS_STATS_JSON_H
+#define PROFILIS_STATS_JSON_H
+
+#include "aggregator.h"
+
+/* The document, malloc'ed; NULL on allocation failure. */
+char *stats_json_render(const struct agg_snapshot *s, int window_minutes);
+/* Writes it to path via a temporary file and rename(2); 0 or -errno. */
+int stats_json_write(const char *path, const struct agg_snapshot *s, int window_minutes);
+
+#endif
