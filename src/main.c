@@ -24,13 +24,16 @@
 #include "preflight.h"
 #include "pyoffsets.h"
 #include "target.h"
+#include "term.h"
 
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig)
 {
-	if (stop_signal)
+	if (stop_signal) {
+		term_close(); /* write(2) and tcsetattr(3): safe in a handler */
 		_exit(128 + sig); /* second signal: leave now */
+	}
 	stop_signal = sig;
 }
 

@@ -11,10 +11,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import test_errors  # noqa: E402
+import test_live  # noqa: E402
 import test_pipeline  # noqa: E402
 import test_requests  # noqa: E402
 
-MODULES = [test_requests, test_errors, test_pipeline]
+MODULES = [test_requests, test_errors, test_pipeline, test_live]
 
 
 def main():

@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Live statistics against a real app: the dashboard in a real terminal
+(tmux), its keys and the terminal restored afterwards; --stats-json agreeing
+with the JSONL records of the same run; the plain --table view."""
+import collections
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import BINARY, DEBIAN_PY, Profiler, Server, check, http, log, run_parallel
+
+
+class Load:
+    """Background HTTP load on a few routes until stopped."""
+
+    def __init__(self, srv):
+        self.srv, self.stop_flag, self.sent = srv, threading.Event(), collections.Counter()
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        i = 0
+        while not self.stop_flag.is_set():
+            path = ("/users/%d" % i, "/hello/x", "/boom", "/users/%d" % (i + 1))[i % 4]
+            http(self.srv.url(path))
+            self.sent[path.split("/")[1]] += 1
+            i += 1
+
+    def stop(self):
+        self.stop_flag.set()
+        self.t.join()
+
+
+def tmux(*args):
+    return subprocess.run(["tmux"] + list(args), capture_output=True, text=True,
+                          check=False).stdout
+
+
+def screen(session):
+    return tmux("capture-pane", "-p", "-t", session)
+
+
+def wait_screen(session, text, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s = screen(session)
+        if text in s:
+            return s
+        time.sleep(0.1)
+    raise AssertionError("%r not on screen within %ds:\n%s" % (text, timeout, screen(session)))
+
+
+def test_dashboard_in_tmux():
+    session = "pbpf-test-%d" % os.getpid()
+    with Server("gunicorn", python=DEBIAN_PY, workers=2) as srv:
+        load = Load(srv)
+        try:
+            # The pane runs a shell so that after we quit, `stty` shows the
+            # terminal state profilis-bpf left behind.
+            tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "32", "sh")
+            tmux("send-keys", "-t", session,
+                 "%s -p %d -i 0.5; echo EXITED rc=$?; stty -a | tr ' ;' '\\n\\n' | "
+                 "grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo" % (
+                     BINARY, srv.pid), "Enter")
+            s = wait_screen(session, "/users/<int:uid>")
+            check("METHOD" in s and "REQ/Sv" in s, "no table heading:\n%s", s)
+            check("/boom" in s and "PaymentDeclined" in s, "no /boom row or error:\n%s", s)
+            rows = [l for l in s.splitlines() if l.startswith("GET     /users/<int:uid>")]
+            check(rows and float(rows[0].split()[2]) > 1, "implausible req/s: %s", rows)
+            tmux("send-keys", "-t", session, "s")
+            wait_screen(session, "P50v", 5)
+            tmux("send-keys", "-t", session, "r")
+            wait_screen(session, "P50^", 5)
+            tmux("send-keys", "-t", session, "p")
+            wait_screen(session, "[PAUSED]", 5)
+            first = [l for l in screen(session).splitlines() if "<int:uid>" in l]
+            time.sleep(1.5)
+            second = [l for l in screen(session).splitlines() if "<int:uid>" in l]
+            check(first == second, "paused dashboard changed:\n%s\n%s", first, second)
+            tmux("send-keys", "-t", session, "p")
+            time.sleep(1.2)
+            third = [l for l in screen(session).splitlines() if "<int:uid>" in l]
+            check(third != second, "resumed dashboard did not update")
+            tmux("send-keys", "-t", session, "q")
+            s = wait_screen(session, "EXITED rc=0")
+            # Back on the normal screen, in cooked mode with echo.
+            check("Summary (" in s, "no summary table after exit:\n%s", s)
+            deadline = time.time() + 5
+            while "icanon echo" not in screen(session) and time.time() < deadline:
+                time.sleep(0.1)
+            check("icanon echo" in screen(session), "terminal left raw:\n%s", screen(session))
+        finally:
+            load.stop()
+            tmux("kill-session", "-t", session)
+
+
+def test_stats_json_agrees_with_records():
+    d = tempfile.mkdtemp(prefix="pbpf-stats-")
+    stats, jsonl = os.path.join(d, "metrics.json"), os.path.join(d, "req.jsonl")
+    try:
+        with Server("gunicorn", python=DEBIAN_PY, workers=2) as srv:
+            prof = Profiler(srv.pid, ["-o", jsonl, "--stats-json", stats, "-i", "0.3"])
+            try:
+                run_parallel(lambda i: http(srv.url("/users/%d" % i)), range(300))
+                run_parallel(lambda i: http(srv.url("/boom")), range(30))
+                run_parallel(lambda i: http(srv.url("/nope")), range(20))
+                time.sleep(1.2)  # several intervals: the file has caught up
+                with open(stats) as f:
+                    doc = json.load(f)
+            finally:
+                prof.stop()
+                prof.close()
+        with open(jsonl) as f:
+            recs = [json.loads(line) for line in f]
+        check(len(recs) == 350, "%d records", len(recs))
+        for k in ("rps", "error_pct", "p50", "p95", "p99", "spark", "routes", "errors"):
+            check(k in doc, "metrics.json lacks %s", k)
+        check(doc["count"] == 350, "total count %s, records 350", doc["count"])
+        by_route = collections.Counter((r["method"], r["route"]) for r in recs)
+        got = {(r["method"], r["route"]): r["count"] for r in doc["routes"]}
+        check(got == dict(by_route), "per-route counts differ: %s vs %s", got, dict(by_route))
+        fives = sum(1 for r in recs if r["status"] >= 500)
+        check(abs(doc["error_pct"] - 100.0 * fives / 350) < 1e-6, "error_pct %s", doc["error_pct"])
+        check(len(doc["errors"]) == 30 and doc["errors"][0]["exception_type"] == "PaymentDeclined",
+              "errors: %s", doc["errors"][:2])
+        durs = sorted(r["dur_ns"] for r in recs if r["route"] == "/users/<int:uid>")
+        exact_p95 = durs[int(0.95 * len(durs) + 0.999999) - 1] / 1e6
+        row = [r for r in doc["routes"] if r["route"] == "/users/<int:uid>"][0]
+        check(abs(row["p95"] - exact_p95) <= 0.01 * exact_p95, "p95 %s vs exact %s",
+              row["p95"], exact_p95)
+        log("    350 records, %d routes, p95 %.3f ms (exact %.3f)" % (len(got), row["p95"],
+                                                                     exact_p95))
+    finally:
+        for n in os.listdir(d):
+            os.unlink(os.path.join(d, n))
+        os.rmdir(d)
+
+
+def test_table_mode_when_not_a_terminal():
+    with Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
+        prof = Profiler(srv.pid, ["--table", "-i", "0.5"])
+        try:
+            for i in range(20):
+                http(srv.url("/users/%d" % i))
+            time.sleep(1.3)
+            prof.stop()
+            with open(prof.out.name) as f:
+                text = f.read()
+        finally:
+            prof.close()
+    check("METHOD  ROUTE" in text and "/users/<int:uid>" in text, "no table:\n%s", text)
+    check("{" not in text, "records on stdout in --table mode:\n%s", text)
+
+
+def test_dashboard_restores_terminal_on_signals():
+    session = "pbpf-sig-%d" % os.getpid()
+    with Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
+        try:
+            tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "24", "sh")
+            for how in ("ctrl-c", "sigterm"):
+                tmux("send-keys", "-t", session, "clear", "Enter")
+                tmux("send-keys", "-t", session,
+                     "%s -p %d; echo EXITED-%s rc=$?; stty -a | tr ' ;' '\\n\\n' | "
+                     "grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo" % (
+                         BINARY, srv.pid, how), "Enter")
+                wait_screen(session, "METHOD")
+                if how == "ctrl-c":
+                    tmux("send-keys", "-t", session, "C-c")
+                else:
+                    subprocess.run(["pkill", "-TERM", "-f", "%s -p %d" % (BINARY, srv.pid)])
+                s = wait_screen(session, "EXITED-%s rc=0" % how)
+                deadline = time.time() + 5
+                while "icanon echo" not in screen(session) and time.time() < deadline:
+                    time.sleep(0.1)
+                check("icanon echo" in screen(session), "%s left the terminal raw:\n%s", how,
+                      screen(session))
+                check("METHOD" not in s.split("EXITED")[0].splitlines()[0],
+                      "%s: still on the dashboard screen", how)
+        finally:
+            tmux("kill-session", "-t", session)
+
+
+TESTS = [test_dashboard_in_tmux, test_dashboard_restores_terminal_on_signals, test_stats_json_agrees_with_records,
+         test_table_mode_when_not_a_terminal]
