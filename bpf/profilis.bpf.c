@@ -10,6 +10,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "events.bpf.h"
 #include "pyobj.bpf.h"
 #include "proctree.bpf.h"
 #include "filter.bpf.h"
@@ -36,11 +37,6 @@ struct {
 	__type(value, struct inflight_val);
 } inflight SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);	/* resized by userspace before load */
-} events SEC(".maps");
-
 /* Tgids whose first Flask request was already announced. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -60,7 +56,7 @@ static __always_inline bool is_request_ctx_var(const void *var)
 
 static __always_inline void announce_flask(__u32 tgid)
 {
-	struct pbpf_req_event *e;
+	struct pbpf_proc_event *e;
 	__u8 one = 1;
 
 	if (bpf_map_update_elem(&flask_seen, &tgid, &one, BPF_NOEXIST))
@@ -68,10 +64,9 @@ static __always_inline void announce_flask(__u32 tgid)
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
 		return;
-	__builtin_memset(e, 0, 64);
 	e->kind = PBPF_EV_FIRST_SEEN;
 	e->pid = tgid;
-	bpf_ringbuf_submit(e, 0);
+	submit_quietly(e);
 }
 
 SEC("uprobe")
@@ -250,7 +245,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	read_rule(w.vals[1], e);
 	read_outcome(w.vals[2], status, e);
 	e->end_ns = bpf_ktime_get_ns();
-	bpf_ringbuf_submit(e, 0);
+	submit_quietly(e);
 	return 0;
 
 unsampled:

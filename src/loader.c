@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Loading and attaching.  The uprobes are attached for every process that
- * maps the interpreter file (pid -1) because a per-process uprobe does not
- * follow fork(); the BPF side filters on the traced tgid set, which the fork
- * tracepoint grows.  The fork hook is attached before the /proc scan that
- * seeds the set, and the scan runs twice, so no child can slip between them.
+ * Loading and attaching.  Uprobes are attached per process: a system-wide
+ * uprobe would make every Python on the host trap on every ContextVar call.
+ * The traced set lives in a BPF map that the fork hook grows in the kernel;
+ * a fork also sends an event, and the loader reconciles its per-process
+ * links with the map on that event and on every tick.  The fork hook is
+ * attached before the /proc scan that seeds the set, and the scan runs
+ * twice, so no child can slip between them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,12 +21,21 @@
 
 #define TREE_MAX 4096
 
+struct proc_links {
+	pid_t pid;
+	struct bpf_link *set, *reset;
+};
+
 struct loader {
 	struct profilis_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *links[4];
+	struct bpf_link *tp_links[2];
+	struct proc_links *procs;	/* attached processes */
+	size_t nprocs, cap;
+	const struct target *target;
 	loader_event_fn on_event;
 	void *ctx;
+	bool sync_due;
 };
 
 static int libbpf_verbose;
@@ -40,10 +51,18 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 static int on_ringbuf(void *ctx, void *data, size_t size)
 {
 	struct loader *l = ctx;
+	__u32 kind;
 
-	if (size < sizeof(struct pbpf_req_event))
+	if (size < sizeof(struct pbpf_proc_event))
+		return 0;
+	kind = *(__u32 *)data;
+	if (kind == PBPF_EV_FORK) {
+		l->sync_due = true; /* attach after this batch of events */
+		return 0;
+	}
+	if (kind == PBPF_EV_REQUEST && size < sizeof(struct pbpf_req_event))
 		return 0; /* not ours: ignore rather than read past the record */
-	return l->on_event(l->ctx, data);
+	return l->on_event(l->ctx, data, size);
 }
 
 static int configure(struct loader *l, const struct loader_opts *o, char *msg, size_t msglen)
@@ -56,6 +75,9 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	s->rodata->py.none_addr = o->target->none_addr;
 	if (o->filter)
 		s->rodata->filter = *o->filter;
+	/* Wake the reader early enough that a burst cannot fill the buffer
+	 * within one 100 ms tick. */
+	s->rodata->wake_bytes = o->ringbuf_bytes / 8;
 	err = pyoffsets_pack_names((struct pbpf_name_key *)s->rodata->names);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
@@ -96,14 +118,89 @@ static int seed_tree(struct loader *l, pid_t root)
 	return 0;
 }
 
+static struct proc_links *find_proc(struct loader *l, pid_t pid)
+{
+	for (size_t i = 0; i < l->nprocs; i++)
+		if (l->procs[i].pid == pid)
+			return &l->procs[i];
+	return NULL;
+}
+
+static int attach_proc(struct loader *l, pid_t pid)
+{
+	struct profilis_bpf *s = l->skel;
+	struct proc_links p = { .pid = pid };
+	int err;
+
+	if (l->nprocs == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct proc_links *n = realloc(l->procs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->procs = n;
+		l->cap = cap;
+	}
+	p.set = bpf_program__attach_uprobe(s->progs.ctxvar_set, false, pid,
+					   l->target->interp_host, l->target->set_offset);
+	p.reset = bpf_program__attach_uprobe(s->progs.ctxvar_reset, false, pid,
+					     l->target->interp_host, l->target->reset_offset);
+	if (!p.set || !p.reset) {
+		err = -errno;
+		bpf_link__destroy(p.set);
+		bpf_link__destroy(p.reset);
+		return err;
+	}
+	l->procs[l->nprocs++] = p;
+	p_dbg("attached uprobes to PID %d", pid);
+	return 0;
+}
+
+static void detach_at(struct loader *l, size_t i)
+{
+	p_dbg("detached from PID %d", l->procs[i].pid);
+	bpf_link__destroy(l->procs[i].reset);
+	bpf_link__destroy(l->procs[i].set);
+	l->procs[i] = l->procs[--l->nprocs];
+}
+
+int loader__sync_procs(struct loader *l)
+{
+	int fd = bpf_map__fd(l->skel->maps.traced_procs), err, first_err = 0;
+	__u32 key, next, *prev = NULL;
+	__u8 v;
+
+	l->sync_due = false;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (find_proc(l, key))
+			continue;
+		err = attach_proc(l, key);
+		/* A process that exited meanwhile is no failure; the exit hook drops it. */
+		if (err && err != -ESRCH && err != -ENOENT && !first_err) {
+			first_err = err;
+			p_warn("cannot attach to PID %u: %s", key, strerror(-err));
+		}
+	}
+	for (size_t i = 0; i < l->nprocs;) {
+		key = l->procs[i].pid;
+		if (bpf_map_lookup_elem(fd, &key, &v) != 0)
+			detach_at(l, i);
+		else
+			i++;
+	}
+	return first_err;
+}
+
 static int attach_all(struct loader *l, const struct target *t, char *msg, size_t msglen)
 {
 	struct profilis_bpf *s = l->skel;
 	int err;
 
-	l->links[0] = bpf_program__attach(s->progs.on_fork);
-	l->links[1] = bpf_program__attach(s->progs.on_exit);
-	if (!l->links[0] || !l->links[1]) {
+	l->tp_links[0] = bpf_program__attach(s->progs.on_fork);
+	l->tp_links[1] = bpf_program__attach(s->progs.on_exit);
+	if (!l->tp_links[0] || !l->tp_links[1]) {
 		err = -errno;
 		snprintf(msg, msglen, "cannot attach the sched_process_fork/exit raw tracepoints: %s",
 			 strerror(errno));
@@ -114,16 +211,14 @@ static int attach_all(struct loader *l, const struct target *t, char *msg, size_
 		snprintf(msg, msglen, "cannot seed the traced process set: %s", strerror(-err));
 		return err;
 	}
-	l->links[2] = bpf_program__attach_uprobe(s->progs.ctxvar_set, false, -1,
-						  t->interp_host, t->set_offset);
-	l->links[3] = bpf_program__attach_uprobe(s->progs.ctxvar_reset, false, -1,
-						  t->interp_host, t->reset_offset);
-	if (!l->links[2] || !l->links[3]) {
-		err = -errno;
-		snprintf(msg, msglen, "cannot attach uprobes to %s (PyContextVar_Set at 0x%llx): %s",
-			 t->interp, (unsigned long long)t->set_offset, strerror(errno));
+	err = attach_proc(l, t->pid);
+	if (err) {
+		snprintf(msg, msglen, "cannot attach uprobes to %s in PID %d (PyContextVar_Set at "
+			 "0x%llx): %s", t->interp, t->pid, (unsigned long long)t->set_offset,
+			 strerror(-err));
 		return err;
 	}
+	loader__sync_procs(l);
 	return 0;
 }
 
@@ -138,6 +233,7 @@ struct loader *loader__new(const struct loader_opts *o, char *msg, size_t msglen
 	libbpf_set_print(libbpf_log);
 	l->on_event = o->on_event;
 	l->ctx = o->ctx;
+	l->target = o->target;
 	l->skel = profilis_bpf__open();
 	if (!l->skel) {
 		err = -errno;
@@ -172,9 +268,16 @@ fail:
 
 int loader__poll(struct loader *l, int timeout_ms)
 {
-	int n = ring_buffer__poll(l->rb, timeout_ms);
+	int n = ring_buffer__poll(l->rb, timeout_ms), m;
 
-	return n == -EINTR ? 0 : n;
+	if (n == -EINTR)
+		n = 0;
+	/* Request records do not wake us: pick up what arrived quietly. */
+	m = n >= 0 ? ring_buffer__consume(l->rb) : 0;
+	if (n >= 0 && m > 0)
+		n += m;
+	loader__sync_procs(l);
+	return n;
 }
 
 int loader__drain(struct loader *l)
@@ -193,8 +296,11 @@ void loader__free(struct loader *l)
 	if (!l)
 		return;
 	ring_buffer__free(l->rb);
-	for (int i = 3; i >= 0; i--)
-		bpf_link__destroy(l->links[i]);
+	while (l->nprocs)
+		detach_at(l, l->nprocs - 1);
+	free(l->procs);
+	for (int i = 1; i >= 0; i--)
+		bpf_link__destroy(l->tp_links[i]);
 	profilis_bpf__destroy(l->skel);
 	free(l);
 }

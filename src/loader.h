@@ -12,7 +12,8 @@
 #include "profilis/abi.h"
 #include "target.h"
 
-typedef int (*loader_event_fn)(void *ctx, const struct pbpf_req_event *e);
+/* Receives request and first-seen events (process events are the loader's). */
+typedef int (*loader_event_fn)(void *ctx, const void *event, size_t size);
 
 struct loader_opts {
 	const struct target *target;
@@ -35,6 +36,9 @@ int loader__drain(struct loader *l);
 int loader__stats(struct loader *l, struct pbpf_stats *out);
 /* How many processes of the tree are traced right now. */
 int loader__traced_count(struct loader *l);
+/* Attaches uprobes to traced processes that have none yet and detaches from
+ * those gone; called on every fork event and on the caller's tick. */
+int loader__sync_procs(struct loader *l);
 void loader__free(struct loader *l);
 
 #endif

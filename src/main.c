@@ -62,15 +62,15 @@ static int64_t clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int on_event(void *ctx, const struct pbpf_req_event *e)
+static int on_event(void *ctx, const void *event, size_t size)
 {
+	const struct pbpf_proc_event *pe = event;
 	struct app *a = ctx;
 
-	if (e->kind == PBPF_EV_FIRST_SEEN) {
-		p_dbg("first Flask request context seen in PID %u", e->pid);
-		return 0;
-	}
-	collector__push(a->collector, e);
+	if (pe->kind == PBPF_EV_FIRST_SEEN)
+		p_dbg("first Flask request context seen in PID %u", pe->pid);
+	else if (pe->kind == PBPF_EV_REQUEST)
+		collector__push(a->collector, event);
 	return 0;
 }
 

@@ -140,6 +140,13 @@ struct pbpf_str_hdr {
 enum pbpf_event_kind {
 	PBPF_EV_REQUEST = 1,
 	PBPF_EV_FIRST_SEEN = 2,		/* first Flask request of a process */
+	PBPF_EV_FORK = 3,		/* a traced process forked: attach to pid */
+};
+
+/* Every event starts with its kind; process events are only this. */
+struct pbpf_proc_event {
+	__u32 kind;
+	__u32 pid;
 };
 
 struct pbpf_req_event {

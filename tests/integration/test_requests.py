@@ -5,10 +5,11 @@ with the right fields, and nothing else."""
 import collections
 import os
 import signal
+import subprocess
 import time
 
-from harness import (DEBIAN_PY, PYENV_311, Profiler, Server, TestFailure, check, counter,
-                     http, log, run_parallel)
+from harness import (DEBIAN_PY, PYENV_311, Profiler, Server, check, counter, http, log,
+                     our_programs, run_parallel)
 
 # (method, path, body, expected route, endpoint, status, exception type)
 SCRIPT = [
@@ -169,3 +170,53 @@ def test_flask_imported_after_attach():
 
 TESTS = [test_gunicorn_debian_master_pid, test_werkzeug_pyenv_threaded,
          test_gunicorn_worker_respawn, test_flask_imported_after_attach]
+
+
+def uprobe_run_counts(ids):
+    """run_cnt of our uprobe programs among `ids` (the fork/exit tracepoints
+    run for every process on the host by design: they are left out)."""
+    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True,
+                         env=dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin"))
+    counts, cur = {}, None
+    for line in out.stdout.splitlines():
+        if line[:1].isdigit():
+            cur = int(line.split(":")[0]) if "name ctxvar_" in line else None
+        if cur in ids and "run_cnt" in line:
+            parts = line.split()
+            counts[cur] = int(parts[parts.index("run_cnt") + 1])
+    return counts
+
+
+def test_other_pythons_do_not_trap():
+    """Uprobes are per process: an untraced Python using ContextVars pays nothing."""
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        stats_before = f.read().strip()
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("1")
+    try:
+        with Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
+            before = our_programs()
+            prof = Profiler(srv.pid)
+            try:
+                ours = our_programs() - before
+                other = subprocess.run(
+                    [DEBIAN_PY, "-c", "import contextvars\nv = contextvars.ContextVar('x')\n"
+                     "for i in range(20000):\n    v.reset(v.set(i))\n"], timeout=60)
+                check(other.returncode == 0, "the other python failed")
+                counts = uprobe_run_counts(ours)
+                traps = sum(counts.values())
+                check(traps == 0, "an untraced python ran our programs %d times: %s", traps,
+                      counts)
+                check(http(srv.url("/users/1")) == 200, "request failed")
+                time.sleep(0.3)
+                counts = uprobe_run_counts(ours)
+                check(sum(counts.values()) >= 4, "the traced worker did not trap: %s", counts)
+            finally:
+                prof.stop()
+                prof.close()
+    finally:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(stats_before)
+
+
+TESTS.append(test_other_pythons_do_not_trap)
