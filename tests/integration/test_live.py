@@ -183,5 +183,28 @@ def test_dashboard_restores_terminal_on_signals():
             tmux("kill-session", "-t", session)
 
 
-TESTS = [test_dashboard_in_tmux, test_dashboard_restores_terminal_on_signals, test_stats_json_agrees_with_records,
+def test_no_color():
+    """NO_COLOR drops the colors (bold and reverse video stay: they are not color)."""
+    session = "pbpf-nc-%d" % os.getpid()
+    red = "\x1b[31m"
+    with Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
+        try:
+            for env, want_red in (("", True), ("NO_COLOR=1 ", False)):
+                tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "24",
+                     "%s%s -p %d -i 0.3" % (env, BINARY, srv.pid))
+                wait_screen(session, "METHOD")
+                for _ in range(3):
+                    http(srv.url("/boom"))
+                wait_screen(session, "PaymentDeclined")
+                raw = tmux("capture-pane", "-p", "-e", "-t", session)
+                check((red in raw) == want_red, "%s: red present=%s:\n%r", env or "colors",
+                      red in raw, raw[:400])
+                tmux("send-keys", "-t", session, "q")
+                time.sleep(0.5)
+                tmux("kill-session", "-t", session)
+        finally:
+            tmux("kill-session", "-t", session)
+
+
+TESTS = [test_dashboard_in_tmux, test_dashboard_restores_terminal_on_signals, test_no_color, test_stats_json_agrees_with_records,
          test_table_mode_when_not_a_terminal]
