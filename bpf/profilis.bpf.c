@@ -11,7 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "events.bpf.h"
-#include "pyobj.bpf.h"
+#include "pyframe.bpf.h"
 #include "proctree.bpf.h"
 #include "filter.bpf.h"
 

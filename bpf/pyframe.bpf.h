@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The running thread's Python frames: the current frame of the thread that
+ * holds the GIL (our caller), and a frame's locals looked up by name.
+ */
+#ifndef PROFILIS_PYFRAME_BPF_H
+#define PROFILIS_PYFRAME_BPF_H
+
+#include "pydict.bpf.h"
+
+/* The thread holding the GIL, which is the caller at our uprobes. */
+static __always_inline const void *current_frame(void)
+{
+	const void *tstate, *cframe;
+
+	tstate = read_ptr((const void *)(py.runtime_addr + py.runtime_tstate_current));
+	if (!tstate)
+		return NULL;
+	cframe = read_ptr(tstate + py.tstate_cframe);
+	if (!cframe)
+		return NULL;
+	return read_ptr(cframe + py.cframe_current_frame);
+}
+
+/* Looks up locals of `frame` by name through co_localsplusnames. */
+struct locals_scan {
+	__s64 n;
+	struct py_want *want;
+	struct py_scratch *sc;
+	struct py_key key;
+};
+
+static long locals_scan_step(__u64 i, void *ctx)
+{
+	struct locals_scan *s = ctx;
+	__u64 val;
+
+	if (i >= s->n || i >= PY_LOCALS_MAX || s->want->nfound >= s->want->nwant)
+		return 1;
+	val = s->sc->slots[i & (PY_LOCALS_MAX - 1)];
+	if (val && !read_ascii_key(s->sc->names[i & (PY_LOCALS_MAX - 1)], &s->key))
+		want_match(s->want, &s->key, (const void *)val, i);
+	return 0;
+}
+
+__noinline int frame_locals(__u64 frame_addr, __u64 code_addr, struct py_want *want)
+{
+	const void *frame = (const void *)frame_addr, *code = (const void *)code_addr;
+	struct locals_scan s = {};
+	const void *tuple;
+	__s32 n = 0;
+	__u64 bytes;
+
+	s.sc = scratch();
+	if (!frame || !code || !want || !s.sc)
+		return -1;
+	tuple = read_ptr(code + py.code_localsplusnames);
+	if (!tuple || bpf_probe_read_user(&n, 4, code + py.code_nlocalsplus))
+		return -1;
+	if (n <= 0)
+		return 0;
+	/* wsgi_app has 7 locals; the mask is what the verifier can follow. */
+	if (n > PY_LOCALS_MAX - 1)
+		n = PY_LOCALS_MAX - 1;
+	bytes = ((__u64)n & (PY_LOCALS_MAX - 1)) * 8;
+	if (bpf_probe_read_user(s.sc->names, bytes, tuple + py.tuple_items) ||
+	    bpf_probe_read_user(s.sc->slots, bytes, frame + py.frame_localsplus)) {
+		__sync_fetch_and_add(&stats.read_failures, 1);
+		return -1;
+	}
+	s.n = n;
+	s.want = want;
+	bpf_loop(PY_LOCALS_MAX, locals_scan_step, &s, 0);
+	return 0;
+}
+
+#endif /* PROFILIS_PYFRAME_BPF_H */
