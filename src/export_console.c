@@ -23,15 +23,74 @@ struct console_exporter {
 	struct console_stats st;
 };
 
+/* Re-indents the compact text itself: parsing would turn 19-digit
+ * nanosecond times into doubles and lose digits. */
 char *console_pretty(const char *line)
 {
-	cJSON *j = cJSON_Parse(line);
-	char *out;
+	size_t n = strlen(line), o = 0, cap = n * 4 + 64;
+	char *out = malloc(cap);
+	bool in_str = false, esc = false;
+	int depth = 0;
 
-	if (!j)
-		return NULL;
-	out = cJSON_Print(j);
-	cJSON_Delete(j);
+	cJSON *check = cJSON_Parse(line);
+
+	if (!check || !out) {
+		cJSON_Delete(check);
+		free(out);
+		return NULL; /* not one valid JSON document */
+	}
+	cJSON_Delete(check);
+	for (size_t i = 0; i < n && o + 64 < cap; i++) {
+		char c = line[i];
+
+		if (in_str) {
+			out[o++] = c;
+			if (esc)
+				esc = false;
+			else if (c == '\\')
+				esc = true;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		switch (c) {
+		case '"':
+			in_str = true;
+			out[o++] = c;
+			break;
+		case '{':
+		case '[':
+			out[o++] = c;
+			out[o++] = '\n';
+			depth++;
+			for (int d = 0; d < depth * 2; d++)
+				out[o++] = ' ';
+			break;
+		case '}':
+		case ']':
+			out[o++] = '\n';
+			depth--;
+			for (int d = 0; d < depth * 2; d++)
+				out[o++] = ' ';
+			out[o++] = c;
+			break;
+		case ',':
+			out[o++] = ',';
+			out[o++] = '\n';
+			for (int d = 0; d < depth * 2; d++)
+				out[o++] = ' ';
+			break;
+		case ':':
+			out[o++] = ':';
+			out[o++] = ' ';
+			break;
+		case '\n':
+			break; /* the caller adds its own */
+		default:
+			out[o++] = c;
+		}
+	}
+	out[o] = 0;
 	return out;
 }
 
@@ -72,8 +131,8 @@ int console__flush(struct console_exporter *x)
 
 static int append(struct console_exporter *x, const char *s, size_t n)
 {
-	if (x->len + n > CBUF_SIZE)
-		console__flush(x);
+	if (x->len + n > CBUF_SIZE && console__flush(x) && x->closed)
+		return -EPIPE; /* the reader is gone: this record is lost too */
 	if (n > CBUF_SIZE)
 		return -E2BIG;
 	memcpy(x->buf + x->len, s, n);

@@ -75,10 +75,11 @@ int rotfile_render(const char *t, time_t when, int pid, uint64_t seq, char *out,
 		   size_t outlen)
 {
 	size_t o = 0;
+	const char *p = t ? t : DEFAULT_TEMPLATE;
 	struct tm tm;
 
 	gmtime_r(&when, &tm);
-	for (const char *p = t ? t : DEFAULT_TEMPLATE; *p && o + 1 < outlen; ) {
+	while (*p && o + 1 < outlen) {
 		int n = 0;
 
 		if (strncmp(p, "{timestamp}", 11) == 0) {
@@ -99,7 +100,7 @@ int rotfile_render(const char *t, time_t when, int pid, uint64_t seq, char *out,
 		o += n;
 	}
 	out[o] = 0;
-	return 0;
+	return *p ? -ENAMETOOLONG : 0;
 }
 
 static int open_active(struct rotfile *rf)
@@ -166,8 +167,11 @@ int rotfile__write(struct rotfile *rf, const char *buf, size_t len)
 			continue;
 		if (n <= 0) {
 			err = n < 0 ? errno : EIO;
-			/* Cut a half-written batch back to the last complete line. */
-			if (rf->is_regular && off > 0 && ftruncate(rf->fd, rf->size) != 0)
+			/* Cut a half-written batch back to the last complete line, and
+			 * write the next one there (the active file is not O_APPEND). */
+			if (rf->is_regular && off > 0 &&
+			    (ftruncate(rf->fd, rf->size) != 0 ||
+			     lseek(rf->fd, rf->size, SEEK_SET) < 0))
 				err = errno;
 			return -err;
 		}
