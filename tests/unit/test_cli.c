@@ -1,0 +1,750 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The command line and the PROFILIS_* environment: every default, flags
+ * winning over variables and variables over defaults, size suffixes, and
+ * every usage error with its exact message on stderr and exit status 64.
+ * cli_parse exits from inside argp for some errors and returns for others,
+ * so a usage-error test captures stderr in a memfd and ends the process
+ * itself: an exit handler turns a wrong or missing message into another
+ * status, so `.exit_code = 64` passes only with the right message.  Each
+ * test runs in its own process, so setenv() never leaks into the next.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "cli.h"
+
+#define PARSE(cfg, ...) parse((cfg), (char *[]){ "profilis-bpf", __VA_ARGS__, NULL })
+#define EXPECT_USAGE(msg, ...) expect_usage((msg), (char *[]){ "profilis-bpf", __VA_ARGS__, NULL })
+
+static int cap_fd = -1, real_stderr = -1;
+static char expected[1024];
+static char scratch[64];
+
+/* A clean environment: no PROFILIS_* from whoever runs the tests. */
+static void clean_env(void)
+{
+	static const char *const vars[] = { "PROFILIS_SAMPLE_RATE", "PROFILIS_QUEUE_SIZE",
+					    "PROFILIS_BATCH_MAX", "PROFILIS_FLUSH_INTERVAL",
+					    "PROFILIS_LOG_DIR", "PROFILIS_DEBUG" };
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+	scratch[0] = 0;
+}
+
+static void remove_scratch(void)
+{
+	char path[128];
+
+	if (!scratch[0])
+		return;
+	snprintf(path, sizeof(path), "%s/ro", scratch);
+	umount2(path, MNT_DETACH);
+	rmdir(path);
+	rmdir(scratch);
+}
+
+TestSuite(cli, .init = clean_env, .fini = remove_scratch);
+
+/* A scratch directory; with_slash gives "DIR/". */
+static char *make_scratch(bool with_slash)
+{
+	static char slashed[80];
+
+	snprintf(scratch, sizeof(scratch), "/tmp/profilis-cli-XXXXXX");
+	cr_assert_not_null(mkdtemp(scratch));
+	snprintf(slashed, sizeof(slashed), "%s/", scratch);
+	return with_slash ? slashed : scratch;
+}
+
+/* Idempotent: a second parse in one test starts from an empty capture. */
+static void capture_stderr(void)
+{
+	fflush(stderr);
+	if (cap_fd >= 0) {
+		cr_assert_eq(ftruncate(cap_fd, 0), 0);
+		return;
+	}
+	cap_fd = memfd_create("stderr", 0);
+	cr_assert_geq(cap_fd, 0);
+	real_stderr = dup(STDERR_FILENO);
+	cr_assert_eq(dup2(cap_fd, STDERR_FILENO), STDERR_FILENO);
+}
+
+static const char *captured(void)
+{
+	static char buf[8192];
+	ssize_t n;
+
+	fflush(stderr);
+	n = pread(cap_fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
+
+static int parse(struct config *cfg, char **argv)
+{
+	int argc = 0, rc;
+
+	while (argv[argc])
+		argc++;
+	capture_stderr();
+	rc = cli_parse(argc, argv, cfg);
+	/* A successful parse says nothing. */
+	if (rc == 0)
+		cr_assert_str_eq(captured(), "", "stderr: %s", captured());
+	return rc;
+}
+
+/* Runs at exit(64): anything but the expected message changes the status. */
+static void check_message(void)
+{
+	const char *got = captured();
+
+	remove_scratch();
+	if (strcmp(got, expected) != 0) {
+		dprintf(real_stderr, "stderr was:\n%s\nexpected:\n%s\n", got, expected);
+		_exit(65);
+	}
+}
+
+/* Whether cli_parse exits itself or returns EXIT_USAGE, the process ends 64. */
+static void expect_usage(const char *msg, char **argv)
+{
+	struct config cfg;
+	int rc;
+
+	snprintf(expected, sizeof(expected), "%s", msg);
+	atexit(check_message);
+	rc = parse(&cfg, argv);
+	if (rc != EXIT_USAGE) {
+		dprintf(real_stderr, "cli_parse returned %d, not %d\n", rc, EXIT_USAGE);
+		_exit(66);
+	}
+	exit(EXIT_USAGE);
+}
+
+Test(cli, defaults)
+{
+	struct config cfg;
+
+	cr_assert_eq(PARSE(&cfg, "-p", "4123"), 0);
+	cr_assert_eq(cfg.pid, 4123);
+	cr_assert_eq(cfg.duration_s, 0);
+	cr_assert_eq(cfg.verbosity, 0);
+	cr_assert_eq(cfg.quiet, 0);
+	cr_assert_eq(cfg.ringbuf_bytes, 4u << 20);
+	cr_assert_eq(cfg.queue_size, 2048);
+	cr_assert_eq(cfg.batch_max, 128);
+	cr_assert_eq(cfg.flush_interval_s, 0.1);
+	cr_assert_eq(cfg.drop_oldest, true);
+	cr_assert_eq(cfg.sample, 1.0);
+	cr_assert_eq(cfg.keep_errors, true);
+	cr_assert_eq(cfg.n_exclude, 0);
+	cr_assert_null(cfg.output);
+	cr_assert_eq(cfg.output_is_dir, false);
+	cr_assert_eq(cfg.rotate_bytes, 0);
+	cr_assert_eq(cfg.rotate_secs, 0);
+	cr_assert_null(cfg.filename_template);
+	cr_assert_eq(cfg.console, CONSOLE_COMPACT, "no -o: records on stdout");
+}
+
+Test(cli, output_file_turns_the_console_off)
+{
+	struct config cfg;
+
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "-o", "/tmp/profilis-cli-test.jsonl"), 0);
+	cr_assert_str_eq(cfg.output, "/tmp/profilis-cli-test.jsonl");
+	cr_assert_eq(cfg.output_is_dir, false);
+	cr_assert_eq(cfg.console, CONSOLE_OFF);
+}
+
+Test(cli, explicit_console_mode_wins)
+{
+	struct config cfg;
+
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "-o", "/tmp/x.jsonl", "--console", "pretty"), 0);
+	cr_assert_eq(cfg.console, CONSOLE_PRETTY);
+}
+
+Test(cli, every_option_is_read)
+{
+	struct config cfg;
+	char *dir = make_scratch(false);
+
+	cr_assert_eq(PARSE(&cfg, "-p", "77", "-d", "2.5", "-v", "-v", "-q", "--ringbuf-mb", "16",
+			   "--queue-size", "100", "--batch-max", "100", "--flush-interval", "0.005",
+			   "--no-drop-oldest", "--sample", "0.25", "--no-keep-errors",
+			   "--exclude-route", "/health", "--exclude-route", "re:^/x$", "-o", dir,
+			   "--rotate-bytes", "1.5k", "--rotate-secs", "60",
+			   "--filename-template", "r-{seq}.jsonl", "--console", "compact"), 0);
+	cr_assert_eq(cfg.pid, 77);
+	cr_assert_eq(cfg.duration_s, 2.5);
+	cr_assert_eq(cfg.verbosity, 2);
+	cr_assert_eq(cfg.quiet, 1);
+	cr_assert_eq(cfg.ringbuf_bytes, 16u << 20);
+	cr_assert_eq(cfg.queue_size, 100);
+	cr_assert_eq(cfg.batch_max, 100);
+	cr_assert_eq(cfg.flush_interval_s, 0.005);
+	cr_assert_eq(cfg.drop_oldest, false);
+	cr_assert_eq(cfg.sample, 0.25);
+	cr_assert_eq(cfg.keep_errors, false);
+	cr_assert_eq(cfg.n_exclude, 2);
+	cr_assert_str_eq(cfg.exclude[0], "/health");
+	cr_assert_str_eq(cfg.exclude[1], "re:^/x$");
+	cr_assert_str_eq(cfg.output, dir);
+	cr_assert_eq(cfg.output_is_dir, true, "an existing directory without '/'");
+	cr_assert_eq(cfg.rotate_bytes, 1536);
+	cr_assert_eq(cfg.rotate_secs, 60);
+	cr_assert_str_eq(cfg.filename_template, "r-{seq}.jsonl");
+	cr_assert_eq(cfg.console, CONSOLE_COMPACT);
+}
+
+Test(cli, drop_oldest_flags_toggle)
+{
+	struct config cfg;
+
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--no-drop-oldest", "--drop-oldest"), 0);
+	cr_assert_eq(cfg.drop_oldest, true);
+}
+
+Test(cli, size_suffixes_are_powers_of_1024)
+{
+	static const struct { char *arg; long long want; } cases[] = {
+		{ "100", 100 }, { "1k", 1024 }, { "1K", 1024 }, { "1M", 1048576 },
+		{ "2m", 2097152 }, { "2G", 2147483648LL }, { "0.5k", 512 },
+	};
+	char *dir = make_scratch(true);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config cfg;
+
+		cr_assert_eq(PARSE(&cfg, "-p", "1", "-o", dir, "--rotate-bytes", cases[i].arg), 0);
+		cr_assert_eq(cfg.rotate_bytes, cases[i].want, "%s", cases[i].arg);
+		cr_assert_eq(cfg.output_is_dir, true);
+	}
+}
+
+Test(cli, ringbuf_powers_of_two)
+{
+	struct config cfg;
+
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--ringbuf-mb", "1"), 0);
+	cr_assert_eq(cfg.ringbuf_bytes, 1u << 20);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--ringbuf-mb", "1024"), 0);
+	cr_assert_eq(cfg.ringbuf_bytes, (size_t)1024 << 20);
+}
+
+/* --- environment and its precedence --- */
+
+Test(cli, env_sample_rate)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_SAMPLE_RATE", "0.5", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_eq(cfg.sample, 0.5);
+}
+
+Test(cli, flag_sample_beats_env)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_SAMPLE_RATE", "0.5", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--sample", "0.2"), 0);
+	cr_assert_eq(cfg.sample, 0.2);
+}
+
+Test(cli, env_queue_size)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_QUEUE_SIZE", "4096", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_eq(cfg.queue_size, 4096);
+}
+
+Test(cli, flag_queue_size_beats_env)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_QUEUE_SIZE", "4096", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--queue-size", "512"), 0);
+	cr_assert_eq(cfg.queue_size, 512);
+}
+
+Test(cli, env_batch_max)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_BATCH_MAX", "64", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_eq(cfg.batch_max, 64);
+}
+
+Test(cli, flag_batch_max_beats_env)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_BATCH_MAX", "64", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--batch-max", "32"), 0);
+	cr_assert_eq(cfg.batch_max, 32);
+}
+
+Test(cli, env_flush_interval)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_FLUSH_INTERVAL", "0.5", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_eq(cfg.flush_interval_s, 0.5);
+}
+
+Test(cli, flag_flush_interval_beats_env)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_FLUSH_INTERVAL", "0.5", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--flush-interval", "0.02"), 0);
+	cr_assert_eq(cfg.flush_interval_s, 0.02);
+}
+
+Test(cli, env_log_dir_is_output_dir)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_LOG_DIR", "/tmp", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_str_eq(cfg.output, "/tmp");
+	cr_assert_eq(cfg.output_is_dir, true);
+	cr_assert_eq(cfg.console, CONSOLE_OFF);
+}
+
+Test(cli, flag_output_beats_env_log_dir)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_LOG_DIR", "/tmp", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "-o", "/tmp/profilis-cli-test.jsonl"), 0);
+	cr_assert_str_eq(cfg.output, "/tmp/profilis-cli-test.jsonl");
+	cr_assert_eq(cfg.output_is_dir, false);
+}
+
+Test(cli, empty_env_log_dir_is_ignored)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_LOG_DIR", "", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_null(cfg.output);
+	cr_assert_eq(cfg.console, CONSOLE_COMPACT);
+}
+
+Test(cli, env_debug_is_verbose)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_DEBUG", "1", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_eq(cfg.verbosity, 1);
+}
+
+Test(cli, env_debug_zero_is_not)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_DEBUG", "0", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_eq(cfg.verbosity, 0);
+}
+
+/* --- usage errors: exact message, exit status 64 --- */
+
+Test(cli, sample_out_of_range, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --sample: '1.5' is not a number in 0..1\n",
+		     "-p", "1", "--sample", "1.5");
+}
+
+Test(cli, sample_not_a_number, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --sample: 'nan' is not a number in 0..1\n",
+		     "-p", "1", "--sample", "nan");
+}
+
+Test(cli, sample_trailing_garbage, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --sample: '0.5x' is not a number in 0..1\n",
+		     "-p", "1", "--sample", "0.5x");
+}
+
+Test(cli, queue_size_zero, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --queue-size: '0' is not a whole number in 1..1048576\n",
+		     "-p", "1", "--queue-size", "0");
+}
+
+Test(cli, queue_size_fraction, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --queue-size: '1.5' is not a whole number in 1..1048576\n",
+		     "-p", "1", "--queue-size", "1.5");
+}
+
+Test(cli, queue_size_too_big, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --queue-size: '1048577' is not a whole number in "
+		     "1..1048576\n",
+		     "-p", "1", "--queue-size", "1048577");
+}
+
+Test(cli, batch_max_over_queue_size, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --batch-max (4096) must not exceed --queue-size (2048)\n",
+		     "-p", "1", "--batch-max", "4096");
+}
+
+Test(cli, batch_max_zero, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --batch-max: '0' is not a whole number in 1..1048576\n",
+		     "-p", "1", "--batch-max", "0");
+}
+
+Test(cli, flush_interval_negative, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --flush-interval: '-1' is not a number in 0.001..60\n",
+		     "-p", "1", "--flush-interval", "-1");
+}
+
+Test(cli, flush_interval_too_long, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --flush-interval: '61' is not a number in 0.001..60\n",
+		     "-p", "1", "--flush-interval", "61");
+}
+
+Test(cli, ringbuf_not_a_power_of_two, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --ringbuf-mb: '3' is not a power of two in 1..1024\n",
+		     "-p", "1", "--ringbuf-mb", "3");
+}
+
+Test(cli, ringbuf_too_big, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --ringbuf-mb: '2048' is not a whole number in 1..1024\n",
+		     "-p", "1", "--ringbuf-mb", "2048");
+}
+
+Test(cli, output_dir_missing, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: -o /nonexistent/: no such directory (create it first)\n",
+		     "-p", "1", "-o", "/nonexistent/");
+}
+
+Test(cli, bad_exclude_regex, .exit_code = 64)
+{
+	char why[128], msg[256];
+	regex_t re;
+	int err = regcomp(&re, "(a", REG_EXTENDED | REG_NOSUB);
+
+	cr_assert_neq(err, 0);
+	regerror(err, &re, why, sizeof(why));
+	snprintf(msg, sizeof(msg),
+		 "profilis-bpf: --exclude-route: bad regular expression '(a': %s\n", why);
+	EXPECT_USAGE(msg, "-p", "1", "--exclude-route", "re:(a");
+}
+
+Test(cli, empty_exclude_prefix, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --exclude-route: an empty prefix would exclude every "
+		     "request\n",
+		     "-p", "1", "--exclude-route", "");
+}
+
+Test(cli, too_many_excludes, .exit_code = 64)
+{
+	char *argv[3 + 2 * (CLI_EXCLUDE_MAX + 1) + 1];
+	int argc = 0;
+
+	argv[argc++] = "profilis-bpf";
+	argv[argc++] = "-p";
+	argv[argc++] = "1";
+	for (int i = 0; i <= CLI_EXCLUDE_MAX; i++) {
+		argv[argc++] = "--exclude-route";
+		argv[argc++] = "/x";
+	}
+	argv[argc] = NULL;
+	expect_usage("profilis-bpf: --exclude-route: at most 64 patterns\n", argv);
+}
+
+Test(cli, unknown_template_field, .exit_code = 64)
+{
+	char *dir = make_scratch(true);
+
+	EXPECT_USAGE("profilis-bpf: --filename-template: unknown field '{bogus}' in "
+		     "'{bogus}.jsonl'; known: {timestamp}, {pid}, {seq}\n",
+		     "-p", "1", "-o", dir, "--filename-template", "{bogus}.jsonl");
+}
+
+Test(cli, template_without_unique_field, .exit_code = 64)
+{
+	char *dir = make_scratch(true);
+
+	EXPECT_USAGE("profilis-bpf: --filename-template: '{pid}.jsonl' needs {timestamp} or "
+		     "{seq} so that files get distinct names\n",
+		     "-p", "1", "-o", dir, "--filename-template", "{pid}.jsonl");
+}
+
+Test(cli, rotate_bytes_without_dir, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --rotate-bytes, --rotate-secs and --filename-template need "
+		     "-o DIR (a directory, or a path ending in '/')\n",
+		     "-p", "1", "--rotate-bytes", "1M");
+}
+
+Test(cli, rotate_secs_with_output_file, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --rotate-bytes, --rotate-secs and --filename-template need "
+		     "-o DIR (a directory, or a path ending in '/')\n",
+		     "-p", "1", "-o", "/tmp/profilis-cli-test.jsonl", "--rotate-secs", "60");
+}
+
+Test(cli, rotate_bytes_zero, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --rotate-bytes: '0' is not a size in bytes (1..1e15, "
+		     "suffixes k, M, G)\n",
+		     "-p", "1", "--rotate-bytes", "0");
+}
+
+Test(cli, rotate_bytes_bad_suffix, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --rotate-bytes: '10x' is not a size in bytes (1..1e15, "
+		     "suffixes k, M, G)\n",
+		     "-p", "1", "--rotate-bytes", "10x");
+}
+
+Test(cli, rotate_secs_too_short, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --rotate-secs: '0.001' is not a number in 0.01..3.1536e+07\n",
+		     "-p", "1", "--rotate-secs", "0.001");
+}
+
+Test(cli, console_mode_unknown, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --console: 'loud' is not one of compact, pretty, off\n",
+		     "-p", "1", "--console", "loud");
+}
+
+Test(cli, pid_zero, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --pid: '0' is not a whole number in 1..4194304\n",
+		     "-p", "0");
+}
+
+Test(cli, duration_zero, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --duration: '0' is not a number in 0.001..3.1536e+07\n",
+		     "-p", "1", "-d", "0");
+}
+
+Test(cli, env_sample_rate_out_of_range, .exit_code = 64)
+{
+	setenv("PROFILIS_SAMPLE_RATE", "2", 1);
+	EXPECT_USAGE("profilis-bpf: PROFILIS_SAMPLE_RATE: '2' is not a number in 0..1\n",
+		     "-p", "1");
+}
+
+Test(cli, env_queue_size_zero, .exit_code = 64)
+{
+	setenv("PROFILIS_QUEUE_SIZE", "0", 1);
+	EXPECT_USAGE("profilis-bpf: PROFILIS_QUEUE_SIZE: '0' is not a whole number in "
+		     "1..1048576\n",
+		     "-p", "1");
+}
+
+Test(cli, env_batch_max_garbage, .exit_code = 64)
+{
+	setenv("PROFILIS_BATCH_MAX", "lots", 1);
+	EXPECT_USAGE("profilis-bpf: PROFILIS_BATCH_MAX: 'lots' is not a whole number in "
+		     "1..1048576\n",
+		     "-p", "1");
+}
+
+Test(cli, env_flush_interval_zero, .exit_code = 64)
+{
+	setenv("PROFILIS_FLUSH_INTERVAL", "0", 1);
+	EXPECT_USAGE("profilis-bpf: PROFILIS_FLUSH_INTERVAL: '0' is not a number in "
+		     "0.001..60\n",
+		     "-p", "1");
+}
+
+/* A bad variable is an error even when the flag would override it. */
+Test(cli, env_is_checked_even_when_a_flag_overrides_it, .exit_code = 64)
+{
+	setenv("PROFILIS_SAMPLE_RATE", "-1", 1);
+	EXPECT_USAGE("profilis-bpf: PROFILIS_SAMPLE_RATE: '-1' is not a number in 0..1\n",
+		     "-p", "1", "--sample", "0.5");
+}
+
+/* argp's own errors exit 64 too; its text includes a --help hint. */
+static void check_argp_message(void)
+{
+	const char *got = captured();
+
+	remove_scratch();
+	if (!strstr(got, expected) || !strstr(got, "--help")) {
+		dprintf(real_stderr, "stderr was:\n%s\nexpected to contain: %s\n", got, expected);
+		_exit(65);
+	}
+}
+
+static void expect_argp_error(const char *needle, char **argv)
+{
+	struct config cfg;
+	int argc = 0;
+
+	while (argv[argc])
+		argc++;
+	snprintf(expected, sizeof(expected), "%s", needle);
+	capture_stderr();
+	atexit(check_argp_message);
+	cli_parse(argc, argv, &cfg);
+	dprintf(real_stderr, "cli_parse returned\n");
+	_exit(66);
+}
+
+Test(cli, pid_is_required, .exit_code = 64)
+{
+	expect_argp_error("-p PID is required", (char *[]){ "profilis-bpf", NULL });
+}
+
+Test(cli, stray_argument, .exit_code = 64)
+{
+	expect_argp_error("unexpected argument 'extra'",
+			  (char *[]){ "profilis-bpf", "-p", "1", "extra", NULL });
+}
+
+Test(cli, unknown_option, .exit_code = 64)
+{
+	expect_argp_error("--frobnicate", (char *[]){ "profilis-bpf", "-p", "1", "--frobnicate",
+						       NULL });
+}
+
+/* --- cli_validate on hand-made configurations --- */
+
+static void base_config(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->pid = 1;
+	cfg->queue_size = 2048;
+	cfg->batch_max = 128;
+	cfg->flush_interval_s = 0.1;
+	cfg->sample = 1;
+}
+
+Test(cli, validate_resolves_auto_console)
+{
+	struct config cfg;
+	char msg[256] = "";
+
+	base_config(&cfg);
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), 0);
+	cr_assert_eq(cfg.console, CONSOLE_COMPACT);
+	base_config(&cfg);
+	cfg.output = "/tmp/x.jsonl";
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), 0);
+	cr_assert_eq(cfg.console, CONSOLE_OFF);
+	base_config(&cfg);
+	cfg.output = "/tmp/x.jsonl";
+	cfg.console = CONSOLE_PRETTY;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), 0);
+	cr_assert_eq(cfg.console, CONSOLE_PRETTY);
+	cr_assert_str_eq(msg, "");
+}
+
+Test(cli, validate_batch_equal_to_queue_is_fine)
+{
+	struct config cfg;
+	char msg[256];
+
+	base_config(&cfg);
+	cfg.queue_size = cfg.batch_max = 1;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), 0);
+	cfg.batch_max = 2;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
+	cr_assert_str_eq(msg, "--batch-max (2) must not exceed --queue-size (1)");
+}
+
+Test(cli, validate_rejects_each_bad_field)
+{
+	struct config cfg;
+	char msg[256];
+
+	base_config(&cfg);
+	cfg.exclude[cfg.n_exclude++] = "/ok";
+	cfg.exclude[cfg.n_exclude++] = "re:[z-a]";
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
+	cr_assert_eq(strncmp(msg, "--exclude-route: bad regular expression '[z-a]': ", 49), 0,
+		     "%s", msg);
+
+	base_config(&cfg);
+	cfg.filename_template = "x-{seq}";
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
+	cr_assert_str_eq(msg, "--rotate-bytes, --rotate-secs and --filename-template need -o DIR "
+			      "(a directory, or a path ending in '/')");
+
+	base_config(&cfg);
+	cfg.output = "/nonexistent-profilis";
+	cfg.output_is_dir = true;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
+	cr_assert_str_eq(msg, "-o /nonexistent-profilis: no such directory (create it first)");
+
+	/* Something that exists but is no directory. */
+	base_config(&cfg);
+	cfg.output = "/dev/null";
+	cfg.output_is_dir = true;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
+	cr_assert_str_eq(msg, "-o /dev/null: no such directory (create it first)");
+}
+
+Test(cli, validate_dir_output_leaves_no_probe_file)
+{
+	struct config cfg;
+	char msg[256];
+	char *dir = make_scratch(false);
+
+	base_config(&cfg);
+	cfg.output = dir;
+	cfg.output_is_dir = true;
+	cfg.rotate_secs = 10;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), 0);
+	cr_assert_eq(cfg.console, CONSOLE_OFF);
+	/* rmdir succeeds only if the writability probe was removed. */
+	cr_assert_eq(rmdir(dir), 0, "%s not empty after validation", dir);
+	scratch[0] = 0;
+}
+
+/* Root may write anywhere but on a read-only file system. */
+Test(cli, validate_read_only_dir)
+{
+	struct config cfg;
+	char msg[256], ro[128], want[256];
+
+	snprintf(ro, sizeof(ro), "%s/ro", make_scratch(false));
+	cr_assert_eq(mkdir(ro, 0755), 0);
+	if (mount("tmpfs", ro, "tmpfs", MS_RDONLY, "size=4k") != 0)
+		cr_skip_test("cannot mount a read-only tmpfs: %s", strerror(errno));
+	base_config(&cfg);
+	cfg.output = ro;
+	cfg.output_is_dir = true;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
+	snprintf(want, sizeof(want), "-o %s: the directory is not writable: %s", ro,
+		 strerror(EROFS));
+	cr_assert_str_eq(msg, want);
+}
