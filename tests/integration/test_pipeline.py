@@ -261,7 +261,39 @@ def test_validation_and_environment():
                 prof.close()
 
 
-TESTS = [test_validation_and_environment, test_sampling_keeps_share_and_errors,
+def test_no_drop_oldest_pushes_back_to_the_kernel():
+    """A stalled reader with --no-drop-oldest: nothing is dropped in userspace,
+    the overflow is counted in the kernel, and every request is accounted for."""
+    with Server("gunicorn", python=DEBIAN_PY, workers=2) as srv:
+        proc = subprocess.Popen([BINARY, "-p", str(srv.pid), "--no-drop-oldest",
+                                 "--queue-size", "16", "--batch-max", "8", "--ringbuf-mb", "1"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 20
+            err = b""
+            while b"attached" not in err and time.time() < deadline:
+                err += os.read(proc.stderr.fileno(), 4096)
+            # Nobody reads stdout: the pipe fills, the exporter blocks, the
+            # queue fills, the producer blocks, the ring buffer overflows.
+            run_parallel(lambda i: http(srv.url("/users/%d" % i)), range(4000))
+            proc.send_signal(2)
+            out, rest = proc.communicate(timeout=60)
+            err += rest
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        lines = out.decode().splitlines()
+        n = summary_numbers(err.decode())
+        check(n["queue_drops"] == 0, "userspace dropped with --no-drop-oldest: %s", n)
+        check(n["ringbuf"] > 0, "no kernel-side loss counted under backpressure: %s", n)
+        check(b"events in the kernel" in err, "no loss warning while running:\n%s", err.decode())
+        check(len(lines) == n["recorded"] and n["recorded"] + n["ringbuf"] == 4000,
+              "%d lines, %s: not every request accounted for", len(lines), n)
+        log("    4000 requests: %d written, %d lost in the kernel, 0 dropped in userspace" % (
+            len(lines), n["ringbuf"]))
+
+
+TESTS = [test_no_drop_oldest_pushes_back_to_the_kernel, test_validation_and_environment, test_sampling_keeps_share_and_errors,
          test_exclusions_in_kernel_and_userspace, test_rotation_by_size_under_load,
          test_rotation_by_age_when_idle, test_full_disk_warns_counts_and_resumes,
          test_console_pretty]
