@@ -13,7 +13,7 @@ PYTHON    ?= /usr/bin/python3.11
 CFLAGS    ?= -g -O2
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE
 CPPFLAGS  += -Iinclude -I$(OUTPUT) -Isrc -MMD -MP
-LDLIBS    += -lbpf -lelf -lz -lcjson -lpthread
+LDLIBS    += -lbpf -lelf -lz -lcjson -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 	-Iinclude -Ivmlinux/$(ARCH) -Ibpf -MMD -MP
 

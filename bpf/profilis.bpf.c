@@ -14,6 +14,7 @@
 #include "pyframe.bpf.h"
 #include "proctree.bpf.h"
 #include "filter.bpf.h"
+#include "sampler.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -69,6 +70,18 @@ static __always_inline void announce_flask(__u32 tgid)
 	submit_quietly(e);
 }
 
+/* For the stack sampler: this thread's PyThreadState (it holds the GIL
+ * here) and the request now in flight on it. */
+static __always_inline void note_thread(__u32 tid, __u64 start_ns)
+{
+	__u64 tstate = (__u64)read_ptr((const void *)(py.runtime_addr +
+						       py.runtime_tstate_current));
+
+	if (tstate)
+		bpf_map_update_elem(&thread_tstate, &tid, &tstate, BPF_ANY);
+	bpf_map_update_elem(&thread_request, &tid, &start_ns, BPF_ANY);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 {
@@ -87,6 +100,7 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	v.sampled = sample_request();
 	if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY))
 		__sync_fetch_and_add(&stats.inflight_drops, 1);
+	note_thread((__u32)id, v.start_ns);
 	return 0;
 }
 
@@ -212,6 +226,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	}
 	v = *found;
 	bpf_map_delete_elem(&inflight, &key);
+	bpf_map_delete_elem(&thread_request, &key.tid);
 	if (!v.sampled && !filter.keep_errors)
 		goto unsampled;
 	app_frame = find_wsgi_app(frame, &code);

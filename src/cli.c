@@ -63,6 +63,10 @@ enum {
 	OPT_WINDOW,
 	OPT_MAX_ERRORS,
 	OPT_STATS_JSON,
+	OPT_MAX_DEPTH,
+	OPT_NO_OFFCPU,
+	OPT_FOLDED,
+	OPT_SPEEDSCOPE,
 };
 
 static const struct argp_option options[] = {
@@ -106,22 +110,33 @@ static const struct argp_option options[] = {
 	  "instead of records (for logs and pipes)", 4 },
 	{ "stats-json", OPT_STATS_JSON, "FILE", 0, "Rewrite FILE atomically every interval "
 	  "with totals, routes and recent errors (Profilis metrics.json superset)", 4 },
-	{ 0, 0, 0, 0, "Collector:", 5 },
+	{ 0, 0, 0, 0, "Where the time goes (stack sampling):", 5 },
+	{ "frequency", 'F', "HZ", 0, "Sample Python stacks of traced threads HZ times a "
+	  "second, 0..1000 (default 99; 0 turns sampling off)", 5 },
+	{ "max-depth", OPT_MAX_DEPTH, "N", 0, "Frames per stack, 1..128 (default 64); deeper "
+	  "stacks are cut and counted", 5 },
+	{ "no-offcpu", OPT_NO_OFFCPU, 0, 0, "Do not record where requests block (sleep, I/O, "
+	  "locks)", 5 },
+	{ "folded", OPT_FOLDED, "FILE", 0, "At exit, write collapsed on-CPU stacks "
+	  "(route;frame;frame count) for flamegraph.pl", 5 },
+	{ "speedscope", OPT_SPEEDSCOPE, "FILE", 0, "At exit, write a speedscope profile "
+	  "(one on-CPU and one off-CPU profile per route)", 5 },
+	{ 0, 0, 0, 0, "Collector:", 6 },
 	{ "queue-size", OPT_QUEUE, "N", 0,
 	  "Events queued between kernel and exporters, 1..1048576 (default 2048; env "
-	  "PROFILIS_QUEUE_SIZE)", 5 },
+	  "PROFILIS_QUEUE_SIZE)", 6 },
 	{ "batch-max", OPT_BATCH, "N", 0,
-	  "Events per exporter batch, 1..queue size (default 128; env PROFILIS_BATCH_MAX)", 5 },
+	  "Events per exporter batch, 1..queue size (default 128; env PROFILIS_BATCH_MAX)", 6 },
 	{ "flush-interval", OPT_FLUSH, "SECONDS", 0,
 	  "Longest an event waits for its batch, 0.001..60 (default 0.1; env "
-	  "PROFILIS_FLUSH_INTERVAL)", 5 },
+	  "PROFILIS_FLUSH_INTERVAL)", 6 },
 	{ "drop-oldest", OPT_DROP_OLDEST, 0, 0,
-	  "When the queue is full, drop its oldest event (default)", 5 },
+	  "When the queue is full, drop its oldest event (default)", 6 },
 	{ "no-drop-oldest", OPT_NO_DROP_OLDEST, 0, 0,
 	  "When the queue is full, stop reading the kernel ring buffer instead; its "
-	  "overflow is counted as lost", 5 },
+	  "overflow is counted as lost", 6 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Kernel ring buffer size, a power of two "
-	  "1..1024 (default 4)", 5 },
+	  "1..1024 (default 4)", 6 },
 	{ 0 },
 };
 
@@ -289,6 +304,23 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	}
 	case OPT_TABLE: cfg->table = true; break;
+	case 'F': {
+		long v = 0;
+
+		bad = set_long("--frequency", arg, 0, 1000, &v);
+		cfg->sample_hz = v;
+		break;
+	}
+	case OPT_MAX_DEPTH: {
+		long v = 0;
+
+		bad = set_long("--max-depth", arg, 1, 128, &v);
+		cfg->max_depth = v;
+		break;
+	}
+	case OPT_NO_OFFCPU: cfg->offcpu = false; break;
+	case OPT_FOLDED: cfg->folded = arg; break;
+	case OPT_SPEEDSCOPE: cfg->speedscope = arg; break;
 	case OPT_STATS_JSON: cfg->stats_json = arg; break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
@@ -398,6 +430,11 @@ int cli_validate(struct config *cfg, char *msg, size_t msglen)
 	}
 	if (check_excludes(cfg, msg, msglen) || check_output(cfg, msg, msglen))
 		return -EINVAL;
+	if ((cfg->folded || cfg->speedscope) && cfg->sample_hz == 0 && !cfg->offcpu) {
+		snprintf(msg, msglen, "--folded and --speedscope need samples: not with -F 0 "
+				      "and --no-offcpu");
+		return -EINVAL;
+	}
 	if (cfg->table && cfg->console != CONSOLE_AUTO && cfg->console != CONSOLE_OFF) {
 		snprintf(msg, msglen, "--table and --console both want stdout: choose one");
 		return -EINVAL;
@@ -427,6 +464,9 @@ int cli_parse(int argc, char **argv, struct config *cfg)
 	cfg->interval_s = 1.0;
 	cfg->window_minutes = 15;
 	cfg->max_errors = 100;
+	cfg->sample_hz = 99;
+	cfg->max_depth = 64;
+	cfg->offcpu = true;
 	if (apply_env(cfg))
 		return EXIT_USAGE;
 	/* argp_error() exits with argp_err_exit_status: make it ours. */

@@ -46,6 +46,12 @@ struct config {
 	int window_minutes;
 	int max_errors;
 	const char *stats_json;
+	/* stack sampling */
+	int sample_hz;			/* -F, 0 = off */
+	int max_depth;
+	bool offcpu;
+	const char *folded;
+	const char *speedscope;
 };
 
 /*

@@ -18,7 +18,8 @@ struct console_exporter {
 	struct console_opts o;
 	char *buf;
 	size_t len;
-	uint64_t pending;
+	uint64_t pending;		/* request records buffered */
+	uint64_t pending_other;		/* other records buffered */
 	bool closed;
 	struct console_stats st;
 };
@@ -119,13 +120,13 @@ int console__flush(struct console_exporter *x)
 		if (n <= 0) {
 			x->closed = n < 0 && errno == EPIPE;
 			x->st.write_errors += x->pending;
-			x->len = x->pending = 0;
+			x->len = x->pending = x->pending_other = 0;
 			return -(n < 0 ? errno : EIO);
 		}
 		off += n;
 	}
 	x->st.written += x->pending;
-	x->len = x->pending = 0;
+	x->len = x->pending = x->pending_other = 0;
 	return 0;
 }
 
@@ -143,8 +144,21 @@ static int append(struct console_exporter *x, const char *s, size_t n)
 int console__push(struct console_exporter *x, const struct request_record *r)
 {
 	char line[JSONL_LINE_MAX];
-	int n = jsonl_encode_request(r, line, sizeof(line)), err;
+	int n = jsonl_encode_request(r, line, sizeof(line));
+	int err = console__push_line(x, line, n);
+
+	if (!err) {
+		/* A request record: move it from the "other" count. */
+		x->pending_other--;
+		x->pending++;
+	}
+	return err;
+}
+
+int console__push_line(struct console_exporter *x, const char *line, int n)
+{
 	char *pretty;
+	int err;
 
 	if (n < 0 || x->closed) {
 		x->st.write_errors++;
@@ -166,7 +180,7 @@ int console__push(struct console_exporter *x, const struct request_record *r)
 	if (err)
 		x->st.write_errors++;
 	else
-		x->pending++;
+		x->pending_other++;
 	return err;
 }
 

@@ -24,6 +24,8 @@ struct console_exporter;
 
 struct console_exporter *console__new(const struct console_opts *opts);
 int console__push(struct console_exporter *x, const struct request_record *r);
+/* Shows one encoded JSON line (n < 0: an encoding error, counted). */
+int console__push_line(struct console_exporter *x, const char *line, int n);
 int console__flush(struct console_exporter *x);
 void console__stats(const struct console_exporter *x, struct console_stats *out);
 /* True once the reader went away (EPIPE): nothing more can be shown. */

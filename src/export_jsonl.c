@@ -125,7 +125,8 @@ struct jsonl_exporter {
 	struct rotfile *rf;
 	char *wbuf;
 	size_t wlen;
-	uint64_t pending;	/* records in wbuf */
+	uint64_t pending;	/* request records in wbuf */
+	uint64_t pending_other;	/* other records (PROFILE) in wbuf */
 	struct jsonl_stats stats;
 	int last_errno;		/* the failure being reported, 0 when writing works */
 	uint64_t lost_since;	/* records lost since that failure began */
@@ -190,9 +191,11 @@ int jsonl__flush(struct jsonl_exporter *x)
 	err = x->rf ? rotfile__write(x->rf, x->wbuf, x->wlen) : -EBADF;
 	if (err) {
 		x->stats.write_errors += x->pending;
+		x->stats.other_errors += x->pending_other;
 		report_failure(x, -err, x->pending);
 	} else {
 		x->stats.written += x->pending;
+		x->stats.other_written += x->pending_other;
 		x->stats.bytes += x->wlen;
 		if (x->last_errno)
 			p_warn("writing JSONL to %s works again after %" PRIu64 " lost records",
@@ -202,6 +205,7 @@ int jsonl__flush(struct jsonl_exporter *x)
 	}
 	x->wlen = 0;
 	x->pending = 0;
+	x->pending_other = 0;
 	return err;
 }
 
@@ -228,6 +232,24 @@ int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
 	memcpy(x->wbuf + x->wlen, line, n);
 	x->wlen += n;
 	x->pending++;
+	return 0;
+}
+
+int jsonl__push_line(struct jsonl_exporter *x, const char *line, size_t n)
+{
+	if (!x->rf || n == 0 || line[n - 1] != '\n' || n > WBUF_SIZE) {
+		x->stats.other_errors++;
+		return -EINVAL;
+	}
+	if (x->wlen + n > WBUF_SIZE)
+		jsonl__flush(x);
+	if (rotfile__would_overflow(x->rf, x->wlen + n)) {
+		jsonl__flush(x);
+		rotfile__make_room(x->rf, n);
+	}
+	memcpy(x->wbuf + x->wlen, line, n);
+	x->wlen += n;
+	x->pending_other++;
 	return 0;
 }
 

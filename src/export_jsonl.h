@@ -34,6 +34,8 @@ struct jsonl_stats {
 	uint64_t write_errors;	/* records lost to a failed write */
 	uint64_t bytes;
 	uint64_t files;		/* finished (rotated) files */
+	uint64_t other_written;	/* PROFILE and other non-request records */
+	uint64_t other_errors;
 };
 
 /* Validates a filename template; 0 or -EINVAL with the reason in msg. */
@@ -44,6 +46,8 @@ struct jsonl_exporter;
 struct jsonl_exporter *jsonl__new(const struct jsonl_opts *opts);
 int jsonl__push(struct jsonl_exporter *x, const struct request_record *r);
 int jsonl__flush(struct jsonl_exporter *x);
+/* Appends one already encoded record line (ending in '\n'). */
+int jsonl__push_line(struct jsonl_exporter *x, const char *line, size_t n);
 /* Flushes and applies time-based rotation; call about every flush interval. */
 int jsonl__tick(struct jsonl_exporter *x);
 void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out);

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "loader.h"
@@ -29,7 +32,9 @@ struct proc_links {
 struct loader {
 	struct profilis_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *tp_links[2];
+	struct bpf_link *tp_links[3];	/* fork, exit, sched_switch */
+	struct bpf_link **cpu_links;	/* one sampling clock per CPU */
+	int ncpus;
 	struct proc_links *procs;	/* attached processes */
 	size_t nprocs, cap;
 	const struct target *target;
@@ -60,7 +65,9 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 		l->sync_due = true; /* attach after this batch of events */
 		return 0;
 	}
-	if (kind == PBPF_EV_REQUEST && size < sizeof(struct pbpf_req_event))
+	if ((kind == PBPF_EV_REQUEST && size < sizeof(struct pbpf_req_event)) ||
+	    ((kind == PBPF_EV_SAMPLE || kind == PBPF_EV_OFFCPU) &&
+	     size < sizeof(struct pbpf_stack_event)))
 		return 0; /* not ours: ignore rather than read past the record */
 	return l->on_event(l->ctx, data, size);
 }
@@ -78,6 +85,8 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	/* Wake the reader early enough that a burst cannot fill the buffer
 	 * within one 100 ms tick. */
 	s->rodata->wake_bytes = o->ringbuf_bytes / 8;
+	s->rodata->max_depth = o->max_depth > 0 && o->max_depth <= PBPF_STACK_MAX
+				       ? o->max_depth : 64;
 	err = pyoffsets_pack_names((struct pbpf_name_key *)s->rodata->names);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
@@ -222,6 +231,47 @@ static int attach_all(struct loader *l, const struct target *t, char *msg, size_
 	return 0;
 }
 
+/* One software CPU clock per CPU runs the sampler (no hardware PMU here). */
+static int attach_sampler(struct loader *l, int hz, char *msg, size_t msglen)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.size = sizeof(attr),
+		.freq = 1,
+		.sample_freq = hz,
+	};
+	int n = libbpf_num_possible_cpus();
+
+	if (n <= 0)
+		return n ? n : -EINVAL;
+	l->cpu_links = calloc(n, sizeof(*l->cpu_links));
+	if (!l->cpu_links)
+		return -ENOMEM;
+	l->ncpus = n;
+	for (int cpu = 0; cpu < n; cpu++) {
+		int fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == ENODEV)
+				continue; /* a possible CPU that is not online */
+			snprintf(msg, msglen, "cannot open the sampling clock on CPU %d: %s", cpu,
+				 strerror(errno));
+			return -errno;
+		}
+		l->cpu_links[cpu] = bpf_program__attach_perf_event(l->skel->progs.on_cpu_sample, fd);
+		if (!l->cpu_links[cpu]) {
+			int err = -errno;
+
+			close(fd);
+			snprintf(msg, msglen, "cannot attach the sampler on CPU %d: %s", cpu,
+				 strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 struct loader *loader__new(const struct loader_opts *o, char *msg, size_t msglen)
 {
 	struct loader *l = calloc(1, sizeof(*l));
@@ -251,6 +301,16 @@ struct loader *loader__new(const struct loader_opts *o, char *msg, size_t msglen
 		goto fail;
 	}
 	err = attach_all(l, o->target, msg, msglen);
+	if (!err && o->sample_hz > 0)
+		err = attach_sampler(l, o->sample_hz, msg, msglen);
+	if (!err && o->offcpu) {
+		l->tp_links[2] = bpf_program__attach(l->skel->progs.on_switch);
+		if (!l->tp_links[2]) {
+			err = -errno;
+			snprintf(msg, msglen, "cannot attach the sched_switch raw tracepoint: %s",
+				 strerror(errno));
+		}
+	}
 	if (err)
 		goto fail;
 	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.events), on_ringbuf, l, NULL);
@@ -299,7 +359,10 @@ void loader__free(struct loader *l)
 	while (l->nprocs)
 		detach_at(l, l->nprocs - 1);
 	free(l->procs);
-	for (int i = 1; i >= 0; i--)
+	for (int i = 0; i < l->ncpus; i++)
+		bpf_link__destroy(l->cpu_links[i]);
+	free(l->cpu_links);
+	for (int i = 2; i >= 0; i--)
 		bpf_link__destroy(l->tp_links[i]);
 	profilis_bpf__destroy(l->skel);
 	free(l);

@@ -23,6 +23,9 @@ struct loader_opts {
 	loader_event_fn on_event;
 	void *ctx;
 	int libbpf_verbose;			/* pass libbpf's log to stderr */
+	int sample_hz;				/* stack sampling; 0: off */
+	int max_depth;				/* frames per stack, <= PBPF_STACK_MAX */
+	int offcpu;				/* record blocked stacks */
 };
 
 struct loader;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "preflight.h"
+#include "profile.h"
 #include "pyoffsets.h"
 #include "target.h"
 #include "term.h"
@@ -46,6 +47,7 @@ struct app {
 	struct collector *collector;
 	struct loader *loader;
 	struct aggregator *agg;
+	struct profile *profile;
 	struct live *live;
 	struct pipeline pipe;
 	uint64_t start_ns;
@@ -71,6 +73,8 @@ static int on_event(void *ctx, const void *event, size_t size)
 		p_dbg("first Flask request context seen in PID %u", pe->pid);
 	else if (pe->kind == PBPF_EV_REQUEST)
 		collector__push(a->collector, event);
+	else if ((pe->kind == PBPF_EV_SAMPLE || pe->kind == PBPF_EV_OFFCPU) && a->profile)
+		profile__push_stack(a->profile, event, clock_ns(CLOCK_MONOTONIC));
 	return 0;
 }
 
@@ -136,10 +140,18 @@ static int open_exporters(struct app *a)
 					      .start_ns = a->start_ns });
 	if (!a->agg)
 		return p_err("cannot set up statistics: %s", strerror(errno)), -1;
+	if (c->sample_hz > 0 || c->offcpu) {
+		a->profile = profile__new(&(struct profile_opts){
+			.off = &pyoffsets_find(a->t.py_major, a->t.py_minor)->off,
+			.code_type = a->t.code_type_addr });
+		if (!a->profile)
+			return p_err("cannot set up the profiler: %s", strerror(errno)), -1;
+	}
 	a->pipe = (struct pipeline){
 		.realtime_offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
 		.sample_rate = c->sample, .filter = a->filter, .jsonl = a->jsonl,
-		.console = a->console, .agg = a->agg };
+		.console = a->console, .agg = a->agg, .profile = a->profile,
+		.profile_every_ns = 10000000000ULL };
 	a->collector = collector__new(&(struct collector_opts){
 		.item_size = sizeof(struct pbpf_req_event), .queue_size = c->queue_size,
 		.batch_max = c->batch_max, .flush_interval_ns = c->flush_interval_s * 1e9,
@@ -197,7 +209,9 @@ static int attach(struct app *a)
 	a->loader = loader__new(&(struct loader_opts){
 		.target = &a->t, .offsets = &pyoffsets_find(a->t.py_major, a->t.py_minor)->off,
 		.filter = &fcfg, .ringbuf_bytes = a->cfg.ringbuf_bytes, .on_event = on_event,
-		.ctx = a, .libbpf_verbose = a->cfg.verbosity >= 2 }, msg, sizeof(msg));
+		.ctx = a, .libbpf_verbose = a->cfg.verbosity >= 2,
+		.sample_hz = a->cfg.sample_hz, .max_depth = a->cfg.max_depth,
+		.offcpu = a->cfg.offcpu }, msg, sizeof(msg));
 	if (!a->loader) {
 		p_err("%s", msg);
 		return -1;
@@ -262,6 +276,8 @@ static int run_loop(struct app *a)
 				return 0;
 		}
 		warn_pressure(a, now);
+		if (a->profile)
+			profile__tick(a->profile, now);
 		if (deadline && now >= deadline)
 			return 0;
 		if (a->console && console__closed(a->console) && !a->jsonl) {
@@ -335,6 +351,27 @@ static void print_summary_table(struct app *a)
 	live__free(l);
 }
 
+/* --folded and --speedscope are written once, at exit, from everything seen. */
+static void write_profiles(struct app *a)
+{
+	struct profile_stats ps;
+	int err;
+
+	if (!a->profile)
+		return;
+	profile__tick(a->profile, UINT64_MAX / 2);
+	profile__stats(a->profile, &ps);
+	p_info("profile: %llu stack samples (%llu without the GIL, %llu outside Python), "
+	       "%llu blocked stacks (%.1f s), %llu cut at --max-depth",
+	       (unsigned long long)ps.samples, (unsigned long long)ps.no_gil,
+	       (unsigned long long)ps.no_python, (unsigned long long)ps.offcpu_stacks,
+	       ps.offcpu_ns / 1e9, (unsigned long long)ps.truncated);
+	if (a->cfg.folded && (err = profile__write_folded(a->profile, a->cfg.folded)))
+		p_err("cannot write --folded %s: %s", a->cfg.folded, strerror(-err));
+	if (a->cfg.speedscope && (err = profile__write_speedscope(a->profile, a->cfg.speedscope)))
+		p_err("cannot write --speedscope %s: %s", a->cfg.speedscope, strerror(-err));
+}
+
 static void teardown(struct app *a)
 {
 	/* Detach first so nothing new arrives, then let the queue empty. */
@@ -345,6 +382,7 @@ static void teardown(struct app *a)
 	console__free(a->console);
 	filter__free(a->filter);
 	agg__free(a->agg);
+	profile__free(a->profile);
 }
 
 int main(int argc, char **argv)
@@ -361,6 +399,11 @@ int main(int argc, char **argv)
 	why = run_loop(&a);
 	loader__drain(a.loader);
 	collector__stop(a.collector);
+	if (a.profile) {
+		/* Every sample has its route by now: the last PROFILE records. */
+		profile__tick(a.profile, UINT64_MAX / 2);
+		pipeline_profile_records(&a.pipe, clock_ns(CLOCK_MONOTONIC));
+	}
 	jsonl__finish(a.jsonl);
 	/* Leave the dashboard's screen before printing anything. */
 	live__free(a.live);
@@ -369,6 +412,7 @@ int main(int argc, char **argv)
 	if (why == 1)
 		p_info("PID %d exited; everything it sent was written", a.cfg.pid);
 	summarize(&a);
+	write_profiles(&a);
 	rc = 0;
 cleanup:
 	teardown(&a);

@@ -4,11 +4,13 @@
  * are flushed after every batch, so a record reaches its file within one
  * flush interval of the request's end.
  */
+#include <time.h>
 #include "aggregator.h"
 #include "export_console.h"
 #include "export_jsonl.h"
 #include "filter.h"
 #include "pipeline.h"
+#include "profile.h"
 #include "request.h"
 
 void pipeline_sink(void *ctx, const void *items, size_t n)
@@ -27,6 +29,9 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 			p->excluded++;
 			continue;
 		}
+		if (p->profile)
+			profile__push_request(p->profile, r.pid, r.tid, r.ts_ns - r.dur_ns,
+					      r.has_method ? r.method : "?", r.route);
 		r.sample_rate = ev[i].keep == PBPF_KEEP_ERROR ? 1.0 : p->sample_rate;
 		if (p->jsonl)
 			jsonl__push(p->jsonl, &r);
@@ -41,10 +46,50 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 		console__flush(p->console);
 }
 
+void pipeline_profile_records(struct pipeline *p, uint64_t now)
+{
+	static char routes[256][300];
+	char line[16384];
+	size_t n;
+
+	if (!p->profile || (!p->jsonl && !p->console))
+		return;
+	n = profile__routes(p->profile, routes, 256);
+	for (size_t i = 0; i < n; i++) {
+		int len = profile__jsonl(p->profile, routes[i], now, p->realtime_offset_ns, line,
+					 sizeof(line));
+
+		if (len <= 0)
+			continue;
+		if (p->jsonl)
+			jsonl__push_line(p->jsonl, line, len);
+		if (p->console)
+			console__push_line(p->console, line, len);
+	}
+	if (p->jsonl)
+		jsonl__flush(p->jsonl);
+	if (p->console)
+		console__flush(p->console);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 void pipeline_tick(void *ctx)
 {
 	struct pipeline *p = ctx;
+	uint64_t now = mono_ns();
 
+	if (p->profile_every_ns && now >= p->next_profile_ns) {
+		if (p->next_profile_ns)
+			pipeline_profile_records(p, now);
+		p->next_profile_ns = now + p->profile_every_ns;
+	}
 	if (p->jsonl)
 		jsonl__tick(p->jsonl);
 	if (p->console)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct aggregator;
+struct profile;
 struct filter;
 struct jsonl_exporter;
 struct console_exporter;
@@ -21,6 +22,9 @@ struct pipeline {
 	struct jsonl_exporter *jsonl;	/* may be NULL */
 	struct console_exporter *console; /* may be NULL */
 	struct aggregator *agg;		/* may be NULL */
+	struct profile *profile;	/* may be NULL: joins samples to routes */
+	uint64_t profile_every_ns;	/* PROFILE records period, 0: only at exit */
+	uint64_t next_profile_ns;
 	uint64_t decoded;
 	uint64_t malformed;		/* events that failed to decode */
 	uint64_t excluded;		/* by a userspace pattern */
@@ -28,7 +32,10 @@ struct pipeline {
 
 /* collector_sink_fn: items are struct pbpf_req_event. */
 void pipeline_sink(void *ctx, const void *items, size_t n);
-/* collector_tick_fn: flushes and rotates while the service is idle. */
+/* collector_tick_fn: flushes and rotates while the service is idle, and
+ * writes the periodic PROFILE records. */
 void pipeline_tick(void *ctx);
+/* PROFILE records for every route, to the JSONL outputs. */
+void pipeline_profile_records(struct pipeline *p, uint64_t now_ns);
 
 #endif

@@ -88,6 +88,8 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	}
 	t->runtime_addr = addr[2] + t->load_bias;
 	t->none_addr = addr[3] + t->load_bias;
+	if (elf_file__symbol(ef, "PyCode_Type", &addr[0]) == 0)
+		t->code_type_addr = addr[0] + t->load_bias;
 	return 0;
 }
 

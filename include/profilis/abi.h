@@ -88,6 +88,15 @@ struct pbpf_py_offsets {
 	__u32 long_size;		/* PyLongObject.ob_size */
 	__u32 long_digits;		/* PyLongObject.ob_digit */
 	__u32 contextvar_name;		/* PyContextVar.var_name */
+	/* the stack sampler and symbolization */
+	__u32 tstate_native_thread_id;	/* PyThreadState.native_thread_id */
+	__u32 frame_prev_instr;		/* _PyInterpreterFrame.prev_instr */
+	__u32 code_code_adaptive;	/* PyCodeObject.co_code_adaptive */
+	__u32 code_linetable;
+	__u32 code_firstlineno;
+	__u32 code_filename;
+	__u32 code_qualname;
+	__u32 bytes_data;		/* PyBytesObject.ob_sval */
 };
 
 #define PBPF_PREFIX_MAX 8		/* exclusion prefixes checked in BPF */
@@ -141,6 +150,32 @@ enum pbpf_event_kind {
 	PBPF_EV_REQUEST = 1,
 	PBPF_EV_FIRST_SEEN = 2,		/* first Flask request of a process */
 	PBPF_EV_FORK = 3,		/* a traced process forked: attach to pid */
+	PBPF_EV_SAMPLE = 4,		/* an on-CPU stack sample */
+	PBPF_EV_OFFCPU = 5,		/* a stack that blocked, and for how long */
+};
+
+#define PBPF_STACK_MAX 128		/* --max-depth cap */
+
+/* What a thread was doing when the sampling clock fired. */
+enum pbpf_sample_class {
+	PBPF_CLASS_PYTHON = 0,		/* running Python with the GIL: stack valid */
+	PBPF_CLASS_NO_GIL = 1,		/* a Python thread without the GIL (C code, I/O) */
+	PBPF_CLASS_NO_PYTHON = 2,	/* a thread never seen running Python */
+};
+
+/* Python frames of one thread, innermost first. */
+struct pbpf_stack_event {
+	__u32 kind;			/* PBPF_EV_SAMPLE or PBPF_EV_OFFCPU */
+	__u32 pid;
+	__u32 tid;
+	__u16 depth;
+	__u8 truncated;			/* more frames than --max-depth */
+	__u8 cls;			/* enum pbpf_sample_class */
+	__u64 req_start_ns;		/* the request in flight (0: none); joins REQ */
+	__u64 ts_ns;			/* when the sample was taken / the thread blocked */
+	__u64 offcpu_ns;		/* OFFCPU: how long it stayed blocked */
+	__u64 code[PBPF_STACK_MAX];	/* PyCodeObject * per frame */
+	__u64 instr[PBPF_STACK_MAX];	/* prev_instr per frame, for line numbers */
 };
 
 /* Every event starts with its kind; process events are only this. */
@@ -180,6 +215,10 @@ struct pbpf_stats {
 	__u64 frame_missing;		/* no Flask.wsgi_app frame found */
 	__u64 forks_tracked;
 	__u64 unsampled;		/* dropped by --sample */
+	__u64 cpu_samples;		/* stack samples of traced threads */
+	__u64 offcpu_stacks;		/* blocked stacks recorded */
+	__u64 stack_truncated;		/* stacks cut at --max-depth */
+	__u64 sample_drops;		/* stack events lost: ring buffer full */
 	__u64 excluded;			/* dropped by an --exclude-route prefix */
 };
 

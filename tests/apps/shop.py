@@ -61,6 +61,12 @@ def slow():
     return "slow"
 
 
+@app.route("/pid")
+def pid():
+    import os
+    return str(os.getpid())
+
+
 @app.route("/health")
 def health():
     return "ok"

@@ -151,12 +151,16 @@ class Profiler:
             raise TestFailure("profilis-bpf did not exit within %ds of a signal" % timeout)
         return rc
 
-    def records(self):
+    def records(self, kind="REQ"):
+        """The records of one kind (REQ by default; PROFILE records are
+        interleaved); every line must be whole and parse."""
         recs = []
         with open(self.out.name, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
                 check(line.endswith("\n"), "line %d is partial: %r", n, line)
-                recs.append(json.loads(line))
+                rec = json.loads(line)
+                if kind is None or rec.get("kind") == kind:
+                    recs.append(rec)
         return recs
 
     def close(self):

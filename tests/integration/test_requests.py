@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 
 from harness import (DEBIAN_PY, PYENV_311, Profiler, Server, check, counter, http, log,
                      our_programs, run_parallel)
@@ -130,19 +131,22 @@ def test_gunicorn_worker_respawn():
             check(len(new) == 1, "gunicorn did not replace worker %d: %s", victim,
                   srv.children())
             (fresh,) = new
-            # The replacement answers once it has imported the app.
-            seen = 0
-            for _ in range(200):
-                check(http(srv.url("/users/1")) == 200, "request failed")
-                seen += 1
+            # Ask until the replacement (which imports the app after the fork)
+            # has answered 20 times; each answer names the worker.
+            served = collections.Counter()
+            for _ in range(3000):
+                served[int(urllib.request.urlopen(srv.url("/pid"), timeout=10).read())] += 1
+                if served[fresh] >= 20:
+                    break
+            check(served[fresh] >= 20, "the replacement %d never answered: %s", fresh,
+                  dict(served))
             time.sleep(0.3)
             check(prof.stop() == 0, "profilis-bpf failed:\n%s", prof.stderr())
-            records = prof.records()
-            check(len(records) == seen, "%d requests but %d records", seen, len(records))
-            by_pid = collections.Counter(r["pid"] for r in records)
-            check(by_pid[fresh] > 0, "no record from the replacement worker %d: %s", fresh,
-                  dict(by_pid))
+            by_pid = collections.Counter(r["pid"] for r in prof.records())
+            check(by_pid == served, "records per worker %s, answers per worker %s",
+                  dict(by_pid), dict(served))
             check(victim not in by_pid, "records from the killed worker: %s", dict(by_pid))
+            seen = sum(served.values())
             log("    replacement worker %d served %d of %d" % (fresh, by_pid[fresh], seen))
         finally:
             prof.close()

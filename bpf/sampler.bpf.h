@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Where the time goes, without per-call probes (DESIGN.md §5).  A software
+ * CPU clock (perf_event) samples the Python stack of traced threads that
+ * hold the GIL; the scheduler switch records the stack of a traced thread
+ * that blocks inside a request and charges the blocked time to it when the
+ * thread runs again.  Samples carry the request in flight on the thread
+ * (its start time), which userspace joins with the request's record.
+ *
+ * These programs share maps with the request programs, so they live in the
+ * same object (one skeleton); this header holds them to keep files small.
+ */
+#ifndef PROFILIS_SAMPLER_BPF_H
+#define PROFILIS_SAMPLER_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "profilis/abi.h"
+#include "events.bpf.h"
+#include "proctree.bpf.h"
+#include "pyobj.bpf.h"
+
+const volatile __u32 max_depth = 64;
+
+/* Learned at the request uprobes, where the thread holds the GIL. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);	/* tid */
+	__type(value, __u64);	/* PyThreadState * */
+} thread_tstate SEC(".maps");
+
+/* The request in flight on a thread: its start time, the REQ join key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);	/* tid */
+	__type(value, __u64);	/* start ns */
+} thread_request SEC(".maps");
+
+/* Stacks of blocked threads, until they run again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);	/* tid */
+	__type(value, struct pbpf_stack_event);
+} offcpu_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pbpf_stack_event);
+} stack_scratch SEC(".maps");
+
+struct walk_ctx {
+	const void *frame;
+	struct pbpf_stack_event *e;
+};
+
+static long walk_step(__u64 i, void *ctx)
+{
+	struct walk_ctx *w = ctx;
+	__u64 f[8] = {};
+
+	if (!w->frame)
+		return 1;
+	if (i >= max_depth || i >= PBPF_STACK_MAX) {
+		w->e->truncated = 1;
+		return 1;
+	}
+	/* f_code, previous and prev_instr all sit in the frame's first 64 bytes. */
+	if (bpf_probe_read_user(f, sizeof(f), w->frame))
+		return 1;
+	w->e->code[i & (PBPF_STACK_MAX - 1)] = f[(py.frame_code / 8) & 7];
+	w->e->instr[i & (PBPF_STACK_MAX - 1)] = f[(py.frame_prev_instr / 8) & 7];
+	w->e->depth = i + 1;
+	w->frame = (const void *)f[(py.frame_previous / 8) & 7];
+	return 0;
+}
+
+static __always_inline void walk_stack(const void *tstate, struct pbpf_stack_event *e)
+{
+	struct walk_ctx w = { .e = e };
+	const void *cframe = read_ptr(tstate + py.tstate_cframe);
+
+	e->depth = 0;
+	e->truncated = 0;
+	if (!cframe)
+		return;
+	w.frame = read_ptr(cframe + py.cframe_current_frame);
+	bpf_loop(PBPF_STACK_MAX + 1, walk_step, &w, 0);
+	if (e->truncated)
+		__sync_fetch_and_add(&stats.stack_truncated, 1);
+}
+
+/* The thread state of `tid`, learned at the uprobes or recognised as the
+ * GIL holder's; NULL for threads that never ran Python. */
+static __always_inline const void *thread_state(__u32 tid, const void *holder)
+{
+	__u64 *known = bpf_map_lookup_elem(&thread_tstate, &tid);
+	__u64 native = 0, ts;
+
+	if (known)
+		return (const void *)*known;
+	if (!holder || bpf_probe_read_user(&native, 8, holder + py.tstate_native_thread_id) ||
+	    native != tid)
+		return NULL;
+	ts = (__u64)holder;
+	bpf_map_update_elem(&thread_tstate, &tid, &ts, BPF_ANY);
+	return holder;
+}
+
+static __always_inline __u64 request_of(__u32 tid)
+{
+	__u64 *start = bpf_map_lookup_elem(&thread_request, &tid);
+
+	return start ? *start : 0;
+}
+
+SEC("perf_event")
+int on_cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	const void *holder, *tstate;
+	struct pbpf_stack_event *e;
+
+	if (!is_traced(id >> 32))
+		return 0;
+	holder = read_ptr((const void *)(py.runtime_addr + py.runtime_tstate_current));
+	tstate = thread_state((__u32)id, holder);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&stats.sample_drops, 1);
+		return 0;
+	}
+	e->kind = PBPF_EV_SAMPLE;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->offcpu_ns = 0;
+	e->req_start_ns = request_of((__u32)id);
+	e->cls = !tstate ? PBPF_CLASS_NO_PYTHON : tstate != holder ? PBPF_CLASS_NO_GIL
+								   : PBPF_CLASS_PYTHON;
+	e->depth = 0;
+	e->truncated = 0;
+	if (e->cls == PBPF_CLASS_PYTHON)
+		walk_stack(tstate, e);
+	__sync_fetch_and_add(&stats.cpu_samples, 1);
+	submit_quietly(e);
+	return 0;
+}
+
+/* prev blocks (a sleep, not a preemption) inside a request: remember its
+ * stack.  next had a remembered stack: report how long it was blocked. */
+SEC("raw_tp/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 prev_tgid = BPF_CORE_READ(prev, tgid), prev_tid = BPF_CORE_READ(prev, pid);
+	__u32 next_tid = BPF_CORE_READ(next, pid), zero = 0;
+	struct pbpf_stack_event *st, *e;
+	__u64 *tstate;
+
+	st = bpf_map_lookup_elem(&offcpu_stacks, &next_tid);
+	if (st) {
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			bpf_probe_read_kernel(e, sizeof(*e), st);
+			e->offcpu_ns = bpf_ktime_get_ns() - e->ts_ns;
+			submit_quietly(e);
+		} else {
+			__sync_fetch_and_add(&stats.sample_drops, 1);
+		}
+		bpf_map_delete_elem(&offcpu_stacks, &next_tid);
+	}
+	if (preempt || BPF_CORE_READ(prev, __state) == 0 || !is_traced(prev_tgid))
+		return 0;
+	tstate = bpf_map_lookup_elem(&thread_tstate, &prev_tid);
+	if (!tstate || !request_of(prev_tid))
+		return 0; /* waiting outside a request (accept loop) is not charged */
+	st = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (!st)
+		return 0;
+	st->kind = PBPF_EV_OFFCPU;
+	st->pid = prev_tgid;
+	st->tid = prev_tid;
+	st->cls = PBPF_CLASS_NO_GIL;
+	st->req_start_ns = request_of(prev_tid);
+	st->ts_ns = bpf_ktime_get_ns();
+	/* We run in prev's context here: its memory is the current mm. */
+	walk_stack((const void *)*tstate, st);
+	bpf_map_update_elem(&offcpu_stacks, &prev_tid, st, BPF_ANY);
+	__sync_fetch_and_add(&stats.offcpu_stacks, 1);
+	return 0;
+}
+
+#endif /* PROFILIS_SAMPLER_BPF_H */

@@ -1,0 +1,720 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Interning all the way down: frames (qualname, file, line), stacks (frame
+ * id arrays, root first) and routes get small ids through one tiny hash
+ * table type, so a sample costs a few lookups and the per-(route, stack)
+ * cells stay compact.  Samples wait in `pending` under their request's key
+ * (pid, tid, start) until its record arrives; the ring buffer is FIFO and
+ * records reach us later through the collector, so none is missed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "profile.h"
+#include "symbols.h"
+
+/* ---- an open-addressing table: key bytes -> dense index ---- */
+struct htab {
+	uint32_t *slot;		/* index + 1, 0 = empty */
+	size_t cap, n;
+	char **keys;
+	size_t *lens;
+};
+
+static uint64_t hash_bytes(const void *k, size_t len)
+{
+	const unsigned char *p = k;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int ht_grow(struct htab *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 256;
+	uint32_t *slot = calloc(cap, sizeof(*slot));
+
+	if (!slot)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t j = hash_bytes(t->keys[i], t->lens[i]) & (cap - 1);
+
+		while (slot[j])
+			j = (j + 1) & (cap - 1);
+		slot[j] = i + 1;
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->cap = cap;
+	return 0;
+}
+
+/* The index of `key`, added when new (*added set); -1 on allocation failure. */
+static long ht_intern(struct htab *t, const void *key, size_t len, int *added)
+{
+	size_t j;
+
+	*added = 0;
+	if ((t->n + 1) * 2 > t->cap && ht_grow(t))
+		return -1;
+	for (j = hash_bytes(key, len) & (t->cap - 1); t->slot[j]; j = (j + 1) & (t->cap - 1)) {
+		size_t i = t->slot[j] - 1;
+
+		if (t->lens[i] == len && memcmp(t->keys[i], key, len) == 0)
+			return i;
+	}
+	if (!(t->n & (t->n - 1)) || t->n == 0) {
+		size_t c = t->n ? t->n * 2 : 1;
+		char **k = realloc(t->keys, c * sizeof(*k));
+		size_t *l = k ? realloc(t->lens, c * sizeof(*l)) : NULL;
+
+		if (!k || !l) {
+			if (k)
+				t->keys = k;
+			return -1;
+		}
+		t->keys = k;
+		t->lens = l;
+	}
+	t->keys[t->n] = malloc(len ? len : 1);
+	if (!t->keys[t->n])
+		return -1;
+	memcpy(t->keys[t->n], key, len);
+	t->lens[t->n] = len;
+	t->slot[j] = t->n + 1;
+	*added = 1;
+	return t->n++;
+}
+
+static void ht_free(struct htab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->keys[i]);
+	free(t->keys);
+	free(t->lens);
+	free(t->slot);
+}
+
+/* ---- the profile ---- */
+struct frame {
+	char name[300];		/* "qualname (file:line)" */
+	char func[300];		/* "qualname (basename)": what hot functions group by */
+	char file[256];
+	char qualname[256];
+	int line;
+};
+
+struct cell {
+	double samples, offcpu_ns;
+};
+
+struct pending {
+	uint64_t key[2];	/* pid << 32 | tid, start */
+	uint32_t stack;
+	int offcpu;
+	uint64_t offcpu_ns, arrived_ns;
+};
+
+struct profile {
+	struct profile_opts o;
+	pthread_mutex_t lock;
+	struct symbols *syms;
+	struct htab frames, stacks, routes, cells;
+	struct frame *frame_v;
+	struct cell *cell_v;
+	struct pending *pend;
+	size_t npend, cappend;
+	struct profile_stats st;
+};
+
+static int grow(void **v, size_t n, size_t elem)
+{
+	void *p;
+
+	if (n & (n - 1) && n)
+		return 0; /* capacity doubles at powers of two */
+	p = realloc(*v, (n ? n * 2 : 1) * elem);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	return 0;
+}
+
+static long intern_frame(struct profile *p, const struct pyframe_sym *s)
+{
+	char key[600];
+	const char *base = strrchr(s->file, '/');
+	int added, n = snprintf(key, sizeof(key), "%s\n%s\n%d", s->qualname, s->file, s->line);
+	long id = ht_intern(&p->frames, key, n < (int)sizeof(key) ? n : (int)sizeof(key) - 1,
+			    &added);
+	struct frame *f;
+
+	if (id < 0 || !added)
+		return id;
+	if (grow((void **)&p->frame_v, id, sizeof(*p->frame_v)))
+		return -1;
+	f = &p->frame_v[id];
+	base = base ? base + 1 : s->file;
+	snprintf(f->qualname, sizeof(f->qualname), "%s", s->qualname);
+	snprintf(f->file, sizeof(f->file), "%s", s->file);
+	f->line = s->line;
+	if (!s->file[0]) { /* pseudo frames: [no GIL], [truncated], ... */
+		snprintf(f->name, sizeof(f->name), "%.200s", s->qualname);
+		snprintf(f->func, sizeof(f->func), "%.200s", s->qualname);
+	} else {
+		snprintf(f->name, sizeof(f->name), "%.200s (%.80s:%d)", s->qualname, base,
+			 s->line);
+		snprintf(f->func, sizeof(f->func), "%.200s (%.80s)", s->qualname, base);
+	}
+	return id;
+}
+
+static long pseudo_frame(struct profile *p, const char *name)
+{
+	struct pyframe_sym s = { .qualname = name, .file = "", .line = 0 };
+
+	return intern_frame(p, &s);
+}
+
+/* Symbolizes an event into a stack id (frames root first). */
+static long intern_stack(struct profile *p, const struct pbpf_stack_event *e, uint64_t now)
+{
+	uint32_t ids[PBPF_STACK_MAX + 1];
+	int n = 0, added;
+	long id;
+
+	if (e->cls == PBPF_CLASS_NO_PYTHON || (e->cls == PBPF_CLASS_NO_GIL && e->kind == PBPF_EV_SAMPLE)) {
+		id = pseudo_frame(p, e->cls == PBPF_CLASS_NO_PYTHON ? "[no Python]" : "[no GIL]");
+		if (id < 0)
+			return -1;
+		ids[n++] = id;
+	}
+	if (e->truncated && (id = pseudo_frame(p, "[truncated]")) >= 0)
+		ids[n++] = id;
+	for (int i = (e->depth < PBPF_STACK_MAX ? e->depth : PBPF_STACK_MAX) - 1; i >= 0; i--) {
+		struct pyframe_sym s;
+
+		symbols__resolve(p->syms, e->pid, e->code[i], e->instr[i], now, &s);
+		if (s.line < 0 && strcmp(s.qualname, "<unknown>") == 0)
+			p->st.unknown_frames++;
+		id = intern_frame(p, &s);
+		if (id < 0)
+			return -1;
+		ids[n++] = id;
+	}
+	return ht_intern(&p->stacks, ids, n * sizeof(ids[0]), &added);
+}
+
+static void add_cell(struct profile *p, long route, long stack, double samples, double off)
+{
+	uint32_t key[2] = { route, stack };
+	int added;
+	long id = ht_intern(&p->cells, key, sizeof(key), &added);
+
+	if (id < 0)
+		return;
+	if (added) {
+		if (grow((void **)&p->cell_v, id, sizeof(*p->cell_v)))
+			return;
+		p->cell_v[id] = (struct cell){ 0 };
+	}
+	p->cell_v[id].samples += samples;
+	p->cell_v[id].offcpu_ns += off;
+}
+
+static long intern_route(struct profile *p, const char *key)
+{
+	int added;
+
+	return ht_intern(&p->routes, key, strlen(key) + 1, &added);
+}
+
+static void credit(struct profile *p, const char *route, uint32_t stack, int offcpu,
+		   uint64_t offcpu_ns)
+{
+	long r = intern_route(p, route);
+
+	if (r >= 0)
+		add_cell(p, r, stack, offcpu ? 0 : 1, offcpu ? (double)offcpu_ns : 0);
+}
+
+void profile__push_stack(struct profile *p, const struct pbpf_stack_event *e, uint64_t now)
+{
+	struct pending *q;
+	long stack;
+
+	pthread_mutex_lock(&p->lock);
+	if (e->kind == PBPF_EV_SAMPLE) {
+		p->st.samples++;
+		p->st.no_gil += e->cls == PBPF_CLASS_NO_GIL;
+		p->st.no_python += e->cls == PBPF_CLASS_NO_PYTHON;
+	} else {
+		p->st.offcpu_stacks++;
+		p->st.offcpu_ns += e->offcpu_ns;
+	}
+	p->st.truncated += e->truncated;
+	stack = intern_stack(p, e, now);
+	if (stack < 0)
+		goto out;
+	if (!e->req_start_ns) {
+		credit(p, PROF_OUTSIDE, stack, e->kind == PBPF_EV_OFFCPU, e->offcpu_ns);
+		goto out;
+	}
+	if (p->npend == p->cappend) {
+		size_t cap = p->cappend ? p->cappend * 2 : 256;
+		struct pending *n = realloc(p->pend, cap * sizeof(*n));
+
+		if (!n)
+			goto out;
+		p->pend = n;
+		p->cappend = cap;
+	}
+	q = &p->pend[p->npend++];
+	q->key[0] = (uint64_t)e->pid << 32 | e->tid;
+	q->key[1] = e->req_start_ns;
+	q->stack = stack;
+	q->offcpu = e->kind == PBPF_EV_OFFCPU;
+	q->offcpu_ns = e->offcpu_ns;
+	q->arrived_ns = now;
+out:
+	pthread_mutex_unlock(&p->lock);
+}
+
+void profile__push_request(struct profile *p, uint32_t pid, uint32_t tid, uint64_t start_ns,
+			   const char *method, const char *route)
+{
+	uint64_t k0 = (uint64_t)pid << 32 | tid;
+	char key[300];
+	size_t w = 0;
+
+	snprintf(key, sizeof(key), "%s %s", method, route);
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->npend; i++) {
+		struct pending *q = &p->pend[i];
+
+		if (q->key[0] == k0 && q->key[1] == start_ns)
+			credit(p, key, q->stack, q->offcpu, q->offcpu_ns);
+		else
+			p->pend[w++] = *q;
+	}
+	p->npend = w;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void profile__tick(struct profile *p, uint64_t now)
+{
+	size_t w = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->npend; i++) {
+		struct pending *q = &p->pend[i];
+
+		if (now - q->arrived_ns > p->o.pending_ns)
+			credit(p, PROF_UNRECORDED, q->stack, q->offcpu, q->offcpu_ns);
+		else
+			p->pend[w++] = *q;
+	}
+	p->npend = w;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static const uint32_t *stack_ids(struct profile *p, uint32_t stack, size_t *n)
+{
+	*n = p->stacks.lens[stack] / sizeof(uint32_t);
+	return (const uint32_t *)p->stacks.keys[stack];
+}
+
+static void cell_key(struct profile *p, size_t cell, uint32_t *route, uint32_t *stack)
+{
+	const uint32_t *k = (const uint32_t *)p->cells.keys[cell];
+
+	*route = k[0];
+	*stack = k[1];
+}
+
+struct func_acc {
+	struct htab names;
+	struct profile_hot *v;
+};
+
+static struct profile_hot *func_slot(struct func_acc *a, const char *func)
+{
+	int added;
+	long id = ht_intern(&a->names, func, strlen(func), &added);
+
+	if (id < 0)
+		return NULL;
+	if (added) {
+		if (grow((void **)&a->v, id, sizeof(*a->v)))
+			return NULL;
+		memset(&a->v[id], 0, sizeof(a->v[id]));
+		snprintf(a->v[id].function, sizeof(a->v[id].function), "%s", func);
+	}
+	return &a->v[id];
+}
+
+static int by_total(const void *a, const void *b)
+{
+	const struct profile_hot *x = a, *y = b;
+	double kx = x->total_samples + x->offcpu_ns / 1e7, ky = y->total_samples + y->offcpu_ns / 1e7;
+
+	return kx < ky ? 1 : kx > ky ? -1 : strcmp(x->function, y->function);
+}
+
+size_t profile__hot(struct profile *p, const char *route_key, struct profile_hot *out,
+		    size_t max)
+{
+	struct func_acc a = { 0 };
+	double route_samples = 0;
+	long want = -1;
+	size_t n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (route_key) {
+		int added = 0;
+
+		for (size_t r = 0; r < p->routes.n; r++)
+			if (strcmp(p->routes.keys[r], route_key) == 0)
+				want = r;
+		(void)added;
+		if (want < 0)
+			goto out;
+	}
+	for (size_t c = 0; c < p->cells.n; c++) {
+		uint32_t route, stack, seen[PBPF_STACK_MAX + 2];
+		const struct cell *cl = &p->cell_v[c];
+		const uint32_t *ids;
+		size_t depth, nseen = 0;
+
+		cell_key(p, c, &route, &stack);
+		if (want >= 0 && route != (uint32_t)want)
+			continue;
+		ids = stack_ids(p, stack, &depth);
+		route_samples += cl->samples;
+		for (size_t i = 0; i < depth; i++) {
+			const struct frame *f = &p->frame_v[ids[i]];
+			struct profile_hot *h = func_slot(&a, f->func);
+			int dup = 0;
+
+			if (!h)
+				continue;
+			for (size_t k = 0; k < nseen; k++)
+				dup |= seen[k] == (uint32_t)(h - a.v);
+			if (i + 1 == depth)
+				h->own_samples += cl->samples;
+			if (dup)
+				continue; /* recursion: count a function once per stack */
+			seen[nseen++] = h - a.v;
+			h->total_samples += cl->samples;
+			h->offcpu_ns += cl->offcpu_ns;
+		}
+	}
+	for (size_t i = 0; i < a.names.n; i++) {
+		a.v[i].own_pct = route_samples ? 100 * a.v[i].own_samples / route_samples : 0;
+		a.v[i].total_pct = route_samples ? 100 * a.v[i].total_samples / route_samples : 0;
+	}
+	qsort(a.v, a.names.n, sizeof(*a.v), by_total);
+	n = a.names.n < max ? a.names.n : max;
+	memcpy(out, a.v, n * sizeof(*out));
+out:
+	pthread_mutex_unlock(&p->lock);
+	ht_free(&a.names);
+	free(a.v);
+	return n;
+}
+
+size_t profile__routes(struct profile *p, char (*out)[300], size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t r = 0; r < p->routes.n && n < max; r++)
+		snprintf(out[n++], 300, "%s", p->routes.keys[r]);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/* Appends a JSON string literal at buf[o]; returns the new length. */
+static size_t json_str(char *buf, size_t len, size_t o, const char *s)
+{
+	if (o < len)
+		buf[o] = '"';
+	o++;
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (o + 8 >= len)
+			return len;
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = c;
+		} else if (c < 0x20) {
+			o += snprintf(buf + o, len - o, "\\u%04x", c);
+		} else {
+			buf[o++] = c;
+		}
+	}
+	if (o + 1 < len)
+		buf[o++] = '"';
+	return o;
+}
+
+static void put_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* Writes through a temporary file renamed over `path`. */
+static int finish_file(FILE *f, const char *tmp, const char *path)
+{
+	int err = ferror(f) ? -EIO : 0;
+
+	if (fclose(f) != 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) != 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+int profile__write_folded(struct profile *p, const char *path)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (!(f = fopen(tmp, "w")))
+		return -errno;
+	pthread_mutex_lock(&p->lock);
+	for (size_t c = 0; c < p->cells.n; c++) {
+		uint32_t route, stack;
+		const uint32_t *ids;
+		size_t depth;
+
+		if (p->cell_v[c].samples <= 0)
+			continue;
+		cell_key(p, c, &route, &stack);
+		ids = stack_ids(p, stack, &depth);
+		fputs(p->routes.keys[route], f);
+		for (size_t i = 0; i < depth; i++) {
+			/* ';' separates frames in the folded format: keep names clean. */
+			fputc(';', f);
+			for (const char *s = p->frame_v[ids[i]].name; *s; s++)
+				fputc(*s == ';' ? ',' : *s, f);
+		}
+		fprintf(f, " %.0f\n", p->cell_v[c].samples);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return finish_file(f, tmp, path);
+}
+
+static void speedscope_profile(struct profile *p, FILE *f, size_t route, int offcpu,
+			       int *first)
+{
+	double total = 0;
+	int any = 0;
+
+	for (size_t c = 0; c < p->cells.n; c++) {
+		uint32_t r, s;
+
+		cell_key(p, c, &r, &s);
+		if (r == route && (offcpu ? p->cell_v[c].offcpu_ns : p->cell_v[c].samples) > 0)
+			any = 1;
+	}
+	if (!any)
+		return;
+	fprintf(f, "%s{\"type\":\"sampled\",\"name\":", *first ? "" : ",");
+	*first = 0;
+	{
+		char name[400];
+
+		snprintf(name, sizeof(name), "%s (%s)", p->routes.keys[route],
+			 offcpu ? "off-CPU" : "on-CPU");
+		put_json_str(f, name);
+	}
+	fprintf(f, ",\"unit\":\"%s\",\"startValue\":0,\"samples\":[",
+		offcpu ? "nanoseconds" : "none");
+	for (size_t c = 0, k = 0; c < p->cells.n; c++) {
+		uint32_t r, s;
+		const uint32_t *ids;
+		size_t depth;
+
+		cell_key(p, c, &r, &s);
+		if (r != route || (offcpu ? p->cell_v[c].offcpu_ns : p->cell_v[c].samples) <= 0)
+			continue;
+		ids = stack_ids(p, s, &depth);
+		fprintf(f, "%s[", k++ ? "," : "");
+		for (size_t i = 0; i < depth; i++)
+			fprintf(f, "%s%u", i ? "," : "", ids[i]);
+		fputc(']', f);
+	}
+	fputs("],\"weights\":[", f);
+	for (size_t c = 0, k = 0; c < p->cells.n; c++) {
+		uint32_t r, s;
+		double w;
+
+		cell_key(p, c, &r, &s);
+		w = offcpu ? p->cell_v[c].offcpu_ns : p->cell_v[c].samples;
+		if (r != route || w <= 0)
+			continue;
+		fprintf(f, "%s%.0f", k++ ? "," : "", w);
+		total += w;
+	}
+	fprintf(f, "],\"endValue\":%.0f}", total);
+}
+
+int profile__write_speedscope(struct profile *p, const char *path)
+{
+	char tmp[4200];
+	int first = 1;
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (!(f = fopen(tmp, "w")))
+		return -errno;
+	pthread_mutex_lock(&p->lock);
+	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
+	      "\"name\":\"profilis-bpf\",\"exporter\":\"profilis-bpf\",\"activeProfileIndex\":0,"
+	      "\"shared\":{\"frames\":[", f);
+	for (size_t i = 0; i < p->frames.n; i++) {
+		const struct frame *fr = &p->frame_v[i];
+
+		fputs(i ? ",{\"name\":" : "{\"name\":", f);
+		put_json_str(f, fr->qualname);
+		if (fr->file[0]) {
+			fputs(",\"file\":", f);
+			put_json_str(f, fr->file);
+			if (fr->line > 0)
+				fprintf(f, ",\"line\":%d", fr->line);
+		}
+		fputc('}', f);
+	}
+	fputs("]},\"profiles\":[", f);
+	for (size_t r = 0; r < p->routes.n; r++) {
+		speedscope_profile(p, f, r, 0, &first);
+		speedscope_profile(p, f, r, 1, &first);
+	}
+	fputs("]}\n", f);
+	pthread_mutex_unlock(&p->lock);
+	return finish_file(f, tmp, path);
+}
+
+/* Sums of a route's cells. */
+static void route_totals(struct profile *p, long route, double *samples, double *offcpu)
+{
+	*samples = *offcpu = 0;
+	for (size_t c = 0; c < p->cells.n; c++) {
+		uint32_t r, s;
+
+		cell_key(p, c, &r, &s);
+		if ((long)r == route) {
+			*samples += p->cell_v[c].samples;
+			*offcpu += p->cell_v[c].offcpu_ns;
+		}
+	}
+}
+
+int profile__jsonl(struct profile *p, const char *route_key, uint64_t ts_ns,
+		   int64_t realtime_offset_ns, char *buf, size_t len)
+{
+	struct profile_hot hot[10];
+	double samples, offcpu;
+	size_t n, o = 0;
+	const char *sp = strchr(route_key, ' ');
+	long r = -1;
+	int w;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->routes.n; i++)
+		if (strcmp(p->routes.keys[i], route_key) == 0)
+			r = i;
+	if (r >= 0)
+		route_totals(p, r, &samples, &offcpu);
+	pthread_mutex_unlock(&p->lock);
+	if (r < 0)
+		return -ENOENT;
+	n = profile__hot(p, route_key, hot, 10);
+	/* "METHOD route" keys; pseudo routes like "(outside a request)" have no method. */
+	w = snprintf(buf, len, "{\"kind\":\"PROFILE\",\"schema_version\":1,\"ts_ns\":%llu,"
+		     "\"time_unix_ns\":%llu,\"method\":",
+		     (unsigned long long)ts_ns, (unsigned long long)(ts_ns + realtime_offset_ns));
+	o = w > 0 ? (size_t)w : 0;
+	if (sp && route_key[0] != '(')
+		o += snprintf(buf + o, o < len ? len - o : 0, "\"%.*s\",\"route\":",
+			      (int)(sp - route_key), route_key);
+	else
+		o += snprintf(buf + o, o < len ? len - o : 0, "null,\"route\":");
+	o = json_str(buf, len, o, sp && route_key[0] != '(' ? sp + 1 : route_key);
+	o += snprintf(buf + o, o < len ? len - o : 0, ",\"samples\":%.0f,\"offcpu_ns\":%.0f,"
+		      "\"functions\":[", samples, offcpu);
+	for (size_t i = 0; i < n && o < len; i++) {
+		o += snprintf(buf + o, o < len ? len - o : 0, "%s{\"function\":", i ? "," : "");
+		o = json_str(buf, len, o, hot[i].function);
+		o += snprintf(buf + o, o < len ? len - o : 0,
+			      ",\"own_pct\":%.2f,\"total_pct\":%.2f,\"own_samples\":%.0f,"
+			      "\"total_samples\":%.0f,\"offcpu_ns\":%.0f}",
+			      hot[i].own_pct, hot[i].total_pct, hot[i].own_samples,
+			      hot[i].total_samples, hot[i].offcpu_ns);
+	}
+	o += snprintf(buf + o, o < len ? len - o : 0, "]}\n");
+	return o < len ? (int)o : -ENOSPC;
+}
+
+void profile__stats(struct profile *p, struct profile_stats *out)
+{
+	pthread_mutex_lock(&p->lock);
+	*out = p->st;
+	out->pending = p->npend;
+	pthread_mutex_unlock(&p->lock);
+}
+
+struct profile *profile__new(const struct profile_opts *o)
+{
+	struct profile *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->o = *o;
+	if (!p->o.pending_ns)
+		p->o.pending_ns = 10000000000ULL;
+	p->syms = symbols__new(o->off, o->code_type);
+	if (!p->syms) {
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	return p;
+}
+
+void profile__free(struct profile *p)
+{
+	if (!p)
+		return;
+	symbols__free(p->syms);
+	ht_free(&p->frames);
+	ht_free(&p->stacks);
+	ht_free(&p->routes);
+	ht_free(&p->cells);
+	free(p->frame_v);
+	free(p->cell_v);
+	free(p->pend);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Code objects are read whole-header at once (one process_vm_readv), their
+ * strings with a second read each.  Line numbers come from the location
+ * table format of CPython 3.11+ (Objects/locations.md): entries of
+ * [1 code:4 len-1:3] plus varints; the table is walked to the instruction.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include "symbols.h"
+
+#define CODE_HDR 256
+#define TABLE_MAX 8192
+#define NBUCKETS 4096
+#define REVALIDATE_NS 1000000000ULL
+
+struct sym_entry {
+	struct sym_entry *next;
+	pid_t pid;
+	uint64_t code;
+	uint64_t checked_ns;
+	uint64_t sig[3];	/* qualname ptr, filename ptr, firstlineno */
+	char *qualname, *file;
+	int firstlineno;
+	uint8_t *table;
+	size_t table_len;
+};
+
+struct symbols {
+	struct pbpf_py_offsets off;
+	uint64_t code_type;
+	struct sym_entry *buckets[NBUCKETS];
+	uint64_t misses;
+};
+
+static int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+}
+
+/* A compact str as UTF-8 (kinds 1, 2, 4), at most 255 bytes. */
+static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
+{
+	uint8_t hdr[80], data[256];
+	uint64_t len;
+	uint32_t state, kind;
+	size_t n, o = 0;
+	char out[512];
+
+	if (!addr || remote_read(pid, addr, hdr, sizeof(hdr)))
+		return NULL;
+	memcpy(&len, hdr + s->off.str_length, 8);
+	memcpy(&state, hdr + s->off.str_state, 4);
+	kind = (state >> s->off.str_kind_shift) & 7;
+	if (!((state >> s->off.str_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
+		return NULL;
+	n = len * kind < sizeof(data) ? len * kind : sizeof(data) - sizeof(data) % kind;
+	if (remote_read(pid, addr + (((state >> s->off.str_ascii_bit) & 1)
+					     ? s->off.str_ascii_data : s->off.str_compact_data),
+			data, n))
+		return NULL;
+	for (size_t i = 0; i + kind <= n && o + 5 < sizeof(out); i += kind) {
+		uint32_t cp = 0;
+
+		memcpy(&cp, data + i, kind);
+		if (cp < 0x80) {
+			out[o++] = cp;
+		} else if (cp < 0x800) {
+			out[o++] = 0xc0 | cp >> 6;
+			out[o++] = 0x80 | (cp & 0x3f);
+		} else if (cp < 0x10000) {
+			out[o++] = 0xe0 | cp >> 12;
+			out[o++] = 0x80 | ((cp >> 6) & 0x3f);
+			out[o++] = 0x80 | (cp & 0x3f);
+		} else {
+			out[o++] = 0xf0 | cp >> 18;
+			out[o++] = 0x80 | ((cp >> 12) & 0x3f);
+			out[o++] = 0x80 | ((cp >> 6) & 0x3f);
+			out[o++] = 0x80 | (cp & 0x3f);
+		}
+	}
+	out[o] = 0;
+	return strdup(out);
+}
+
+static unsigned int read_varint(const uint8_t *t, size_t len, size_t *i)
+{
+	unsigned int v = 0, shift = 0;
+
+	while (*i < len) {
+		uint8_t b = t[(*i)++];
+
+		v |= (unsigned int)(b & 63) << shift;
+		shift += 6;
+		if (!(b & 64) || shift > 30)
+			break;
+	}
+	return v;
+}
+
+static int read_svarint(const uint8_t *t, size_t len, size_t *i)
+{
+	unsigned int v = read_varint(t, len, i);
+
+	return v & 1 ? -(int)(v >> 1) : (int)(v >> 1);
+}
+
+int linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
+{
+	int line = firstlineno, unit = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t first = t[i++];
+		int code = (first >> 3) & 15, units = (first & 7) + 1, cur = line;
+
+		if (!(first & 0x80))
+			return -1; /* not at an entry start: corrupt table */
+		if (code == 15) {
+			cur = -1;			/* no location */
+		} else if (code == 14) {
+			line += read_svarint(t, len, &i);	/* long form */
+			read_varint(t, len, &i);
+			read_varint(t, len, &i);
+			read_varint(t, len, &i);
+			cur = line;
+		} else if (code == 13) {
+			line += read_svarint(t, len, &i);	/* no columns */
+			cur = line;
+		} else if (code >= 10) {
+			line += code - 10;			/* one-line form */
+			i += 2;
+			cur = line;
+		} else {
+			i += 1;					/* short form */
+		}
+		if (index < unit + units)
+			return cur;
+		unit += units;
+	}
+	return -1;
+}
+
+static struct sym_entry **bucket(struct symbols *s, pid_t pid, uint64_t code)
+{
+	uint64_t h = (code >> 4) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)pid;
+
+	return &s->buckets[(h >> 32) % NBUCKETS];
+}
+
+static void entry_clear(struct sym_entry *e)
+{
+	free(e->qualname);
+	free(e->file);
+	free(e->table);
+	e->qualname = e->file = NULL;
+	e->table = NULL;
+	e->table_len = 0;
+}
+
+/* Reads the code object's header; fills sig.  0, or -EFAULT if it is not
+ * (or no longer) a code object. */
+static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr,
+		       uint64_t sig[3])
+{
+	uint64_t type = 0;
+	int32_t first = 0;
+
+	if (remote_read(pid, code, hdr, CODE_HDR))
+		return -EFAULT;
+	memcpy(&type, hdr + 8, 8);
+	if (s->code_type && type != s->code_type)
+		return -EFAULT;
+	memcpy(&sig[0], hdr + s->off.code_qualname, 8);
+	memcpy(&sig[1], hdr + s->off.code_filename, 8);
+	memcpy(&first, hdr + s->off.code_firstlineno, 4);
+	sig[2] = (uint64_t)first;
+	return 0;
+}
+
+static void fill_entry(struct symbols *s, struct sym_entry *e, const uint8_t *hdr)
+{
+	uint64_t table = 0, tlen = 0;
+
+	entry_clear(e);
+	e->qualname = remote_str(s, e->pid, e->sig[0]);
+	e->file = remote_str(s, e->pid, e->sig[1]);
+	e->firstlineno = (int)(int32_t)e->sig[2];
+	memcpy(&table, hdr + s->off.code_linetable, 8);
+	if (table && remote_read(e->pid, table + s->off.long_size, &tlen, 8) == 0 &&
+	    tlen > 0 && tlen <= TABLE_MAX && (e->table = malloc(tlen))) {
+		if (remote_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
+			e->table_len = tlen;
+		} else {
+			free(e->table);
+			e->table = NULL;
+		}
+	}
+}
+
+void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t instr,
+		      uint64_t now, struct pyframe_sym *out)
+{
+	struct sym_entry **b = bucket(s, pid, code), *e;
+	uint8_t hdr[CODE_HDR];
+	uint64_t sig[3];
+
+	out->qualname = "<unknown>";
+	out->file = "?";
+	out->line = -1;
+	for (e = *b; e && !(e->pid == pid && e->code == code); e = e->next)
+		;
+	if (!e || now - e->checked_ns > REVALIDATE_NS) {
+		if (read_header(s, pid, code, hdr, sig)) {
+			s->misses++;
+			return;
+		}
+		if (!e) {
+			e = calloc(1, sizeof(*e));
+			if (!e)
+				return;
+			e->pid = pid;
+			e->code = code;
+			e->next = *b;
+			*b = e;
+		}
+		if (memcmp(sig, e->sig, sizeof(sig)) != 0 || !e->qualname) {
+			memcpy(e->sig, sig, sizeof(sig));
+			fill_entry(s, e, hdr);
+		}
+		e->checked_ns = now;
+	}
+	if (e->qualname)
+		out->qualname = e->qualname;
+	if (e->file)
+		out->file = e->file;
+	out->line = e->firstlineno;
+	if (e->table && instr > code + s->off.code_code_adaptive) {
+		int index = (int)((instr - code - s->off.code_code_adaptive) / 2);
+		int line = linetable_line(e->table, e->table_len, e->firstlineno, index);
+
+		if (line > 0)
+			out->line = line;
+	}
+}
+
+struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_type)
+{
+	struct symbols *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->off = *off;
+	s->code_type = code_type;
+	return s;
+}
+
+uint64_t symbols__misses(const struct symbols *s)
+{
+	return s->misses;
+}
+
+void symbols__free(struct symbols *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < NBUCKETS; i++) {
+		for (struct sym_entry *e = s->buckets[i], *n; e; e = n) {
+			n = e->next;
+			entry_clear(e);
+			free(e);
+		}
+	}
+	free(s);
+}
