@@ -28,6 +28,7 @@ struct profile_hot {
 	double own_samples;		/* on-CPU samples with it innermost */
 	double total_samples;		/* on-CPU samples with it anywhere */
 	double offcpu_ns;		/* blocked time with it anywhere */
+	double offcpu_own_ns;		/* blocked time with it innermost */
 	double own_pct, total_pct;	/* of the route's on-CPU samples */
 };
 

@@ -50,3 +50,8 @@ def json_route():
 @app.route("/deep/<int:n>")
 def deep(n):
     return str(descend(n))
+
+
+if __name__ == "__main__":
+    import sys
+    app.run(host="127.0.0.1", port=int(sys.argv[1]), threaded=True)

@@ -13,9 +13,10 @@ import harness  # noqa: E402
 import test_errors  # noqa: E402
 import test_live  # noqa: E402
 import test_pipeline  # noqa: E402
+import test_profile  # noqa: E402
 import test_requests  # noqa: E402
 
-MODULES = [test_requests, test_errors, test_pipeline, test_live]
+MODULES = [test_requests, test_errors, test_pipeline, test_live, test_profile]
 
 
 def main():

@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Where the time goes, against a real app (tests/apps/profiled.py): /mixed
+spends ~70 ms on the CPU in burn_cpu() and ~30 ms blocked in wait_io();
+/json only does JSON work; /deep/200 recurses past --max-depth.  Checked on
+the speedscope file (validated against the schema of the speedscope npm
+package), the folded file and the JSONL PROFILE records."""
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+from harness import DEBIAN_PY, PYENV_311, ROOT, Profiler, Server, check, http, log
+
+HZ = 499
+VALIDATOR = os.path.join(ROOT, "tests", "speedscope", "validate.js")
+
+
+def profiles_by_name(doc):
+    return {p["name"]: p for p in doc["profiles"]}
+
+
+def share(doc, profile, func):
+    """Weight share of a profile's stacks that contain a frame named func."""
+    frames = doc["shared"]["frames"]
+    total = sum(profile["weights"])
+    hit = sum(w for s, w in zip(profile["samples"], profile["weights"])
+              if any(frames[i]["name"] == func for i in s))
+    return hit / total if total else 0.0, total
+
+
+def names_in(doc, profile):
+    frames = doc["shared"]["frames"]
+    return {frames[i]["name"] for s in profile["samples"] for i in s}
+
+
+def run_profiled(server, extra=()):
+    d = tempfile.mkdtemp(prefix="pbpf-prof-")
+    paths = {k: os.path.join(d, k) for k in ("folded.txt", "profile.speedscope.json",
+                                             "records.jsonl")}
+    prof = Profiler(server.pid, ["-F", str(HZ), "--folded", paths["folded.txt"],
+                                 "--speedscope", paths["profile.speedscope.json"],
+                                 "-o", paths["records.jsonl"]] + list(extra))
+    try:
+        for _ in range(25):
+            check(http(server.url("/mixed")) == 200, "/mixed failed")
+            check(http(server.url("/json")) == 200, "/json failed")
+        check(http(server.url("/deep/200")) == 200, "/deep failed")
+        time.sleep(0.3)
+        check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+        err = prof.stderr()
+    finally:
+        prof.close()
+    return d, paths, err
+
+
+def check_profile(paths, err, label):
+    with open(paths["profile.speedscope.json"]) as f:
+        doc = json.load(f)
+    v = subprocess.run(["node", VALIDATOR, paths["profile.speedscope.json"]],
+                       capture_output=True, text=True)
+    check(v.returncode == 0, "speedscope schema: %s%s", v.stdout, v.stderr)
+    byname = profiles_by_name(doc)
+    cpu, off = byname.get("GET /mixed (on-CPU)"), byname.get("GET /mixed (off-CPU)")
+    check(cpu and off, "no /mixed profiles: %s", sorted(byname))
+    loop, cpu_samples = share(doc, cpu, "burn_cpu")
+    sleep, off_ns = share(doc, off, "wait_io")
+    # Wall-clock share of the loop: its samples' time over on-CPU + blocked time.
+    wall = cpu_samples / HZ + off_ns / 1e9
+    loop_wall = loop * cpu_samples / HZ / wall
+    check(0.60 <= loop_wall <= 0.80, "%s: burn_cpu has %.0f%% of /mixed's time", label,
+          100 * loop_wall)
+    check(sleep >= 0.9, "%s: wait_io has only %.0f%% of /mixed's blocked time", label,
+          100 * sleep)
+    check(0.6 <= off_ns / 1e9 <= 1.5, "%s: /mixed blocked %.2f s, 25 x 30 ms expected", label,
+          off_ns / 1e9)
+    json_names = set()
+    for name, p in byname.items():
+        if name.startswith("GET /json"):
+            json_names |= names_in(doc, p)
+    check(json_names and not json_names & {"burn_cpu", "wait_io", "mixed"},
+          "%s: /mixed functions under /json: %s", label, json_names & {"burn_cpu", "wait_io"})
+    check("encode_payload" in json_names, "%s: encode_payload missing under /json", label)
+    deep = byname.get("GET /deep/<int:n> (on-CPU)")
+    check(deep and "[truncated]" in names_in(doc, deep), "%s: /deep not truncated", label)
+    m = re.search(r"profile: (\d+) stack samples .* (\d+) cut at --max-depth", err)
+    check(m and int(m.group(2)) > 0, "%s: no truncation counted:\n%s", label, err)
+    with open(paths["folded.txt"]) as f:
+        folded = [l.rsplit(" ", 1) for l in f.read().splitlines()]
+    check(all(";" in s and c.isdigit() for s, c in folded), "folded shape")
+    check(sum(int(c) for _, c in folded) == int(m.group(1)),
+          "%s: folded counts %d != %s samples taken", label,
+          sum(int(c) for _, c in folded), m.group(1))
+    with open(paths["records.jsonl"]) as f:
+        profiles = [r for r in map(json.loads, f) if r["kind"] == "PROFILE"]
+    mixed = [r for r in profiles if r["route"] == "/mixed"]
+    check(mixed and mixed[-1]["functions"][0]["function"].startswith("burn_cpu"),
+          "%s: PROFILE record of /mixed: %s", label, mixed[-1:] or profiles[:1])
+    log("    %s: burn_cpu %.0f%% of /mixed wall time, wait_io %.0f%% of its blocked time, "
+        "%d samples" % (label, 100 * loop_wall, 100 * sleep, int(m.group(1))))
+
+
+def cleanup(d):
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    os.rmdir(d)
+
+
+def test_profile_debian_gunicorn():
+    with Server("gunicorn", app="profiled", python=DEBIAN_PY, workers=1) as srv:
+        d, paths, err = run_profiled(srv, ["--max-depth", "40"])
+    try:
+        check_profile(paths, err, "Debian 3.11 static")
+    finally:
+        cleanup(d)
+
+
+def test_profile_pyenv_shared_libpython():
+    with Server("werkzeug", app="profiled", python=PYENV_311) as srv:
+        d, paths, err = run_profiled(srv, ["--max-depth", "40"])
+    try:
+        check_profile(paths, err, "pyenv 3.11 shared")
+    finally:
+        cleanup(d)
+
+
+TESTS = [test_profile_debian_gunicorn, test_profile_pyenv_shared_libpython]
