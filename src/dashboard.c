@@ -220,20 +220,51 @@ static void render_heading(const struct dash_state *st, int route_w, int height,
 	add_line(f, height, DS_HEADING, "%s", line);
 }
 
-static void render_row(const struct agg_row *r, int route_w, int height, struct dash_frame *f)
+static void render_row(const struct agg_row *r, int route_w, int height, struct dash_frame *f,
+		       bool selected)
 {
-	char route[DASH_LINE_BYTES], d[4][16];
+	char route[DASH_LINE_BYTES], d[4][16], method[16];
 	int pad;
 
 	dash_fit(r->route, route_w, route, sizeof(route));
+	/* The selection marker takes the method column's last cell: widths stay. */
+	if (selected)
+		snprintf(method, sizeof(method), "%-6.6s>", r->method);
+	else
+		snprintf(method, sizeof(method), "%-7.7s", r->method);
 	pad = route_w - dash_columns(route);
 	dash_fmt_duration(r->p50_ns, d[0], sizeof(d[0]));
 	dash_fmt_duration(r->p95_ns, d[1], sizeof(d[1]));
 	dash_fmt_duration(r->p99_ns, d[2], sizeof(d[2]));
 	dash_fmt_duration(r->max_ns, d[3], sizeof(d[3]));
-	add_line(f, height, r->pct_5xx > 0 ? DS_ERROR : DS_PLAIN,
-		 "%-7.7s %s%*s %9.1f %8s %8s %8s %8s %6.1f %6.1f", r->method, route,
-		 pad > 0 ? pad : 0, "", r->rps, d[0], d[1], d[2], d[3], r->pct_5xx, r->pct_4xx);
+	add_line(f, height, selected ? DS_HEADING : r->pct_5xx > 0 ? DS_ERROR : DS_PLAIN,
+		 "%s %s%*s %9.1f %8s %8s %8s %8s %6.1f %6.1f", method, route, pad > 0 ? pad : 0,
+		 "", r->rps, d[0], d[1], d[2], d[3], r->pct_5xx, r->pct_4xx);
+}
+
+static void render_hot(const struct dash_state *st, int width, int height, struct dash_frame *f)
+{
+	char fn[DASH_LINE_BYTES];
+	int fw = width - 26;
+
+	if (fw < 20)
+		fw = 20;
+	add_line(f, height, DS_HEADING, "HOT FUNCTIONS (%s)%*s OWN%%  TOTAL%%    WAIT",
+		 st->hot_title ? st->hot_title : "all routes",
+		 fw - 17 - (st->hot_title ? dash_columns(st->hot_title) : 10), "");
+	for (size_t i = 0; i < st->nhot && f->nlines < height; i++) {
+		const struct dash_hot *h = &st->hot[i];
+		char wait[16];
+		int pad;
+
+		dash_fit(h->function, fw, fn, sizeof(fn));
+		pad = fw - dash_columns(fn);
+		dash_fmt_duration((uint64_t)(h->wait_ms * 1e6), wait, sizeof(wait));
+		add_line(f, height, DS_PLAIN, "%s%*s %5.1f  %5.1f  %7s", fn, pad > 0 ? pad : 0, "",
+			 h->own_pct, h->total_pct, wait);
+	}
+	if (st->nhot == 0)
+		add_line(f, height, DS_PLAIN, "(no stack samples yet)");
 }
 
 static void render_errors(const struct agg_snapshot *s, int width, int height,
@@ -266,6 +297,8 @@ static void render_help(int height, struct dash_frame *f)
 		"  r        reverse the sort",
 		"  p        pause / resume the display (collection goes on)",
 		"  w        switch between the long window and the last 10 seconds",
+		"  j k      move the route selection (arrows too)",
+		"  Enter    hot functions of the selected route / of all routes",
 		"  ?        this help; any key returns",
 	};
 
@@ -276,7 +309,7 @@ static void render_help(int height, struct dash_frame *f)
 void dash_render(const struct dash_header *h, const struct agg_snapshot *s,
 		 const struct dash_state *st, int width, int height, struct dash_frame *f)
 {
-	int fixed = 0, route_w, table_end, err_lines;
+	int fixed = 0, route_w, table_end, err_lines, hot_lines;
 
 	f->nlines = 0;
 	if (height > DASH_LINES_MAX)
@@ -296,22 +329,31 @@ void dash_render(const struct dash_header *h, const struct agg_snapshot *s,
 		if (err_lines > height / 3)
 			err_lines = height / 3;
 		table_end = height - err_lines - 2;
+		hot_lines = st->hot ? (int)(st->nhot ? st->nhot : 1) + 2 : 0;
+		if (hot_lines > height / 3)
+			hot_lines = height / 3;
+		table_end -= hot_lines;
 		render_heading(st, route_w, height, f);
 		for (size_t i = 0; i < s->nrows && f->nlines < table_end; i++)
-			render_row(&s->rows[i], route_w, height, f);
+			render_row(&s->rows[i], route_w, height, f,
+				   st->hot && (int)i == st->selected);
 		if (s->nrows == 0)
 			add_line(f, height, DS_PLAIN, "(no requests in this window yet)");
 		add_line(f, height, DS_PLAIN, "%s", "");
+		if (st->hot) {
+			render_hot(st, width, f->nlines + hot_lines - 1, f);
+			add_line(f, height, DS_PLAIN, "%s", "");
+		}
 		render_errors(s, width, height - 1, f);
 	}
 	while (f->nlines < height - 1)
 		add_line(f, height, DS_PLAIN, "%s", "");
 	if (st->window == AGG_WINDOW_NOW)
 		add_line(f, height, DS_FOOTER,
-			 "q quit  s/</> sort  r reverse  p pause  w window (10s)  ? help");
+			 "q quit  s/</> sort  r reverse  p pause  w window (10s)  j/k Enter hot  ? help");
 	else
 		add_line(f, height, DS_FOOTER,
-			 "q quit  s/</> sort  r reverse  p pause  w window (%dm)  ? help",
+			 "q quit  s/</> sort  r reverse  p pause  w window (%dm)  j/k Enter hot  ? help",
 			 st->window_minutes);
 	clip_lines(f, width);
 }

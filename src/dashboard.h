@@ -33,6 +33,13 @@ struct dash_header {
 	int64_t inflight;
 };
 
+/* One line of the hot-functions pane. */
+struct dash_hot {
+	char function[256];
+	double own_pct, total_pct;	/* of the on-CPU samples in scope */
+	double wait_ms;			/* blocked time with it on the stack */
+};
+
 struct dash_state {
 	enum dash_col sort;
 	bool reverse;
@@ -40,6 +47,12 @@ struct dash_state {
 	bool help;
 	enum agg_window window;
 	int window_minutes;
+	/* The hot-functions pane: shown when hot is set.  `selected` marks a
+	 * route row; hot_title names the scope ("all routes" or a route). */
+	const struct dash_hot *hot;
+	size_t nhot;
+	const char *hot_title;
+	int selected;
 };
 
 struct dash_frame {

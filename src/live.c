@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "live.h"
 #include "log.h"
+#include "profile.h"
 #include "stats_json.h"
 #include "term.h"
 
@@ -26,6 +27,10 @@ struct live {
 	bool stats_warned;
 	struct agg_snapshot frozen;	/* what a paused dashboard keeps showing */
 	bool have_frozen;
+	int esc;			/* bytes of an escape sequence seen */
+	bool drill;			/* hot functions of the selected route */
+	char drill_key[300];		/* "METHOD route" of that route */
+	struct dash_hot hot[12];
 };
 
 struct live *live__new(const struct live_opts *o, struct aggregator *agg)
@@ -49,9 +54,30 @@ struct live *live__new(const struct live_opts *o, struct aggregator *agg)
 	return l;
 }
 
+/* Arrow keys arrive as ESC [ A / ESC [ B: returns the key they stand for. */
+static int decode_key(struct live *l, int key)
+{
+	if (l->esc == 0 && key == 27) {
+		l->esc = 1;
+		return -1;
+	}
+	if (l->esc == 1) {
+		l->esc = key == '[' ? 2 : 0;
+		return key == '[' ? -1 : 27; /* a lone ESC */
+	}
+	if (l->esc == 2) {
+		l->esc = 0;
+		return key == 'A' ? 'k' : key == 'B' ? 'j' : -1;
+	}
+	return key;
+}
+
 /* Applies a key; returns 1 for quit. */
 static int on_key(struct live *l, int key)
 {
+	key = decode_key(l, key);
+	if (key < 0)
+		return 0;
 	if (l->st.help) {
 		l->st.help = false; /* any key leaves the help */
 		return key == 'q';
@@ -67,8 +93,41 @@ static int on_key(struct live *l, int key)
 		l->st.window = l->st.window == AGG_WINDOW_LONG ? AGG_WINDOW_NOW : AGG_WINDOW_LONG;
 		break;
 	case '?': l->st.help = true; break;
+	case 'j': l->st.selected++; break;
+	case 'k': if (l->st.selected > 0) l->st.selected--; break;
+	case '\r':
+	case '\n': l->drill = !l->drill; l->drill_key[0] = 0; break;
+	case 27:
+	case 127: l->drill = false; break;
 	}
 	return 0;
+}
+
+/* Fills the hot-functions pane for all routes or the selected one. */
+static void fill_hot(struct live *l, const struct agg_snapshot *s)
+{
+	struct profile_hot h[12];
+	size_t n;
+
+	if (!l->o.profile)
+		return;
+	if (s->nrows && l->st.selected >= (int)s->nrows)
+		l->st.selected = s->nrows - 1;
+	if (l->drill && s->nrows) {
+		const struct agg_row *r = &s->rows[l->st.selected];
+
+		snprintf(l->drill_key, sizeof(l->drill_key), "%s %s", r->method, r->route);
+	}
+	n = profile__hot(l->o.profile, l->drill ? l->drill_key : NULL, h, 12);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(l->hot[i].function, sizeof(l->hot[i].function), "%.255s", h[i].function);
+		l->hot[i].own_pct = h[i].own_pct;
+		l->hot[i].total_pct = h[i].total_pct;
+		l->hot[i].wait_ms = h[i].offcpu_ns / 1e6;
+	}
+	l->st.hot = l->hot;
+	l->st.nhot = n;
+	l->st.hot_title = l->drill ? l->drill_key : "all routes; Enter: selected route";
 }
 
 static void draw_dashboard(struct live *l, const struct agg_snapshot *s,
@@ -132,6 +191,7 @@ static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
 		agg_snapshot_free(&s);
 	}
 	dash_sort(&l->frozen, l->st.sort, l->st.reverse);
+	fill_hot(l, &l->frozen);
 	draw_dashboard(l, &l->frozen, c, now);
 }
 

@@ -13,6 +13,8 @@
 #include "aggregator.h"
 #include "dashboard.h"
 
+struct profile;
+
 enum live_mode { LIVE_NONE, LIVE_DASHBOARD, LIVE_TABLE };
 
 struct live_opts {
@@ -21,6 +23,7 @@ struct live_opts {
 	const char *stats_json;		/* NULL: none */
 	int window_minutes;
 	struct dash_header header;	/* pid, process, server, python */
+	struct profile *profile;	/* hot functions pane; NULL: none */
 	uint64_t start_ns;		/* CLOCK_MONOTONIC at attach */
 };
 

@@ -168,7 +168,7 @@ static int open_live(struct app *a)
 		.mode = a->cfg.dashboard ? LIVE_DASHBOARD : a->cfg.table ? LIVE_TABLE : LIVE_NONE,
 		.interval_s = a->cfg.interval_s, .stats_json = a->cfg.stats_json,
 		.window_minutes = a->cfg.window_minutes, .start_ns = a->start_ns,
-		.header = { .pid = a->t.pid },
+		.header = { .pid = a->t.pid }, .profile = a->profile,
 	};
 
 	snprintf(lo.header.process, sizeof(lo.header.process), "%s", a->t.comm);
