@@ -206,5 +206,48 @@ def test_no_color():
             tmux("kill-session", "-t", session)
 
 
-TESTS = [test_dashboard_in_tmux, test_dashboard_restores_terminal_on_signals, test_no_color, test_stats_json_agrees_with_records,
+def test_hot_functions_pane():
+    """The dashboard's hot functions, for all routes and, after Enter, for the
+    selected route only."""
+    session = "pbpf-hot-%d" % os.getpid()
+    with Server("gunicorn", app="profiled", python=DEBIAN_PY, workers=1) as srv:
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                http(srv.url("/mixed"))
+                http(srv.url("/json"))
+
+        t = threading.Thread(target=load)
+        t.start()
+        try:
+            tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+                 "%s -p %d -F 499 -i 0.3" % (BINARY, srv.pid))
+            s = wait_screen(session, "burn_cpu (profiled.py)", 15)
+            check("HOT FUNCTIONS (all routes" in s, "no hot pane:\n%s", s)
+            deadline = time.time() + 10
+            while time.time() < deadline and not ("coder.py" in s or "encode_payload" in s):
+                time.sleep(0.3)
+                s = screen(session)
+            check("coder.py" in s or "encode_payload" in s,
+                  "/json's functions missing from the all-routes pane:\n%s", s)
+            # Select /mixed (sorted by name: /json, /mixed) and drill in.
+            tmux("send-keys", "-t", session, "<")
+            wait_screen(session, "ROUTEv", 5)
+            tmux("send-keys", "-t", session, "j", "Enter")
+            s = wait_screen(session, "HOT FUNCTIONS (GET /mixed)", 5)
+            pane = s.split("HOT FUNCTIONS (GET /mixed)")[1].split("RECENT ERRORS")[0]
+            check("burn_cpu" in pane and "wait_io" in pane, "drilled pane:\n%s", pane)
+            check("coder.py" not in pane and "encode_payload" not in pane,
+                  "/json's functions under /mixed:\n%s", pane)
+            tmux("send-keys", "-t", session, "Enter")
+            wait_screen(session, "HOT FUNCTIONS (all routes", 5)
+            tmux("send-keys", "-t", session, "q")
+        finally:
+            stop.set()
+            t.join()
+            tmux("kill-session", "-t", session)
+
+
+TESTS = [test_dashboard_in_tmux, test_hot_functions_pane, test_dashboard_restores_terminal_on_signals, test_no_color, test_stats_json_agrees_with_records,
          test_table_mode_when_not_a_terminal]
