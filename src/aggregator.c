@@ -43,6 +43,21 @@ struct aggregator {
 	uint64_t errors_total;
 };
 
+/* Copies src into dst (size n) cut at a character boundary, so a long
+ * route is stored, looked up and shown as the same valid UTF-8 text. */
+static void cut_utf8(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len >= n) {
+		len = n - 1;
+		while (len > 0 && ((unsigned char)src[len] & 0xc0) == 0x80)
+			len--; /* do not end inside a multi-byte character */
+	}
+	memcpy(dst, src, len);
+	dst[len] = 0;
+}
+
 static void slot_init(struct slot *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -51,8 +66,8 @@ static void slot_init(struct slot *s, size_t n)
 
 static int route_init(struct route *r, const char *method, const char *route, int minutes)
 {
-	snprintf(r->method, sizeof(r->method), "%.15s", method);
-	snprintf(r->route, sizeof(r->route), "%.255s", route);
+	cut_utf8(r->method, sizeof(r->method), method);
+	cut_utf8(r->route, sizeof(r->route), route);
 	r->minutes = calloc(minutes, sizeof(*r->minutes));
 	if (!r->minutes)
 		return -ENOMEM;
@@ -145,10 +160,15 @@ static void route_add(struct aggregator *a, struct route *rt, const struct reque
 	rt->spark[i] += w;
 }
 
-static struct route *find_route(struct aggregator *a, const char *method, const char *route)
+static struct route *find_route(struct aggregator *a, const char *method_in,
+				 const char *route_in)
 {
+	char method[sizeof(((struct route *)0)->method)], route[sizeof(((struct route *)0)->route)];
 	struct route *rt;
 
+	/* Compare as stored: cut the same way. */
+	cut_utf8(method, sizeof(method), method_in);
+	cut_utf8(route, sizeof(route), route_in);
 	for (size_t i = 0; i < a->nroutes; i++)
 		if (strcmp(a->routes[i]->route, route) == 0 &&
 		    strcmp(a->routes[i]->method, method) == 0)
@@ -176,8 +196,8 @@ static void note_error(struct aggregator *a, const struct request_record *r)
 
 	memset(e, 0, sizeof(*e));
 	e->time_unix_ns = r->time_unix_ns;
-	snprintf(e->method, sizeof(e->method), "%.15s", r->has_method ? r->method : "?");
-	snprintf(e->route, sizeof(e->route), "%.255s", r->route);
+	cut_utf8(e->method, sizeof(e->method), r->has_method ? r->method : "?");
+	cut_utf8(e->route, sizeof(e->route), r->route);
 	e->status = r->status;
 	if (r->has_exception_type)
 		snprintf(e->exception_type, sizeof(e->exception_type), "%.63s",

@@ -39,12 +39,16 @@ void dash_fit(const char *s, int cols, char *out, size_t len)
 		return;
 	}
 	for (const char *p = s; *p && o + 4 < len; p++) {
-		bool lead = ((unsigned char)*p & 0xc0) != 0x80;
+		unsigned char c = *p;
+		bool lead = (c & 0xc0) != 0x80;
+		size_t clen = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
 
 		if (lead && total > cols && used == cols - 1)
 			break;
 		if (lead && used == cols)
 			break;
+		if (lead && o + clen + 4 > len)
+			break; /* a character is copied whole or not at all */
 		used += lead;
 		out[o++] = *p;
 	}
@@ -59,15 +63,16 @@ void dash_fmt_duration(uint64_t ns, char *out, size_t len)
 {
 	double us = ns / 1e3;
 
+	/* Pick the unit from the rounded value: 999.6 us is "1.00ms", not "1000us". */
 	if (ns == 0)
 		snprintf(out, len, "-");
-	else if (us < 1000)
+	else if (us < 999.5)
 		snprintf(out, len, "%.0fus", us);
-	else if (us < 10000)
+	else if (us < 9995)
 		snprintf(out, len, "%.2fms", us / 1e3);
-	else if (us < 1e6)
+	else if (us < 999950)
 		snprintf(out, len, "%.1fms", us / 1e3);
-	else if (us < 1e8)
+	else if (us < 99995000)
 		snprintf(out, len, "%.2fs", us / 1e6);
 	else
 		snprintf(out, len, "%.0fs", us / 1e6);
@@ -245,13 +250,20 @@ static void render_row(const struct agg_row *r, int route_w, int height, struct 
 static void render_hot(const struct dash_state *st, int width, int height, struct dash_frame *f)
 {
 	char fn[DASH_LINE_BYTES];
-	int fw = width - 26;
+	int fw = width - 22;
 
 	if (fw < 20)
 		fw = 20;
-	add_line(f, height, DS_HEADING, "HOT FUNCTIONS (%s)%*s OWN%%  TOTAL%%    WAIT",
-		 st->hot_title ? st->hot_title : "all routes",
-		 fw - 17 - (st->hot_title ? dash_columns(st->hot_title) : 10), "");
+	char title[DASH_LINE_BYTES], cut[DASH_LINE_BYTES];
+	int tpad;
+
+	snprintf(title, sizeof(title), "HOT FUNCTIONS (%s)",
+		 st->hot_title ? st->hot_title : "all routes");
+	dash_fit(title, fw, cut, sizeof(cut));
+	tpad = fw - dash_columns(cut);
+	/* Right edges line up with the row's " %5.1f  %5.1f  %7s". */
+	add_line(f, height, DS_HEADING, "%s%*s %5s %6s  %7s", cut, tpad > 0 ? tpad : 0, "",
+		 "OWN%", "TOTAL%", "WAIT");
 	for (size_t i = 0; i < st->nhot && f->nlines < height; i++) {
 		const struct dash_hot *h = &st->hot[i];
 		char wait[16];
@@ -274,7 +286,7 @@ static void render_errors(const struct agg_snapshot *s, int width, int height,
 
 	add_line(f, height, DS_HEADING, "RECENT ERRORS (%llu in all)",
 		 (unsigned long long)s->errors_total);
-	for (size_t i = 0; i < s->nerrors && f->nlines < height - 1; i++) {
+	for (size_t i = 0; i < s->nerrors && f->nlines < height; i++) {
 		const struct agg_error *e = &s->errors[i];
 		time_t t = e->time_unix_ns / 1000000000ULL;
 		struct tm tm;

@@ -59,7 +59,11 @@ char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
 		const struct agg_error *e = &s->errors[i];
 		cJSON *o = cJSON_CreateObject();
 
-		cJSON_AddNumberToObject(o, "ts_ns", (double)e->time_unix_ns);
+		char ts[32];
+
+		/* A double cannot hold 19 digits: write the integer as it is. */
+		snprintf(ts, sizeof(ts), "%llu", (unsigned long long)e->time_unix_ns);
+		cJSON_AddRawToObject(o, "ts_ns", ts);
 		cJSON_AddStringToObject(o, "method", e->method);
 		cJSON_AddStringToObject(o, "route", e->route);
 		cJSON_AddNumberToObject(o, "status", e->status);
