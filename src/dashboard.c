@@ -222,6 +222,8 @@ static void render_heading(const struct dash_state *st, int route_w, int height,
 		o += snprintf(line + o, sizeof(line) - o, c <= COL_ROUTE ? "%-*s " : "%*s ", w,
 			      name);
 	}
+	if (o > 0 && line[o - 1] == ' ')
+		line[o - 1] = 0; /* no trailing blank */
 	add_line(f, height, DS_HEADING, "%s", line);
 }
 
