@@ -200,6 +200,16 @@ static int set_long(const char *name, const char *text, double lo, double hi, lo
 	return 0;
 }
 
+static int set_int(const char *name, const char *text, long lo, long hi, int *out)
+{
+	long v = 0;
+
+	if (set_long(name, text, lo, hi, &v))
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
 /* Applies PROFILIS_* variables; flags parsed afterwards override them. */
 static int apply_env(struct config *cfg)
 {
@@ -289,35 +299,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_TEMPLATE: cfg->filename_template = arg; break;
 	case 'i': bad = number("--interval", arg, 0.1, 3600, false, &cfg->interval_s); break;
-	case OPT_WINDOW: {
-		long v = 0;
-
-		bad = set_long("--window-minutes", arg, 1, 1440, &v);
-		cfg->window_minutes = v;
-		break;
-	}
-	case OPT_MAX_ERRORS: {
-		long v = 0;
-
-		bad = set_long("--max-errors", arg, 1, 100000, &v);
-		cfg->max_errors = v;
-		break;
-	}
+	case OPT_WINDOW: bad = set_int("--window-minutes", arg, 1, 1440, &cfg->window_minutes); break;
+	case OPT_MAX_ERRORS: bad = set_int("--max-errors", arg, 1, 100000, &cfg->max_errors); break;
 	case OPT_TABLE: cfg->table = true; break;
-	case 'F': {
-		long v = 0;
-
-		bad = set_long("--frequency", arg, 0, 1000, &v);
-		cfg->sample_hz = v;
-		break;
-	}
-	case OPT_MAX_DEPTH: {
-		long v = 0;
-
-		bad = set_long("--max-depth", arg, 1, 128, &v);
-		cfg->max_depth = v;
-		break;
-	}
+	case 'F': bad = set_int("--frequency", arg, 0, 1000, &cfg->sample_hz); break;
+	case OPT_MAX_DEPTH: bad = set_int("--max-depth", arg, 1, 128, &cfg->max_depth); break;
 	case OPT_NO_OFFCPU: cfg->offcpu = false; break;
 	case OPT_FOLDED: cfg->folded = arg; break;
 	case OPT_SPEEDSCOPE: cfg->speedscope = arg; break;
