@@ -31,6 +31,7 @@ LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJS  := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(OUTPUT)/unit-tests
+BENCH_BIN := $(OUTPUT)/bench-pipeline
 
 .DELETE_ON_ERROR:
 .PHONY: all deps test unit integration demo bench fmt vmlinux clean offsets-check
@@ -62,6 +63,12 @@ $(UNIT_BIN): $(UNIT_SRCS) $(LIB_OBJS) | $(OUTPUT)/tests
 	$(Q)$(CC) $(CFLAGS) -Iinclude -I$(OUTPUT) -Isrc $(UNIT_SRCS) $(LIB_OBJS) \
 		$(LDLIBS) -lcriterion -lcjson -o $@
 
+# The pipeline replay benchmark that tools/bench runs: the program's stages
+# without main.c, driven by synthetic events instead of BPF.
+$(BENCH_BIN): tools/bench_pipeline.c $(LIB_OBJS) | $(OUTPUT)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+
 # Installs the Debian packages the build, the tests and the demo need.
 deps:
 	$(Q)tools/install-deps
@@ -84,11 +91,11 @@ demo: deps
 	$(Q)tools/demo
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
 	$(Q)tools/bench
 
 fmt:
-	$(Q)clang-format -i src/*.c src/*.h bpf/*.c bpf/*.h include/profilis/*.h tests/unit/*.c
+	$(Q)clang-format -i src/*.c src/*.h bpf/*.c bpf/*.h include/profilis/*.h tests/unit/*.c tools/*.c
 
 vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)
@@ -97,4 +104,4 @@ vmlinux:
 clean:
 	$(Q)rm -rf $(OUTPUT) profilis-bpf
 
--include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/bpf/*.d)
+-include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/bpf/*.d $(OUTPUT)/bench-pipeline.d)
