@@ -599,9 +599,9 @@ int profile__jsonl(struct profile *p, const char *route_key, uint64_t ts_ns,
 		o = json_str(buf, len, o, hot[i].function);
 		o += snprintf(buf + o, o < len ? len - o : 0,
 			      ",\"own_pct\":%.2f,\"total_pct\":%.2f,\"own_samples\":%.0f,"
-			      "\"total_samples\":%.0f,\"offcpu_ns\":%.0f}",
+			      "\"total_samples\":%.0f,\"offcpu_own_ns\":%.0f,\"offcpu_ns\":%.0f}",
 			      hot[i].own_pct, hot[i].total_pct, hot[i].own_samples,
-			      hot[i].total_samples, hot[i].offcpu_ns);
+			      hot[i].total_samples, hot[i].offcpu_own_ns, hot[i].offcpu_ns);
 	}
 	o += snprintf(buf + o, o < len ? len - o : 0, "]}\n");
 	return o < len ? (int)o : -ENOSPC;
