@@ -101,7 +101,7 @@ static long pseudo_frame(struct profile *p, const char *name)
 /* Symbolizes an event into a stack id (frames root first). */
 static long intern_stack(struct profile *p, const struct pbpf_stack_event *e, uint64_t now)
 {
-	uint32_t ids[PBPF_STACK_MAX + 1];
+	uint32_t ids[PBPF_STACK_MAX + 3];	/* [no GIL], [truncated], frames */
 	int n = 0, added;
 	long id;
 
@@ -358,14 +358,41 @@ out:
 	return n;
 }
 
+static double *route_weights;	/* for the sort below, under the lock */
+
+static int by_weight(const void *a, const void *b)
+{
+	double x = route_weights[*(const size_t *)a], y = route_weights[*(const size_t *)b];
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 size_t profile__routes(struct profile *p, char (*out)[300], size_t max)
 {
-	size_t n = 0;
+	size_t n = 0, *order;
+	double *w;
 
 	pthread_mutex_lock(&p->lock);
-	for (size_t r = 0; r < p->routes.n && n < max; r++)
-		snprintf(out[n++], 300, "%s", p->routes.keys[r]);
+	order = calloc(p->routes.n + 1, sizeof(*order));
+	w = calloc(p->routes.n + 1, sizeof(*w));
+	if (order && w) {
+		/* Most sampled first: on-CPU samples, blocked time at 100 Hz equivalence. */
+		for (size_t c = 0; c < p->cells.n; c++) {
+			uint32_t r, st;
+
+			cell_key(p, c, &r, &st);
+			w[r] += p->cell_v[c].samples + p->cell_v[c].offcpu_ns / 1e7;
+		}
+		for (size_t r = 0; r < p->routes.n; r++)
+			order[r] = r;
+		route_weights = w;
+		qsort(order, p->routes.n, sizeof(*order), by_weight);
+		for (size_t i = 0; i < p->routes.n && n < max; i++)
+			snprintf(out[n++], 300, "%s", p->routes.keys[order[i]]);
+	}
 	pthread_mutex_unlock(&p->lock);
+	free(order);
+	free(w);
 	return n;
 }
 
@@ -442,7 +469,9 @@ int profile__write_folded(struct profile *p, const char *path)
 			continue;
 		cell_key(p, c, &route, &stack);
 		ids = stack_ids(p, stack, &depth);
-		fputs(p->routes.keys[route], f);
+		/* ';' separates frames and '\n' records: a raw path may hold both. */
+		for (const char *r = p->routes.keys[route]; *r; r++)
+			fputc(*r == ';' ? ',' : *r == '\n' || *r == '\r' ? ' ' : *r, f);
 		for (size_t i = 0; i < depth; i++) {
 			/* ';' separates frames in the folded format: keep names clean. */
 			fputc(';', f);
@@ -586,10 +615,13 @@ int profile__jsonl(struct profile *p, const char *route_key, uint64_t ts_ns,
 		     "\"time_unix_ns\":%llu,\"method\":",
 		     (unsigned long long)ts_ns, (unsigned long long)(ts_ns + realtime_offset_ns));
 	o = w > 0 ? (size_t)w : 0;
-	if (sp && route_key[0] != '(')
-		o += snprintf(buf + o, o < len ? len - o : 0, "\"%.*s\",\"route\":",
-			      (int)(sp - route_key), route_key);
-	else
+	if (sp && route_key[0] != '(') {
+		char method[64];
+
+		snprintf(method, sizeof(method), "%.*s", (int)(sp - route_key), route_key);
+		o = json_str(buf, len, o, method);
+		o += snprintf(buf + o, o < len ? len - o : 0, ",\"route\":");
+	} else
 		o += snprintf(buf + o, o < len ? len - o : 0, "null,\"route\":");
 	o = json_str(buf, len, o, sp && route_key[0] != '(' ? sp + 1 : route_key);
 	o += snprintf(buf + o, o < len ? len - o : 0, ",\"samples\":%.0f,\"offcpu_ns\":%.0f,"

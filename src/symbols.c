@@ -115,6 +115,8 @@ int linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 	int line = firstlineno, unit = 0;
 	size_t i = 0;
 
+	if (index < 0)
+		return -1;
 	while (i < len) {
 		uint8_t first = t[i++];
 		int code = (first >> 3) & 15, units = (first & 7) + 1, cur = line;
