@@ -348,6 +348,8 @@ size_t profile__hot(struct profile *p, const char *route_key, struct profile_hot
 		a.v[i].own_pct = route_samples ? 100 * a.v[i].own_samples / route_samples : 0;
 		a.v[i].total_pct = route_samples ? 100 * a.v[i].total_samples / route_samples : 0;
 	}
+	if (!a.v)
+		goto out; /* no samples in scope */
 	qsort(a.v, a.names.n, sizeof(*a.v), by_total);
 	n = a.names.n < max ? a.names.n : max;
 	memcpy(out, a.v, n * sizeof(*out));
