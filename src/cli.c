@@ -67,12 +67,15 @@ enum {
 	OPT_NO_OFFCPU,
 	OPT_FOLDED,
 	OPT_SPEEDSCOPE,
+	OPT_CHECK,
 };
 
 static const struct argp_option options[] = {
 	{ 0, 0, 0, 0, "Target and duration:", 1 },
 	{ "pid", 'p', "PID", 0, "Process to trace, with all its descendants (required)", 1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until Ctrl-C/SIGTERM)", 1 },
+	{ "check", OPT_CHECK, 0, 0, "Report whether this machine can run profilis-bpf (kernel, "
+	  "BTF, capabilities, BPF features) and exit", 1 },
 	{ 0, 0, 0, 0, "Requests:", 2 },
 	{ "sample", OPT_SAMPLE, "RATE", 0,
 	  "Record this share of requests, 0.0..1.0, decided in the kernel (default 1; "
@@ -307,6 +310,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_NO_OFFCPU: cfg->offcpu = false; break;
 	case OPT_FOLDED: cfg->folded = arg; break;
 	case OPT_SPEEDSCOPE: cfg->speedscope = arg; break;
+	case OPT_CHECK: cfg->check = true; break;
 	case OPT_STATS_JSON: cfg->stats_json = arg; break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
@@ -328,7 +332,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		argp_error(state, "unexpected argument '%s'", arg);
 		break;
 	case ARGP_KEY_END:
-		if (!cfg->pid)
+		if (!cfg->pid && !cfg->check)
 			argp_error(state, "-p PID is required");
 		break;
 	default:

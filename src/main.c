@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "aggregator.h"
+#include "checks.h"
 #include "cli.h"
 #include "collector.h"
 #include "export_console.h"
@@ -392,6 +393,8 @@ int main(int argc, char **argv)
 
 	if (cli_parse(argc, argv, &a.cfg))
 		return EXIT_USAGE;
+	if (a.cfg.check)
+		return checks_run(stdout);
 	log_set_level(a.cfg.quiet ? LOG_WARN : a.cfg.verbosity ? LOG_DEBUG : LOG_INFO);
 	install_signals();
 	if (check_machine(&a) || open_exporters(&a) || attach(&a))

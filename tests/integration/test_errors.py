@@ -133,6 +133,20 @@ def test_sigterm_and_duration_detach():
         check(not new_programs(before), "programs left loaded after -d")
 
 
-TESTS = [test_usage_errors, test_no_such_pid, test_not_python, test_unsupported_version,
+def test_check():
+    rc, out, err = run(["--check"])
+    check(rc == 0 and "profilis-bpf can run here" in out and "FAIL" not in out,
+          "--check as root: %s\n%s%s", rc, out, err)
+    for feature in ("kernel BTF", "uprobe programs", "ring buffer maps", "bpf_loop helper",
+                    "software CPU clock"):
+        check(any(l.startswith("ok") and feature in l for l in out.splitlines()),
+              "--check does not confirm %s:\n%s", feature, out)
+    p = subprocess.run([BINARY, "--check"], capture_output=True, text=True, timeout=30,
+                       preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+    check(p.returncode == 1 and "FAIL capabilities" in p.stdout and "CAP_BPF" in p.stdout,
+          "--check as nobody: %s\n%s", p.returncode, p.stdout)
+
+
+TESTS = [test_check, test_usage_errors, test_no_such_pid, test_not_python, test_unsupported_version,
          test_not_root, test_no_btf, test_target_exits_while_traced,
          test_sigterm_and_duration_detach]
