@@ -68,12 +68,15 @@ enum {
 	OPT_FOLDED,
 	OPT_SPEEDSCOPE,
 	OPT_CHECK,
+	OPT_LIST,
 };
 
 static const struct argp_option options[] = {
 	{ 0, 0, 0, 0, "Target and duration:", 1 },
 	{ "pid", 'p', "PID", 0, "Process to trace, with all its descendants (required)", 1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until Ctrl-C/SIGTERM)", 1 },
+	{ "list", OPT_LIST, 0, 0, "List the Python processes here (version, server, workers, "
+	  "ports, Flask imported?) and exit", 1 },
 	{ "check", OPT_CHECK, 0, 0, "Report whether this machine can run profilis-bpf (kernel, "
 	  "BTF, capabilities, BPF features) and exit", 1 },
 	{ 0, 0, 0, 0, "Requests:", 2 },
@@ -311,6 +314,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_FOLDED: cfg->folded = arg; break;
 	case OPT_SPEEDSCOPE: cfg->speedscope = arg; break;
 	case OPT_CHECK: cfg->check = true; break;
+	case OPT_LIST: cfg->list = true; break;
 	case OPT_STATS_JSON: cfg->stats_json = arg; break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
@@ -332,7 +336,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		argp_error(state, "unexpected argument '%s'", arg);
 		break;
 	case ARGP_KEY_END:
-		if (!cfg->pid && !cfg->check)
+		if (!cfg->pid && !cfg->check && !cfg->list)
 			argp_error(state, "-p PID is required");
 		break;
 	default:

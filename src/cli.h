@@ -18,6 +18,7 @@ enum console_mode { CONSOLE_AUTO, CONSOLE_OFF, CONSOLE_COMPACT, CONSOLE_PRETTY }
 struct config {
 	pid_t pid;
 	bool check;			/* --check: report machine support, exit */
+	bool list;			/* --list: Python processes, exit */
 	double duration_s;		/* 0: until interrupted */
 	int verbosity;			/* 0 normal, 1 -v, 2 -vv */
 	int quiet;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "aggregator.h"
 #include "checks.h"
+#include "proclist.h"
 #include "cli.h"
 #include "collector.h"
 #include "export_console.h"
@@ -395,6 +396,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	if (a.cfg.check)
 		return checks_run(stdout);
+	if (a.cfg.list)
+		return proclist_run(stdout) >= 0 ? 0 : 1;
 	log_set_level(a.cfg.quiet ? LOG_WARN : a.cfg.verbosity ? LOG_DEBUG : LOG_INFO);
 	install_signals();
 	if (check_machine(&a) || open_exporters(&a) || attach(&a))

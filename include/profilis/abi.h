@@ -97,6 +97,9 @@ struct pbpf_py_offsets {
 	__u32 code_filename;
 	__u32 code_qualname;
 	__u32 bytes_data;		/* PyBytesObject.ob_sval */
+	/* --list (userspace only) */
+	__u32 runtime_interpreters_head;	/* _PyRuntime.interpreters.head */
+	__u32 interp_modules;		/* PyInterpreterState.modules (sys.modules) */
 };
 
 #define PBPF_PREFIX_MAX 8		/* exclusion prefixes checked in BPF */

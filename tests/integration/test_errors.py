@@ -147,6 +147,32 @@ def test_check():
           "--check as nobody: %s\n%s", p.returncode, p.stdout)
 
 
-TESTS = [test_check, test_usage_errors, test_no_such_pid, test_not_python, test_unsupported_version,
+def test_list():
+    """--list finds the test apps with version, server, workers, ports and
+    whether Flask is imported (read from sys.modules, not guessed)."""
+    other = subprocess.Popen([PYENV_310, "-c", "import time; time.sleep(60)"])
+    try:
+        with Server("gunicorn", workers=2) as gu, Server("werkzeug", python=PYENV_311) as wz:
+            time.sleep(0.5)
+            rc, out, err = run(["--list"])
+            check(rc == 0, "--list exit %s: %s", rc, err)
+            rows = {int(l.split()[0]): l.split() for l in out.splitlines()[1:] if l[:1].isdigit()}
+            m = rows.get(gu.pid)
+            check(m and m[2] == "gunicorn" and m[3] == "3.11.2" and m[4] == "2" and
+                  m[5] == str(gu.port) and m[6] == "no", "gunicorn master row: %s", m)
+            for w in gu.children():
+                r = rows.get(w)
+                check(r and r[6] == "yes" and r[5] == str(gu.port), "worker %d row: %s", w, r)
+            r = rows.get(wz.pid)
+            check(r and r[3] == "3.11.7" and r[5] == str(wz.port) and r[6] == "yes" and
+                  r[7].endswith("libpython3.11.so.1.0"), "werkzeug row: %s", r)
+            r = rows.get(other.pid)
+            check(r and r[3] == "3.10" and r[6] == "?", "3.10 row: %s", r)
+    finally:
+        other.kill()
+        other.wait()
+
+
+TESTS = [test_list, test_check, test_usage_errors, test_no_such_pid, test_not_python, test_unsupported_version,
          test_not_root, test_no_btf, test_target_exits_while_traced,
          test_sigterm_and_duration_detach]

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Looking into a Python process from userspace (process_vm_readv), for
+ * --list: is a module in its sys.modules?
+ */
+#ifndef PROFILIS_PYINSPECT_H
+#define PROFILIS_PYINSPECT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "profilis/abi.h"
+
+/* 1 if `name` is a key of sys.modules of the main interpreter, 0 if not,
+ * -errno when the process could not be read. */
+int pyinspect_module_loaded(pid_t pid, const struct pbpf_py_offsets *off, uint64_t runtime_addr,
+			    const char *name);
+
+#endif
