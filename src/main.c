@@ -405,6 +405,9 @@ int main(int argc, char **argv)
 	why = run_loop(&a);
 	loader__drain(a.loader);
 	collector__stop(a.collector);
+	/* Losses since the last (rate-limited) warning are reported too. */
+	a.next_warn_ns = 0;
+	warn_pressure(&a, clock_ns(CLOCK_MONOTONIC));
 	if (a.profile) {
 		/* Every sample has its route by now: the last PROFILE records. */
 		profile__tick(a.profile, UINT64_MAX / 2);
