@@ -73,6 +73,18 @@ class Server:
             argv = launcher + ["-w", str(workers), "-b",
                     "127.0.0.1:%d" % self.port, "--graceful-timeout", "2"] + list(extra) + \
                    ["%s:app" % app]
+        elif kind == "gthread":
+            argv = ["/usr/bin/gunicorn", "-k", "gthread", "--threads", "4", "-w", str(workers),
+                    "-b", "127.0.0.1:%d" % self.port, "%s:app" % app]
+        elif kind == "waitress":
+            argv = [python, "-m", "waitress", "--threads", "4", "--listen",
+                    "127.0.0.1:%d" % self.port, "%s:app" % app]
+        elif kind == "uwsgi":
+            # Debian's uWSGI with the python3 plugin: libpython3.11.so, shared.
+            argv = ["/usr/bin/uwsgi", "--plugin", "python3", "--master", "--processes",
+                    str(workers), "--http-socket", "127.0.0.1:%d" % self.port,
+                    "--wsgi-file", os.path.join(APPS, app + ".py"), "--callable", "app",
+                    "--die-on-term", "--disable-logging"]
         elif kind == "werkzeug":
             argv = [python, os.path.join(APPS, app + ".py"), str(self.port)]
         else:
@@ -81,7 +93,7 @@ class Server:
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.proc.pid
         wait_port(self.port, self.proc)
-        if kind == "gunicorn":
+        if kind in ("gunicorn", "gthread", "uwsgi"):
             # The master listens before it forks: wait for every worker.
             deadline = time.time() + 20
             while len(self.children()) < workers and time.time() < deadline:
