@@ -34,6 +34,9 @@ UNIT_BIN  := $(OUTPUT)/unit-tests
 BENCH_BIN := $(OUTPUT)/bench-pipeline
 
 .DELETE_ON_ERROR:
+# The BPF object and skeleton are inputs of every build, not throw-away
+# intermediates: keep them so a second `make` has nothing to do.
+.SECONDARY: $(SKELS) $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 .PHONY: all deps test unit integration demo bench fmt vmlinux clean offsets-check
 
 all: profilis-bpf
