@@ -141,21 +141,9 @@ static int append(struct console_exporter *x, const char *s, size_t n)
 	return 0;
 }
 
-int console__push(struct console_exporter *x, const struct request_record *r)
-{
-	char line[JSONL_LINE_MAX];
-	int n = jsonl_encode_request(r, line, sizeof(line));
-	int err = console__push_line(x, line, n);
-
-	if (!err) {
-		/* A request record: move it from the "other" count. */
-		x->pending_other--;
-		x->pending++;
-	}
-	return err;
-}
-
-int console__push_line(struct console_exporter *x, const char *line, int n)
+/* Shows one encoded line; request records and other records are counted
+ * apart, so the summary's "requests recorded" stays exact. */
+static int show_line(struct console_exporter *x, const char *line, int n, bool request)
 {
 	char *pretty;
 	int err;
@@ -179,9 +167,23 @@ int console__push_line(struct console_exporter *x, const char *line, int n)
 	}
 	if (err)
 		x->st.write_errors++;
+	else if (request)
+		x->pending++;
 	else
 		x->pending_other++;
 	return err;
+}
+
+int console__push(struct console_exporter *x, const struct request_record *r)
+{
+	char line[JSONL_LINE_MAX];
+
+	return show_line(x, line, jsonl_encode_request(r, line, sizeof(line)), true);
+}
+
+int console__push_line(struct console_exporter *x, const char *line, int n)
+{
+	return show_line(x, line, n, false);
 }
 
 void console__stats(const struct console_exporter *x, struct console_stats *out)

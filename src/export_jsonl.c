@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,15 +210,10 @@ int jsonl__flush(struct jsonl_exporter *x)
 	return err;
 }
 
-int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
+/* Buffers one whole line: request records and other records (PROFILE) are
+ * counted apart, so the summary's "requests recorded" stays exact. */
+static void buffer_line(struct jsonl_exporter *x, const char *line, size_t n, bool request)
 {
-	char line[JSONL_LINE_MAX];
-	int n = jsonl_encode_request(r, line, sizeof(line));
-
-	if (n < 0 || !x->rf) {
-		x->stats.write_errors++;
-		return n < 0 ? n : -EBADF;
-	}
 	if (x->wlen + n > WBUF_SIZE)
 		jsonl__flush(x);
 	/* A line never straddles two files: rotate before it would overflow. */
@@ -231,7 +227,22 @@ int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
 	}
 	memcpy(x->wbuf + x->wlen, line, n);
 	x->wlen += n;
-	x->pending++;
+	if (request)
+		x->pending++;
+	else
+		x->pending_other++;
+}
+
+int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
+{
+	char line[JSONL_LINE_MAX];
+	int n = jsonl_encode_request(r, line, sizeof(line));
+
+	if (n < 0 || !x->rf) {
+		x->stats.write_errors++;
+		return n < 0 ? n : -EBADF;
+	}
+	buffer_line(x, line, n, true);
 	return 0;
 }
 
@@ -241,15 +252,7 @@ int jsonl__push_line(struct jsonl_exporter *x, const char *line, size_t n)
 		x->stats.other_errors++;
 		return -EINVAL;
 	}
-	if (x->wlen + n > WBUF_SIZE)
-		jsonl__flush(x);
-	if (rotfile__would_overflow(x->rf, x->wlen + n)) {
-		jsonl__flush(x);
-		rotfile__make_room(x->rf, n);
-	}
-	memcpy(x->wbuf + x->wlen, line, n);
-	x->wlen += n;
-	x->pending_other++;
+	buffer_line(x, line, n, false);
 	return 0;
 }
 
