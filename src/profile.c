@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "export_jsonl.h"
 #include "intern.h"
 #include "profile.h"
 #include "symbols.h"
@@ -398,45 +399,23 @@ size_t profile__routes(struct profile *p, char (*out)[300], size_t max)
 	return n;
 }
 
-/* Appends a JSON string literal at buf[o]; returns the new length. */
+/* JSON string literals come from the JSONL encoder's escaper.  At buf[o];
+ * returns the new length, or len when it did not fit (the caller checks). */
 static size_t json_str(char *buf, size_t len, size_t o, const char *s)
 {
-	if (o < len)
-		buf[o] = '"';
-	o++;
-	for (; *s; s++) {
-		unsigned char c = *s;
+	int r = o < len ? jsonl_put_string(buf, len, o, s) : -ENOSPC;
 
-		if (o + 8 >= len)
-			return len;
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = c;
-		} else if (c < 0x20) {
-			o += snprintf(buf + o, len - o, "\\u%04x", c);
-		} else {
-			buf[o++] = c;
-		}
-	}
-	if (o + 1 < len)
-		buf[o++] = '"';
-	return o;
+	return r < 0 ? len : (size_t)r;
 }
 
 static void put_json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
+	char lit[2048];	/* names here are < 400 bytes: 6x escaping fits */
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	if (jsonl_put_string(lit, sizeof(lit), 0, s) > 0)
+		fputs(lit, f);
+	else
+		fputs("\"\"", f);
 }
 
 /* Writes through a temporary file renamed over `path`. */
