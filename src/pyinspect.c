@@ -12,18 +12,20 @@
 
 #define MAX_ENTRIES 65536
 
-static int rread(pid_t pid, uint64_t addr, void *buf, size_t len)
+int pyinspect_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec l = { buf, len }, r = { (void *)addr, len };
+	ssize_t n;
 
 	if (!addr)
 		return -EFAULT;
-	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -errno ?: -EFAULT;
+	n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EFAULT;
 }
 
 static int read_u64(pid_t pid, uint64_t addr, uint64_t *out)
 {
-	return rread(pid, addr, out, sizeof(*out));
+	return pyinspect_read(pid, addr, out, sizeof(*out));
 }
 
 /* Whether the str at addr is the ASCII text `name`. */
@@ -34,7 +36,7 @@ static int str_is(pid_t pid, const struct pbpf_py_offsets *off, uint64_t addr, c
 	uint64_t len;
 	uint32_t state;
 
-	if (n + off->str_ascii_data > sizeof(buf) || rread(pid, addr, buf, off->str_ascii_data + n))
+	if (n + off->str_ascii_data > sizeof(buf) || pyinspect_read(pid, addr, buf, off->str_ascii_data + n))
 		return 0;
 	memcpy(&len, buf + off->str_length, 8);
 	memcpy(&state, buf + off->str_state, 4);
@@ -55,8 +57,8 @@ int pyinspect_module_loaded(pid_t pid, const struct pbpf_py_offsets *off, uint64
 	    (err = read_u64(pid, interp + off->interp_modules, &modules)) ||
 	    (err = read_u64(pid, modules + off->dict_keys, &keys)) ||
 	    (err = read_u64(pid, modules + off->dict_values, &values)) ||
-	    (err = rread(pid, keys + off->keys_log2_index_bytes, &log2_index_bytes, 1)) ||
-	    (err = rread(pid, keys + off->keys_kind, &kind, 1)) ||
+	    (err = pyinspect_read(pid, keys + off->keys_log2_index_bytes, &log2_index_bytes, 1)) ||
+	    (err = pyinspect_read(pid, keys + off->keys_kind, &kind, 1)) ||
 	    (err = read_u64(pid, keys + off->keys_nentries, &nentries)))
 		return err;
 	if (nentries > MAX_ENTRIES || log2_index_bytes > 40)
@@ -65,7 +67,7 @@ int pyinspect_module_loaded(pid_t pid, const struct pbpf_py_offsets *off, uint64
 	entries = calloc(nentries * words + 1, sizeof(*entries));
 	if (!entries)
 		return -ENOMEM;
-	err = rread(pid, keys + off->keys_indices + (1ULL << log2_index_bytes), entries,
+	err = pyinspect_read(pid, keys + off->keys_indices + (1ULL << log2_index_bytes), entries,
 		    nentries * words * sizeof(*entries));
 	for (uint64_t i = 0; !err && i < nentries && !found; i++) {
 		uint64_t key = entries[i * words + (kind == 0 ? 1 : 0)];

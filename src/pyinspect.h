@@ -6,9 +6,14 @@
 #ifndef PROFILIS_PYINSPECT_H
 #define PROFILIS_PYINSPECT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "profilis/abi.h"
+
+/* Copies len bytes of pid's memory at addr; 0, or -errno (a short read or a
+ * NULL address is -EFAULT). */
+int pyinspect_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 
 /* 1 if `name` is a key of sys.modules of the main interpreter, 0 if not,
  * -errno when the process could not be read. */

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
+#include "pyinspect.h"
 #include "symbols.h"
 
 #define CODE_HDR 256
@@ -36,13 +36,6 @@ struct symbols {
 	uint64_t misses;
 };
 
-static int remote_read(pid_t pid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)addr, len };
-
-	return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
-}
-
 /* A compact str as UTF-8 (kinds 1, 2, 4), at most 255 bytes. */
 static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 {
@@ -52,7 +45,7 @@ static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 	size_t n, o = 0;
 	char out[512];
 
-	if (!addr || remote_read(pid, addr, hdr, sizeof(hdr)))
+	if (!addr || pyinspect_read(pid, addr, hdr, sizeof(hdr)))
 		return NULL;
 	memcpy(&len, hdr + s->off.str_length, 8);
 	memcpy(&state, hdr + s->off.str_state, 4);
@@ -60,7 +53,7 @@ static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 	if (!((state >> s->off.str_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
 		return NULL;
 	n = len * kind < sizeof(data) ? len * kind : sizeof(data) - sizeof(data) % kind;
-	if (remote_read(pid, addr + (((state >> s->off.str_ascii_bit) & 1)
+	if (pyinspect_read(pid, addr + (((state >> s->off.str_ascii_bit) & 1)
 					     ? s->off.str_ascii_data : s->off.str_compact_data),
 			data, n))
 		return NULL;
@@ -173,7 +166,7 @@ static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr
 	uint64_t type = 0;
 	int32_t first = 0;
 
-	if (remote_read(pid, code, hdr, CODE_HDR))
+	if (pyinspect_read(pid, code, hdr, CODE_HDR))
 		return -EFAULT;
 	memcpy(&type, hdr + 8, 8);
 	if (s->code_type && type != s->code_type)
@@ -194,9 +187,9 @@ static void fill_entry(struct symbols *s, struct sym_entry *e, const uint8_t *hd
 	e->file = remote_str(s, e->pid, e->sig[1]);
 	e->firstlineno = (int)(int32_t)e->sig[2];
 	memcpy(&table, hdr + s->off.code_linetable, 8);
-	if (table && remote_read(e->pid, table + s->off.long_size, &tlen, 8) == 0 &&
+	if (table && pyinspect_read(e->pid, table + s->off.long_size, &tlen, 8) == 0 &&
 	    tlen > 0 && tlen <= TABLE_MAX && (e->table = malloc(tlen))) {
-		if (remote_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
+		if (pyinspect_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
 			e->table_len = tlen;
 		} else {
 			free(e->table);
