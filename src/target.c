@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,22 +179,40 @@ cleanup:
 	return err;
 }
 
-/* The parent of a live process; -1 for zombies (nothing left to trace). */
-static pid_t read_ppid(const char *pid_dir)
+/* State and parent from /proc/PID/stat; 0 or -1 when it cannot be read. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid)
 {
-	char path[300], buf[512], *p, state = 0;
-	pid_t ppid = -1;
+	char path[64], buf[512], *p;
+	int ok = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%s/stat", pid_dir);
+	*state = 0;
+	*ppid = -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	/* comm may hold spaces and parentheses: parse after the last ')'. */
 	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 1, " %c %d", &state, &ppid);
+		ok = sscanf(p + 1, " %c %d", state, ppid) >= 1;
 	fclose(f);
-	return state == 'Z' || state == 'X' ? -1 : ppid;
+	return ok ? 0 : -1;
+}
+
+static bool is_dead(char state)
+{
+	return state == 'Z' || state == 'X';
+}
+
+/* The parent of a live process; -1 for zombies (nothing left to trace). */
+static pid_t read_ppid(pid_t pid)
+{
+	pid_t ppid;
+	char state;
+
+	if (read_stat(pid, &state, &ppid) || is_dead(state))
+		return -1;
+	return ppid;
 }
 
 int target_process_tree(pid_t root, pid_t *out, int max)
@@ -213,7 +232,7 @@ int target_process_tree(pid_t root, pid_t *out, int max)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		pids[n] = atoi(de->d_name);
-		ppids[n] = read_ppid(de->d_name);
+		ppids[n] = read_ppid(pids[n]);
 		n++;
 	}
 	closedir(d);
@@ -227,17 +246,10 @@ int target_process_tree(pid_t root, pid_t *out, int max)
 
 int target_alive(pid_t pid)
 {
-	char path[64], buf[512], *p, state = 0;
-	FILE *f;
+	pid_t ppid;
+	char state;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 1, " %c", &state);
-	fclose(f);
-	return state != 0 && state != 'Z' && state != 'X';
+	return read_stat(pid, &state, &ppid) == 0 && !is_dead(state);
 }
 
 void target_server_kind(pid_t pid, char *out, size_t len)
