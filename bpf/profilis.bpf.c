@@ -100,7 +100,8 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	v.sampled = sample_request();
 	if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY))
 		__sync_fetch_and_add(&stats.inflight_drops, 1);
-	note_thread((__u32)id, v.start_ns);
+	if (stacks_enabled)
+		note_thread((__u32)id, v.start_ns);
 	return 0;
 }
 
@@ -226,7 +227,8 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	}
 	v = *found;
 	bpf_map_delete_elem(&inflight, &key);
-	bpf_map_delete_elem(&thread_request, &key.tid);
+	if (stacks_enabled)
+		bpf_map_delete_elem(&thread_request, &key.tid);
 	if (!v.sampled && !filter.keep_errors)
 		goto unsampled;
 	app_frame = find_wsgi_app(frame, &code);

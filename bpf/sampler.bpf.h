@@ -23,6 +23,8 @@
 #include "pyobj.bpf.h"
 
 const volatile __u32 max_depth = 64;
+/* Off (-F 0 --no-offcpu): the request probes skip the per-thread bookkeeping. */
+const volatile bool stacks_enabled = true;
 
 /* Learned at the request uprobes, where the thread holds the GIL. */
 struct {

@@ -87,6 +87,7 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	s->rodata->wake_bytes = o->ringbuf_bytes / 8;
 	s->rodata->max_depth = o->max_depth > 0 && o->max_depth <= PBPF_STACK_MAX
 				       ? o->max_depth : 64;
+	s->rodata->stacks_enabled = o->sample_hz > 0 || o->offcpu;
 	err = pyoffsets_pack_names((struct pbpf_name_key *)s->rodata->names);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
