@@ -353,7 +353,8 @@ static void print_summary_table(struct app *a)
 	live__free(l);
 }
 
-/* --folded and --speedscope are written once, at exit, from everything seen. */
+/* --folded and --speedscope are written once, at exit, from everything seen
+ * (main has already given every pending sample its route). */
 static void write_profiles(struct app *a)
 {
 	struct profile_stats ps;
@@ -361,7 +362,6 @@ static void write_profiles(struct app *a)
 
 	if (!a->profile)
 		return;
-	profile__tick(a->profile, UINT64_MAX / 2);
 	profile__stats(a->profile, &ps);
 	p_info("profile: %llu stack samples (%llu without the GIL, %llu outside Python), "
 	       "%llu blocked stacks (%.1f s), %llu cut at --max-depth",
