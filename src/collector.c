@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 #include "collector.h"
 
 struct collector {
@@ -29,14 +30,6 @@ struct collector {
 	bool joined;
 	struct collector_stats st;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static void deadline_ts(uint64_t at_ns, struct timespec *ts)
 {
@@ -75,11 +68,11 @@ static bool batch_due(struct collector *c, uint64_t now)
 static void *batcher(void *arg)
 {
 	struct collector *c = arg;
-	uint64_t next_tick = now_ns() + c->o.flush_interval_ns;
+	uint64_t next_tick = mono_ns() + c->o.flush_interval_ns;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = mono_ns();
 		struct timespec ts;
 		size_t n = 0;
 
@@ -176,7 +169,7 @@ int collector__push(struct collector *c, const void *item)
 		c->count--;
 		c->st.dropped++;
 	}
-	c->arrived[(c->head + c->count) % c->o.queue_size] = now_ns();
+	c->arrived[(c->head + c->count) % c->o.queue_size] = mono_ns();
 	memcpy(slot(c, c->count), item, c->o.item_size);
 	c->count++;
 	c->st.enqueued++;

@@ -15,6 +15,7 @@
 #include "checks.h"
 #include "proclist.h"
 #include "cli.h"
+#include "clock.h"
 #include "collector.h"
 #include "export_console.h"
 #include "export_jsonl.h"
@@ -57,14 +58,6 @@ struct app {
 	uint64_t warned_dropped, warned_kernel_lost;
 	int64_t next_warn_ns;
 };
-
-static int64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static int on_event(void *ctx, const void *event, size_t size)
 {

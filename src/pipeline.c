@@ -6,6 +6,7 @@
  */
 #include <time.h>
 #include "aggregator.h"
+#include "clock.h"
 #include "export_console.h"
 #include "export_jsonl.h"
 #include "filter.h"
@@ -70,14 +71,6 @@ void pipeline_profile_records(struct pipeline *p, uint64_t now)
 		jsonl__flush(p->jsonl);
 	if (p->console)
 		console__flush(p->console);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 void pipeline_tick(void *ctx)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "clock.h"
 #include "rotfile.h"
 
 #define DEFAULT_TEMPLATE "profilis-{timestamp}.jsonl"
@@ -24,17 +25,9 @@ struct rotfile {
 	int is_regular;
 	char active[4096];
 	off_t size;		/* bytes of complete lines in the active file */
-	struct timespec opened;
+	uint64_t opened_ns;	/* when the active file was opened (monotonic) */
 	uint64_t seq;		/* finished files so far */
 };
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static const char *const fields[] = { "{timestamp}", "{pid}", "{seq}" };
 
@@ -108,13 +101,13 @@ static int open_active(struct rotfile *rf)
 	snprintf(rf->active, sizeof(rf->active), "%s/.profilis-active-%d.jsonl", rf->o.dir,
 		 (int)getpid());
 	rf->fd = open(rf->active, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	clock_gettime(CLOCK_MONOTONIC, &rf->opened);
+	rf->opened_ns = mono_ns();
 	if (rf->fd < 0)
 		return -errno;
 	rf->owns_fd = 1;
 	rf->is_regular = 1;
 	rf->size = 0;
-	clock_gettime(CLOCK_MONOTONIC, &rf->opened);
+	rf->opened_ns = mono_ns();
 	return 0;
 }
 
@@ -237,13 +230,13 @@ int rotfile__make_room(struct rotfile *rf, size_t len)
 
 int rotfile__tick(struct rotfile *rf)
 {
-	double age = mono_now() - (rf->opened.tv_sec + rf->opened.tv_nsec / 1e9);
+	double age = (mono_ns() - rf->opened_ns) / 1e9;
 
 	if (!rf->o.dir || rf->o.rotate_secs <= 0 || age < rf->o.rotate_secs)
 		return 0;
 	if (rf->size == 0) {
 		/* Nothing to publish: restart the clock instead of making an empty file. */
-		clock_gettime(CLOCK_MONOTONIC, &rf->opened);
+		rf->opened_ns = mono_ns();
 		return 0;
 	}
 	return rotate(rf);
