@@ -295,6 +295,7 @@ static void summarize(struct app *a)
 	struct console_stats con = { 0 };
 	struct pbpf_stats bs;
 	unsigned long long recorded, write_errors;
+	unsigned long long user_excluded = filter__excluded_count(a->filter);
 
 	collector__stats(a->collector, &cs);
 	loader__stats(a->loader, &bs);
@@ -304,7 +305,7 @@ static void summarize(struct app *a)
 		console__stats(a->console, &con);
 	/* With no exporter (dashboard, --table) a request counts once aggregated. */
 	recorded = a->jsonl ? js.written : a->console ? con.written
-				       : a->pipe.decoded - a->pipe.excluded;
+				       : a->pipe.decoded - user_excluded;
 	write_errors = a->jsonl ? js.write_errors : con.write_errors;
 	p_info("%llu requests recorded, %llu lost (kernel ring buffer full %llu, in-flight "
 	       "table full %llu, queue drops %llu, write errors %llu); %llu sampled out, "
@@ -313,7 +314,7 @@ static void summarize(struct app *a)
 			 write_errors,
 	       (unsigned long long)bs.ringbuf_drops, (unsigned long long)bs.inflight_drops,
 	       (unsigned long long)cs.dropped, write_errors, (unsigned long long)bs.unsampled,
-	       (unsigned long long)(bs.excluded + a->pipe.excluded),
+	       (unsigned long long)bs.excluded + user_excluded,
 	       (unsigned long long)bs.excluded, (unsigned long long)bs.no_start);
 	if (a->jsonl && js.files)
 		p_info("%llu JSONL files written to %s", (unsigned long long)js.files, a->cfg.output);

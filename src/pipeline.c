@@ -26,10 +26,8 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 			continue;
 		}
 		p->decoded++;
-		if (p->filter && r.has_path && filter__excluded(p->filter, r.path)) {
-			p->excluded++;
-			continue;
-		}
+		if (p->filter && r.has_path && filter__excluded(p->filter, r.path))
+			continue; /* counted by the filter */
 		if (p->profile)
 			profile__push_request(p->profile, r.pid, r.tid, r.ts_ns - r.dur_ns,
 					      r.has_method ? r.method : "?", r.route);

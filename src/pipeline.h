@@ -27,7 +27,6 @@ struct pipeline {
 	uint64_t next_profile_ns;
 	uint64_t decoded;
 	uint64_t malformed;		/* events that failed to decode */
-	uint64_t excluded;		/* by a userspace pattern */
 };
 
 /* collector_sink_fn: items are struct pbpf_req_event. */
