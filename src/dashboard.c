@@ -113,12 +113,17 @@ static double row_key(const struct agg_row *r, enum dash_col c)
 	}
 }
 
-static enum dash_col sort_col;
-static bool sort_rev;
+struct sort_by {
+	enum dash_col col;
+	bool rev;
+};
 
-static int cmp_rows(const void *pa, const void *pb)
+static int cmp_rows(const void *pa, const void *pb, void *arg)
 {
 	const struct agg_row *a = pa, *b = pb;
+	const struct sort_by *by = arg;
+	enum dash_col sort_col = by->col;
+	bool sort_rev = by->rev;
 	int c;
 
 	if (sort_col == COL_METHOD || sort_col == COL_ROUTE) {
@@ -138,9 +143,9 @@ static int cmp_rows(const void *pa, const void *pb)
 
 void dash_sort(struct agg_snapshot *s, enum dash_col col, bool reverse)
 {
-	sort_col = col;
-	sort_rev = reverse;
-	qsort(s->rows, s->nrows, sizeof(*s->rows), cmp_rows);
+	struct sort_by by = { col, reverse };
+
+	qsort_r(s->rows, s->nrows, sizeof(*s->rows), cmp_rows, &by);
 }
 
 static void add_line(struct dash_frame *f, int height, enum dash_style st, const char *fmt, ...)

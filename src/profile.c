@@ -361,11 +361,10 @@ out:
 	return n;
 }
 
-static double *route_weights;	/* for the sort below, under the lock */
-
-static int by_weight(const void *a, const void *b)
+static int by_weight(const void *a, const void *b, void *weights)
 {
-	double x = route_weights[*(const size_t *)a], y = route_weights[*(const size_t *)b];
+	const double *w = weights;
+	double x = w[*(const size_t *)a], y = w[*(const size_t *)b];
 
 	return x < y ? 1 : x > y ? -1 : 0;
 }
@@ -388,8 +387,7 @@ size_t profile__routes(struct profile *p, char (*out)[300], size_t max)
 		}
 		for (size_t r = 0; r < p->routes.n; r++)
 			order[r] = r;
-		route_weights = w;
-		qsort(order, p->routes.n, sizeof(*order), by_weight);
+		qsort_r(order, p->routes.n, sizeof(*order), by_weight, w);
 		for (size_t i = 0; i < p->routes.n && n < max; i++)
 			snprintf(out[n++], 300, "%s", p->routes.keys[order[i]]);
 	}
