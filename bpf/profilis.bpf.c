@@ -74,8 +74,7 @@ static __always_inline void announce_flask(__u32 tgid)
  * here) and the request now in flight on it. */
 static __always_inline void note_thread(__u32 tid, __u64 start_ns)
 {
-	__u64 tstate = (__u64)read_ptr((const void *)(py.runtime_addr +
-						       py.runtime_tstate_current));
+	__u64 tstate = (__u64)gil_holder();
 
 	if (tstate)
 		bpf_map_update_elem(&thread_tstate, &tid, &tstate, BPF_ANY);

@@ -153,31 +153,59 @@ static __always_inline void slots_remember(struct dict_scan *d)
 	}
 }
 
-/* Scans a PyDictKeysObject; `values` is the split values array or NULL. */
+/* Where a key table's entries start and their width, set in `d`.  3.11+
+ * store log2 of the index bytes and a kind (general entries carry the hash
+ * first: {hash, key, value}; unicode ones are {key, value}); 3.9/3.10 store
+ * the slot count, with 1-, 2-, 4- or 8-byte slots, and general entries only. */
+static __always_inline int keys_shape(const void *keys, struct dict_scan *d)
+{
+	__u8 log2_index_bytes = 0, kind = 0;
+	__u64 size = 0;
+
+	if (py.keys_layout == PBPF_KEYS_SIZE) {
+		if (bpf_probe_read_user(&size, 8, keys + py.keys_size))
+			goto fail;
+		if (size >= 1ULL << 32)
+			return -1;
+		d->entries = keys + py.keys_indices +
+			     size * (size <= 0xff ? 1 : size <= 0xffff ? 2 : 4);
+		d->entry_words = 3;
+		d->key_word = 1;
+		return 0;
+	}
+	if (bpf_probe_read_user(&log2_index_bytes, 1, keys + py.keys_log2_index_bytes) ||
+	    bpf_probe_read_user(&kind, 1, keys + py.keys_kind))
+		goto fail;
+	if (log2_index_bytes > 40)
+		return -1;
+	d->entries = keys + py.keys_indices + (1ULL << log2_index_bytes);
+	d->entry_words = kind == 0 ? 3 : 2;
+	d->key_word = kind == 0 ? 1 : 0;
+	return 0;
+fail:
+	__sync_fetch_and_add(&stats.read_failures, 1);
+	return -1;
+}
+
+/* Scans a PyDictKeysObject; `values_addr` is the split table's value array
+ * (already past any PyDictValues header) or 0. */
 __noinline int keys_lookup(__u64 keys_addr, __u64 values_addr, struct py_want *want)
 {
 	const void *keys = (const void *)keys_addr, *values = (const void *)values_addr;
 	struct dict_scan d = {};
-	__u8 log2_index_bytes = 0, kind = 0;
 	__s64 nentries = 0;
 
 	d.sc = scratch();
-	if (!keys || !want || !d.sc)
+	if (!keys || !want || !d.sc || keys_shape(keys, &d))
 		return -1;
-	if (bpf_probe_read_user(&log2_index_bytes, 1, keys + py.keys_log2_index_bytes) ||
-	    bpf_probe_read_user(&kind, 1, keys + py.keys_kind) ||
-	    bpf_probe_read_user(&nentries, 8, keys + py.keys_nentries)) {
+	if (bpf_probe_read_user(&nentries, 8, keys + py.keys_nentries)) {
 		__sync_fetch_and_add(&stats.read_failures, 1);
 		return -1;
 	}
-	if (nentries < 0 || log2_index_bytes > 40)
+	if (nentries < 0)
 		return -1;
-	d.entries = keys + py.keys_indices + (1ULL << log2_index_bytes);
 	d.values = values;
 	d.nentries = nentries;
-	/* DICT_KEYS_GENERAL entries carry the hash first: {hash, key, value}. */
-	d.entry_words = kind == 0 ? 3 : 2;
-	d.key_word = kind == 0 ? 1 : 0;
 	d.want = want;
 	if (values)
 		slots_lookup(&d);
@@ -189,33 +217,71 @@ __noinline int keys_lookup(__u64 keys_addr, __u64 values_addr, struct py_want *w
 	return 0;
 }
 
+/* A split table's values array, past the PyDictValues header (3.13+). */
+static __always_inline __u64 values_array(const void *values)
+{
+	return values ? (__u64)values + py.values_items : 0;
+}
+
 static __always_inline int dict_lookup(const void *dict, struct py_want *want)
 {
 	if (!dict)
 		return -1;
 	return keys_lookup((__u64)read_ptr(dict + py.dict_keys),
-			   (__u64)read_ptr(dict + py.dict_values), want);
+			   values_array(read_ptr(dict + py.dict_values)), want);
 }
 
-/* Instance attributes: inline values with the type's shared keys, a managed
- * dict, or a classic tp_dictoffset dict. */
+/* Values that live with the object and use the type's shared keys. */
+static __always_inline int shared_values_lookup(const void *type, const void *values,
+						struct py_want *want)
+{
+	return keys_lookup((__u64)read_ptr(type + py.heaptype_cached_keys),
+			   values_array(values), want);
+}
+
+/*
+ * Instance attributes, the one place that knows each version's layout:
+ *   3.9/3.10  a dict at tp_dictoffset;
+ *   3.11      managed: a values pointer at -4 words, else a dict at -3;
+ *   3.12      managed: one word at -3, values (tagged, low bit set) or dict;
+ *   3.13      managed: a dict at -3 if materialized, else the inline values
+ *             after the object header while their `valid` byte is set.
+ * Types without a managed dict keep tp_dictoffset in every version.
+ */
 __noinline int getattrs(__u64 obj_addr, struct py_want *want)
 {
-	const void *obj = (const void *)obj_addr, *type, *values;
-	__u64 flags = 0;
+	const void *obj = (const void *)obj_addr, *type, *p;
+	__u64 flags = 0, word;
 	__s64 dictoffset = 0;
+	__u8 valid = 0;
 
 	if (!obj || !want)
 		return -1;
 	type = read_ptr(obj + 8);
 	if (!type || bpf_probe_read_user(&flags, 8, type + py.type_flags))
 		return -1;
-	if (flags & py.managed_dict_flag) {
-		values = read_ptr(obj + py.managed_values_ptr);
-		if (values)
-			return keys_lookup((__u64)read_ptr(type + py.heaptype_cached_keys),
-					   (__u64)values, want);
-		return dict_lookup(read_ptr(obj + py.managed_dict_ptr), want);
+	if (py.attr_layout != PBPF_ATTR_DICTOFFSET && (flags & py.managed_dict_flag)) {
+		if (py.attr_layout == PBPF_ATTR_311) {
+			p = read_ptr(obj + py.managed_values_ptr);
+			if (p)
+				return shared_values_lookup(type, p, want);
+			return dict_lookup(read_ptr(obj + py.managed_dict_ptr), want);
+		}
+		if (py.attr_layout == PBPF_ATTR_312) {
+			word = (__u64)read_ptr(obj + py.managed_dict_ptr);
+			if (word & 1)
+				return shared_values_lookup(type, (const void *)(word + 1), want);
+			return dict_lookup((const void *)word, want);
+		}
+		p = read_ptr(obj + py.managed_dict_ptr);
+		if (p)
+			return dict_lookup(p, want);
+		if (!(flags & py.inline_values_flag))
+			return -1;
+		p = obj + py.inline_values_at;
+		if (bpf_probe_read_user(&valid, 1, p + py.values_valid) || !valid)
+			return -1;
+		return shared_values_lookup(type, p, want);
 	}
 	if (bpf_probe_read_user(&dictoffset, 8, type + py.type_dictoffset) ||
 	    dictoffset <= 0)

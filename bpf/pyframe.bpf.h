@@ -8,18 +8,25 @@
 
 #include "pydict.bpf.h"
 
-/* The thread holding the GIL, which is the caller at our uprobes. */
-static __always_inline const void *current_frame(void)
+/* A thread's innermost frame: behind a _PyCFrame in 3.11/3.12, directly in
+ * the thread state otherwise. */
+static __always_inline const void *tstate_frame(const void *tstate)
 {
-	const void *tstate, *cframe;
+	const void *p;
 
-	tstate = read_ptr((const void *)(py.runtime_addr + py.runtime_tstate_current));
 	if (!tstate)
 		return NULL;
-	cframe = read_ptr(tstate + py.tstate_cframe);
-	if (!cframe)
-		return NULL;
-	return read_ptr(cframe + py.cframe_current_frame);
+	p = read_ptr(tstate + py.tstate_frame);
+	if (p && py.cframe_current_frame != PBPF_NONE)
+		p = read_ptr(p + py.cframe_current_frame);
+	return p;
+}
+
+/* The frame of the thread holding the GIL, which is the caller at our
+ * uprobes. */
+static __always_inline const void *current_frame(void)
+{
+	return tstate_frame(gil_holder());
 }
 
 /* Looks up locals of `frame` by name through co_localsplusnames. */

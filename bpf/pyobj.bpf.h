@@ -163,7 +163,9 @@ static __always_inline int read_str(const void *obj, struct pbpf_str_hdr *hdr,
 	return 0;
 }
 
-/* A small non-negative int (HTTP status); -1 when unknown. */
+/* A small non-negative int (HTTP status); -1 when unknown.  Up to 3.11
+ * ob_size is the signed digit count; from 3.12 lv_tag = ndigits << 3 | sign
+ * (0 positive, 1 zero, 2 negative). */
 static __always_inline __s64 read_small_int(const void *obj)
 {
 	__s64 size = 0;
@@ -171,11 +173,31 @@ static __always_inline __s64 read_small_int(const void *obj)
 
 	if (!obj || bpf_probe_read_user(&size, 8, obj + py.long_size))
 		return -1;
+	if (py.long_layout == PBPF_LONG_TAG) {
+		if ((size & 3) == 1)
+			return 0;
+		if ((size & 3) != 0)
+			return -1;
+		size >>= 3;
+	}
 	if (size == 0)
 		return 0;
 	if (size != 1 || bpf_probe_read_user(&digit, 4, obj + py.long_digits))
 		return -1;
 	return digit & ((1U << 30) - 1);
+}
+
+/* The PyThreadState that holds the GIL, NULL when none does.  3.9-3.11 keep
+ * it in _PyRuntime; 3.12+ only as the GIL's last holder, which is the
+ * holder while the GIL is locked.  Userspace resolved both addresses. */
+static __always_inline const void *gil_holder(void)
+{
+	int locked = 0;
+
+	if (py.holder_locked_addr &&
+	    (bpf_probe_read_user(&locked, 4, (const void *)py.holder_locked_addr) || !locked))
+		return NULL;
+	return read_ptr((const void *)py.holder_addr);
 }
 
 #endif /* PROFILIS_PYOBJ_BPF_H */

@@ -20,7 +20,7 @@
 #include "profilis/abi.h"
 #include "events.bpf.h"
 #include "proctree.bpf.h"
-#include "pyobj.bpf.h"
+#include "pyframe.bpf.h"
 
 const volatile __u32 max_depth = 64;
 /* Off (-F 0 --no-offcpu): the request probes skip the per-thread bookkeeping. */
@@ -60,40 +60,59 @@ struct {
 struct walk_ctx {
 	const void *frame;
 	struct pbpf_stack_event *e;
+	__u32 n;		/* frames recorded */
 };
 
+#define FRAME_WORDS 16		/* the frame window is at most 128 bytes */
+
+/* The `bytes`-wide field at byte `off` of a frame window. */
+static __always_inline __u64 window_field(const __u64 *f, __u32 off, __u32 bytes)
+{
+	__u64 v = f[(off / 8) & (FRAME_WORDS - 1)] >> ((off % 8) * 8);
+
+	return bytes >= 8 ? v : v & ((1ULL << (bytes * 8)) - 1);
+}
+
+/* One frame per step, one read of its first frame_window bytes: code,
+ * previous, the instruction word and (3.11+) the owner all sit there.  3.12+
+ * shim frames that C code pushes (owner FRAME_OWNED_BY_CSTACK) are skipped;
+ * they are not Python code. */
 static long walk_step(__u64 i, void *ctx)
 {
 	struct walk_ctx *w = ctx;
-	__u64 f[8] = {};
+	__u64 f[FRAME_WORDS] = {};
+	__u32 n = w->n;
 
-	if (!w->frame)
+	if (!w->frame || i >= PBPF_STACK_MAX * 2)
 		return 1;
-	if (i >= max_depth || i >= PBPF_STACK_MAX) {
+	if (n >= max_depth || n >= PBPF_STACK_MAX) {
 		w->e->truncated = 1;
 		return 1;
 	}
-	/* f_code, previous and prev_instr all sit in the frame's first 64 bytes. */
-	if (bpf_probe_read_user(f, sizeof(f), w->frame))
+	if (bpf_probe_read_user(f, py.frame_window < sizeof(f) ? py.frame_window : sizeof(f),
+				w->frame))
 		return 1;
-	w->e->code[i & (PBPF_STACK_MAX - 1)] = f[(py.frame_code / 8) & 7];
-	w->e->instr[i & (PBPF_STACK_MAX - 1)] = f[(py.frame_prev_instr / 8) & 7];
-	w->e->depth = i + 1;
-	w->frame = (const void *)f[(py.frame_previous / 8) & 7];
+	w->frame = (const void *)window_field(f, py.frame_previous, 8);
+	if (py.frame_owner != PBPF_NONE &&
+	    window_field(f, py.frame_owner, 1) == py.frame_owner_cstack)
+		return 0;
+	w->e->code[n & (PBPF_STACK_MAX - 1)] = window_field(f, py.frame_code, 8);
+	/* 3.9/3.10: int f_lasti; later versions: a pointer. */
+	w->e->instr[n & (PBPF_STACK_MAX - 1)] =
+		window_field(f, py.frame_prev_instr,
+			     py.instr_kind <= PBPF_INSTR_LASTI_UNITS ? 4 : 8);
+	w->n = n + 1;
+	w->e->depth = n + 1;
 	return 0;
 }
 
 static __always_inline void walk_stack(const void *tstate, struct pbpf_stack_event *e)
 {
-	struct walk_ctx w = { .e = e };
-	const void *cframe = read_ptr(tstate + py.tstate_cframe);
+	struct walk_ctx w = { .e = e, .frame = tstate_frame(tstate) };
 
 	e->depth = 0;
 	e->truncated = 0;
-	if (!cframe)
-		return;
-	w.frame = read_ptr(cframe + py.cframe_current_frame);
-	bpf_loop(PBPF_STACK_MAX + 1, walk_step, &w, 0);
+	bpf_loop(PBPF_STACK_MAX * 2, walk_step, &w, 0);
 	if (e->truncated)
 		__sync_fetch_and_add(&stats.stack_truncated, 1);
 }
@@ -107,8 +126,8 @@ static __always_inline const void *thread_state(__u32 tid, const void *holder)
 
 	if (known)
 		return (const void *)*known;
-	if (!holder || bpf_probe_read_user(&native, 8, holder + py.tstate_native_thread_id) ||
-	    native != tid)
+	if (!holder || py.tstate_native_thread_id == PBPF_NONE ||
+	    bpf_probe_read_user(&native, 8, holder + py.tstate_native_thread_id) || native != tid)
 		return NULL;
 	ts = (__u64)holder;
 	bpf_map_update_elem(&thread_tstate, &tid, &ts, BPF_ANY);
@@ -131,7 +150,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 
 	if (!is_traced(id >> 32))
 		return 0;
-	holder = read_ptr((const void *)(py.runtime_addr + py.runtime_tstate_current));
+	holder = gil_holder();
 	tstate = thread_state((__u32)id, holder);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {

@@ -78,8 +78,6 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	int err;
 
 	s->rodata->py = *o->offsets;
-	s->rodata->py.runtime_addr = o->target->runtime_addr;
-	s->rodata->py.none_addr = o->target->none_addr;
 	if (o->filter)
 		s->rodata->filter = *o->filter;
 	/* Wake the reader early enough that a burst cannot fill the buffer

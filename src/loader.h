@@ -17,7 +17,7 @@ typedef int (*loader_event_fn)(void *ctx, const void *event, size_t size);
 
 struct loader_opts {
 	const struct target *target;
-	const struct pbpf_py_offsets *offsets;	/* version table entry */
+	const struct pbpf_py_offsets *offsets;	/* the target's (pyruntime.c) */
 	const struct pbpf_filter_cfg *filter;	/* sampling and exclusions */
 	size_t ringbuf_bytes;			/* power of two */
 	loader_event_fn on_event;

@@ -26,7 +26,7 @@
 #include "pipeline.h"
 #include "preflight.h"
 #include "profile.h"
-#include "pyoffsets.h"
+#include "pyruntime.h"
 #include "target.h"
 #include "term.h"
 
@@ -44,6 +44,7 @@ static void on_signal(int sig)
 struct app {
 	struct config cfg;
 	struct target t;
+	struct pbpf_py_offsets off;	/* the target's, see pyruntime.c */
 	struct filter *filter;
 	struct jsonl_exporter *jsonl;
 	struct console_exporter *console;
@@ -92,11 +93,8 @@ static int check_machine(struct app *a)
 		p_err("%s", msg);
 		return -1;
 	}
-	if (!pyoffsets_find(a->t.py_major, a->t.py_minor)) {
-		p_err("PID %d (%s) runs CPython %u.%u%s%.0u (%s), which is not supported; "
-		      "supported: CPython %s",
-		      a->t.pid, a->t.comm, a->t.py_major, a->t.py_minor, a->t.py_micro ? "." : "",
-		      a->t.py_micro, a->t.interp, pyoffsets_supported());
+	if (pyruntime_offsets(&a->t, &a->off, msg, sizeof(msg))) {
+		p_err("%s", msg);
 		return -1;
 	}
 	if (a->t.pid != a->cfg.pid) {
@@ -137,7 +135,7 @@ static int open_exporters(struct app *a)
 		return p_err("cannot set up statistics: %s", strerror(errno)), -1;
 	if (c->sample_hz > 0 || c->offcpu) {
 		a->profile = profile__new(&(struct profile_opts){
-			.off = &pyoffsets_find(a->t.py_major, a->t.py_minor)->off,
+			.off = &a->off,
 			.code_type = a->t.code_type_addr });
 		if (!a->profile)
 			return p_err("cannot set up the profiler: %s", strerror(errno)), -1;
@@ -202,7 +200,7 @@ static int attach(struct app *a)
 
 	filter__bpf_config(a->filter, a->cfg.sample, a->cfg.keep_errors, &fcfg);
 	a->loader = loader__new(&(struct loader_opts){
-		.target = &a->t, .offsets = &pyoffsets_find(a->t.py_major, a->t.py_minor)->off,
+		.target = &a->t, .offsets = &a->off,
 		.filter = &fcfg, .ringbuf_bytes = a->cfg.ringbuf_bytes, .on_event = on_event,
 		.ctx = a, .libbpf_verbose = a->cfg.verbosity >= 2,
 		.sample_hz = a->cfg.sample_hz, .max_depth = a->cfg.max_depth,

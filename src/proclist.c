@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include "proclist.h"
 #include "pyinspect.h"
-#include "pyoffsets.h"
+#include "pyruntime.h"
 #include "target.h"
 
 #define MAX_LISTEN 1024
@@ -112,12 +112,13 @@ static int python_children(pid_t pid)
 
 static const char *flask_state(const struct target *t)
 {
-	const struct py_version_offsets *v = pyoffsets_find(t->py_major, t->py_minor);
+	struct pbpf_py_offsets off;
+	char msg[256];
 	int r;
 
-	if (!v)
+	if (pyruntime_offsets(t, &off, msg, sizeof(msg)))
 		return "?";
-	r = pyinspect_module_loaded(t->pid, &v->off, t->runtime_addr, "flask");
+	r = pyinspect_module_loaded(t->pid, &off, t->runtime_addr, "flask");
 	return r < 0 ? "?" : r ? "yes" : "no";
 }
 

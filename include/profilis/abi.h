@@ -48,22 +48,69 @@ struct pbpf_name_key {
 	__u64 w[PBPF_NAME_BYTES / 8]; /* bytes, zero padded */
 };
 
+/* "This version has no such field / layer" in the offsets table. */
+#define PBPF_NONE 0xffffffffu
+
+/* How a version lays out what the BPF side and the symbolizer read.  Each
+ * enum is one concern; the code that branches on it lives in one place. */
+enum pbpf_keys_layout {
+	PBPF_KEYS_LOG2 = 0,		/* 3.11+: dk_log2_index_bytes, dk_kind */
+	PBPF_KEYS_SIZE = 1,		/* 3.9/3.10: dk_size, {hash, key, value} only */
+};
+
+enum pbpf_attr_layout {
+	PBPF_ATTR_DICTOFFSET = 0,	/* 3.9/3.10: tp_dictoffset only */
+	PBPF_ATTR_311 = 1,		/* values pointer at -4 words, dict at -3 */
+	PBPF_ATTR_312 = 2,		/* tagged dict-or-values word at -3 words */
+	PBPF_ATTR_313 = 3,		/* inline values after the object, dict at -3 */
+};
+
+enum pbpf_long_layout {
+	PBPF_LONG_SIZE = 0,		/* ob_size is the signed digit count */
+	PBPF_LONG_TAG = 1,		/* 3.12+: lv_tag = ndigits << 3 | sign */
+};
+
+enum pbpf_lines_format {
+	PBPF_LINES_LNOTAB = 0,		/* 3.9: co_lnotab byte pairs */
+	PBPF_LINES_310 = 1,		/* 3.10: co_linetable (PEP 626) */
+	PBPF_LINES_LOCATIONS = 2,	/* 3.11+: location table */
+};
+
+/* What a frame's instruction word (pbpf_stack_event.instr) holds. */
+enum pbpf_instr_kind {
+	PBPF_INSTR_LASTI_BYTES = 0,	/* 3.9: int f_lasti, a byte offset */
+	PBPF_INSTR_LASTI_UNITS = 1,	/* 3.10: int f_lasti, in code units */
+	PBPF_INSTR_PREV_PTR = 2,	/* 3.11/3.12: prev_instr, a pointer */
+	PBPF_INSTR_PTR = 3,		/* 3.13+: instr_ptr, the current one */
+};
+
 /*
- * Byte offsets inside one CPython build.  Filled in by src/pyoffsets.c from
- * a per-version table checked against the debug builds (tools/gen-offsets).
+ * Byte offsets inside one CPython build.  Filled in by src/pyruntime.c from
+ * a per-version table checked against the debug builds (tools/gen-offsets)
+ * and, for 3.13+, the target's own _Py_DebugOffsets.
  */
 struct pbpf_py_offsets {
 	__u64 runtime_addr;		/* &_PyRuntime in the target */
 	__u64 none_addr;		/* &_Py_NoneStruct in the target */
-	__u32 runtime_tstate_current;	/* _PyRuntime.gilstate.tstate_current */
-	__u32 tstate_cframe;		/* PyThreadState.cframe (0: none, 3.13) */
-	__u32 cframe_current_frame;	/* _PyCFrame.current_frame */
-	__u32 frame_code;		/* _PyInterpreterFrame.f_code */
-	__u32 frame_previous;
+	__u64 holder_addr;		/* word holding the GIL holder's tstate */
+	__u64 holder_locked_addr;	/* int "GIL locked", 0: holder is exact */
+	__u32 runtime_tstate_current;	/* _PyRuntime.gilstate.tstate_current
+					 * (3.9-3.11), else PBPF_NONE */
+	__u32 runtime_interp_main;	/* _PyRuntime.interpreters.main */
+	__u32 interp_ceval_gil;		/* PyInterpreterState.ceval.gil (3.12+) */
+	__u32 gil_last_holder;		/* struct _gil_runtime_state.last_holder */
+	__u32 gil_locked;		/* struct _gil_runtime_state.locked */
+	__u32 tstate_frame;		/* PyThreadState: the frame or cframe ptr */
+	__u32 cframe_current_frame;	/* _PyCFrame.current_frame, PBPF_NONE
+					 * when tstate_frame is the frame itself */
+	__u32 frame_code;		/* f_code / f_executable */
+	__u32 frame_previous;		/* previous / f_back */
 	__u32 frame_localsplus;
+	__u32 frame_owner;		/* char owner, PBPF_NONE: no such field */
+	__u32 frame_owner_cstack;	/* owner of a C-stack shim frame (skip) */
 	__u32 code_name;		/* PyCodeObject.co_name */
-	__u32 code_localsplusnames;
-	__u32 code_nlocalsplus;
+	__u32 code_localsplusnames;	/* co_localsplusnames (3.9/3.10: co_varnames) */
+	__u32 code_nlocalsplus;		/* co_nlocalsplus (3.9/3.10: co_nlocals) */
 	__u32 str_length;		/* PyASCIIObject.length */
 	__u32 str_state;		/* PyASCIIObject.state (bitfield word) */
 	__u32 str_ascii_data;		/* sizeof(PyASCIIObject) */
@@ -75,27 +122,40 @@ struct pbpf_py_offsets {
 	__u32 type_flags;
 	__u32 type_dictoffset;
 	__u32 heaptype_cached_keys;	/* PyHeapTypeObject.ht_cached_keys */
-	__u32 managed_dict_flag;	/* Py_TPFLAGS_MANAGED_DICT */
+	__u32 attr_layout;		/* enum pbpf_attr_layout */
+	__u32 managed_dict_flag;	/* Py_TPFLAGS_MANAGED_DICT (0: none) */
+	__u32 inline_values_flag;	/* Py_TPFLAGS_INLINE_VALUES (3.13+) */
 	__s32 managed_dict_ptr;		/* dict pointer, relative to the object */
-	__s32 managed_values_ptr;	/* inline values pointer, relative */
+	__s32 managed_values_ptr;	/* inline values pointer, relative (3.11) */
+	__u32 inline_values_at;		/* 3.13+: PyDictValues after the header */
+	__u32 values_items;		/* PyDictValues.values[] */
+	__u32 values_valid;		/* PyDictValues.valid (3.13+) */
 	__u32 dict_keys;		/* PyDictObject.ma_keys */
 	__u32 dict_values;		/* PyDictObject.ma_values */
+	__u32 keys_layout;		/* enum pbpf_keys_layout */
+	__u32 keys_size;		/* PyDictKeysObject.dk_size (3.9/3.10) */
 	__u32 keys_log2_index_bytes;	/* PyDictKeysObject.dk_log2_index_bytes */
 	__u32 keys_kind;		/* .dk_kind (0 = general, else unicode) */
 	__u32 keys_nentries;
 	__u32 keys_indices;		/* start of dk_indices */
 	__u32 tuple_items;		/* PyTupleObject.ob_item */
-	__u32 long_size;		/* PyLongObject.ob_size */
+	__u32 long_layout;		/* enum pbpf_long_layout */
+	__u32 long_size;		/* ob_size or lv_tag */
 	__u32 long_digits;		/* PyLongObject.ob_digit */
 	__u32 contextvar_name;		/* PyContextVar.var_name */
 	/* the stack sampler and symbolization */
-	__u32 tstate_native_thread_id;	/* PyThreadState.native_thread_id */
-	__u32 frame_prev_instr;		/* _PyInterpreterFrame.prev_instr */
-	__u32 code_code_adaptive;	/* PyCodeObject.co_code_adaptive */
-	__u32 code_linetable;
+	__u32 tstate_native_thread_id;	/* PyThreadState.native_thread_id
+					 * (PBPF_NONE before 3.11) */
+	__u32 frame_prev_instr;		/* prev_instr / instr_ptr / f_lasti */
+	__u32 frame_window;		/* bytes of a frame the sampler reads */
+	__u32 instr_kind;		/* enum pbpf_instr_kind */
+	__u32 lines_format;		/* enum pbpf_lines_format */
+	__u32 code_code_adaptive;	/* PyCodeObject.co_code_adaptive (3.11+) */
+	__u32 code_linetable;		/* co_linetable (3.9: co_lnotab) */
 	__u32 code_firstlineno;
 	__u32 code_filename;
-	__u32 code_qualname;
+	__u32 code_qualname;		/* co_qualname (3.9/3.10: co_name) */
+	__u32 bytes_size;		/* PyBytesObject.ob_size */
 	__u32 bytes_data;		/* PyBytesObject.ob_sval */
 	/* --list (userspace only) */
 	__u32 runtime_interpreters_head;	/* _PyRuntime.interpreters.head */
@@ -178,7 +238,7 @@ struct pbpf_stack_event {
 	__u64 ts_ns;			/* when the sample was taken / the thread blocked */
 	__u64 offcpu_ns;		/* OFFCPU: how long it stayed blocked */
 	__u64 code[PBPF_STACK_MAX];	/* PyCodeObject * per frame */
-	__u64 instr[PBPF_STACK_MAX];	/* prev_instr per frame, for line numbers */
+	__u64 instr[PBPF_STACK_MAX];	/* instruction word per frame (enum pbpf_instr_kind) */
 };
 
 /* Every event starts with its kind; process events are only this. */

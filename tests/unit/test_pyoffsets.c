@@ -18,7 +18,7 @@ Test(pyoffsets, py311_design_facts)
 	cr_assert_eq(v->major, 3);
 	cr_assert_eq(v->minor, 11);
 	cr_assert_str_eq(v->measured_on, "3.11.7");
-	cr_assert_eq(v->off.tstate_cframe, 0x38);
+	cr_assert_eq(v->off.tstate_frame, 0x38); /* the cframe pointer */
 	cr_assert_eq(v->off.cframe_current_frame, 0x08);
 	cr_assert_eq(v->off.frame_code, 0x20);
 	cr_assert_eq(v->off.frame_previous, 0x30);
@@ -51,15 +51,17 @@ Test(pyoffsets, py311_object_layout)
 	cr_assert_eq(o->none_addr, 0);
 }
 
-Test(pyoffsets, only_311_is_supported)
+Test(pyoffsets, supported_versions)
 {
-	static const unsigned int other[][2] = { { 3, 10 }, { 3, 12 }, { 3, 13 }, { 2, 7 },
-						 { 3, 9 },  { 4, 11 }, { 0, 0 },  { 11, 3 } };
+	static const unsigned int other[][2] = { { 3, 8 }, { 3, 14 }, { 2, 7 },
+						 { 4, 11 }, { 0, 0 },  { 11, 3 } };
 
+	for (unsigned int minor = 9; minor <= 13; minor++)
+		cr_assert_not_null(pyoffsets_find(3, minor), "3.%u", minor);
 	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
 		cr_assert_null(pyoffsets_find(other[i][0], other[i][1]), "%u.%u", other[i][0],
 			       other[i][1]);
-	cr_assert_str_eq(pyoffsets_supported(), "3.11");
+	cr_assert_str_eq(pyoffsets_supported(), "3.9, 3.10, 3.11, 3.12, 3.13");
 }
 
 Test(pyoffsets, names)
