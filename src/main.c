@@ -166,8 +166,7 @@ static int open_live(struct app *a)
 
 	snprintf(lo.header.process, sizeof(lo.header.process), "%s", a->t.comm);
 	target_server_kind(a->t.pid, lo.header.server, sizeof(lo.header.server));
-	snprintf(lo.header.python, sizeof(lo.header.python), "%u.%u.%u", a->t.py_major,
-		 a->t.py_minor, a->t.py_micro);
+	snprintf(lo.header.python, sizeof(lo.header.python), "%s", a->t.py_version);
 	if (lo.mode == LIVE_NONE && !lo.stats_json)
 		return 0;
 	a->live = live__new(&lo, a->agg);
@@ -209,8 +208,8 @@ static int attach(struct app *a)
 		p_err("%s", msg);
 		return -1;
 	}
-	p_info("attached to PID %d (%s, CPython %u.%u.%u, %s%s); Ctrl-C to stop", a->t.pid,
-	       a->t.comm, a->t.py_major, a->t.py_minor, a->t.py_micro, a->t.interp,
+	p_info("attached to PID %d (%s, CPython %s, %s%s); Ctrl-C to stop", a->t.pid,
+	       a->t.comm, a->t.py_version, a->t.interp,
 	       a->t.is_lib ? "" : ", static");
 	p_dbg("tracing %d process(es); waiting for Flask requests (Flask may not be "
 	      "imported yet)", loader__traced_count(a->loader));

@@ -147,8 +147,7 @@ int proclist_run(FILE *out)
 			continue; /* gone, or not Python */
 		if (t.pid != pid)
 			continue; /* a thread id */
-		snprintf(version, sizeof(version), "%u.%u%s%.0u", t.py_major, t.py_minor,
-			 t.py_micro ? "." : "", t.py_micro);
+		snprintf(version, sizeof(version), "%s", t.py_version[0] ? t.py_version : "?");
 		target_server_kind(pid, server, sizeof(server));
 		ports_of(pid, ls, nls, ports, sizeof(ports));
 		fprintf(out, "%-8d %-16.16s %-10.10s %-8s %-7d %-14.14s %-5s %s\n", pid, t.comm,

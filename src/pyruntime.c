@@ -175,9 +175,10 @@ int pyruntime_offsets(const struct target *t, struct pbpf_py_offsets *out, char 
 	int err;
 
 	if (!row) {
-		snprintf(msg, msglen, "PID %d (%s) runs CPython %u.%u (%s), which is not "
-			 "supported; supported: CPython %s", t->pid, t->comm, t->py_major,
-			 t->py_minor, t->interp, pyoffsets_supported());
+		snprintf(msg, msglen, "PID %d (%s) runs CPython %s (%s), which is not "
+			 "supported; supported: CPython %s", t->pid, t->comm,
+			 t->py_version[0] ? t->py_version : "of unknown version", t->interp,
+			 pyoffsets_supported());
 		return -ENOTSUP;
 	}
 	*out = row->off;

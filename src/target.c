@@ -102,12 +102,17 @@ static void detect_version(struct target *t, struct elf_file *ef, int hint)
 	if (elf_file__symbol(ef, "Py_Version", &addr) == 0 &&
 	    elf_file__read(ef, addr, &hex, sizeof(hex)) == 0) {
 		target_decode_version(hex, &t->py_major, &t->py_minor, &t->py_micro);
+		snprintf(t->py_version, sizeof(t->py_version), "%u.%u.%u", t->py_major,
+			 t->py_minor, t->py_micro);
 		return;
 	}
-	/* Before 3.11 there is no Py_Version: trust the file name. */
+	/* Before 3.11 there is no Py_Version: trust the file name, which does
+	 * not tell the micro version. */
 	if (hint >= 300) {
 		t->py_major = 3;
 		t->py_minor = hint - 300;
+		snprintf(t->py_version, sizeof(t->py_version), "%u.%u", t->py_major,
+			 t->py_minor);
 	}
 }
 

@@ -21,6 +21,7 @@ struct target {
 	int is_lib;			/* shared libpython (else the executable) */
 	int is_pie;			/* ET_DYN: addresses need the load bias */
 	unsigned int py_major, py_minor, py_micro;
+	char py_version[16];		/* "3.11.2"; "3.10" when the micro is unknown */
 	uint64_t load_bias;
 	uint64_t set_offset, reset_offset;	/* file offsets for the uprobes */
 	uint64_t runtime_addr, none_addr;	/* runtime addresses in the target */

@@ -3,9 +3,11 @@
 real profilis-bpf binary, real HTTP requests.  Nothing here mocks the kernel,
 libbpf or the target: a test that passes has seen the BPF programs read a
 live interpreter."""
+import atexit
 import collections
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +24,14 @@ APPS = os.path.join(ROOT, "tests", "apps")
 DEBIAN_PY = "/usr/bin/python3.11"
 PYENV_ROOT = os.environ.get("PYENV_ROOT", "/root/.pyenv")
 PYENV_311 = os.path.join(PYENV_ROOT, "versions", "3.11.7", "bin", "python3.11")
-PYENV_310 = os.path.join(PYENV_ROOT, "versions", "3.10.13", "bin", "python3.10")
+# Every CPython the tool supports, as the pyenv builds (shared libpython).
+PYENV = dict((v.rsplit(".", 1)[0], os.path.join(PYENV_ROOT, "versions", v, "bin",
+                                                "python" + v.rsplit(".", 1)[0]))
+             for v in ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"))
+PYENV_38 = os.path.join(PYENV_ROOT, "versions", "3.8.18", "bin", "python3.8")
+PYENV_SITE = os.path.join(PYENV_ROOT, "versions", "3.11.7", "lib", "python3.11", "site-packages")
+DEBIAN_SITE = "/usr/lib/python3/dist-packages"
+FLASK_DISTS = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "blinker")
 OUR_PROGS = ("ctxvar_set", "ctxvar_reset", "on_fork", "on_exit")
 
 
@@ -61,6 +70,35 @@ def clean_env():
     return env
 
 
+_flask_paths = {}
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _flask_paths.values()])
+
+
+def flask_path(python):
+    """A PYTHONPATH directory of symlinks that lets `python` import Flask
+    (DESIGN.md section 3); None when it has its own.  3.10+ get pyenv
+    3.11.7's Flask 3.1.3; 3.9 gets Debian's Flask 2.2.2, the newest Flask here
+    that still runs on it (click 8.4 needs 3.10)."""
+    if python in (DEBIAN_PY, PYENV_311) or not python.startswith(PYENV_ROOT):
+        return None
+    site = DEBIAN_SITE if python in (PYENV["3.9"], PYENV_38) else PYENV_SITE
+    if site not in _flask_paths:
+        d = tempfile.mkdtemp(prefix="flaskpath-")
+        for name in os.listdir(site):
+            if name.split("-")[0].lower() in FLASK_DISTS:
+                os.symlink(os.path.join(site, name), os.path.join(d, name))
+        _flask_paths[site] = d
+    return _flask_paths[site]
+
+
+def python_env(python):
+    env = clean_env()
+    path = flask_path(python)
+    if path:
+        env["PYTHONPATH"] = path
+    return env
+
+
 class Server:
     """A Flask app under a real WSGI server, as its own process group."""
 
@@ -89,7 +127,8 @@ class Server:
             argv = [python, os.path.join(APPS, app + ".py"), str(self.port)]
         else:
             raise ValueError(kind)
-        self.proc = subprocess.Popen(argv, cwd=APPS, env=clean_env(), stdout=self.log,
+        self.python = python
+        self.proc = subprocess.Popen(argv, cwd=APPS, env=python_env(python), stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.proc.pid
         wait_port(self.port, self.proc)
