@@ -51,6 +51,45 @@ Test(pyoffsets, py311_object_layout)
 	cr_assert_eq(o->none_addr, 0);
 }
 
+/* The differences DESIGN.md section 4 names, as facts per version. */
+Test(pyoffsets, per_version_design_facts)
+{
+	const struct pbpf_py_offsets *o39 = &pyoffsets_find(3, 9)->off,
+				     *o310 = &pyoffsets_find(3, 10)->off,
+				     *o312 = &pyoffsets_find(3, 12)->off,
+				     *o313 = &pyoffsets_find(3, 13)->off;
+
+	/* 3.9/3.10: PyFrameObjects, tstate->frame, no qualname, old dicts */
+	cr_assert_eq(o310->tstate_frame, 24);
+	cr_assert_eq(o310->cframe_current_frame, PBPF_NONE);
+	cr_assert_eq(o310->frame_previous, 24); /* f_back */
+	cr_assert_eq(o310->frame_code, 32);
+	cr_assert_eq(o310->code_qualname, o310->code_name);
+	cr_assert_eq(o310->keys_layout, PBPF_KEYS_SIZE);
+	cr_assert_eq(o310->attr_layout, PBPF_ATTR_DICTOFFSET);
+	cr_assert_eq(o310->instr_kind, PBPF_INSTR_LASTI_UNITS);
+	cr_assert_eq(o39->instr_kind, PBPF_INSTR_LASTI_BYTES);
+	cr_assert_eq(o39->lines_format, PBPF_LINES_LNOTAB);
+	cr_assert_neq(o39->runtime_tstate_current, PBPF_NONE);
+	cr_assert_eq(o39->tstate_native_thread_id, PBPF_NONE);
+	/* 3.12: f_code at 0, previous at 8, no tstate_current, no wstr, lv_tag */
+	cr_assert_eq(o312->frame_code, 0);
+	cr_assert_eq(o312->frame_previous, 8);
+	cr_assert_eq(o312->runtime_tstate_current, PBPF_NONE);
+	cr_assert_eq(o312->str_ascii_data, 40);
+	cr_assert_eq(o312->long_layout, PBPF_LONG_TAG);
+	cr_assert_eq(o312->attr_layout, PBPF_ATTR_312);
+	cr_assert_eq(o312->frame_owner_cstack, 3); /* FRAME_OWNED_BY_CSTACK */
+	/* 3.13: no cframe layer, f_executable, inline values after the header */
+	cr_assert_eq(o313->cframe_current_frame, PBPF_NONE);
+	cr_assert_eq(o313->tstate_frame, 72);
+	cr_assert_eq(o313->instr_kind, PBPF_INSTR_PTR);
+	cr_assert_eq(o313->attr_layout, PBPF_ATTR_313);
+	cr_assert_eq(o313->inline_values_flag, 1u << 2);
+	cr_assert_eq(o313->inline_values_at, 16);
+	cr_assert_eq(o313->values_items, 8);
+}
+
 Test(pyoffsets, supported_versions)
 {
 	static const unsigned int other[][2] = { { 3, 8 }, { 3, 14 }, { 2, 7 },
