@@ -74,13 +74,13 @@ static __always_inline __u64 window_field(const __u64 *f, __u32 off, __u32 bytes
 }
 
 /* One frame per step, one read of its first frame_window bytes: code,
- * previous, the instruction word and (3.11+) the owner all sit there.  3.12+
- * shim frames that C code pushes (owner FRAME_OWNED_BY_CSTACK) are skipped;
- * they are not Python code. */
+ * previous, the instruction word and (3.11+) the owner all sit there.  Shim
+ * frames are skipped, they are not Python code: 3.12+ entry frames (owner
+ * FRAME_OWNED_BY_CSTACK) and 3.13's __init__ clean-up frame. */
 static long walk_step(__u64 i, void *ctx)
 {
 	struct walk_ctx *w = ctx;
-	__u64 f[FRAME_WORDS] = {};
+	__u64 f[FRAME_WORDS] = {}, code;
 	__u32 n = w->n;
 
 	if (!w->frame || i >= PBPF_STACK_MAX * 2)
@@ -96,7 +96,10 @@ static long walk_step(__u64 i, void *ctx)
 	if (py.frame_owner != PBPF_NONE &&
 	    window_field(f, py.frame_owner, 1) == py.frame_owner_cstack)
 		return 0;
-	w->e->code[n & (PBPF_STACK_MAX - 1)] = window_field(f, py.frame_code, 8);
+	code = window_field(f, py.frame_code, 8);
+	if (py.init_shim_addr && code == py.init_shim_addr)
+		return 0;
+	w->e->code[n & (PBPF_STACK_MAX - 1)] = code;
 	/* 3.9/3.10: int f_lasti; later versions: a pointer. */
 	w->e->instr[n & (PBPF_STACK_MAX - 1)] =
 		window_field(f, py.frame_prev_instr,

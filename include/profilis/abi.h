@@ -94,6 +94,7 @@ struct pbpf_py_offsets {
 	__u64 none_addr;		/* &_Py_NoneStruct in the target */
 	__u64 holder_addr;		/* word holding the GIL holder's tstate */
 	__u64 holder_locked_addr;	/* int "GIL locked", 0: holder is exact */
+	__u64 init_shim_addr;		/* 3.13 _Py_InitCleanup: a frame to skip */
 	__u32 runtime_tstate_current;	/* _PyRuntime.gilstate.tstate_current
 					 * (3.9-3.11), else PBPF_NONE */
 	__u32 runtime_interp_main;	/* _PyRuntime.interpreters.main */

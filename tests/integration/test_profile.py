@@ -55,6 +55,44 @@ def run_profiled(server, extra=()):
     return d, paths, err
 
 
+def leaf_lines(doc, profile, func):
+    """Weight per line of `func` where it is the innermost frame."""
+    frames = doc["shared"]["frames"]
+    lines = {}
+    for s, w in zip(profile["samples"], profile["weights"]):
+        leaf = frames[s[-1]] if s else {}
+        if leaf.get("name") == func:
+            lines[leaf.get("line")] = lines.get(leaf.get("line"), 0) + w
+    return lines
+
+
+def check_frames(doc, label):
+    """Every frame names real code: a qualname, a file and a line; no shim
+    frames (3.12+ entry frames, 3.13's __init__ clean-up).  A code object
+    freed before userspace reads it stays <unknown>: rare, under 1%."""
+    frames = doc["shared"]["frames"]
+    bad = [f for f in frames if f.get("file") and f["name"] != "<unknown>" and
+           (f["file"] == "__init__" or not f.get("line", 0) > 0)]
+    check(not bad, "%s: frames that are not real code: %s", label, bad[:5])
+    unknown = {i for i, f in enumerate(frames) if f["name"] == "<unknown>"}
+    for p in doc["profiles"]:  # per profile: on-CPU weighs samples, off-CPU ns
+        total = sum(p["weights"])
+        weight = sum(w for s, w in zip(p["samples"], p["weights"]) if unknown & set(s))
+        check(weight <= 0.01 * total, "%s: %s: %d of %d weight has unknown frames", label,
+              p["name"], weight, total)
+
+
+def check_lines(doc, cpu, off, label):
+    """Line numbers come from each version's own line table: the loop of
+    burn_cpu is lines 16-17 of tests/apps/profiled.py, the sleep line 22."""
+    loop = leaf_lines(doc, cpu, "burn_cpu")
+    total = sum(loop.values())
+    check(total and (loop.get(16, 0) + loop.get(17, 0)) >= 0.9 * total,
+          "%s: burn_cpu samples by line: %s", label, loop)
+    sleep = leaf_lines(doc, off, "wait_io")
+    check(sleep and set(sleep) == {22}, "%s: wait_io blocked time by line: %s", label, sleep)
+
+
 def check_profile(paths, err, label):
     with open(paths["profile.speedscope.json"]) as f:
         doc = json.load(f)
@@ -64,6 +102,8 @@ def check_profile(paths, err, label):
     byname = profiles_by_name(doc)
     cpu, off = byname.get("GET /mixed (on-CPU)"), byname.get("GET /mixed (off-CPU)")
     check(cpu and off, "no /mixed profiles: %s", sorted(byname))
+    check_frames(doc, label)
+    check_lines(doc, cpu, off, label)
     loop, cpu_samples = share(doc, cpu, "burn_cpu")
     sleep, off_ns = share(doc, off, "wait_io")
     # Wall-clock share of the loop: its samples' time over on-CPU + blocked time.
