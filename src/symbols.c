@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Code objects are read whole-header at once (one process_vm_readv), their
- * strings with a second read each.  Line numbers come from the location
- * table format of CPython 3.11+ (Objects/locations.md): entries of
- * [1 code:4 len-1:3] plus varints; the table is walked to the instruction.
+ * strings and line table with a read each.  A frame's instruction word is
+ * turned into a byte offset into the code the way CPython's own
+ * PyFrame_GetLineNumber does for that version, then looked up in the
+ * version's line table: 3.9's co_lnotab, 3.10's PEP 626 co_linetable or the
+ * 3.11+ location table (Objects/lnotab_notes.txt, Objects/locations.md).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +16,10 @@
 #include "symbols.h"
 
 #define CODE_HDR 256
-#define TABLE_MAX 8192
+/* sizeof(PyASCIIObject) in 3.12+, the smallest str header of any version:
+ * a read this long never runs past a str object. */
+#define STR_HDR 40
+#define TABLE_MAX 65536	/* a big module body has ~16 KiB */
 #define NBUCKETS 4096
 #define REVALIDATE_NS 1000000000ULL
 
@@ -39,7 +45,7 @@ struct symbols {
 /* A compact str as UTF-8 (kinds 1, 2, 4), at most 255 bytes. */
 static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 {
-	uint8_t hdr[80], data[256];
+	uint8_t hdr[STR_HDR], data[256];
 	uint64_t len;
 	uint32_t state, kind;
 	size_t n, o = 0;
@@ -141,6 +147,92 @@ int linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 	return -1;
 }
 
+/* 3.9's PyCode_Addr2Line: a pair's line delta applies from its address on,
+ * so the walk stops at the first address past the offset; past the last
+ * pair the last line holds (the table does not know the code's length). */
+int lnotab_line(const uint8_t *t, size_t len, int firstlineno, int offset)
+{
+	long line = firstlineno;
+	size_t addr = 0;
+
+	if (offset < 0 || len % 2)
+		return -1; /* a co_lnotab is whole pairs */
+	for (size_t i = 0; i < len; i += 2) {
+		addr += t[i];
+		if (addr > (size_t)offset)
+			break;
+		line += (int8_t)t[i + 1];
+	}
+	return line >= INT_MIN && line <= INT_MAX ? (int)line : -1;
+}
+
+/* 3.10's _PyCode_CheckLineNumber: pair k covers [end(k-1), end(k)); a line
+ * delta of -128 marks a range without a line and leaves the running line
+ * alone; zero-length pairs only carry line deltas too big for one byte. */
+int linetable310_line(const uint8_t *t, size_t len, int firstlineno, int offset)
+{
+	long line = firstlineno;
+	size_t end = 0;
+
+	if (offset < 0 || len % 2)
+		return -1;
+	for (size_t i = 0; i < len; i += 2) {
+		int delta = (int8_t)t[i + 1];
+
+		end += t[i];
+		if (delta != -128)
+			line += delta;
+		if ((size_t)offset < end)
+			return delta == -128 || line < INT_MIN || line > INT_MAX ? -1 : (int)line;
+	}
+	return -1;
+}
+
+int instr_offset(const struct pbpf_py_offsets *off, uint64_t code, uint64_t instr)
+{
+	int32_t lasti = (int32_t)(uint32_t)instr; /* the sampler zero-extends an int */
+	uint64_t base;
+
+	switch (off->instr_kind) {
+	case PBPF_INSTR_LASTI_BYTES:
+		return lasti < 0 ? -1 : lasti;
+	case PBPF_INSTR_LASTI_UNITS:
+		/* 3.10's PyFrame_GetLineNumber looks up f_lasti * 2. */
+		return lasti < 0 || lasti > INT_MAX / 2 ? -1 : lasti * 2;
+	case PBPF_INSTR_PREV_PTR:
+	case PBPF_INSTR_PTR:
+		/* _PyInterpreterFrame_LASTI is the pointer minus the code in both:
+		 * 3.11/3.12's prev_instr names the last instruction started, 3.13's
+		 * instr_ptr the one executing, and each is the line CPython reports.
+		 * Below the code is a 3.11/3.12 frame that has not started. */
+		if (off->code_code_adaptive == PBPF_NONE)
+			return -1;
+		base = code + off->code_code_adaptive;
+		if (instr < base || instr - base > INT_MAX || (instr - base) % 2)
+			return -1;
+		return (int)(instr - base);
+	}
+	return -1;
+}
+
+int frame_line(const struct pbpf_py_offsets *off, const uint8_t *table, size_t len,
+	       int firstlineno, uint64_t code, uint64_t instr)
+{
+	int at = instr_offset(off, code, instr);
+
+	if (at < 0)
+		return -1;
+	switch (off->lines_format) {
+	case PBPF_LINES_LNOTAB:
+		return lnotab_line(table, len, firstlineno, at);
+	case PBPF_LINES_310:
+		return linetable310_line(table, len, firstlineno, at);
+	case PBPF_LINES_LOCATIONS:
+		return linetable_line(table, len, firstlineno, at / 2);
+	}
+	return -1;
+}
+
 static struct sym_entry **bucket(struct symbols *s, pid_t pid, uint64_t code)
 {
 	uint64_t h = (code >> 4) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)pid;
@@ -187,7 +279,7 @@ static void fill_entry(struct symbols *s, struct sym_entry *e, const uint8_t *hd
 	e->file = remote_str(s, e->pid, e->sig[1]);
 	e->firstlineno = (int)(int32_t)e->sig[2];
 	memcpy(&table, hdr + s->off.code_linetable, 8);
-	if (table && pyinspect_read(e->pid, table + s->off.long_size, &tlen, 8) == 0 &&
+	if (table && pyinspect_read(e->pid, table + s->off.bytes_size, &tlen, 8) == 0 &&
 	    tlen > 0 && tlen <= TABLE_MAX && (e->table = malloc(tlen))) {
 		if (pyinspect_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
 			e->table_len = tlen;
@@ -234,20 +326,35 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 		out->qualname = e->qualname;
 	if (e->file)
 		out->file = e->file;
+	/* No line for the instruction (not started, no location, no table):
+	 * the function's first line, still better than none. */
 	out->line = e->firstlineno;
-	if (e->table && instr > code + s->off.code_code_adaptive) {
-		int index = (int)((instr - code - s->off.code_code_adaptive) / 2);
-		int line = linetable_line(e->table, e->table_len, e->firstlineno, index);
+	if (e->table) {
+		int line = frame_line(&s->off, e->table, e->table_len, e->firstlineno, code, instr);
 
 		if (line > 0)
 			out->line = line;
 	}
 }
 
+/* The code object and str headers are read whole, at fixed sizes: every
+ * field taken from them must lie inside (PBPF_NONE never does). */
+static int offsets_fit(const struct pbpf_py_offsets *o)
+{
+	return o->code_qualname <= CODE_HDR - 8 && o->code_filename <= CODE_HDR - 8 &&
+	       o->code_linetable <= CODE_HDR - 8 && o->code_firstlineno <= CODE_HDR - 4 &&
+	       o->str_length <= STR_HDR - 8 && o->str_state <= STR_HDR - 4;
+}
+
 struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_type)
 {
-	struct symbols *s = calloc(1, sizeof(*s));
+	struct symbols *s;
 
+	if (!offsets_fit(off)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->off = *off;

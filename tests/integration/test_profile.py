@@ -36,6 +36,9 @@ def names_in(doc, profile):
 
 
 def run_profiled(server, extra=()):
+    # gunicorn's workers import the app after the fork: let that finish, or
+    # samples of module bodies (freed right after import) stay <unknown>.
+    check(http(server.url("/json")) == 200, "warm-up request failed")
     d = tempfile.mkdtemp(prefix="pbpf-prof-")
     paths = {k: os.path.join(d, k) for k in ("folded.txt", "profile.speedscope.json",
                                              "records.jsonl")}
