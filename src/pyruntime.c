@@ -78,10 +78,12 @@ int pydebug_overlay_313(const uint8_t *img, size_t len, unsigned int major,
 	if (d.interpreter_state.gil_runtime_state_holder < d.interpreter_state.gil_runtime_state ||
 	    d.interpreter_state.gil_runtime_state_locked < d.interpreter_state.gil_runtime_state)
 		return -EINVAL;
-	/* The list head is the main interpreter unless sub-interpreters were
-	 * created after it; WSGI servers do not. */
-	off->runtime_interp_main = d.runtime_state.interpreters_head;
+	/* No `main` here: the main interpreter is the one with id 0 on the list
+	 * (sub-interpreters, as mod_wsgi makes, come before it). */
+	off->runtime_interp_main = PBPF_NONE;
 	off->runtime_interpreters_head = d.runtime_state.interpreters_head;
+	off->interp_id = d.interpreter_state.id;
+	off->interp_next = d.interpreter_state.next;
 	off->interp_modules = d.interpreter_state.imports_modules;
 	off->interp_ceval_gil = d.interpreter_state.ceval_gil;
 	off->gil_last_holder = d.interpreter_state.gil_runtime_state_holder -
@@ -136,6 +138,30 @@ static int read_u64(pid_t pid, uint64_t addr, uint64_t *v)
 	return pyinspect_read(pid, addr, v, sizeof(*v));
 }
 
+#define MAX_INTERPRETERS 256
+
+/* The main interpreter: _PyRuntime.interpreters.main, or (3.13+, where the
+ * debug offsets only name the list) the one with id 0. */
+static int main_interpreter(const struct target *t, const struct pbpf_py_offsets *o,
+			    uint64_t *interp)
+{
+	uint64_t id = 1;
+	int err;
+
+	if (o->runtime_interp_main != PBPF_NONE)
+		return read_u64(t->pid, t->runtime_addr + o->runtime_interp_main, interp);
+	err = read_u64(t->pid, t->runtime_addr + o->runtime_interpreters_head, interp);
+	for (int i = 0; !err && *interp && i < MAX_INTERPRETERS; i++) {
+		err = read_u64(t->pid, *interp + o->interp_id, &id);
+		if (err || id == 0)
+			break;
+		err = read_u64(t->pid, *interp + o->interp_next, interp);
+	}
+	if (!err && id != 0)
+		*interp = 0; /* not found: no initialized interpreter */
+	return err;
+}
+
 /* 3.9-3.11 keep the GIL holder's thread state in _PyRuntime; 3.12+ only in
  * the GIL itself (last_holder, valid while `locked`). */
 static int find_gil_holder(const struct target *t, struct pbpf_py_offsets *o, char *msg,
@@ -149,7 +175,7 @@ static int find_gil_holder(const struct target *t, struct pbpf_py_offsets *o, ch
 		o->holder_locked_addr = 0;
 		return 0;
 	}
-	err = read_u64(t->pid, t->runtime_addr + o->runtime_interp_main, &interp);
+	err = main_interpreter(t, o, &interp);
 	if (!err && interp)
 		err = read_u64(t->pid, interp + o->interp_ceval_gil, &gil);
 	if (err) {

@@ -97,7 +97,8 @@ struct pbpf_py_offsets {
 	__u64 init_shim_addr;		/* 3.13 _Py_InitCleanup: a frame to skip */
 	__u32 runtime_tstate_current;	/* _PyRuntime.gilstate.tstate_current
 					 * (3.9-3.11), else PBPF_NONE */
-	__u32 runtime_interp_main;	/* _PyRuntime.interpreters.main */
+	__u32 runtime_interp_main;	/* _PyRuntime.interpreters.main, PBPF_NONE:
+					 * find the interpreter with id 0 */
 	__u32 interp_ceval_gil;		/* PyInterpreterState.ceval.gil (3.12+) */
 	__u32 gil_last_holder;		/* struct _gil_runtime_state.last_holder */
 	__u32 gil_locked;		/* struct _gil_runtime_state.locked */
@@ -161,6 +162,8 @@ struct pbpf_py_offsets {
 	/* --list (userspace only) */
 	__u32 runtime_interpreters_head;	/* _PyRuntime.interpreters.head */
 	__u32 interp_modules;		/* PyInterpreterState.modules (sys.modules) */
+	__u32 interp_id;		/* PyInterpreterState.id (main: 0) */
+	__u32 interp_next;		/* PyInterpreterState.next */
 };
 
 #define PBPF_PREFIX_MAX 8		/* exclusion prefixes checked in BPF */

@@ -29,8 +29,16 @@ static const char *const pythons[] = {
 	PYENV "3.13.0/bin/python3.13",
 };
 
+static pid_t start_python_code(const char *python, const char *code);
+
 /* A sleeping interpreter, initialized (it printed) before we look. */
 static pid_t start_python(const char *python)
+{
+	return start_python_code(python, "import sys, time; print('up', flush=True); "
+					 "time.sleep(60)");
+}
+
+static pid_t start_python_code(const char *python, const char *code)
 {
 	char buf[8];
 	pid_t parent = getpid(), pid;
@@ -46,8 +54,7 @@ static pid_t start_python(const char *python)
 			_exit(1);
 		dup2(p[1], STDOUT_FILENO);
 		close(p[0]);
-		execl(python, python, "-c",
-		      "import sys, time; print('up', flush=True); time.sleep(60)", (char *)NULL);
+		execl(python, python, "-c", code, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -118,6 +125,33 @@ Test(pyruntime, gil_holder_word_matches_gdb, .timeout = 120)
 	}
 }
 
+/* A sub-interpreter (mod_wsgi makes them) goes to the head of the list; the
+ * GIL found must still be the main interpreter's.  3.13 finds it by id. */
+Test(pyruntime, sub_interpreter_does_not_hide_the_main_one, .timeout = 60)
+{
+	static const char *const code[] = {
+		"import _xxsubinterpreters as I, time; x = I.create(); print('up', flush=True); "
+		"time.sleep(60)",
+		"import _interpreters as I, time; x = I.create(); print('up', flush=True); "
+		"time.sleep(60)",
+	};
+
+	for (int i = 0; i < 2; i++) {
+		pid_t pid = start_python_code(pythons[3 + i], code[i]);
+		struct pbpf_py_offsets off;
+		struct target t;
+
+		resolve(pid, &t, &off);
+		cr_assert_neq(gdb_eval(pid, "_PyRuntime.interpreters.head"),
+			      gdb_eval(pid, "_PyRuntime.interpreters.main"),
+			      "the sub-interpreter should head the list");
+		cr_assert_eq(off.holder_addr,
+			     gdb_eval(pid, "&_PyRuntime.interpreters.main->ceval.gil->last_holder"),
+			     "%s", pythons[3 + i]);
+		stop_python(pid);
+	}
+}
+
 /* Everything 3.13's _Py_DebugOffsets covers must equal what gdb measured on
  * the debug build: the overlay changes nothing for 3.13.0. */
 Test(pyruntime, py313_debug_offsets_agree_with_the_table)
@@ -133,9 +167,9 @@ Test(pyruntime, py313_debug_offsets_agree_with_the_table)
 	cr_assert_eq(pyinspect_read(pid, t.runtime_addr, img, sizeof(img)), 0);
 	stop_python(pid);
 	cr_assert_eq(pydebug_overlay_313(img, sizeof(img), 3, 13, &off), 0);
-	/* runtime_interp_main comes from interpreters.head there: the same
-	 * interpreter in a process without sub-interpreters, another field. */
-	cr_assert_eq(off.runtime_interp_main, row->runtime_interpreters_head);
+	/* The debug offsets do not name interpreters.main: the main interpreter
+	 * is then found by id on the list. */
+	cr_assert_eq(off.runtime_interp_main, PBPF_NONE);
 	off.runtime_interp_main = row->runtime_interp_main;
 	cr_assert_eq(memcmp(&off, row, sizeof(off)), 0,
 		     "an offset published by 3.13.0 differs from the gdb table");
