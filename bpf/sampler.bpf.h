@@ -120,17 +120,32 @@ static __always_inline void walk_stack(const void *tstate, struct pbpf_stack_eve
 		__sync_fetch_and_add(&stats.stack_truncated, 1);
 }
 
+/* Whether `holder` is the running thread's state: by native_thread_id
+ * (3.11+), else (3.9/3.10) by thread_id, which is pthread_self(), which with
+ * glibc on x86-64 is the thread's TLS block, the FS base. */
+static __always_inline bool holder_is_current(const void *holder, __u32 tid)
+{
+	struct task_struct *task;
+	__u64 id = 0;
+
+	if (py.tstate_native_thread_id != PBPF_NONE)
+		return !bpf_probe_read_user(&id, 8, holder + py.tstate_native_thread_id) &&
+		       id == tid;
+	task = bpf_get_current_task_btf();
+	return !bpf_probe_read_user(&id, 8, holder + py.tstate_thread_id) &&
+	       id == BPF_CORE_READ(task, thread.fsbase);
+}
+
 /* The thread state of `tid`, learned at the uprobes or recognised as the
  * GIL holder's; NULL for threads that never ran Python. */
 static __always_inline const void *thread_state(__u32 tid, const void *holder)
 {
 	__u64 *known = bpf_map_lookup_elem(&thread_tstate, &tid);
-	__u64 native = 0, ts;
+	__u64 ts;
 
 	if (known)
 		return (const void *)*known;
-	if (!holder || py.tstate_native_thread_id == PBPF_NONE ||
-	    bpf_probe_read_user(&native, 8, holder + py.tstate_native_thread_id) || native != tid)
+	if (!holder || !holder_is_current(holder, tid))
 		return NULL;
 	ts = (__u64)holder;
 	bpf_map_update_elem(&thread_tstate, &tid, &ts, BPF_ANY);

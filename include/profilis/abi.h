@@ -148,6 +148,7 @@ struct pbpf_py_offsets {
 	/* the stack sampler and symbolization */
 	__u32 tstate_native_thread_id;	/* PyThreadState.native_thread_id
 					 * (PBPF_NONE before 3.11) */
+	__u32 tstate_thread_id;		/* PyThreadState.thread_id: pthread_self() */
 	__u32 frame_prev_instr;		/* prev_instr / instr_ptr / f_lasti */
 	__u32 frame_window;		/* bytes of a frame the sampler reads */
 	__u32 instr_kind;		/* enum pbpf_instr_kind */

@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """The profiler's test app: /mixed spends ~70 ms on the CPU in burn_cpu()
 and ~30 ms blocked in wait_io() (time.sleep); /json only does JSON work in
-encode_payload(); /deep/<n> recurses n frames deep in descend()."""
+encode_payload(); /deep/<n> recurses n frames deep in descend();
+/background starts a thread that burns 300 ms in background_work() outside
+any request."""
 import json
+import threading
 import time
 
 from flask import Flask
@@ -50,6 +53,16 @@ def json_route():
 @app.route("/deep/<int:n>")
 def deep(n):
     return str(descend(n))
+
+
+def background_work():
+    burn_cpu(0.3)
+
+
+@app.route("/background")
+def background():
+    threading.Thread(target=background_work).start()
+    return "started"
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ requests over ≥ 8 routes, exact fields) and the stack sampler's profile of
 PYTHONPATH directory of symlinks (Flask 3.1.3; Debian's 2.2.2 on 3.9); --list
 shows each with its version; 3.8 is refused with a message that names the
 supported versions."""
+import json
+import os
 import subprocess
+import tempfile
 import time
 
-from harness import BINARY, PYENV, PYENV_38, Server, check, log, python_env
-from test_profile import check_profile, cleanup, run_profiled
+from harness import BINARY, PYENV, PYENV_38, Profiler, Server, check, http, log, python_env
+from test_profile import check_profile, cleanup, run_profiled, share
 from test_requests import acceptance
 
 VERSIONS = sorted(PYENV, key=lambda v: int(v.split(".")[1]))
@@ -33,6 +36,35 @@ def test_profile_every_version():
             check_profile(paths, err, "pyenv %s" % v)
         finally:
             cleanup(d)
+
+
+def test_thread_outside_requests_every_version():
+    """A thread that never served a request is still recognised when it holds
+    the GIL (3.11+ by native_thread_id, 3.9/3.10 by pthread_self): its work
+    is Python code outside a request, not [no Python]."""
+    for v in VERSIONS:
+        with Server("werkzeug", app="profiled", python=PYENV[v]) as srv:
+            check(http(srv.url("/json")) == 200, "warm-up request failed")
+            path = os.path.join(tempfile.mkdtemp(prefix="pbpf-bg-"), "p.json")
+            prof = Profiler(srv.pid, ["-F", "499", "--speedscope", path, "-o", os.devnull])
+            try:
+                check(http(srv.url("/background")) == 200, "/background failed")
+                time.sleep(0.6)
+                check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+            finally:
+                prof.close()
+        with open(path) as f:
+            doc = json.load(f)
+        os.unlink(path)
+        os.rmdir(os.path.dirname(path))
+        outside = [p for p in doc["profiles"] if p["name"] == "(outside a request) (on-CPU)"]
+        check(outside, "%s: no outside-a-request profile", v)
+        got, samples = share(doc, outside[0], "background_work")
+        # 300 ms at 499 Hz is ~150 samples; the thread holds the GIL throughout.
+        check(samples >= 75 and got >= 0.8, "%s: background_work has %.0f%% of %d samples",
+              v, 100 * got, samples)
+        log("    %s: background_work %.0f%% of %d samples outside requests" %
+            (v, 100 * got, samples))
 
 
 def test_list_every_version():
@@ -66,4 +98,4 @@ def test_list_every_version():
 
 
 TESTS = [test_request_acceptance_every_version, test_profile_every_version,
-         test_list_every_version]
+         test_thread_outside_requests_every_version, test_list_every_version]
