@@ -85,15 +85,27 @@ def check_frames(doc, label):
               p["name"], weight, total)
 
 
+def app_line(text):
+    """The line number of `text` in tests/apps/profiled.py."""
+    with open(os.path.join(ROOT, "tests", "apps", "profiled.py")) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip() == text:
+                return n
+    raise AssertionError("%r not in profiled.py" % text)
+
+
 def check_lines(doc, cpu, off, label):
-    """Line numbers come from each version's own line table: the loop of
-    burn_cpu is lines 16-17 of tests/apps/profiled.py, the sleep line 22."""
+    """Line numbers come from each version's own line table: burn_cpu's
+    samples sit on its loop's two lines, the blocked time on the sleep."""
+    loop_at = app_line("while time.perf_counter() < end:")
+    sleep_at = app_line("time.sleep(seconds)")
     loop = leaf_lines(doc, cpu, "burn_cpu")
     total = sum(loop.values())
-    check(total and (loop.get(16, 0) + loop.get(17, 0)) >= 0.9 * total,
-          "%s: burn_cpu samples by line: %s", label, loop)
+    check(total and (loop.get(loop_at, 0) + loop.get(loop_at + 1, 0)) >= 0.9 * total,
+          "%s: burn_cpu samples by line: %s (loop at %d)", label, loop, loop_at)
     sleep = leaf_lines(doc, off, "wait_io")
-    check(sleep and set(sleep) == {22}, "%s: wait_io blocked time by line: %s", label, sleep)
+    check(sleep and set(sleep) == {sleep_at}, "%s: wait_io blocked time by line: %s "
+          "(sleep at %d)", label, sleep, sleep_at)
 
 
 def check_profile(paths, err, label):
