@@ -32,6 +32,8 @@ PYENV_38 = os.path.join(PYENV_ROOT, "versions", "3.8.18", "bin", "python3.8")
 PYENV_SITE = os.path.join(PYENV_ROOT, "versions", "3.11.7", "lib", "python3.11", "site-packages")
 DEBIAN_SITE = "/usr/lib/python3/dist-packages"
 FLASK_DISTS = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "blinker")
+# Debian's gunicorn is pure Python: the pyenv interpreters run it too.
+GUNICORN_DISTS = ("gunicorn", "pkg_resources")
 OUR_PROGS = ("ctxvar_set", "ctxvar_reset", "on_fork", "on_exit")
 
 
@@ -78,15 +80,21 @@ def flask_path(python):
     """A PYTHONPATH directory of symlinks that lets `python` import Flask
     (DESIGN.md section 3); None when it has its own.  3.10+ get pyenv
     3.11.7's Flask 3.1.3; 3.9 gets Debian's Flask 2.2.2, the newest Flask here
-    that still runs on it (click 8.4 needs 3.10)."""
-    if python in (DEBIAN_PY, PYENV_311) or not python.startswith(PYENV_ROOT):
+    that still runs on it (click 8.4 needs 3.10).  Debian's gunicorn comes
+    along."""
+    if python == DEBIAN_PY or not python.startswith(PYENV_ROOT):
         return None
-    site = DEBIAN_SITE if python in (PYENV["3.9"], PYENV_38) else PYENV_SITE
+    # pyenv 3.11.7 has Flask 3.1.3 installed: it only borrows gunicorn.
+    site = (None if python == PYENV_311 else
+            DEBIAN_SITE if python in (PYENV["3.9"], PYENV_38) else PYENV_SITE)
     if site not in _flask_paths:
         d = tempfile.mkdtemp(prefix="flaskpath-")
-        for name in os.listdir(site):
+        for name in os.listdir(site) if site else ():
             if name.split("-")[0].lower() in FLASK_DISTS:
                 os.symlink(os.path.join(site, name), os.path.join(d, name))
+        for name in os.listdir(DEBIAN_SITE):
+            if name.split("-")[0].lower() in GUNICORN_DISTS:
+                os.symlink(os.path.join(DEBIAN_SITE, name), os.path.join(d, name))
         _flask_paths[site] = d
     return _flask_paths[site]
 

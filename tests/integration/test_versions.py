@@ -5,7 +5,7 @@ requests over ≥ 8 routes, exact fields) and the stack sampler's profile of
 /mixed on 3.9, 3.10, 3.11, 3.12 and 3.13, with Flask imported through a
 PYTHONPATH directory of symlinks (Flask 3.1.3; Debian's 2.2.2 on 3.9); --list
 shows each with its version; 3.8 is refused with a message that names the
-supported versions."""
+supported versions.  Debian's gunicorn (pure Python) runs on each as well."""
 import json
 import os
 import subprocess
@@ -24,6 +24,18 @@ def test_request_acceptance_every_version():
         log("    CPython %s (werkzeug, threaded)" % v)
         with Server("werkzeug", python=PYENV[v]) as srv:
             acceptance(srv, lambda: {srv.pid})
+
+
+def test_gunicorn_workers_every_version():
+    """Forked workers (Debian's gunicorn 20.1, sync, 2 workers, attached
+    through the master): the GIL-holder address resolved in the master holds
+    in every worker."""
+    for v in VERSIONS:
+        log("    CPython %s (gunicorn, 2 sync workers)" % v)
+        with Server("gunicorn", python=PYENV[v], workers=2) as srv:
+            pids = {srv.pid} | set(srv.children())
+            check(len(pids) == 3, "%s: master and 2 workers expected: %s", v, pids)
+            acceptance(srv, lambda: pids)
 
 
 def test_profile_every_version():
@@ -97,5 +109,6 @@ def test_list_every_version():
             srv.stop()
 
 
-TESTS = [test_request_acceptance_every_version, test_profile_every_version,
+TESTS = [test_request_acceptance_every_version, test_gunicorn_workers_every_version,
+         test_profile_every_version,
          test_thread_outside_requests_every_version, test_list_every_version]
