@@ -27,7 +27,7 @@ static const char doc[] =
 	"forks: a gunicorn master PID covers its workers, re-spawned ones included)\n"
 	"and writes one JSON line per HTTP request: method, path, route template,\n"
 	"endpoint, status, duration, exception type and W3C trace ids.  No code\n"
-	"change, no restart.  Supported: CPython 3.11 with Flask >= 2.2."
+	"change, no restart.  Supported: CPython 3.9 to 3.13 with Flask >= 2.2."
 	"\v"
 	"Examples:\n"
 	"  sudo profilis-bpf -p $(pgrep -o gunicorn)          # until Ctrl-C\n"
