@@ -74,13 +74,14 @@ static __always_inline __u64 window_field(const __u64 *f, __u32 off, __u32 bytes
 }
 
 /* One frame per step, one read of its first frame_window bytes: code,
- * previous, the instruction word and (3.11+) the owner all sit there.  Shim
- * frames are skipped, they are not Python code: 3.12+ entry frames (owner
- * FRAME_OWNED_BY_CSTACK) and 3.13's __init__ clean-up frame. */
+ * previous, the instruction word and (3.11+) the owner all sit there.  3.12+
+ * entry frames (owner FRAME_OWNED_BY_CSTACK) are skipped: not Python code.
+ * (3.13's __init__ clean-up shim is owned by the thread; the symbolizer
+ * recognises its code by co_flags.) */
 static long walk_step(__u64 i, void *ctx)
 {
 	struct walk_ctx *w = ctx;
-	__u64 f[FRAME_WORDS] = {}, code;
+	__u64 f[FRAME_WORDS] = {};
 	__u32 n = w->n;
 
 	if (!w->frame || i >= PBPF_STACK_MAX * 2)
@@ -96,10 +97,7 @@ static long walk_step(__u64 i, void *ctx)
 	if (py.frame_owner != PBPF_NONE &&
 	    window_field(f, py.frame_owner, 1) == py.frame_owner_cstack)
 		return 0;
-	code = window_field(f, py.frame_code, 8);
-	if (py.init_shim_addr && code == py.init_shim_addr)
-		return 0;
-	w->e->code[n & (PBPF_STACK_MAX - 1)] = code;
+	w->e->code[n & (PBPF_STACK_MAX - 1)] = window_field(f, py.frame_code, 8);
 	/* 3.9/3.10: int f_lasti; later versions: a pointer. */
 	w->e->instr[n & (PBPF_STACK_MAX - 1)] =
 		window_field(f, py.frame_prev_instr,

@@ -118,6 +118,8 @@ static long intern_stack(struct profile *p, const struct pbpf_stack_event *e, ui
 		struct pyframe_sym s;
 
 		symbols__resolve(p->syms, e->pid, e->code[i], e->instr[i], now, &s);
+		if (s.shim)
+			continue; /* 3.13's __init__ clean-up: not the app's code */
 		if (s.line < 0 && strcmp(s.qualname, "<unknown>") == 0)
 			p->st.unknown_frames++;
 		id = intern_frame(p, &s);

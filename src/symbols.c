@@ -31,6 +31,7 @@ struct sym_entry {
 	uint64_t sig[3];	/* qualname ptr, filename ptr, firstlineno */
 	char *qualname, *file;
 	int firstlineno;
+	int shim;		/* co_flags has the version's shim flag */
 	uint8_t *table;
 	size_t table_len;
 };
@@ -273,11 +274,14 @@ static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr
 static void fill_entry(struct symbols *s, struct sym_entry *e, const uint8_t *hdr)
 {
 	uint64_t table = 0, tlen = 0;
+	uint32_t flags = 0;
 
 	entry_clear(e);
 	e->qualname = remote_str(s, e->pid, e->sig[0]);
 	e->file = remote_str(s, e->pid, e->sig[1]);
 	e->firstlineno = (int)(int32_t)e->sig[2];
+	memcpy(&flags, hdr + s->off.code_flags, 4);
+	e->shim = s->off.code_shim_flag && (flags & s->off.code_shim_flag);
 	memcpy(&table, hdr + s->off.code_linetable, 8);
 	if (table && pyinspect_read(e->pid, table + s->off.bytes_size, &tlen, 8) == 0 &&
 	    tlen > 0 && tlen <= TABLE_MAX && (e->table = malloc(tlen))) {
@@ -300,6 +304,7 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 	out->qualname = "<unknown>";
 	out->file = "?";
 	out->line = -1;
+	out->shim = 0;
 	for (e = *b; e && !(e->pid == pid && e->code == code); e = e->next)
 		;
 	if (!e || now - e->checked_ns > REVALIDATE_NS) {
@@ -326,6 +331,7 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 		out->qualname = e->qualname;
 	if (e->file)
 		out->file = e->file;
+	out->shim = e->shim;
 	/* No line for the instruction (not started, no location, no table):
 	 * the function's first line, still better than none. */
 	out->line = e->firstlineno;
@@ -343,6 +349,7 @@ static int offsets_fit(const struct pbpf_py_offsets *o)
 {
 	return o->code_qualname <= CODE_HDR - 8 && o->code_filename <= CODE_HDR - 8 &&
 	       o->code_linetable <= CODE_HDR - 8 && o->code_firstlineno <= CODE_HDR - 4 &&
+	       o->code_flags <= CODE_HDR - 4 &&
 	       o->str_length <= STR_HDR - 8 && o->str_state <= STR_HDR - 4;
 }
 

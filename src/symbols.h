@@ -17,6 +17,7 @@ struct pyframe_sym {
 	const char *qualname;	/* owned by the cache; valid until symbols__free */
 	const char *file;
 	int line;		/* -1 when unknown */
+	int shim;		/* a shim frame's code (3.13's __init__ clean-up) */
 };
 
 struct symbols;

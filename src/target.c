@@ -91,10 +91,6 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	t->none_addr = addr[3] + t->load_bias;
 	if (elf_file__symbol(ef, "PyCode_Type", &addr[0]) == 0)
 		t->code_type_addr = addr[0] + t->load_bias;
-	/* 3.13 runs __init__ of a class call under a shim frame whose code is
-	 * this static object; a local symbol, so only found unstripped. */
-	if (elf_file__symbol(ef, "_Py_InitCleanup", &addr[0]) == 0)
-		t->init_shim_addr = addr[0] + t->load_bias;
 	return 0;
 }
 

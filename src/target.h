@@ -26,7 +26,6 @@ struct target {
 	uint64_t set_offset, reset_offset;	/* file offsets for the uprobes */
 	uint64_t runtime_addr, none_addr;	/* runtime addresses in the target */
 	uint64_t code_type_addr;		/* &PyCode_Type, 0 if not exported */
-	uint64_t init_shim_addr;		/* &_Py_InitCleanup (3.13), 0 if unknown */
 };
 
 /*

@@ -94,7 +94,6 @@ struct pbpf_py_offsets {
 	__u64 none_addr;		/* &_Py_NoneStruct in the target */
 	__u64 holder_addr;		/* word holding the GIL holder's tstate */
 	__u64 holder_locked_addr;	/* int "GIL locked", 0: holder is exact */
-	__u64 init_shim_addr;		/* 3.13 _Py_InitCleanup: a frame to skip */
 	__u32 runtime_tstate_current;	/* _PyRuntime.gilstate.tstate_current
 					 * (3.9-3.11), else PBPF_NONE */
 	__u32 runtime_interp_main;	/* _PyRuntime.interpreters.main, PBPF_NONE:
@@ -158,6 +157,8 @@ struct pbpf_py_offsets {
 	__u32 code_firstlineno;
 	__u32 code_filename;
 	__u32 code_qualname;		/* co_qualname (3.9/3.10: co_name) */
+	__u32 code_flags;		/* co_flags */
+	__u32 code_shim_flag;		/* 3.13+ CO_NO_MONITORING_EVENTS: a shim's code */
 	__u32 bytes_size;		/* PyBytesObject.ob_size */
 	__u32 bytes_data;		/* PyBytesObject.ob_sval */
 	/* --list (userspace only) */

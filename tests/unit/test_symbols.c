@@ -19,9 +19,11 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "oracle.h"
 #include "pyinspect.h"
 #include "pyversions.h"
 #include "symbols.h"
+#include "target.h"
 
 #define NO_PID 4194300
 
@@ -517,6 +519,57 @@ static uint8_t *fake_code(const struct pbpf_py_offsets *o, const char *qualname,
 	set_ptr(c, o->code_filename, fake_str(o, file));
 	memcpy(c + o->code_firstlineno, &firstlineno, 4);
 	return c;
+}
+
+/* 3.13 runs a class's __init__ under a shim frame whose code is the static
+ * _Py_InitCleanup, flagged CO_NO_MONITORING_EVENTS; found by that flag, so
+ * it works on stripped libraries too.  The address comes from nm. */
+Test(symbols, py313_init_cleanup_is_a_shim)
+{
+	const struct pbpf_py_offsets *o = offsets_of(13);
+	struct pyframe_sym sym;
+	struct symbols *s;
+	struct target t;
+	struct child ch;
+	uint64_t shim = 0;
+	char msg[256];
+
+	start_child(py313.python, &ch);
+	cr_assert_eq(target_resolve(ch.pid, &t, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(oracle_nm(t.interp, 0, "_Py_InitCleanup", &shim), 1);
+	s = symbols__new(o, ch.code_type);
+	cr_assert_not_null(s);
+	symbols__resolve(s, ch.pid, shim + t.load_bias, 0, 0, &sym);
+	cr_assert(sym.shim, "_Py_InitCleanup not recognised: %s (%s)", sym.qualname, sym.file);
+	for (int i = 0; i < ch.n; i++) {
+		symbols__resolve(s, ch.pid, ch.c[i].code, 0, 0, &sym);
+		cr_assert_str_neq(sym.qualname, "<unknown>");
+		cr_assert_not(sym.shim, "%s taken for a shim", sym.qualname);
+	}
+	symbols__free(s);
+}
+
+Test(symbols, shim_flag_is_per_version)
+{
+	const struct pbpf_py_offsets *o13 = offsets_of(13), *o12 = offsets_of(12);
+	uint32_t flag = o13->code_shim_flag;
+	uint8_t *c13 = fake_code(o13, "__init__", "__init__", 0),
+		*c12 = fake_code(o12, "f", "/app/f.py", 1);
+	struct symbols *s13 = symbols__new(o13, (uint64_t)(uintptr_t)fake_code_type),
+		       *s12 = symbols__new(o12, (uint64_t)(uintptr_t)fake_code_type);
+	struct pyframe_sym sym;
+
+	cr_assert_eq(flag, 0x2000000, "CO_NO_MONITORING_EVENTS in 3.13's code.h");
+	cr_assert_eq(o12->code_shim_flag, 0);
+	memcpy(c13 + o13->code_flags, &flag, 4);
+	memcpy(c12 + o12->code_flags, &flag, 4);
+	symbols__resolve(s13, getpid(), (uint64_t)(uintptr_t)c13, 0, 0, &sym);
+	cr_assert(sym.shim);
+	cr_assert_str_eq(sym.qualname, "__init__");
+	symbols__resolve(s12, getpid(), (uint64_t)(uintptr_t)c12, 0, 0, &sym);
+	cr_assert_not(sym.shim, "3.12 has no such flag: the bit means something else");
+	symbols__free(s13);
+	symbols__free(s12);
 }
 
 Test(symbols, revalidation_after_a_second)
