@@ -194,8 +194,9 @@ static __always_inline const void *gil_holder(void)
 {
 	int locked = 0;
 
+	/* locked is -1 once the GIL is destroyed (shutdown): no holder then. */
 	if (py.holder_locked_addr &&
-	    (bpf_probe_read_user(&locked, 4, (const void *)py.holder_locked_addr) || !locked))
+	    (bpf_probe_read_user(&locked, 4, (const void *)py.holder_locked_addr) || locked <= 0))
 		return NULL;
 	return read_ptr((const void *)py.holder_addr);
 }

@@ -219,7 +219,8 @@ int pyruntime_offsets(const struct target *t, struct pbpf_py_offsets *out, char 
 		if (pydebug_overlay_313(img, sizeof(img), t->py_major, t->py_minor, out)) {
 			snprintf(msg, msglen, "PID %d: the _Py_DebugOffsets at the start of "
 				 "_PyRuntime do not describe a CPython %u.%u with a GIL "
-				 "(free-threaded builds are not supported)", t->pid, t->py_major,
+				 "(bad cookie or version, or a free-threaded build, which "
+				 "is not supported)", t->pid, t->py_major,
 				 t->py_minor);
 			return -EINVAL;
 		}

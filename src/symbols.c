@@ -38,6 +38,7 @@ struct sym_entry {
 
 struct symbols {
 	struct pbpf_py_offsets off;
+	size_t code_hdr;	/* bytes of a code object read: up to its last field used */
 	uint64_t code_type;
 	struct sym_entry *buckets[NBUCKETS];
 	uint64_t misses;
@@ -259,7 +260,9 @@ static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr
 	uint64_t type = 0;
 	int32_t first = 0;
 
-	if (pyinspect_read(pid, code, hdr, CODE_HDR))
+	/* Not more than needed: a 3.9/3.10 code object is 176 bytes and may end
+	 * at a page that is followed by an unmapped one. */
+	if (pyinspect_read(pid, code, hdr, s->code_hdr))
 		return -EFAULT;
 	memcpy(&type, hdr + 8, 8);
 	if (s->code_type && type != s->code_type)
@@ -343,21 +346,35 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 	}
 }
 
-/* The code object and str headers are read whole, at fixed sizes: every
- * field taken from them must lie inside (PBPF_NONE never does). */
-static int offsets_fit(const struct pbpf_py_offsets *o)
+/* How much of a code object holds every field read from it (ob_type at 8
+ * included); 0 when a field lies past CODE_HDR (PBPF_NONE always does). */
+static size_t code_header_len(const struct pbpf_py_offsets *o)
 {
-	return o->code_qualname <= CODE_HDR - 8 && o->code_filename <= CODE_HDR - 8 &&
-	       o->code_linetable <= CODE_HDR - 8 && o->code_firstlineno <= CODE_HDR - 4 &&
-	       o->code_flags <= CODE_HDR - 4 &&
-	       o->str_length <= STR_HDR - 8 && o->str_state <= STR_HDR - 4;
+	const uint64_t ends[] = { 16, (uint64_t)o->code_qualname + 8,
+				  (uint64_t)o->code_filename + 8, (uint64_t)o->code_linetable + 8,
+				  (uint64_t)o->code_firstlineno + 4, (uint64_t)o->code_flags + 4 };
+	size_t len = 0;
+
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		if (ends[i] > CODE_HDR)
+			return 0;
+		if (ends[i] > len)
+			len = ends[i];
+	}
+	return len;
+}
+
+/* str headers are read whole, at a fixed size: the fields must lie inside. */
+static int str_offsets_fit(const struct pbpf_py_offsets *o)
+{
+	return o->str_length <= STR_HDR - 8 && o->str_state <= STR_HDR - 4;
 }
 
 struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_type)
 {
 	struct symbols *s;
 
-	if (!offsets_fit(off)) {
+	if (!code_header_len(off) || !str_offsets_fit(off)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -365,6 +382,7 @@ struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_ty
 	if (!s)
 		return NULL;
 	s->off = *off;
+	s->code_hdr = code_header_len(off);
 	s->code_type = code_type;
 	return s;
 }
