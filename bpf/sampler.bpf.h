@@ -59,8 +59,7 @@ struct {
 
 struct walk_ctx {
 	const void *frame;
-	struct pbpf_stack_event *e;
-	__u32 n;		/* frames recorded */
+	struct pbpf_stack_event *e;	/* its depth counts the frames recorded */
 };
 
 #define FRAME_WORDS 16		/* the frame window is at most 128 bytes */
@@ -82,27 +81,35 @@ static long walk_step(__u64 i, void *ctx)
 {
 	struct walk_ctx *w = ctx;
 	__u64 f[FRAME_WORDS] = {};
-	__u32 n = w->n;
+	const void *frame = w->frame;
+	/* The count lives in the event (map memory), not in `w` on the stack:
+	 * the verifier tracks a stack counter as the constant it starts as,
+	 * found the depth limit unreachable and removed it as dead code. */
+	__u32 n = w->e->depth;
 
-	if (!w->frame || i >= PBPF_STACK_MAX * 2)
+	if (!frame)
 		return 1;
+	if (bpf_probe_read_user(f, py.frame_window < sizeof(f) ? py.frame_window : sizeof(f),
+				frame)) {
+		w->frame = NULL;
+		return 1;
+	}
+	/* A shim neither counts toward --max-depth nor makes a stack "cut". */
+	if (py.frame_owner != PBPF_NONE &&
+	    window_field(f, py.frame_owner, 1) == py.frame_owner_cstack) {
+		w->frame = (const void *)window_field(f, py.frame_previous, 8);
+		return 0;
+	}
 	if (n >= max_depth || n >= PBPF_STACK_MAX) {
 		w->e->truncated = 1;
 		return 1;
 	}
-	if (bpf_probe_read_user(f, py.frame_window < sizeof(f) ? py.frame_window : sizeof(f),
-				w->frame))
-		return 1;
 	w->frame = (const void *)window_field(f, py.frame_previous, 8);
-	if (py.frame_owner != PBPF_NONE &&
-	    window_field(f, py.frame_owner, 1) == py.frame_owner_cstack)
-		return 0;
 	w->e->code[n & (PBPF_STACK_MAX - 1)] = window_field(f, py.frame_code, 8);
 	/* 3.9/3.10: int f_lasti; later versions: a pointer. */
 	w->e->instr[n & (PBPF_STACK_MAX - 1)] =
 		window_field(f, py.frame_prev_instr,
 			     py.instr_kind <= PBPF_INSTR_LASTI_UNITS ? 4 : 8);
-	w->n = n + 1;
 	w->e->depth = n + 1;
 	return 0;
 }
@@ -114,6 +121,8 @@ static __always_inline void walk_stack(const void *tstate, struct pbpf_stack_eve
 	e->depth = 0;
 	e->truncated = 0;
 	bpf_loop(PBPF_STACK_MAX * 2, walk_step, &w, 0);
+	if (w.frame) /* the step budget ran out first (many C-to-Python crossings) */
+		e->truncated = 1;
 	if (e->truncated)
 		__sync_fetch_and_add(&stats.stack_truncated, 1);
 }
