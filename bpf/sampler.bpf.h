@@ -94,17 +94,15 @@ static long walk_step(__u64 i, void *ctx)
 		w->frame = NULL;
 		return 1;
 	}
+	w->frame = (const void *)window_field(f, py.frame_previous, 8);
 	/* A shim neither counts toward --max-depth nor makes a stack "cut". */
 	if (py.frame_owner != PBPF_NONE &&
-	    window_field(f, py.frame_owner, 1) == py.frame_owner_cstack) {
-		w->frame = (const void *)window_field(f, py.frame_previous, 8);
+	    window_field(f, py.frame_owner, 1) == py.frame_owner_cstack)
 		return 0;
-	}
 	if (n >= max_depth || n >= PBPF_STACK_MAX) {
 		w->e->truncated = 1;
 		return 1;
 	}
-	w->frame = (const void *)window_field(f, py.frame_previous, 8);
 	w->e->code[n & (PBPF_STACK_MAX - 1)] = window_field(f, py.frame_code, 8);
 	/* 3.9/3.10: int f_lasti; later versions: a pointer. */
 	w->e->instr[n & (PBPF_STACK_MAX - 1)] =

@@ -23,7 +23,7 @@ int pyinspect_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EFAULT;
 }
 
-static int read_u64(pid_t pid, uint64_t addr, uint64_t *out)
+int pyinspect_read_u64(pid_t pid, uint64_t addr, uint64_t *out)
 {
 	return pyinspect_read(pid, addr, out, sizeof(*out));
 }
@@ -56,7 +56,7 @@ static int keys_shape(pid_t pid, const struct pbpf_py_offsets *off, uint64_t key
 	if (off->keys_layout == PBPF_KEYS_SIZE) {
 		/* 3.9/3.10: dk_size slots of 1, 2, 4 or 8 bytes; entries all
 		 * {hash, key, value}. */
-		if ((err = read_u64(pid, keys + off->keys_size, &size)))
+		if ((err = pyinspect_read_u64(pid, keys + off->keys_size, &size)))
 			return err;
 		if (size >= 1ULL << 32)
 			return -EINVAL;
@@ -82,11 +82,11 @@ int pyinspect_module_loaded(pid_t pid, const struct pbpf_py_offsets *off, uint64
 	size_t words = 3;
 	int err, found = 0;
 
-	if ((err = read_u64(pid, runtime + off->runtime_interpreters_head, &interp)) ||
-	    (err = read_u64(pid, interp + off->interp_modules, &modules)) ||
-	    (err = read_u64(pid, modules + off->dict_keys, &keys)) ||
+	if ((err = pyinspect_read_u64(pid, runtime + off->runtime_interpreters_head, &interp)) ||
+	    (err = pyinspect_read_u64(pid, interp + off->interp_modules, &modules)) ||
+	    (err = pyinspect_read_u64(pid, modules + off->dict_keys, &keys)) ||
 	    (err = keys_shape(pid, off, keys, &entries_at, &words)) ||
-	    (err = read_u64(pid, keys + off->keys_nentries, &nentries)))
+	    (err = pyinspect_read_u64(pid, keys + off->keys_nentries, &nentries)))
 		return err;
 	if (nentries > MAX_ENTRIES)
 		return -EINVAL;

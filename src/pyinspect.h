@@ -15,6 +15,9 @@
  * NULL address is -EFAULT). */
 int pyinspect_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 
+/* One pointer-sized word, as pyinspect_read. */
+int pyinspect_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
+
 /* 1 if `name` is a key of sys.modules of the main interpreter, 0 if not,
  * -errno when the process could not be read. */
 int pyinspect_module_loaded(pid_t pid, const struct pbpf_py_offsets *off, uint64_t runtime_addr,

@@ -133,11 +133,6 @@ uint32_t pyruntime_frame_window(const struct pbpf_py_offsets *off)
 	return end <= 128 ? end : 0;
 }
 
-static int read_u64(pid_t pid, uint64_t addr, uint64_t *v)
-{
-	return pyinspect_read(pid, addr, v, sizeof(*v));
-}
-
 #define MAX_INTERPRETERS 256
 
 /* The main interpreter: _PyRuntime.interpreters.main, or (3.13+, where the
@@ -149,13 +144,13 @@ static int main_interpreter(const struct target *t, const struct pbpf_py_offsets
 	int err;
 
 	if (o->runtime_interp_main != PBPF_NONE)
-		return read_u64(t->pid, t->runtime_addr + o->runtime_interp_main, interp);
-	err = read_u64(t->pid, t->runtime_addr + o->runtime_interpreters_head, interp);
+		return pyinspect_read_u64(t->pid, t->runtime_addr + o->runtime_interp_main, interp);
+	err = pyinspect_read_u64(t->pid, t->runtime_addr + o->runtime_interpreters_head, interp);
 	for (int i = 0; !err && *interp && i < MAX_INTERPRETERS; i++) {
-		err = read_u64(t->pid, *interp + o->interp_id, &id);
+		err = pyinspect_read_u64(t->pid, *interp + o->interp_id, &id);
 		if (err || id == 0)
 			break;
-		err = read_u64(t->pid, *interp + o->interp_next, interp);
+		err = pyinspect_read_u64(t->pid, *interp + o->interp_next, interp);
 	}
 	if (!err && id != 0)
 		*interp = 0; /* not found: no initialized interpreter */
@@ -177,7 +172,7 @@ static int find_gil_holder(const struct target *t, struct pbpf_py_offsets *o, ch
 	}
 	err = main_interpreter(t, o, &interp);
 	if (!err && interp)
-		err = read_u64(t->pid, interp + o->interp_ceval_gil, &gil);
+		err = pyinspect_read_u64(t->pid, interp + o->interp_ceval_gil, &gil);
 	if (err) {
 		snprintf(msg, msglen, "cannot read the interpreter state of PID %d: %s", t->pid,
 			 strerror(-err));

@@ -286,7 +286,7 @@ static void fill_entry(struct symbols *s, struct sym_entry *e, const uint8_t *hd
 	memcpy(&flags, hdr + s->off.code_flags, 4);
 	e->shim = s->off.code_shim_flag && (flags & s->off.code_shim_flag);
 	memcpy(&table, hdr + s->off.code_linetable, 8);
-	if (table && pyinspect_read(e->pid, table + s->off.bytes_size, &tlen, 8) == 0 &&
+	if (table && pyinspect_read_u64(e->pid, table + s->off.bytes_size, &tlen) == 0 &&
 	    tlen > 0 && tlen <= TABLE_MAX && (e->table = malloc(tlen))) {
 		if (pyinspect_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
 			e->table_len = tlen;
@@ -372,9 +372,10 @@ static int str_offsets_fit(const struct pbpf_py_offsets *o)
 
 struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_type)
 {
+	size_t code_hdr = code_header_len(off);
 	struct symbols *s;
 
-	if (!code_header_len(off) || !str_offsets_fit(off)) {
+	if (!code_hdr || !str_offsets_fit(off)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -382,7 +383,7 @@ struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_ty
 	if (!s)
 		return NULL;
 	s->off = *off;
-	s->code_hdr = code_header_len(off);
+	s->code_hdr = code_hdr;
 	s->code_type = code_type;
 	return s;
 }
