@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The per-version facts and the script directory of pyversions.h.  Every
+ * The per-version facts, the script directory and the forged objects of
+ * pyversions.h.  Every
  * Criterion test runs in its own process, so one directory and one script
  * per process is all a test needs.
  */
@@ -62,4 +63,24 @@ void pyv_cleanup(void)
 		unlink(script);
 	if (!strstr(dir, "XXXXXX"))
 		rmdir(dir);
+}
+
+uint8_t *pyv_fake_str(const struct pbpf_py_offsets *o, const char *s)
+{
+	uint8_t *obj = calloc(1, o->str_ascii_data + strlen(s) + 1);
+	uint64_t len = strlen(s);
+	uint32_t state = 1u << o->str_compact_bit | 1u << o->str_ascii_bit | 1u << o->str_kind_shift;
+
+	cr_assert_not_null(obj);
+	memcpy(obj + o->str_length, &len, 8);
+	memcpy(obj + o->str_state, &state, 4);
+	memcpy(obj + o->str_ascii_data, s, len);
+	return obj;
+}
+
+void pyv_set_ptr(uint8_t *obj, uint32_t at, const void *v)
+{
+	uint64_t p = (uint64_t)(uintptr_t)v;
+
+	memcpy(obj + at, &p, 8);
 }

@@ -4,8 +4,9 @@
  * what the tests need to know of each (its offsets row, the instruction word
  * the sampler records) and the Python both test files feed them.  Also the
  * per-test temporary directory their scripts live in; the test's suite
- * removes it in its .fini through pyv_cleanup().  Shared by test_linetables.c
- * and test_symbols.c.
+ * removes it in its .fini through pyv_cleanup().  And CPython objects forged
+ * in this process in a version's layout.  Shared by test_linetables.c,
+ * test_symbols.c and test_profile.c.
  */
 #ifndef PROFILIS_TEST_PYVERSIONS_H
 #define PROFILIS_TEST_PYVERSIONS_H
@@ -77,5 +78,12 @@ const char *pyv_script(const char *name, const char *text);
 
 /* Removes the script and the directory, if any. */
 void pyv_cleanup(void);
+
+/* A compact ASCII str holding `s`, laid out as `o` says; the text follows
+ * the header, as in CPython, so no read may run past it.  Never freed. */
+uint8_t *pyv_fake_str(const struct pbpf_py_offsets *o, const char *s);
+
+/* Stores pointer `v` at byte `at` of a forged object. */
+void pyv_set_ptr(uint8_t *obj, uint32_t at, const void *v);
 
 #endif

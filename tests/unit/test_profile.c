@@ -27,6 +27,7 @@
 #include "oracle.h"
 #include "profile.h"
 #include "pyoffsets.h"
+#include "pyversions.h"
 
 #define FIRST_LINE 10
 #define UNITS 8
@@ -82,25 +83,9 @@ static const struct pbpf_py_offsets *off(void)
 	return O;
 }
 
-static void set_ptr(uint8_t *obj, uint32_t at, const void *v)
-{
-	uint64_t p = (uint64_t)(uintptr_t)v;
-
-	memcpy(obj + at, &p, 8);
-}
-
 static uint8_t *fake_str(const char *s)
 {
-	const struct pbpf_py_offsets *o = off();
-	uint8_t *obj = calloc(1, 128 + strlen(s)); /* an 80-byte header is read */
-	uint64_t len = strlen(s);
-	uint32_t state = 1u << o->str_compact_bit | 1u << o->str_ascii_bit | 1u << o->str_kind_shift;
-
-	cr_assert_not_null(obj);
-	memcpy(obj + o->str_length, &len, 8);
-	memcpy(obj + o->str_state, &state, 4);
-	memcpy(obj + o->str_ascii_data, s, len);
-	return obj;
+	return pyv_fake_str(off(), s);
 }
 
 /* A code object `name` in `file`; unit i (i > 0) is on line FIRST_LINE + i. */
@@ -123,10 +108,10 @@ static uint64_t fn_in(const char *name, const char *file)
 		table[o->bytes_data + 2 * i] = 0x80 | 13 << 3; /* no columns, one unit */
 		table[o->bytes_data + 2 * i + 1] = i ? 2 : 0;	/* line delta +1 / 0 */
 	}
-	set_ptr(c, 8, fake_code_type);
-	set_ptr(c, o->code_qualname, fake_str(name));
-	set_ptr(c, o->code_filename, fake_str(file));
-	set_ptr(c, o->code_linetable, table);
+	pyv_set_ptr(c, 8, fake_code_type);
+	pyv_set_ptr(c, o->code_qualname, fake_str(name));
+	pyv_set_ptr(c, o->code_filename, fake_str(file));
+	pyv_set_ptr(c, o->code_linetable, table);
 	memcpy(c + o->code_firstlineno, &first, 4);
 	snprintf(fns[nfns].name, sizeof(fns[nfns].name), "%s", name);
 	snprintf(fns[nfns].file, sizeof(fns[nfns].file), "%s", file);

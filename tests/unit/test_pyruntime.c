@@ -152,29 +152,7 @@ Test(pyruntime, sub_interpreter_does_not_hide_the_main_one, .timeout = 60)
 	}
 }
 
-/* Everything 3.13's _Py_DebugOffsets covers must equal what gdb measured on
- * the debug build: the overlay changes nothing for 3.13.0. */
-Test(pyruntime, py313_debug_offsets_agree_with_the_table)
-{
-	pid_t pid = start_python(pythons[4]);
-	const struct pbpf_py_offsets *row = &pyoffsets_find(3, 13)->off;
-	uint8_t img[PYDEBUG_313_SIZE];
-	struct pbpf_py_offsets off = *row;
-	struct target t;
-	char msg[256];
-
-	cr_assert_eq(target_resolve(pid, &t, msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_eq(pyinspect_read(pid, t.runtime_addr, img, sizeof(img)), 0);
-	stop_python(pid);
-	cr_assert_eq(pydebug_overlay_313(img, sizeof(img), 3, 13, &off), 0);
-	/* The debug offsets do not name interpreters.main: the main interpreter
-	 * is then found by id on the list. */
-	cr_assert_eq(off.runtime_interp_main, PBPF_NONE);
-	off.runtime_interp_main = row->runtime_interp_main;
-	cr_assert_eq(memcmp(&off, row, sizeof(off)), 0,
-		     "an offset published by 3.13.0 differs from the gdb table");
-}
-
+/* The first bytes of a live 3.13.0's _PyRuntime: its _Py_DebugOffsets. */
 static void image_313(uint8_t *img)
 {
 	pid_t pid = start_python(pythons[4]);
@@ -184,6 +162,24 @@ static void image_313(uint8_t *img)
 	cr_assert_eq(target_resolve(pid, &t, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(pyinspect_read(pid, t.runtime_addr, img, PYDEBUG_313_SIZE), 0);
 	stop_python(pid);
+}
+
+/* Everything 3.13's _Py_DebugOffsets covers must equal what gdb measured on
+ * the debug build: the overlay changes nothing for 3.13.0. */
+Test(pyruntime, py313_debug_offsets_agree_with_the_table)
+{
+	const struct pbpf_py_offsets *row = &pyoffsets_find(3, 13)->off;
+	uint8_t img[PYDEBUG_313_SIZE];
+	struct pbpf_py_offsets off = *row;
+
+	image_313(img);
+	cr_assert_eq(pydebug_overlay_313(img, sizeof(img), 3, 13, &off), 0);
+	/* The debug offsets do not name interpreters.main: the main interpreter
+	 * is then found by id on the list. */
+	cr_assert_eq(off.runtime_interp_main, PBPF_NONE);
+	off.runtime_interp_main = row->runtime_interp_main;
+	cr_assert_eq(memcmp(&off, row, sizeof(off)), 0,
+		     "an offset published by 3.13.0 differs from the gdb table");
 }
 
 Test(pyruntime, bad_debug_offsets_are_refused_untouched)

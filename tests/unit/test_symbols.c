@@ -487,36 +487,15 @@ Test(symbols, offsets_outside_the_headers_are_refused)
 
 static uint64_t fake_code_type[8];
 
-static uint8_t *fake_str(const struct pbpf_py_offsets *o, const char *s)
-{
-	/* As in CPython, the text follows the header: no read runs past it. */
-	uint8_t *obj = calloc(1, o->str_ascii_data + strlen(s) + 1);
-	uint64_t len = strlen(s);
-	uint32_t state = 1u << o->str_compact_bit | 1u << o->str_ascii_bit | 1u << o->str_kind_shift;
-
-	cr_assert_not_null(obj);
-	memcpy(obj + o->str_length, &len, 8);
-	memcpy(obj + o->str_state, &state, 4);
-	memcpy(obj + o->str_ascii_data, s, len);
-	return obj;
-}
-
-static void set_ptr(uint8_t *obj, uint32_t at, const void *v)
-{
-	uint64_t p = (uint64_t)(uintptr_t)v;
-
-	memcpy(obj + at, &p, 8);
-}
-
 static uint8_t *fake_code(const struct pbpf_py_offsets *o, const char *qualname, const char *file,
 			  int32_t firstlineno)
 {
 	uint8_t *c = calloc(1, 1024);
 
 	cr_assert_not_null(c);
-	set_ptr(c, 8, fake_code_type);
-	set_ptr(c, o->code_qualname, fake_str(o, qualname));
-	set_ptr(c, o->code_filename, fake_str(o, file));
+	pyv_set_ptr(c, 8, fake_code_type);
+	pyv_set_ptr(c, o->code_qualname, pyv_fake_str(o, qualname));
+	pyv_set_ptr(c, o->code_filename, pyv_fake_str(o, file));
 	memcpy(c + o->code_firstlineno, &firstlineno, 4);
 	return c;
 }
@@ -586,7 +565,7 @@ Test(symbols, revalidation_after_a_second)
 	cr_assert_str_eq(sym.file, "/app/a.py");
 	cr_assert_eq(sym.line, 7);
 	/* The object is reused for another function. */
-	set_ptr(code, o->code_qualname, fake_str(o, "after"));
+	pyv_set_ptr(code, o->code_qualname, pyv_fake_str(o, "after"));
 	memcpy(code + o->code_firstlineno, &line, 4);
 	symbols__resolve(s, getpid(), addr, 0, t0 + 500000000ULL, &sym);
 	cr_assert_str_eq(sym.qualname, "before", "within a second the cache answers");
@@ -595,7 +574,7 @@ Test(symbols, revalidation_after_a_second)
 	cr_assert_str_eq(sym.qualname, "after", "revalidated after a second");
 	cr_assert_eq(sym.line, 9);
 	/* Freed: no longer a code object. */
-	set_ptr(code, 8, NULL);
+	pyv_set_ptr(code, 8, NULL);
 	symbols__resolve(s, getpid(), addr, 0, t0 + 1600000000ULL, &sym);
 	cr_assert_str_eq(sym.qualname, "after", "cached");
 	cr_assert_eq(symbols__misses(s), 0);
@@ -639,7 +618,7 @@ static uint64_t code_with_table(const struct pbpf_py_offsets *o, const uint8_t *
 {
 	uint8_t *c = fake_code(o, "f", "/app/f.py", 10);
 
-	set_ptr(c, o->code_linetable, bytes);
+	pyv_set_ptr(c, o->code_linetable, bytes);
 	return (uint64_t)(uintptr_t)c;
 }
 
