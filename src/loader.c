@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Loading and attaching.  Uprobes are attached per process: a system-wide
- * uprobe would make every Python on the host trap on every ContextVar call.
- * The traced set lives in a BPF map that the fork hook grows in the kernel;
- * a fork also sends an event, and the loader reconciles its per-process
- * links with the map on that event and on every tick.  The fork hook is
- * attached before the /proc scan that seeds the set, and the scan runs
- * twice, so no child can slip between them.
+ * Loading and attaching.  The two request uprobes are attached once to the
+ * interpreter's file, for every process that maps it, and the traced set
+ * (a BPF map) decides in the kernel which traps count.  The set is seeded
+ * from /proc and grown by the fork hook at the moment of the fork, so a
+ * worker forked after attach is traced from its first instruction: per-process
+ * uprobes attached from userspace land tens of milliseconds after the fork,
+ * and a short-lived worker's first requests were lost.  The price is that an
+ * untraced process using the same interpreter file traps on its ContextVar
+ * sets and resets too (README, "Overhead").  The fork hook is attached before
+ * the /proc scan, and the scan runs twice, so no child slips between them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,25 +25,15 @@
 #include "profilis.skel.h"
 #include "pyoffsets.h"
 
-#define TREE_MAX 4096
-
-struct proc_links {
-	pid_t pid;
-	struct bpf_link *set, *reset;
-};
-
 struct loader {
 	struct profilis_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *tp_links[3];	/* fork, exit, sched_switch */
 	struct bpf_link **cpu_links;	/* one sampling clock per CPU */
 	int ncpus;
-	struct proc_links *procs;	/* attached processes */
-	size_t nprocs, cap;
-	const struct target *target;
+	struct bpf_link *uprobes[2];	/* PyContextVar_Set, PyContextVar_Reset */
 	loader_event_fn on_event;
 	void *ctx;
-	bool sync_due;
 };
 
 static int libbpf_verbose;
@@ -61,10 +54,6 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 	if (size < sizeof(struct pbpf_proc_event))
 		return 0;
 	kind = *(__u32 *)data;
-	if (kind == PBPF_EV_FORK) {
-		l->sync_due = true; /* attach after this batch of events */
-		return 0;
-	}
 	if ((kind == PBPF_EV_REQUEST && size < sizeof(struct pbpf_req_event)) ||
 	    ((kind == PBPF_EV_SAMPLE || kind == PBPF_EV_OFFCPU) &&
 	     size < sizeof(struct pbpf_stack_event)))
@@ -109,12 +98,12 @@ int loader__traced_count(struct loader *l)
 
 static int seed_tree(struct loader *l, pid_t root)
 {
-	static pid_t pids[TREE_MAX];
+	static pid_t pids[PBPF_MAX_PROCS];
 	int fd = bpf_map__fd(l->skel->maps.traced_procs), n, pass;
 	__u8 one = 1;
 
 	for (pass = 0; pass < 2; pass++) {
-		n = target_process_tree(root, pids, TREE_MAX);
+		n = target_process_tree(root, pids, PBPF_MAX_PROCS);
 		for (int i = 0; i < n; i++) {
 			__u32 tgid = pids[i];
 
@@ -126,79 +115,28 @@ static int seed_tree(struct loader *l, pid_t root)
 	return 0;
 }
 
-static struct proc_links *find_proc(struct loader *l, pid_t pid)
-{
-	for (size_t i = 0; i < l->nprocs; i++)
-		if (l->procs[i].pid == pid)
-			return &l->procs[i];
-	return NULL;
-}
-
-static int attach_proc(struct loader *l, pid_t pid)
+/* The two uprobes go on the interpreter's file for every process that maps
+ * it; traced_procs, filled before the first trap can matter, decides. */
+static int attach_uprobes(struct loader *l, const struct target *t, char *msg, size_t msglen)
 {
 	struct profilis_bpf *s = l->skel;
-	struct proc_links p = { .pid = pid };
-	int err;
 
-	if (l->nprocs == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct proc_links *n = realloc(l->procs, cap * sizeof(*n));
+	l->uprobes[0] = bpf_program__attach_uprobe(s->progs.ctxvar_set, false, -1,
+						   t->interp_host, t->set_offset);
+	if (l->uprobes[0])
+		l->uprobes[1] = bpf_program__attach_uprobe(s->progs.ctxvar_reset, false, -1,
+							   t->interp_host, t->reset_offset);
+	if (!l->uprobes[0] || !l->uprobes[1]) {
+		int err = -errno;
 
-		if (!n)
-			return -ENOMEM;
-		l->procs = n;
-		l->cap = cap;
-	}
-	p.set = bpf_program__attach_uprobe(s->progs.ctxvar_set, false, pid,
-					   l->target->interp_host, l->target->set_offset);
-	p.reset = bpf_program__attach_uprobe(s->progs.ctxvar_reset, false, pid,
-					     l->target->interp_host, l->target->reset_offset);
-	if (!p.set || !p.reset) {
-		err = -errno;
-		bpf_link__destroy(p.set);
-		bpf_link__destroy(p.reset);
+		snprintf(msg, msglen, "cannot attach uprobes to %s (PyContextVar_Set at 0x%llx, "
+			 "PyContextVar_Reset at 0x%llx): %s", t->interp,
+			 (unsigned long long)t->set_offset, (unsigned long long)t->reset_offset,
+			 strerror(-err));
 		return err;
 	}
-	l->procs[l->nprocs++] = p;
-	p_dbg("attached uprobes to PID %d", pid);
+	p_dbg("attached uprobes to %s for the traced processes", t->interp);
 	return 0;
-}
-
-static void detach_at(struct loader *l, size_t i)
-{
-	p_dbg("detached from PID %d", l->procs[i].pid);
-	bpf_link__destroy(l->procs[i].reset);
-	bpf_link__destroy(l->procs[i].set);
-	l->procs[i] = l->procs[--l->nprocs];
-}
-
-int loader__sync_procs(struct loader *l)
-{
-	int fd = bpf_map__fd(l->skel->maps.traced_procs), err, first_err = 0;
-	__u32 key, next, *prev = NULL;
-	__u8 v;
-
-	l->sync_due = false;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (find_proc(l, key))
-			continue;
-		err = attach_proc(l, key);
-		/* A process that exited meanwhile is no failure; the exit hook drops it. */
-		if (err && err != -ESRCH && err != -ENOENT && !first_err) {
-			first_err = err;
-			p_warn("cannot attach to PID %u: %s", key, strerror(-err));
-		}
-	}
-	for (size_t i = 0; i < l->nprocs;) {
-		key = l->procs[i].pid;
-		if (bpf_map_lookup_elem(fd, &key, &v) != 0)
-			detach_at(l, i);
-		else
-			i++;
-	}
-	return first_err;
 }
 
 static int attach_all(struct loader *l, const struct target *t, char *msg, size_t msglen)
@@ -219,15 +157,7 @@ static int attach_all(struct loader *l, const struct target *t, char *msg, size_
 		snprintf(msg, msglen, "cannot seed the traced process set: %s", strerror(-err));
 		return err;
 	}
-	err = attach_proc(l, t->pid);
-	if (err) {
-		snprintf(msg, msglen, "cannot attach uprobes to %s in PID %d (PyContextVar_Set at "
-			 "0x%llx): %s", t->interp, t->pid, (unsigned long long)t->set_offset,
-			 strerror(-err));
-		return err;
-	}
-	loader__sync_procs(l);
-	return 0;
+	return attach_uprobes(l, t, msg, msglen);
 }
 
 /* One software CPU clock per CPU runs the sampler (no hardware PMU here). */
@@ -282,7 +212,6 @@ struct loader *loader__new(const struct loader_opts *o, char *msg, size_t msglen
 	libbpf_set_print(libbpf_log);
 	l->on_event = o->on_event;
 	l->ctx = o->ctx;
-	l->target = o->target;
 	l->skel = profilis_bpf__open();
 	if (!l->skel) {
 		err = -errno;
@@ -335,7 +264,6 @@ int loader__poll(struct loader *l, int timeout_ms)
 	m = n >= 0 ? ring_buffer__consume(l->rb) : 0;
 	if (n >= 0 && m > 0)
 		n += m;
-	loader__sync_procs(l);
 	return n;
 }
 
@@ -355,9 +283,8 @@ void loader__free(struct loader *l)
 	if (!l)
 		return;
 	ring_buffer__free(l->rb);
-	while (l->nprocs)
-		detach_at(l, l->nprocs - 1);
-	free(l->procs);
+	bpf_link__destroy(l->uprobes[1]);
+	bpf_link__destroy(l->uprobes[0]);
 	for (int i = 0; i < l->ncpus; i++)
 		bpf_link__destroy(l->cpu_links[i]);
 	free(l->cpu_links);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The loader: the only user of the BPF skeleton.  Configures rodata from the
- * target, loads, seeds the traced process tree, attaches, and hands every
- * ring-buffer event to a callback.
+ * target, loads, seeds the traced process tree, attaches (the request uprobes
+ * once per interpreter file, filtered in the kernel by the traced set), and
+ * hands every ring-buffer event to a callback.
  */
 #ifndef PROFILIS_LOADER_H
 #define PROFILIS_LOADER_H
@@ -39,9 +40,6 @@ int loader__drain(struct loader *l);
 int loader__stats(struct loader *l, struct pbpf_stats *out);
 /* How many processes of the tree are traced right now. */
 int loader__traced_count(struct loader *l);
-/* Attaches uprobes to traced processes that have none yet and detaches from
- * those gone; called on every fork event and on the caller's tick. */
-int loader__sync_procs(struct loader *l);
 void loader__free(struct loader *l);
 
 #endif

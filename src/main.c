@@ -285,6 +285,30 @@ static int run_loop(struct app *a)
 	return 0;
 }
 
+/* Everything the stages dropped or could not record, besides the first line's
+ * request losses; silent when all are zero. */
+static void summarize_other_losses(struct app *a, const struct pbpf_stats *bs,
+				   const struct jsonl_stats *js)
+{
+	if (a->pipe.malformed)
+		p_warn("%llu events could not be decoded (malformed) and were not recorded",
+		       (unsigned long long)a->pipe.malformed);
+	if (bs->forks_untracked)
+		p_warn("%llu child processes were not traced: the traced set (%d processes) was "
+		       "full; their requests are missing", (unsigned long long)bs->forks_untracked,
+		       PBPF_MAX_PROCS);
+	if (bs->frame_missing)
+		p_warn("%llu request contexts ended outside a Flask.wsgi_app frame and were not "
+		       "recorded (test_request_context, or an unreadable frame)",
+		       (unsigned long long)bs->frame_missing);
+	if (bs->sample_drops)
+		p_warn("%llu stack samples lost (kernel ring buffer full); raise --ringbuf-mb",
+		       (unsigned long long)bs->sample_drops);
+	if (js->other_errors)
+		p_warn("%llu PROFILE records lost to failed writes",
+		       (unsigned long long)js->other_errors);
+}
+
 static void summarize(struct app *a)
 {
 	struct collector_stats cs;
@@ -313,6 +337,7 @@ static void summarize(struct app *a)
 	       (unsigned long long)cs.dropped, write_errors, (unsigned long long)bs.unsampled,
 	       (unsigned long long)bs.excluded + user_excluded,
 	       (unsigned long long)bs.excluded, (unsigned long long)bs.no_start);
+	summarize_other_losses(a, &bs, &js);
 	if (a->jsonl && js.files)
 		p_info("%llu JSONL files written to %s", (unsigned long long)js.files, a->cfg.output);
 	if (cs.enqueued != cs.exported + cs.dropped)
@@ -320,13 +345,13 @@ static void summarize(struct app *a)
 		      (unsigned long long)cs.enqueued, (unsigned long long)cs.exported,
 		      (unsigned long long)cs.dropped);
 	p_dbg("collector: %llu enqueued, %llu exported in %llu batches, high water %llu; "
-	      "bpf: %llu context-var traps, %llu starts, %llu ends, %llu without a wsgi_app "
-	      "frame, %llu read failures, %llu forks followed",
+	      "bpf: %llu context-var traps, %llu starts, %llu ends, %llu read failures, "
+	      "%llu forks followed",
 	      (unsigned long long)cs.enqueued, (unsigned long long)cs.exported,
 	      (unsigned long long)cs.batches, (unsigned long long)cs.high_water,
 	      (unsigned long long)bs.ctxvar_hits, (unsigned long long)bs.request_starts,
-	      (unsigned long long)bs.request_ends, (unsigned long long)bs.frame_missing,
-	      (unsigned long long)bs.read_failures, (unsigned long long)bs.forks_tracked);
+	      (unsigned long long)bs.request_ends, (unsigned long long)bs.read_failures,
+	      (unsigned long long)bs.forks_tracked);
 }
 
 /* The routes table at exit: stdout when it is not carrying JSONL. */
@@ -409,8 +434,9 @@ int main(int argc, char **argv)
 	live__free(a.live);
 	a.live = NULL;
 	print_summary_table(&a);
+	/* The summary below says what was recorded and what was lost. */
 	if (why == 1)
-		p_info("PID %d exited; everything it sent was written", a.cfg.pid);
+		p_info("PID %d exited; tracing stopped", a.cfg.pid);
 	summarize(&a);
 	write_profiles(&a);
 	rc = 0;

@@ -218,12 +218,13 @@ struct pbpf_str_hdr {
 enum pbpf_event_kind {
 	PBPF_EV_REQUEST = 1,
 	PBPF_EV_FIRST_SEEN = 2,		/* first Flask request of a process */
-	PBPF_EV_FORK = 3,		/* a traced process forked: attach to pid */
+	/* 3 was a fork event: the traced set now grows in the kernel alone. */
 	PBPF_EV_SAMPLE = 4,		/* an on-CPU stack sample */
 	PBPF_EV_OFFCPU = 5,		/* a stack that blocked, and for how long */
 };
 
 #define PBPF_STACK_MAX 128		/* --max-depth cap */
+#define PBPF_MAX_PROCS 4096		/* traced processes (the tree) */
 
 /* What a thread was doing when the sampling clock fired. */
 enum pbpf_sample_class {
@@ -283,6 +284,7 @@ struct pbpf_stats {
 	__u64 read_failures;		/* a user-memory read failed */
 	__u64 frame_missing;		/* no Flask.wsgi_app frame found */
 	__u64 forks_tracked;
+	__u64 forks_untracked;		/* traced set full: a child not traced */
 	__u64 unsampled;		/* dropped by --sample */
 	__u64 cpu_samples;		/* stack samples of traced threads */
 	__u64 offcpu_stacks;		/* blocked stacks recorded */

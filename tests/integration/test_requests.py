@@ -191,36 +191,78 @@ def uprobe_run_counts(ids):
     return counts
 
 
-def test_other_pythons_do_not_trap():
-    """Uprobes are per process: an untraced Python using ContextVars pays nothing."""
-    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
-        stats_before = f.read().strip()
-    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-        f.write("1")
-    try:
-        with Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
-            before = our_programs()
-            prof = Profiler(srv.pid)
-            try:
-                ours = our_programs() - before
-                other = subprocess.run(
-                    [DEBIAN_PY, "-c", "import contextvars\nv = contextvars.ContextVar('x')\n"
-                     "for i in range(20000):\n    v.reset(v.set(i))\n"], timeout=60)
-                check(other.returncode == 0, "the other python failed")
-                counts = uprobe_run_counts(ours)
-                traps = sum(counts.values())
-                check(traps == 0, "an untraced python ran our programs %d times: %s", traps,
-                      counts)
-                check(http(srv.url("/users/1")) == 200, "request failed")
-                time.sleep(0.3)
-                counts = uprobe_run_counts(ours)
-                check(sum(counts.values()) >= 4, "the traced worker did not trap: %s", counts)
-            finally:
-                prof.stop()
-                prof.close()
-    finally:
+class BpfStats:
+    """kernel.bpf_stats_enabled on for the duration, restored after."""
+
+    def __enter__(self):
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            self.before = f.read().strip()
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-            f.write(stats_before)
+            f.write("1")
+        return self
+
+    def __exit__(self, *exc):
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(self.before)
 
 
-TESTS.append(test_other_pythons_do_not_trap)
+def test_other_pythons_filtered_in_kernel():
+    """The uprobes sit on the interpreter's file, so an untraced Python using
+    the same file traps on its ContextVar calls; the traced set turns it away
+    before anything is read or counted, and it yields no records."""
+    loops = 20000
+    with BpfStats(), Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
+        before = our_programs()
+        prof = Profiler(srv.pid, ["-v"])
+        try:
+            ours = our_programs() - before
+            start = uprobe_run_counts(ours)
+            other = subprocess.run(
+                [DEBIAN_PY, "-c", "import contextvars\nv = contextvars.ContextVar('x')\n"
+                 "for i in range(%d):\n    v.reset(v.set(i))\n" % loops], timeout=60)
+            check(other.returncode == 0, "the other python failed")
+            traps = sum(uprobe_run_counts(ours).values()) - sum(start.values())
+            # The same file, so the same uprobes: every set and reset trapped.
+            check(traps >= 2 * loops, "the untraced python trapped %d times, expected >= %d",
+                  traps, 2 * loops)
+            check(http(srv.url("/users/1")) == 200, "request failed")
+            time.sleep(0.3)
+            check(prof.stop() == 0, "profilis-bpf failed:\n%s", prof.stderr())
+            records = prof.records()
+            check([r["path"] for r in records] == ["/users/1"], "records: %s", records)
+            # Only the traced worker's 2 sets + 2 resets got past the filter.
+            check(" 4 context-var traps" in prof.stderr(), "traps counted past the filter:\n%s",
+                  prof.stderr())
+        finally:
+            prof.close()
+
+
+def test_short_lived_workers_every_request():
+    """gunicorn --preload --max-requests 50: each worker is forked from the
+    master with the app loaded and serves its first request within
+    milliseconds; it is traced from that first request (the traced set grows
+    in the kernel at the fork), so every request of every worker is recorded."""
+    extra = ["--preload", "--max-requests", "50", "--max-requests-jitter", "0"]
+    with Server("gunicorn", app="shop", python=DEBIAN_PY, workers=2, extra=extra) as srv:
+        prof = Profiler(srv.pid)
+        try:
+            def one(_):
+                with urllib.request.urlopen(srv.url("/pid"), timeout=10) as r:
+                    return int(r.read())
+            served = collections.Counter(run_parallel(one, range(800), threads=4))
+            time.sleep(0.5)
+            check(prof.stop() == 0, "profilis-bpf failed:\n%s", prof.stderr())
+            by_pid = collections.Counter(r["pid"] for r in prof.records())
+            check(len(served) >= 12, "only %d workers served 800 requests: %s", len(served),
+                  dict(served))
+            check(by_pid == served, "records per worker %s\n answers per worker %s",
+                  dict(by_pid), dict(served))
+            check("800 requests recorded, 0 lost" in prof.stderr(), "summary:\n%s",
+                  prof.stderr())
+            log("    800 requests from %d short-lived workers, all recorded" % len(served))
+        finally:
+            prof.close()
+
+
+TESTS.append(test_other_pythons_filtered_in_kernel)
+TESTS.append(test_short_lived_workers_every_request)
