@@ -28,6 +28,7 @@ def main():
         sys.exit("build ./profilis-bpf first (make)")
     wanted = sys.argv[1:]
     failed = []
+    ran = 0
     t_all = time.time()
     for mod in MODULES:
         for test in mod.TESTS:
@@ -35,6 +36,7 @@ def main():
             if wanted and not any(w in name for w in wanted):
                 continue
             t0 = time.time()
+            ran += 1
             try:
                 test()
                 harness.log("PASS %s (%.1fs)" % (name, time.time() - t0))
@@ -43,8 +45,14 @@ def main():
                 harness.log("FAIL %s (%.1fs): %s" % (name, time.time() - t0, e))
                 if not isinstance(e, harness.TestFailure):
                     traceback.print_exc()
-    harness.log("integration: %d failed%s (%.0fs)" % (
-        len(failed), (": " + ", ".join(failed)) if failed else "", time.time() - t_all))
+    if not ran:
+        # A filter that matches nothing must not look like a green run.
+        harness.log("integration: no test matches %s" % " ".join(wanted))
+        sys.exit(1)
+    if failed:
+        harness.log("failed: " + ", ".join(failed))
+    harness.log("integration tests took %.0fs" % (time.time() - t_all))
+    harness.log("integration: %d passed, %d failed" % (ran - len(failed), len(failed)))
     sys.exit(1 if failed else 0)
 
 

@@ -2,12 +2,13 @@
 """Every way an attach can fail gets a clear message, the right exit code and
 leaves nothing loaded; a target that exits mid-trace keeps what was seen."""
 import os
+import re
 import signal
 import subprocess
 import time
 
-from harness import (BINARY, PYENV_38, PYENV_311, Profiler, Server, check, http,
-                     our_programs, programs_left)
+from harness import (BINARY, PYENV_38, PYENV_311, Profiler, Server, check, http, log,
+                     our_programs, programs_left, run_parallel)
 
 
 def run(argv, timeout=30, **kw):
@@ -96,10 +97,46 @@ def test_target_exits_while_traced():
         check(rc == 0, "exit %s after the target died:\n%s", rc, err)
         check("PID %d exited" % srv.pid in err, "no exit message:\n%s" % err)
         check(len(prof.records()) == 20, "20 requests, %d records", len(prof.records()))
+        check("20 requests recorded, 0 lost" in err, "summary:\n%s", err)
         check(not new_programs(before), "programs left loaded")
     finally:
         prof.close()
         srv.stop()
+
+
+def test_target_killed_with_losses_accounted():
+    """A SIGKILLed master while the exporter is stalled: the exit report counts
+    what was dropped and claims nothing more (it said "everything it sent was
+    written" next to hundreds of queue drops)."""
+    srv = Server("gunicorn", workers=2)
+    proc = subprocess.Popen([BINARY, "-p", str(srv.pid), "--queue-size", "16",
+                             "--batch-max", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        err = b""
+        deadline = time.time() + 20
+        while b"attached" not in err and time.time() < deadline:
+            err += os.read(proc.stderr.fileno(), 4096)
+        # Nobody reads stdout yet: the pipe fills and the queue drops the oldest.
+        statuses = run_parallel(lambda i: http(srv.url("/users/%d" % i)), range(3000))
+        check(statuses.count(200) == 3000, "requests failed")
+        time.sleep(0.3)
+        os.killpg(srv.pid, signal.SIGKILL)
+        out, rest = proc.communicate(timeout=60)
+        err = (err + rest).decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        srv.stop()
+    lines = [l for l in out.decode().splitlines() if '"kind":"REQ"' in l]
+    m = re.search(r"(\d+) requests recorded, (\d+) lost", err)
+    check(m, "no summary:\n%s", err)
+    recorded, lost = int(m.group(1)), int(m.group(2))
+    check("PID %d exited" % srv.pid in err, "no exit message:\n%s", err)
+    check("everything" not in err, "the report claims everything was written:\n%s", err)
+    check(lost > 0, "the stalled exporter lost nothing? %s", err)
+    check(recorded == len(lines) and recorded + lost == 3000,
+          "%d lines, %d recorded + %d lost != 3000 requests", len(lines), recorded, lost)
+    log("    3000 requests: %d written, %d dropped and counted" % (recorded, lost))
 
 
 def test_sigterm_and_duration_detach():
@@ -164,4 +201,5 @@ def test_list():
 
 TESTS = [test_list, test_check, test_usage_errors, test_no_such_pid, test_not_python,
          test_not_root, test_no_btf, test_target_exits_while_traced,
+         test_target_killed_with_losses_accounted,
          test_sigterm_and_duration_detach]
