@@ -87,9 +87,20 @@ static int check_machine(struct app *a)
 {
 	char msg[1024];
 
+	char why[1024];
+	int err;
+
 	if (preflight_capabilities(msg, sizeof(msg)) ||
-	    preflight_btf("/sys/kernel/btf/vmlinux", msg, sizeof(msg)) ||
-	    target_resolve(a->cfg.pid, &a->t, msg, sizeof(msg))) {
+	    preflight_btf("/sys/kernel/btf/vmlinux", msg, sizeof(msg))) {
+		p_err("%s", msg);
+		return -1;
+	}
+	err = target_resolve(a->cfg.pid, &a->t, msg, sizeof(msg));
+	/* A CPython too old to have the hooked functions gets the version
+	 * message that names the supported ones. */
+	if (err == -ENOTSUP && pyruntime_offsets(&a->t, &a->off, why, sizeof(why)) == -ENOTSUP)
+		snprintf(msg, sizeof(msg), "%s", why);
+	if (err) {
 		p_err("%s", msg);
 		return -1;
 	}

@@ -75,7 +75,13 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	uint64_t addr[4];
 
 	for (int i = 0; i < 4; i++) {
-		if (elf_file__symbol(ef, needed[i], &addr[i])) {
+		if (elf_file__symbol(ef, needed[i], &addr[i]) && t->py_version[0]) {
+			/* A known CPython without it: too old (ContextVars came in
+			 * 3.7), which the caller can say in version terms. */
+			snprintf(msg, msglen, "%s (CPython %s) has no symbol %s", t->interp,
+				 t->py_version, needed[i]);
+			return -ENOTSUP;
+		} else if (elf_file__symbol(ef, needed[i], &addr[i])) {
 			snprintf(msg, msglen, "%s has no symbol %s; is it a CPython build?",
 				 t->interp, needed[i]);
 			return -ENOENT;

@@ -29,6 +29,10 @@ PYENV = dict((v.rsplit(".", 1)[0], os.path.join(PYENV_ROOT, "versions", v, "bin"
                                                 "python" + v.rsplit(".", 1)[0]))
              for v in ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"))
 PYENV_38 = os.path.join(PYENV_ROOT, "versions", "3.8.18", "bin", "python3.8")
+# Too old for the request hook: 3.6 has no ContextVars, 3.7 no ContextVar-based Flask.
+PYENV_OLD = dict((v.rsplit(".", 1)[0], os.path.join(PYENV_ROOT, "versions", v, "bin",
+                                                    "python" + v.rsplit(".", 1)[0]))
+                 for v in ("3.6.15", "3.7.16"))
 PYENV_SITE = os.path.join(PYENV_ROOT, "versions", "3.11.7", "lib", "python3.11", "site-packages")
 DEBIAN_SITE = "/usr/lib/python3/dist-packages"
 FLASK_DISTS = ("flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "click", "blinker")

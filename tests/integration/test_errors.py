@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from harness import (BINARY, PYENV_38, PYENV_311, Profiler, Server, check, http, log,
+from harness import (BINARY, PYENV_38, PYENV_311, PYENV_OLD, Profiler, Server, check, http, log,
                      our_programs, programs_left, run_parallel)
 
 
@@ -53,6 +53,24 @@ def test_not_python():
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_old_cpython_refused_by_version():
+    """3.6 and 3.7 lack the hooked functions; the refusal names the version
+    and the supported ones (it said "no symbol ...; is it a CPython build?")."""
+    for v, python in sorted(PYENV_OLD.items()):
+        old = subprocess.Popen([python, "-c", "import time; time.sleep(60)"])
+        try:
+            time.sleep(0.3)
+            p = subprocess.run([BINARY, "-p", str(old.pid)], capture_output=True, text=True,
+                               timeout=30)
+            check(p.returncode == 1 and "runs CPython %s" % v in p.stderr and
+                  "not supported; supported: CPython 3.9" in p.stderr and
+                  "is it a CPython build" not in p.stderr,
+                  "%s refusal: %s %s", v, p.returncode, p.stderr)
+        finally:
+            old.kill()
+            old.wait()
 
 
 def test_not_root():
@@ -200,6 +218,6 @@ def test_list():
 
 
 TESTS = [test_list, test_check, test_usage_errors, test_no_such_pid, test_not_python,
-         test_not_root, test_no_btf, test_target_exits_while_traced,
+         test_old_cpython_refused_by_version, test_not_root, test_no_btf, test_target_exits_while_traced,
          test_target_killed_with_losses_accounted,
          test_sigterm_and_duration_detach]
