@@ -58,6 +58,9 @@ int checks_run(FILE *out)
 		      "kernel BTF (/sys/kernel/btf/vmlinux)", "needed for CO-RE");
 	bad |= report(out, libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_KPROBE, NULL) == 1, true,
 		      "uprobe programs (BPF_PROG_TYPE_KPROBE)", "the request hooks");
+	bad |= report(out, preflight_uprobe(msg, sizeof(msg)) == 0, true,
+		      "uprobe creation (perf_event_open, uprobe PMU)",
+		      preflight_uprobe(msg, sizeof(msg)) ? msg : "attaching the request hooks");
 	bad |= report(out, libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL) == 1,
 		      true, "raw tracepoints", "fork/exit/sched_switch");
 	bad |= report(out, libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) == 1, true,

@@ -90,7 +90,7 @@ static int check_machine(struct app *a)
 	char why[1024];
 	int err;
 
-	if (preflight_capabilities(msg, sizeof(msg)) ||
+	if (preflight_capabilities(msg, sizeof(msg)) || preflight_uprobe(msg, sizeof(msg)) ||
 	    preflight_btf("/sys/kernel/btf/vmlinux", msg, sizeof(msg))) {
 		p_err("%s", msg);
 		return -1;

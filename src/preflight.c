@@ -2,12 +2,16 @@
 /*
  * Privilege and kernel checks, so a missing capability or BTF gets a message
  * that names it instead of a bare EPERM from deep inside libbpf.  CAP_SYS_ADMIN
- * stands in for CAP_BPF and CAP_PERFMON, as it does in the kernel.
+ * stands in for CAP_BPF and CAP_PERFMON, as it does in the kernel.  Holding
+ * the capabilities is not the whole story: this kernel creates uprobes only
+ * for CAP_SYS_ADMIN, so that is probed for real, on a file no process maps.
  */
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/perf_event.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "preflight.h"
@@ -50,8 +54,61 @@ int preflight_capabilities(char *msg, size_t msglen)
 		return 0;
 	snprintf(msg + n, n < msglen ? msglen - n : 0,
 		 "; run as root (sudo profilis-bpf ...) or grant them with "
-		 "setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep");
+		 "setcap cap_sys_admin,cap_sys_ptrace+ep (this kernel creates uprobes only "
+		 "for CAP_SYS_ADMIN)");
 	return -EPERM;
+}
+
+static int uprobe_pmu_type(void)
+{
+	FILE *f = fopen("/sys/bus/event_source/devices/uprobe/type", "re");
+	int type = -1;
+
+	if (!f)
+		return -ENOENT;
+	if (fscanf(f, "%d", &type) != 1)
+		type = -EINVAL;
+	fclose(f);
+	return type;
+}
+
+int preflight_uprobe(char *msg, size_t msglen)
+{
+	static const unsigned char nops[16] = { 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
+						0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90 };
+	struct perf_event_attr attr = { .size = sizeof(attr) };
+	char path[64];
+	int type = uprobe_pmu_type(), mfd = -1, fd = -1, err = 0;
+
+	if (type < 0) {
+		snprintf(msg, msglen, "this kernel has no uprobe PMU (/sys/bus/event_source/devices/"
+			 "uprobe/type: %s); it needs CONFIG_UPROBE_EVENTS=y", strerror(-type));
+		return type;
+	}
+	/* A probe on an unmapped memfd: it inserts no breakpoint anywhere. */
+	mfd = memfd_create("profilis-uprobe-probe", MFD_CLOEXEC);
+	if (mfd < 0 || write(mfd, nops, sizeof(nops)) != sizeof(nops)) {
+		err = 0; /* cannot tell: let the real attach report */
+		goto cleanup;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	attr.type = type;
+	attr.config1 = (unsigned long)path;
+	attr.config2 = 0;
+	fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+		err = -errno;
+		snprintf(msg, msglen, "the kernel refused to create a uprobe (%s): creating "
+			 "uprobes needs CAP_SYS_ADMIN here, CAP_PERFMON is not enough; run as "
+			 "root (sudo profilis-bpf ...) or grant "
+			 "cap_sys_admin,cap_sys_ptrace+ep", strerror(errno));
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (mfd >= 0)
+		close(mfd);
+	return err;
 }
 
 int preflight_btf(const char *path, char *msg, size_t msglen)

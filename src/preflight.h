@@ -9,6 +9,10 @@
 
 /* 0, or -EPERM with the missing capabilities named in msg. */
 int preflight_capabilities(char *msg, size_t msglen);
+/* 0, or -EACCES/-EPERM when the kernel refuses to create a uprobe for us
+ * (it wants CAP_SYS_ADMIN, whatever else is held), -ENOENT without the
+ * uprobe PMU; the cause and remedy in msg. */
+int preflight_uprobe(char *msg, size_t msglen);
 /* 0, or -ENOENT when the kernel exposes no BTF (path in msg). */
 int preflight_btf(const char *path, char *msg, size_t msglen);
 

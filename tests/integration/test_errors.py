@@ -3,12 +3,14 @@
 leaves nothing loaded; a target that exits mid-trace keeps what was seen."""
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
-from harness import (BINARY, PYENV_38, PYENV_311, PYENV_OLD, Profiler, Server, check, http, log,
-                     our_programs, programs_left, run_parallel)
+from harness import (BINARY, PYENV_38, PYENV_311, PYENV_OLD, ROOT, Profiler, Server, check, http,
+                     log, our_programs, programs_left, run_parallel)
 
 
 def run(argv, timeout=30, **kw):
@@ -82,6 +84,70 @@ def test_not_root():
     finally:
         py.kill()
         py.wait()
+
+
+def capability_copy(caps):
+    """A copy of the binary with exactly `caps` as file capabilities, in a
+    directory an unprivileged user can reach."""
+    d = tempfile.mkdtemp(prefix="pbpf-caps-")
+    os.chmod(d, 0o755)
+    copy = os.path.join(d, "profilis-bpf")
+    shutil.copy(BINARY, copy)
+    os.chmod(copy, 0o755)
+    subprocess.run(["setcap", caps + "+ep", copy], check=True, env=dict(
+        os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"))
+    return d, copy
+
+
+def as_nobody():
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+def test_capabilities_the_readme_names():
+    """The README's capability set, as file capabilities on a copy run by an
+    unprivileged user, attaches and records; the set it used to name
+    (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE) passed --check and then failed to
+    attach with EACCES: now --check and the run both say CAP_SYS_ADMIN."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    check("setcap cap_sys_admin,cap_sys_ptrace+ep" in readme,
+          "the README does not name the capability set this test checks")
+    good_dir, good = capability_copy("cap_sys_admin,cap_sys_ptrace")
+    bad_dir, bad = capability_copy("cap_bpf,cap_perfmon,cap_sys_ptrace")
+    try:
+        p = subprocess.run([bad, "--check"], capture_output=True, text=True, timeout=60,
+                           preexec_fn=as_nobody, cwd="/")
+        check(p.returncode == 1 and "FAIL uprobe creation" in p.stdout and
+              "CAP_SYS_ADMIN" in p.stdout, "--check with bpf,perfmon,ptrace: %s %s",
+              p.returncode, p.stdout)
+        with Server("gunicorn", workers=2) as srv:
+            p = subprocess.run([bad, "-p", str(srv.pid)], capture_output=True, text=True,
+                               timeout=30, preexec_fn=as_nobody, cwd="/")
+            check(p.returncode == 1 and "needs CAP_SYS_ADMIN" in p.stderr,
+                  "run with bpf,perfmon,ptrace: %s %s", p.returncode, p.stderr)
+            p = subprocess.run([good, "--check"], capture_output=True, text=True, timeout=60,
+                               preexec_fn=as_nobody, cwd="/")
+            check(p.returncode == 0, "--check with sys_admin,sys_ptrace: %s", p.stdout)
+            proc = subprocess.Popen([good, "-p", str(srv.pid), "-d", "4"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    preexec_fn=as_nobody, cwd="/")
+            deadline = time.time() + 20
+            err = b""
+            while b"attached" not in err and time.time() < deadline and proc.poll() is None:
+                err += os.read(proc.stderr.fileno(), 4096)
+            for i in range(10):
+                check(http(srv.url("/users/%d" % i)) == 200, "request failed")
+            out, rest = proc.communicate(timeout=30)
+            err = (err + rest).decode()
+            lines = [l for l in out.decode().splitlines() if '"kind":"REQ"' in l]
+            check(proc.returncode == 0 and len(lines) == 10,
+                  "as nobody with cap_sys_admin,cap_sys_ptrace: exit %s, %d records:\n%s",
+                  proc.returncode, len(lines), err)
+    finally:
+        shutil.rmtree(good_dir, ignore_errors=True)
+        shutil.rmtree(bad_dir, ignore_errors=True)
 
 
 def test_no_btf():
@@ -218,6 +284,6 @@ def test_list():
 
 
 TESTS = [test_list, test_check, test_usage_errors, test_no_such_pid, test_not_python,
-         test_old_cpython_refused_by_version, test_not_root, test_no_btf, test_target_exits_while_traced,
+         test_old_cpython_refused_by_version, test_not_root, test_capabilities_the_readme_names, test_no_btf, test_target_exits_while_traced,
          test_target_killed_with_losses_accounted,
          test_sigterm_and_duration_detach]
