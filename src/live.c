@@ -24,6 +24,7 @@ struct live {
 	uint64_t last_events, last_events_ns;
 	double events_per_s;
 	bool term_on;
+	bool holds_log;		/* messages held while the dashboard is shown */
 	bool stats_warned;
 	struct agg_snapshot frozen;	/* what a paused dashboard keeps showing */
 	bool have_frozen;
@@ -50,6 +51,11 @@ struct live *live__new(const struct live_opts *o, struct aggregator *agg)
 	if (o->mode == LIVE_DASHBOARD) {
 		term_open(STDOUT_FILENO);
 		l->term_on = true;
+		/* Only when stderr shows on the same screen: a redirected stderr
+		 * keeps getting messages as they happen. */
+		l->holds_log = isatty(STDERR_FILENO);
+		if (l->holds_log)
+			log_hold(true);
 	}
 	return l;
 }
@@ -270,6 +276,8 @@ void live__free(struct live *l)
 		return;
 	if (l->term_on)
 		term_close();
+	if (l->holds_log)
+		log_hold(false);
 	agg_snapshot_free(&l->frozen);
 	free(l->frame);
 	free(l);

@@ -99,6 +99,35 @@ def test_dashboard_in_tmux():
             tmux("kill-session", "-t", session)
 
 
+def test_warnings_kept_off_the_dashboard():
+    """A warning raised while the dashboard owns the terminal (JSONL to a full
+    device) is held, not drawn into the alternate screen where the next frame
+    garbles it and leaving the screen loses it; it appears once the normal
+    screen is back."""
+    session = "pbpf-warn-%d" % os.getpid()
+    with Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
+        try:
+            tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", "sh")
+            tmux("send-keys", "-t", session, "%s -p %d -o /dev/full -i 0.5; echo EXITED rc=$?"
+                 % (BINARY, srv.pid), "Enter")
+            wait_screen(session, "METHOD")
+            for i in range(3):
+                check(http(srv.url("/users/%d" % i)) == 200, "request failed")
+            s = wait_screen(session, "/users/<int:uid>")
+            time.sleep(1)  # several frames after the failed write
+            s = screen(session)
+            check("warning" not in s, "a warning drawn over the dashboard:\n%s", s)
+            tmux("send-keys", "-t", session, "q")
+            s = wait_screen(session, "EXITED rc=0")
+            flat = s.replace("\n", "")
+            check("warning: writing JSONL to /dev/full failed" in flat,
+                  "the held warning was not shown after the dashboard:\n%s", s)
+            check(flat.index("writing JSONL to /dev/full") < flat.index("Summary ("),
+                  "held warning after the summary:\n%s", s)
+        finally:
+            tmux("kill-session", "-t", session)
+
+
 def test_stats_json_agrees_with_records():
     d = tempfile.mkdtemp(prefix="pbpf-stats-")
     stats, jsonl = os.path.join(d, "metrics.json"), os.path.join(d, "req.jsonl")
@@ -251,5 +280,5 @@ def test_hot_functions_pane():
             tmux("kill-session", "-t", session)
 
 
-TESTS = [test_dashboard_in_tmux, test_hot_functions_pane, test_dashboard_restores_terminal_on_signals, test_no_color, test_stats_json_agrees_with_records,
+TESTS = [test_dashboard_in_tmux, test_warnings_kept_off_the_dashboard, test_hot_functions_pane, test_dashboard_restores_terminal_on_signals, test_no_color, test_stats_json_agrees_with_records,
          test_table_mode_when_not_a_terminal]
