@@ -37,7 +37,7 @@ BENCH_BIN := $(OUTPUT)/bench-pipeline
 # The BPF object and skeleton are inputs of every build, not throw-away
 # intermediates: keep them so a second `make` has nothing to do.
 .SECONDARY: $(SKELS) $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
-.PHONY: all deps test unit integration demo bench fmt vmlinux clean offsets-check
+.PHONY: all deps test unit integration demo bench soak fmt vmlinux clean offsets-check
 
 all: profilis-bpf
 
@@ -96,6 +96,12 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
 	$(Q)tools/bench
+
+# Not part of `make test`: 10 minutes of load with worker churn, a full disk
+# and a stopped tracer, then an exact account (SOAK_SECONDS=N for another length).
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tools/soak
 
 fmt:
 	$(Q)clang-format -i src/*.c src/*.h bpf/*.c bpf/*.h include/profilis/*.h tests/unit/*.c tools/*.c
