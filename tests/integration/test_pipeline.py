@@ -307,7 +307,26 @@ def test_no_drop_oldest_pushes_back_to_the_kernel():
             len(lines), n["ringbuf"]))
 
 
-TESTS = [test_no_drop_oldest_pushes_back_to_the_kernel, test_validation_and_environment, test_sampling_keeps_share_and_errors,
+def test_every_kept_counter_is_reported():
+    """PROFILE records that fail to write were counted (other_errors) but never
+    reported: everything lost to /dev/full appears in the exit report."""
+    with Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
+        prof = Profiler(srv.pid, ["-o", "/dev/full", "-F", "999"])
+        try:
+            for i in range(20):
+                check(http(srv.url("/slow")) == 200, "request failed")
+            check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+            err = prof.stderr()
+            n = summary_numbers(err)
+            check(n["recorded"] == 0 and n["write_errors"] == 20 and n["lost"] == 20,
+                  "summary: %s\n%s", n, err)
+            m = re.search(r"(\d+) PROFILE records lost to failed writes", err)
+            check(m and int(m.group(1)) > 0, "PROFILE write losses not reported:\n%s", err)
+        finally:
+            prof.close()
+
+
+TESTS = [test_no_drop_oldest_pushes_back_to_the_kernel, test_every_kept_counter_is_reported, test_validation_and_environment, test_sampling_keeps_share_and_errors,
          test_exclusions_in_kernel_and_userspace, test_rotation_by_size_under_load,
          test_rotation_by_age_when_idle, test_full_disk_warns_counts_and_resumes,
          test_console_pretty]
