@@ -25,22 +25,19 @@ __noinline bool path_excluded(__u64 path_addr)
 {
 	const void *path = (const void *)path_addr;
 	struct py_scratch *sc = scratch();
-	__u64 len = 0;
-	__u32 state = 0, off;
+	struct py_str_head h;
+	__u64 len;
 	int p, i;
 
-	if (!path || !sc || !filter.n_prefixes)
-		return false;
-	if (bpf_probe_read_user(&len, 8, path + py.str_length) ||
-	    bpf_probe_read_user(&state, 4, path + py.str_state))
+	if (!path || !sc || !filter.n_prefixes || str_head(path, &h))
 		return false;
 	/* WSGI paths are latin-1 strs: one byte per code unit. */
-	if (((state >> py.str_kind_shift) & 7) != 1 || !((state >> py.str_compact_bit) & 1))
+	if (h.kind != 1)
 		return false;
-	off = ((state >> py.str_ascii_bit) & 1) ? py.str_ascii_data : py.str_compact_data;
+	len = h.len;
 	__builtin_memset(sc->pathbuf, 0, sizeof(sc->pathbuf));
 	if (bpf_probe_read_user(sc->pathbuf, len < PBPF_PREFIX_BYTES ? len : PBPF_PREFIX_BYTES,
-				path + off))
+				path + h.data))
 		return false;
 	for (p = 0; p < PBPF_PREFIX_MAX; p++) {
 		__u32 plen = filter.prefix_len[p];

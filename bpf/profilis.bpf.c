@@ -145,6 +145,9 @@ static __always_inline void read_rule(const void *ctx, struct pbpf_req_event *e)
 		e->flags |= PBPF_F_NO_RULE; /* no rule matched: 404, 405 */
 		return;
 	}
+	/* A rule matched: from here an unreadable template is null, not the
+	 * raw path (which stands in only for unmatched requests). */
+	e->flags |= PBPF_F_RULE_OBJ;
 	if (getattrs((__u64)rule, &w))
 		return;
 	if (!read_str(w.vals[0], &e->route_hdr, e->route, sizeof(e->route)))
@@ -158,27 +161,48 @@ static __always_inline bool is_error(const void *error)
 	return error && (__u64)error != py.none_addr;
 }
 
+/* type(error).tp_name, a C string: one byte more than kept is read, so a
+ * name longer than PBPF_EXC_MAX is known to be cut, not guessed to be. */
+static __always_inline void read_exc_type(const void *error, struct pbpf_req_event *e)
+{
+	const void *type = read_ptr(error + 8);
+	long n;
+
+	if (!type)
+		return;
+	n = bpf_probe_read_user_str(e->exc_type, PBPF_EXC_MAX + 2,
+				    read_ptr(type + py.type_name));
+	if (n > 1) {
+		e->exc_type_len = n - 1;
+		e->flags |= PBPF_F_HAVE_EXC_TYPE;
+	}
+}
+
 static __always_inline void read_outcome(const void *error, __s64 status,
 					 struct pbpf_req_event *e)
 {
-	const void *type;
-	long n;
-
 	e->status = status;
 	if (status >= 0)
 		e->flags |= PBPF_F_HAVE_STATUS;
 	if (!is_error(error))
 		return;
 	e->flags |= PBPF_F_ERROR;
-	type = read_ptr(error + 8);
-	if (!type)
-		return;
-	n = bpf_probe_read_user_str(e->exc_type, sizeof(e->exc_type),
-				    read_ptr(type + py.type_name));
-	if (n > 0) {
-		e->exc_type_len = n - 1;
-		e->flags |= PBPF_F_HAVE_EXC_TYPE;
-	}
+	read_exc_type(error, e);
+}
+
+/* Zeroes what userspace reads unconditionally; string bytes past each
+ * header's `copied` are never read, so the 4 KiB of string fields are not
+ * cleared for every request. */
+static __always_inline void clear_event(struct pbpf_req_event *e)
+{
+	__builtin_memset(e, 0, offsetof(struct pbpf_req_event, method));
+	e->kind = PBPF_EV_REQUEST;
+	e->path_hdr = (struct pbpf_str_hdr){};
+	e->route_hdr = (struct pbpf_str_hdr){};
+	e->endpoint_hdr = (struct pbpf_str_hdr){};
+	e->traceparent_hdr = (struct pbpf_str_hdr){};
+	e->exc_type_len = 0;
+	e->exc_type[0] = 0;
 }
 
 /* Requests not sampled at start are kept only when they fail (5xx or an
@@ -234,7 +258,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	if (!app_frame || frame_locals((__u64)app_frame, (__u64)code, &w) ||
 	    (__u64)w.vals[1] != key.ctx)
 		goto no_frame; /* a context pushed outside wsgi_app */
-	status = read_small_int(getattr1(w.vals[3], PBPF_NAME_STATUS_CODE));
+	status = read_status(getattr1(w.vals[3], PBPF_NAME_STATUS_CODE));
 	if (!v.sampled && !keep_unsampled(w.vals[2], status))
 		goto unsampled;
 	dict_lookup(w.vals[0], &env);
@@ -248,8 +272,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 		__sync_fetch_and_add(&stats.ringbuf_drops, 1);
 		return 0;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->kind = PBPF_EV_REQUEST;
+	clear_event(e);
 	e->flags = PBPF_F_HAVE_FRAME;
 	/* With keep_errors every failure is recorded: its weight is 1 even when
 	 * the coin also chose it. */

@@ -93,10 +93,13 @@ __noinline int read_ascii_key(__u64 str_addr, struct py_key *k)
 	/* One read of header and data; a str near the end of a mapping may not
 	 * have 96 readable bytes, so fall back to exact reads then. */
 	if (bpf_probe_read_user(sc->keybuf, PY_KEYBUF, str) &&
-	    (bpf_probe_read_user(sc->keybuf + loff, 8, str + loff) ||
+	    (bpf_probe_read_user(sc->keybuf + 8, 8, str + 8) ||
+	     bpf_probe_read_user(sc->keybuf + loff, 8, str + loff) ||
 	     bpf_probe_read_user(sc->keybuf + soff, 4, str + soff) ||
 	     bpf_probe_read_user(sc->keybuf + doff, PBPF_NAME_BYTES, str + doff)))
 		return -1;
+	if (*(__u64 *)(sc->keybuf + 8) != py.unicode_type_addr)
+		return -1; /* a bytes key is not one of our names */
 	len = *(__u64 *)(sc->keybuf + loff);
 	state = *(__u32 *)(sc->keybuf + soff);
 	if (!((state >> py.str_compact_bit) & 1) || !((state >> py.str_ascii_bit) & 1))
@@ -126,53 +129,96 @@ static __always_inline bool key_is(const struct py_key *k, __u32 id)
 	       k->w[1] == names[id].w[1] && k->w[2] == names[id].w[2];
 }
 
+/* What read_str needs of a str's header.  From ob_type to the state word it
+ * is one read: ob_type at 8, then length and state (16 and 32 in every
+ * version); the offsets table says where, this checks they fit. */
+#define PY_HEAD_BYTES 32
+
+struct py_str_head {
+	__u64 len;	/* characters */
+	__u32 kind;	/* 1, 2 or 4 bytes per character */
+	__u32 data;	/* offset of the characters */
+};
+
 /*
- * Copies a compact str into `buf` as raw PEP 393 code units.  Returns 0, or
- * -1 when `obj` is not a compact str (the field then stays unknown).
+ * 0 when `obj` is exactly a compact str, -1 otherwise.  Only an exact str
+ * passes: what a hostile app puts in the environ or a rule (bytes, an int,
+ * anything) must give null, not its payload read as text.  Comparing ob_type
+ * with &PyUnicode_Type costs no read beyond the header's; str subclasses are
+ * not compact anyway, so tp_flags' UNICODE_SUBCLASS bit would buy nothing.
+ */
+static __always_inline int str_head(const void *obj, struct py_str_head *h)
+{
+	__u64 w[PY_HEAD_BYTES / 8] = {};
+	__u32 loff = py.str_length - 8, soff = py.str_state - 8, state;
+
+	if (!obj || loff > PY_HEAD_BYTES - 8 || soff > PY_HEAD_BYTES - 4)
+		return -1;
+	if (bpf_probe_read_user(w, sizeof(w), obj + 8)) {
+		__sync_fetch_and_add(&stats.read_failures, 1);
+		return -1;
+	}
+	if (w[0] != py.unicode_type_addr)
+		return -1;
+	h->len = *(__u64 *)((char *)w + loff);
+	state = *(__u32 *)((char *)w + soff);
+	h->kind = (state >> py.str_kind_shift) & 7;
+	if (!((state >> py.str_compact_bit) & 1) || h->len > (1ULL << 31) ||
+	    (h->kind != 1 && h->kind != 2 && h->kind != 4))
+		return -1;
+	h->data = ((state >> py.str_ascii_bit) & 1) ? py.str_ascii_data : py.str_compact_data;
+	return 0;
+}
+
+/*
+ * Copies a compact str into `buf` as raw PEP 393 code units: only its own
+ * bytes, at most `size`.  `hdr` keeps the real length, so a cut is known
+ * from the header, not guessed from a full buffer.  Returns 0, or -1 when
+ * `obj` is not a str (the field then stays unknown).
  */
 static __always_inline int read_str(const void *obj, struct pbpf_str_hdr *hdr,
 				   char *buf, __u32 size)
 {
-	__u64 len = 0, bytes;
-	__u32 state = 0, kind, off;
+	struct py_str_head h;
+	__u64 bytes;
 
-	if (!obj || !hdr || !buf)
+	if (!hdr || !buf || str_head(obj, &h))
 		return -1;
-	if (bpf_probe_read_user(&len, 8, obj + py.str_length) ||
-	    bpf_probe_read_user(&state, 4, obj + py.str_state)) {
-		__sync_fetch_and_add(&stats.read_failures, 1);
-		return -1;
-	}
-	if (!((state >> py.str_compact_bit) & 1) || len > (1ULL << 31))
-		return -1;
-	kind = (state >> py.str_kind_shift) & 7;
-	if (kind != 1 && kind != 2 && kind != 4)
-		return -1;
-	off = ((state >> py.str_ascii_bit) & 1) ? py.str_ascii_data : py.str_compact_data;
-	bytes = len * kind;
+	bytes = h.len * h.kind;
 	/* Field sizes are multiples of 4, so this never splits a code unit. */
 	if (bytes > size)
 		bytes = size;
-	if (bpf_probe_read_user(buf, bytes, obj + off)) {
+	if (bpf_probe_read_user(buf, bytes, obj + h.data)) {
 		__sync_fetch_and_add(&stats.read_failures, 1);
 		return -1;
 	}
-	hdr->len = len;
-	hdr->kind = kind;
+	hdr->len = h.len;
+	hdr->kind = h.kind;
 	hdr->copied = bytes;
 	return 0;
 }
 
-/* A small non-negative int (HTTP status); -1 when unknown.  Up to 3.11
- * ob_size is the signed digit count; from 3.12 lv_tag = ndigits << 3 | sign
- * (0 positive, 1 zero, 2 negative). */
-static __always_inline __s64 read_small_int(const void *obj)
+/* A small non-negative int (HTTP status); -1 when unknown or not exactly an
+ * int (None, a str: `status` is then null, never 0).  One read from ob_type
+ * to the first digit.  Up to 3.11 ob_size is the signed digit count; from
+ * 3.12 lv_tag = ndigits << 3 | sign (0 positive, 1 zero, 2 negative). */
+static __always_inline __s64 read_status(const void *obj)
 {
-	__s64 size = 0;
-	__u32 digit = 0;
+	__u64 w[3] = {};
+	__u32 soff = py.long_size - 8, doff = py.long_digits - 8;
+	__s64 size;
+	__u32 digit;
 
-	if (!obj || bpf_probe_read_user(&size, 8, obj + py.long_size))
+	if (!obj || soff > sizeof(w) - 8 || doff > sizeof(w) - 4)
 		return -1;
+	if (bpf_probe_read_user(w, sizeof(w), obj + 8)) {
+		__sync_fetch_and_add(&stats.read_failures, 1);
+		return -1;
+	}
+	if (w[0] != py.long_type_addr)
+		return -1;
+	size = *(__s64 *)((char *)w + soff);
+	digit = *(__u32 *)((char *)w + doff);
 	if (py.long_layout == PBPF_LONG_TAG) {
 		if ((size & 3) == 1)
 			return 0;
@@ -182,7 +228,7 @@ static __always_inline __s64 read_small_int(const void *obj)
 	}
 	if (size == 0)
 		return 0;
-	if (size != 1 || bpf_probe_read_user(&digit, 4, obj + py.long_digits))
+	if (size != 1)
 		return -1;
 	return digit & ((1U << 30) - 1);
 }

@@ -23,12 +23,18 @@
 
 int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s)
 {
+	return jsonl_put_string_n(buf, size, pos, s, strlen(s));
+}
+
+int jsonl_put_string_n(char *buf, size_t size, size_t pos, const char *s, size_t n)
+{
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *end = (const unsigned char *)s + n;
 
 	if (pos + 2 > size)
 		return -ENOSPC;
 	buf[pos++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; p < end; p++) {
 		char esc = 0;
 
 		switch (*p) {
@@ -82,16 +88,25 @@ static int put_raw(char *buf, size_t size, int pos, const char *fmt, ...)
 	return n < 0 || (size_t)(pos + n) >= size ? -ENOSPC : pos + n;
 }
 
+/* "key":"text" (or null), then "key_truncated":true only when the
+ * target's string was longer than the record keeps. */
 static int put_str_field(char *buf, size_t size, int pos, const char *key, bool have,
-			 const char *val)
+			 const char *val, size_t len, bool truncated)
 {
 	pos = put_raw(buf, size, pos, ",\"%s\":", key);
 	if (pos < 0)
 		return pos;
 	if (!have)
 		return put_raw(buf, size, pos, "null");
-	return jsonl_put_string(buf, size, pos, val);
+	pos = jsonl_put_string_n(buf, size, pos, val, len);
+	if (truncated)
+		pos = put_raw(buf, size, pos, ",\"%s_truncated\":true", key);
+	return pos;
 }
+
+#define PUT_TEXT(buf, size, pos, r, f) \
+	put_str_field(buf, size, pos, #f, (r)->has_##f, (r)->f, (r)->f##_len, \
+		      (r)->f##_truncated)
 
 int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 {
@@ -102,19 +117,18 @@ int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 		      ",\"time_unix_ns\":%" PRIu64 ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
 		      JSONL_SCHEMA_VERSION, r->ts_ns, r->time_unix_ns, r->trace_id, r->span_id);
 	pos = put_str_field(buf, size, pos, "parent_span_id", r->parent_span_id[0] != 0,
-			    r->parent_span_id);
-	pos = put_str_field(buf, size, pos, "method", r->has_method, r->method);
-	pos = put_str_field(buf, size, pos, "path", r->has_path, r->path);
-	pos = put_str_field(buf, size, pos, "route", r->has_route || r->has_path, r->route);
-	pos = put_str_field(buf, size, pos, "endpoint", r->has_endpoint, r->endpoint);
+			    r->parent_span_id, strlen(r->parent_span_id), false);
+	pos = PUT_TEXT(buf, size, pos, r, method);
+	pos = PUT_TEXT(buf, size, pos, r, path);
+	pos = PUT_TEXT(buf, size, pos, r, route);
+	pos = PUT_TEXT(buf, size, pos, r, endpoint);
 	if (r->status >= 0)
 		pos = put_raw(buf, size, pos, ",\"status\":%d", r->status);
 	else
 		pos = put_raw(buf, size, pos, ",\"status\":null");
 	pos = put_raw(buf, size, pos, ",\"dur_ns\":%" PRIu64 ",\"error\":%s", r->dur_ns,
 		      r->error ? "true" : "false");
-	pos = put_str_field(buf, size, pos, "exception_type", r->has_exception_type,
-			    r->exception_type);
+	pos = PUT_TEXT(buf, size, pos, r, exception_type);
 	pos = put_raw(buf, size, pos, ",\"sample_rate\":%.6g,\"pid\":%u,\"tid\":%u}\n",
 		      r->sample_rate, r->pid, r->tid);
 	if (pos < 0 && size)

@@ -11,8 +11,11 @@
 #include "request.h"
 
 #define JSONL_SCHEMA_VERSION 1
-/* The longest line a record can produce, escapes included. */
-#define JSONL_LINE_MAX 16384
+/* The longest line a record can produce, escapes included: a text byte
+ * escapes to at most 6 ("\u0000"), and route may be a copy of path. */
+#define JSONL_LINE_MAX 32768
+_Static_assert(6 * (PBPF_METHOD_MAX + 2 * PBPF_PATH_MAX + PBPF_ENDPOINT_MAX + PBPF_EXC_MAX) +
+		       1024 <= JSONL_LINE_MAX, "a record's longest line fits");
 
 /* Encodes one record as a JSON line ending in '\n'.  Returns its length, or
  * -ENOSPC if `size` is too small (nothing partial is left in `buf`). */
@@ -20,6 +23,8 @@ int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 
 /* Appends `s` as a JSON string literal; returns the new length or -ENOSPC. */
 int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s);
+/* The same for `n` bytes that may hold NULs (written as \u0000). */
+int jsonl_put_string_n(char *buf, size_t size, size_t pos, const char *s, size_t n);
 
 struct jsonl_opts {
 	const char *path;	/* NULL or "-": standard output */

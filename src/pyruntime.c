@@ -205,6 +205,8 @@ int pyruntime_offsets(const struct target *t, struct pbpf_py_offsets *out, char 
 	*out = row->off;
 	out->runtime_addr = t->runtime_addr;
 	out->none_addr = t->none_addr;
+	out->unicode_type_addr = t->unicode_type_addr;
+	out->long_type_addr = t->long_type_addr;
 	if (t->py_major == 3 && t->py_minor >= 13) {
 		if ((err = pyinspect_read(t->pid, t->runtime_addr, img, sizeof(img)))) {
 			snprintf(msg, msglen, "cannot read _PyRuntime of PID %d: %s", t->pid,

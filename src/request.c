@@ -8,9 +8,10 @@
 #include <string.h>
 #include "request.h"
 
+#include "traceparent.h"
+
 _Static_assert(sizeof(((struct request_record *)0)->route) ==
 		       sizeof(((struct request_record *)0)->path), "route falls back to path");
-#include "traceparent.h"
 
 static size_t put_utf8(uint32_t cp, char *out, size_t room)
 {
@@ -145,6 +146,72 @@ span:
 	trace_new_span_id(r->span_id);
 }
 
+/* How many of the n bytes at b form whole UTF-8 sequences: a WSGI path cut
+ * inside a character loses that character, not gains a U+FFFD. */
+static size_t utf8_whole(const unsigned char *b, size_t n)
+{
+	for (size_t back = 1; back <= 3 && back <= n; back++) {
+		unsigned char c = b[n - back];
+		size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+
+		if ((c & 0xc0) == 0x80)
+			continue; /* a continuation byte: look further back */
+		return need > back ? n - back : n;
+	}
+	return n;
+}
+
+/*
+ * One text field: UTF-8 into `out`, its byte length into `*len`, and whether
+ * the target's string was longer than what BPF copied (from the str header's
+ * length, never from a full buffer).
+ */
+static void text_field(const struct pbpf_str_hdr *hdr, const char *data, size_t data_size,
+		       bool wsgi_bytes, char *out, size_t out_size, uint32_t *len,
+		       bool *truncated)
+{
+	size_t copied = hdr->copied < data_size ? hdr->copied : data_size;
+
+	*truncated = (uint64_t)hdr->len * hdr->kind > copied;
+	if (*truncated && wsgi_bytes && hdr->kind == 1)
+		data_size = utf8_whole((const unsigned char *)data, copied);
+	*len = pystr_to_utf8(hdr, data, data_size, wsgi_bytes, out, out_size);
+}
+
+#define TEXT(e, r, f, field, wsgi) \
+	text_field(&(e)->f##_hdr, (e)->f, sizeof((e)->f), (wsgi), (r)->field, \
+		   sizeof((r)->field), &(r)->field##_len, &(r)->field##_truncated)
+
+/* type(error).__name__: tp_name is a UTF-8 C string; BPF read one byte more
+ * than it keeps, so a longer name is known to be cut. */
+static void exception_field(const struct pbpf_req_event *e, struct request_record *r)
+{
+	size_t n = strnlen(e->exc_type, sizeof(e->exc_type));
+	struct pbpf_str_hdr h = { .kind = 1 };
+
+	r->exception_type_truncated = n > PBPF_EXC_MAX;
+	if (r->exception_type_truncated)
+		n = utf8_whole((const unsigned char *)e->exc_type, PBPF_EXC_MAX);
+	h.copied = h.len = n;
+	r->exception_type_len = pystr_to_utf8(&h, e->exc_type, n, true, r->exception_type,
+					      sizeof(r->exception_type));
+}
+
+/* The route: the rule's template; the raw path only when no rule matched
+ * (a matched rule whose template cannot be read is null, not the path). */
+static void route_field(const struct pbpf_req_event *e, struct request_record *r)
+{
+	if (e->flags & PBPF_F_HAVE_RULE) {
+		r->has_route = true;
+		TEXT(e, r, route, route, false);
+	} else if (r->has_path && !(e->flags & PBPF_F_RULE_OBJ)) {
+		r->has_route = true;
+		memcpy(r->route, r->path, r->path_len + 1);
+		r->route_len = r->path_len;
+		r->route_truncated = r->path_truncated;
+	}
+}
+
 int request_decode(const struct pbpf_req_event *e, int64_t realtime_offset_ns,
 		   struct request_record *r)
 {
@@ -162,31 +229,17 @@ int request_decode(const struct pbpf_req_event *e, int64_t realtime_offset_ns,
 	r->error = e->flags & PBPF_F_ERROR;
 	r->has_method = e->flags & PBPF_F_HAVE_METHOD;
 	if (r->has_method)
-		pystr_to_utf8(&e->method_hdr, e->method, sizeof(e->method), true, r->method,
-			      sizeof(r->method));
+		TEXT(e, r, method, method, true);
 	r->has_path = e->flags & PBPF_F_HAVE_PATH;
 	if (r->has_path)
-		pystr_to_utf8(&e->path_hdr, e->path, sizeof(e->path), true, r->path,
-			      sizeof(r->path));
-	r->has_route = e->flags & PBPF_F_HAVE_RULE;
-	if (r->has_route)
-		pystr_to_utf8(&e->route_hdr, e->route, sizeof(e->route), false, r->route,
-			      sizeof(r->route));
-	else if (r->has_path)
-		memcpy(r->route, r->path, sizeof(r->route)); /* unmatched: the raw path */
+		TEXT(e, r, path, path, true);
+	route_field(e, r);
 	r->has_endpoint = e->flags & PBPF_F_HAVE_ENDPOINT;
 	if (r->has_endpoint)
-		pystr_to_utf8(&e->endpoint_hdr, e->endpoint, sizeof(e->endpoint), false,
-			      r->endpoint, sizeof(r->endpoint));
+		TEXT(e, r, endpoint, endpoint, false);
 	r->has_exception_type = (e->flags & PBPF_F_HAVE_EXC_TYPE) && e->exc_type[0];
-	if (r->has_exception_type) {
-		struct pbpf_str_hdr h = { .kind = 1 };
-
-		h.copied = strnlen(e->exc_type, sizeof(e->exc_type));
-		h.len = h.copied;
-		pystr_to_utf8(&h, e->exc_type, sizeof(e->exc_type), true, r->exception_type,
-			      sizeof(r->exception_type));
-	}
+	if (r->has_exception_type)
+		exception_field(e, r);
 	decode_ids(e, r);
 	return 0;
 }

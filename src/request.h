@@ -10,10 +10,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "profilis/abi.h"
 
-/* Room for every code unit of a field expanded to UTF-8 (<= 4 bytes each). */
-#define REQ_TEXT(n) ((n) * 4 + 1)
+/* Room for every code unit of a field expanded to UTF-8: a byte of a field
+ * becomes at most 3 (a latin-1 byte that is not UTF-8 becomes U+FFFD). */
+#define REQ_TEXT(n) ((n) * 3 + 1)
 
 struct request_record {
 	uint64_t ts_ns;		/* CLOCK_MONOTONIC at request end */
@@ -23,16 +25,34 @@ struct request_record {
 	int status;		/* -1: unknown */
 	double sample_rate;	/* probability this request was recorded (1.0 = all) */
 	bool error;
-	bool has_method, has_path, has_route, has_endpoint, has_exception_type;
+	bool has_method, has_path, has_endpoint, has_exception_type;
+	bool has_route;		/* route holds text: the template, or the raw
+				 * path of an unmatched request */
 	char method[REQ_TEXT(PBPF_METHOD_MAX)];
 	char path[REQ_TEXT(PBPF_PATH_MAX)];
 	char route[REQ_TEXT(PBPF_PATH_MAX)];	/* rule template, else the raw path */
 	char endpoint[REQ_TEXT(PBPF_ENDPOINT_MAX)];
 	char exception_type[REQ_TEXT(PBPF_EXC_MAX)];
+	/* Text lengths in bytes: a text may hold NULs ("%00" in a path), so
+	 * writers go by these, not strlen.  A terminating NUL follows each. */
+	uint32_t method_len, path_len, route_len, endpoint_len, exception_type_len;
+	/* The target's string was longer than the record keeps. */
+	bool method_truncated, path_truncated, route_truncated, endpoint_truncated,
+		exception_type_truncated;
 	char trace_id[33];
 	char span_id[17];
 	char parent_span_id[17];	/* from traceparent; empty when none */
 };
+
+/* Sets the text lengths of a record built from C strings (tests). */
+static inline void request_text_lengths(struct request_record *r)
+{
+	r->method_len = strlen(r->method);
+	r->path_len = strlen(r->path);
+	r->route_len = strlen(r->route);
+	r->endpoint_len = strlen(r->endpoint);
+	r->exception_type_len = strlen(r->exception_type);
+}
 
 /*
  * Decodes `e`.  `realtime_offset_ns` is CLOCK_REALTIME - CLOCK_MONOTONIC.

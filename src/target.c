@@ -70,11 +70,15 @@ static int find_mapping(struct target *t, struct py_mapping *m, char *msg, size_
 
 static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, size_t msglen)
 {
+	/* The type objects let BPF tell a str or an int from anything a hostile
+	 * app puts where one is expected (bytes in PATH_INFO): every CPython
+	 * exports them for extension modules. */
 	static const char *const needed[] = { "PyContextVar_Set", "PyContextVar_Reset",
-					      "_PyRuntime", "_Py_NoneStruct" };
-	uint64_t addr[4];
+					      "_PyRuntime", "_Py_NoneStruct",
+					      "PyUnicode_Type", "PyLong_Type" };
+	uint64_t addr[6];
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 6; i++) {
 		if (elf_file__symbol(ef, needed[i], &addr[i]) && t->py_version[0]) {
 			/* A known CPython without it: too old (ContextVars came in
 			 * 3.7), which the caller can say in version terms. */
@@ -95,6 +99,8 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	}
 	t->runtime_addr = addr[2] + t->load_bias;
 	t->none_addr = addr[3] + t->load_bias;
+	t->unicode_type_addr = addr[4] + t->load_bias;
+	t->long_type_addr = addr[5] + t->load_bias;
 	if (elf_file__symbol(ef, "PyCode_Type", &addr[0]) == 0)
 		t->code_type_addr = addr[0] + t->load_bias;
 	return 0;

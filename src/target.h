@@ -25,6 +25,7 @@ struct target {
 	uint64_t load_bias;
 	uint64_t set_offset, reset_offset;	/* file offsets for the uprobes */
 	uint64_t runtime_addr, none_addr;	/* runtime addresses in the target */
+	uint64_t unicode_type_addr, long_type_addr; /* &PyUnicode_Type, &PyLong_Type */
 	uint64_t code_type_addr;		/* &PyCode_Type, 0 if not exported */
 };
 

@@ -14,11 +14,14 @@
 #include <linux/types.h>
 #endif
 
-#define PBPF_METHOD_MAX 16
-#define PBPF_PATH_MAX 256
-#define PBPF_ROUTE_MAX 192
+/* Bytes of each string a request record carries; a longer one is cut there
+ * and marked (its str header says how long it really was).  PATH_INFO of
+ * 2 KiB covers what proxies pass (gunicorn's request line is 4 KiB at most). */
+#define PBPF_METHOD_MAX 32
+#define PBPF_PATH_MAX 2048
+#define PBPF_ROUTE_MAX 2048
 #define PBPF_ENDPOINT_MAX 128
-#define PBPF_EXC_MAX 64
+#define PBPF_EXC_MAX 128		/* tp_name bytes kept */
 #define PBPF_TRACEPARENT_MAX 64
 
 /* Names the BPF side compares Python str objects against.  Userspace packs
@@ -92,6 +95,8 @@ enum pbpf_instr_kind {
 struct pbpf_py_offsets {
 	__u64 runtime_addr;		/* &_PyRuntime in the target */
 	__u64 none_addr;		/* &_Py_NoneStruct in the target */
+	__u64 unicode_type_addr;	/* &PyUnicode_Type: what is exactly a str */
+	__u64 long_type_addr;		/* &PyLong_Type: what is exactly an int */
 	__u64 holder_addr;		/* word holding the GIL holder's tstate */
 	__u64 holder_locked_addr;	/* int "GIL locked", 0: holder is exact */
 	__u32 runtime_tstate_current;	/* _PyRuntime.gilstate.tstate_current
@@ -199,11 +204,14 @@ enum pbpf_req_flags {
 	PBPF_F_HAVE_STATUS = 1 << 7,
 	PBPF_F_ERROR = 1 << 8,		/* wsgi_app's `error` is not None */
 	PBPF_F_HAVE_EXC_TYPE = 1 << 9,
+	PBPF_F_RULE_OBJ = 1 << 10,	/* url_rule is an object, not None: a
+					 * rule matched, even if unreadable */
 };
 
-/* A copied Python str: `len` is its length in characters, `kind` the
- * PEP 393 kind (1 latin-1, 2 UCS-2, 4 UCS-4); data holds raw code units,
- * truncated to the field's size. */
+/* A copied Python str: `len` is its length in characters from the object's
+ * header, `kind` the PEP 393 kind (1 latin-1, 2 UCS-2, 4 UCS-4); data holds
+ * `copied` bytes of raw code units, the rest of the field is not written.
+ * The str was cut when len * kind > copied. */
 struct pbpf_str_hdr {
 	__u32 len;
 	__u16 copied;	/* bytes copied into data */
@@ -269,8 +277,8 @@ struct pbpf_req_event {
 	PBPF_STR_FIELD(route, PBPF_ROUTE_MAX);
 	PBPF_STR_FIELD(endpoint, PBPF_ENDPOINT_MAX);
 	PBPF_STR_FIELD(traceparent, PBPF_TRACEPARENT_MAX);
-	__u32 exc_type_len;
-	char exc_type[PBPF_EXC_MAX];	/* tp_name, NUL terminated */
+	__u32 exc_type_len;		/* strlen(tp_name), PBPF_EXC_MAX + 1: longer */
+	char exc_type[PBPF_EXC_MAX + 8]; /* tp_name, NUL terminated */
 };
 
 /* Counters kept by the BPF side, read by userspace at exit. */

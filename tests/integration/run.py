@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import test_errors  # noqa: E402
+import test_fields  # noqa: E402
 import test_live  # noqa: E402
 import test_pipeline  # noqa: E402
 import test_profile  # noqa: E402
@@ -18,7 +19,7 @@ import test_requests  # noqa: E402
 import test_servers  # noqa: E402
 import test_versions  # noqa: E402
 
-MODULES = [test_requests, test_servers, test_versions, test_errors, test_pipeline, test_live, test_profile]
+MODULES = [test_requests, test_fields, test_servers, test_versions, test_errors, test_pipeline, test_live, test_profile]
 
 
 def main():

@@ -45,6 +45,7 @@ static void make_record(struct request_record *r, int i)
 	snprintf(r->span_id, sizeof(r->span_id), "00f067aa0ba902%02x", (unsigned char)i);
 	if (i == 2)
 		strcpy(r->parent_span_id, "b7ad6b7169203331");
+	request_text_lengths(r);
 }
 
 static char *read_all(int fd, size_t *len)
@@ -370,6 +371,7 @@ Test(console, a_record_that_cannot_be_encoded_is_counted)
 	FILL(endpoint);
 	FILL(exception_type);
 #undef FILL
+	request_text_lengths(&r);
 	cr_assert_eq(console__push(x, &r), -ENOSPC);
 	cr_assert_eq(console__flush(x), 0);
 	console__stats(x, &st);

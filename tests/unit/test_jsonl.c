@@ -47,6 +47,7 @@ static void sample(struct request_record *r)
 	strcpy(r->endpoint, "get_user");
 	strcpy(r->trace_id, TRACE);
 	strcpy(r->span_id, SPAN);
+	request_text_lengths(r);
 }
 
 Test(jsonl, golden_line)
@@ -210,6 +211,7 @@ Test(jsonl, cjson_round_trip)
 	strcpy(r.route, "/caf\xc3\xa9/<name>");
 	strcpy(r.endpoint, "api.\"q\"");
 	strcpy(r.parent_span_id, "b7ad6b7169203331");
+	request_text_lengths(&r);
 
 	int n = jsonl_encode_request(&r, buf, sizeof(buf));
 

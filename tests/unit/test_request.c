@@ -133,7 +133,7 @@ Test(request, route_falls_back_to_path)
 	e.flags |= PBPF_F_NO_RULE;
 	SET_STR(&e, path, "/nope", 5, 1);
 	decode_ok(&e, 0, &r);
-	cr_assert(!r.has_route);
+	cr_assert(r.has_route, "route holds the raw path");
 	cr_assert_str_eq(r.route, "/nope");
 	jsonl_encode_request(&r, line, sizeof(line));
 	cr_assert(strstr(line, "\"path\":\"/nope\",\"route\":\"/nope\",\"endpoint\":null,"), "%s",
@@ -257,15 +257,18 @@ Test(request, pystr_output_truncates_on_code_points)
 	cr_assert_eq(out[0], 'Q', "out_size 0 writes nothing");
 }
 
-/* A page of data followed by an inaccessible page: any overread faults. */
+/* Room for a request event followed by an inaccessible page: any overread
+ * faults. */
 static char *guarded_end(void)
 {
 	long pg = sysconf(_SC_PAGESIZE);
-	char *p = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t data = (sizeof(struct pbpf_req_event) + pg - 1) / pg * pg;
+	char *p = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
 
 	cr_assert_neq(p, MAP_FAILED);
-	cr_assert_eq(mprotect(p + pg, pg, PROT_NONE), 0);
-	return p + pg;
+	cr_assert_eq(mprotect(p + data, pg, PROT_NONE), 0);
+	return p + data;
 }
 
 Test(request, copied_is_clamped_to_data_size)
@@ -339,21 +342,29 @@ Test(request, exception_type)
 	cr_assert(!r.has_exception_type);
 }
 
-/* Strict UTF-8 (Unicode table 3-7), written independently of request.c. */
-static int valid_utf8(const unsigned char *s)
+/* Strict UTF-8 (Unicode table 3-7), written independently of request.c;
+ * NUL is a character like any other (the text's length is n). */
+static int valid_utf8_n(const unsigned char *s, size_t len)
 {
-	while (*s) {
+	const unsigned char *end = s + len;
+
+	while (s < end) {
 		unsigned char c = *s++, lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80,
 				  hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
 		int n = c < 0x80 ? 0 : c < 0xc2 ? -1 : c < 0xe0 ? 1 : c < 0xf0 ? 2 : c < 0xf5 ? 3 : -1;
 
 		for (int i = 0; i < n; i++, s++, lo = 0x80, hi = 0xbf)
-			if (*s < lo || *s > hi)
+			if (s >= end || *s < lo || *s > hi)
 				return 0;
 		if (n < 0)
 			return 0;
 	}
 	return 1;
+}
+
+static int valid_utf8(const unsigned char *s)
+{
+	return valid_utf8_n((const unsigned char *)s, strlen((const char *)s));
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -364,16 +375,23 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
-static void check_text(const char *name, const char *s, size_t size, cJSON *j, bool have)
+/* A decoded text: terminated right after its length, valid UTF-8 over all of
+ * it (NULs included), and the same text after a JSON round trip. */
+static void check_text(const char *name, const char *s, uint32_t len, size_t size, cJSON *j,
+		       bool have)
 {
-	cr_assert_not_null(memchr(s, 0, size), "%s not terminated", name);
-	cr_assert(valid_utf8((const unsigned char *)s), "%s is not UTF-8", name);
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
 
+	cr_assert_lt(len, size, "%s: length %u", name, len);
+	cr_assert_eq(s[len], 0, "%s not terminated at its length", name);
+	cr_assert(valid_utf8_n((const unsigned char *)s, len), "%s is not UTF-8", name);
 	if (!have)
 		return;
 	cr_assert(cJSON_IsString(v), "%s", name);
-	cr_assert_str_eq(v->valuestring, s, "%s does not round-trip", name);
+	/* cJSON's strings end at the first NUL: compare up to it. */
+	cr_assert_eq(strlen(v->valuestring), strnlen(s, len), "%s does not round-trip", name);
+	cr_assert_eq(memcmp(v->valuestring, s, strnlen(s, len)), 0, "%s does not round-trip",
+		     name);
 }
 
 Test(request, random_events)
@@ -412,12 +430,185 @@ Test(request, random_events)
 		cJSON *j = cJSON_Parse(line);
 
 		cr_assert_not_null(j, "iteration %d: %s", it, line);
-		check_text("method", r.method, sizeof(r.method), j, r.has_method);
-		check_text("path", r.path, sizeof(r.path), j, r.has_path);
-		check_text("route", r.route, sizeof(r.route), j, r.has_route || r.has_path);
-		check_text("endpoint", r.endpoint, sizeof(r.endpoint), j, r.has_endpoint);
-		check_text("exception_type", r.exception_type, sizeof(r.exception_type), j,
+#define CHECK_TEXT(f) check_text(#f, r.f, r.f##_len, sizeof(r.f), j, r.has_##f)
+		CHECK_TEXT(method);
+		CHECK_TEXT(path);
+		CHECK_TEXT(route);
+		CHECK_TEXT(endpoint);
+		check_text("exception_type", r.exception_type, r.exception_type_len,
+			   sizeof(r.exception_type), j,
 			   r.has_exception_type);
 		cJSON_Delete(j);
 	}
+}
+
+/* The JSONL line of `e`, decoded. */
+static void encode(const struct pbpf_req_event *e, struct request_record *r, char *line)
+{
+	decode_ok(e, 0, r);
+	cr_assert_gt(jsonl_encode_request(r, line, JSONL_LINE_MAX), 0);
+}
+
+Test(request, truncation_is_read_from_the_str_header)
+{
+	static struct pbpf_req_event e;
+	static struct request_record r;
+	static char line[JSONL_LINE_MAX], want[2 * PBPF_PATH_MAX + 128];
+
+	/* An 8 KiB path: the str says 8192 characters, BPF copied 2048 bytes. */
+	base_event(&e);
+	e.flags &= ~(PBPF_F_HAVE_RULE | PBPF_F_HAVE_ENDPOINT);
+	memset(e.path, 'p', PBPF_PATH_MAX);
+	e.path_hdr = (struct pbpf_str_hdr){ .len = 8192, .copied = PBPF_PATH_MAX, .kind = 1 };
+	encode(&e, &r, line);
+	cr_assert(r.path_truncated && r.route_truncated, "unmatched: route is the cut path");
+	cr_assert_eq(r.path_len, PBPF_PATH_MAX);
+	snprintf(want, sizeof(want), "\"path\":\"%.*s\",\"path_truncated\":true,\"route\":\"%.*s\","
+		 "\"route_truncated\":true,\"endpoint\":null,", PBPF_PATH_MAX, e.path,
+		 PBPF_PATH_MAX, e.path);
+	cr_assert_not_null(strstr(line, want), "%s", line);
+	/* Exactly full is not cut: the header, not the full buffer, decides. */
+	e.path_hdr.len = PBPF_PATH_MAX;
+	encode(&e, &r, line);
+	cr_assert(!r.path_truncated && !r.route_truncated);
+	cr_assert_null(strstr(line, "_truncated"), "%s", line);
+	/* A method of 40 characters keeps 32. */
+	base_event(&e);
+	memset(e.method, 'M', PBPF_METHOD_MAX);
+	e.method_hdr = (struct pbpf_str_hdr){ .len = 40, .copied = PBPF_METHOD_MAX, .kind = 1 };
+	encode(&e, &r, line);
+	cr_assert_eq(r.method_len, PBPF_METHOD_MAX);
+	snprintf(want, sizeof(want), "\"method\":\"%.*s\",\"method_truncated\":true,\"path\"",
+		 PBPF_METHOD_MAX, e.method);
+	cr_assert_not_null(strstr(line, want), "%s", line);
+	/* A long endpoint and a long rule template are marked the same way. */
+	memset(e.route, 'R', PBPF_ROUTE_MAX);
+	e.route_hdr = (struct pbpf_str_hdr){ .len = 3000, .copied = PBPF_ROUTE_MAX, .kind = 1 };
+	e.endpoint_hdr.len = 200;
+	encode(&e, &r, line);
+	cr_assert(r.route_truncated && r.endpoint_truncated && !r.path_truncated);
+	cr_assert_not_null(strstr(line, "\"endpoint\":\"get_user\",\"endpoint_truncated\":true,"),
+			   "%s", line);
+}
+
+Test(request, wide_paths_decode_their_kind_up_to_the_cap)
+{
+	static struct pbpf_req_event e;
+	static struct request_record r;
+	static char line[JSONL_LINE_MAX];
+	uint32_t astral[PBPF_PATH_MAX / 4];
+	uint16_t nihon[PBPF_PATH_MAX / 2];
+
+	/* A UCS-4 str of 1000 characters: 512 fit in 2048 bytes. */
+	for (size_t i = 0; i < PBPF_PATH_MAX / 4; i++)
+		astral[i] = 0x1f600;
+	base_event(&e);
+	memcpy(e.path, astral, sizeof(astral));
+	e.path_hdr = (struct pbpf_str_hdr){ .len = 1000, .copied = PBPF_PATH_MAX, .kind = 4 };
+	encode(&e, &r, line);
+	cr_assert(r.path_truncated);
+	cr_assert_eq(r.path_len, 512 * 4, "512 characters of 4 UTF-8 bytes");
+	for (size_t i = 0; i < 512; i++)
+		cr_assert_eq(memcmp(r.path + 4 * i, "\xf0\x9f\x98\x80", 4), 0, "char %zu", i);
+	/* UCS-2, whole: not marked. */
+	for (size_t i = 0; i < 10; i++)
+		nihon[i] = 0x65e5;
+	SET_STR(&e, path, nihon, 20, 2);
+	encode(&e, &r, line);
+	cr_assert(!r.path_truncated);
+	cr_assert_eq(r.path_len, 30);
+	cr_assert_null(strstr(line, "path_truncated"), "%s", line);
+}
+
+Test(request, a_cut_inside_a_character_drops_it)
+{
+	static struct pbpf_req_event e;
+	static struct request_record r;
+	static char line[JSONL_LINE_MAX];
+
+	/* WSGI bytes: "/" then 2-byte "é"s; the 2048-byte cut splits the last. */
+	base_event(&e);
+	e.path[0] = '/';
+	for (size_t i = 1; i + 1 < PBPF_PATH_MAX; i += 2)
+		memcpy(e.path + i, "\xc3\xa9", 2);
+	e.path[PBPF_PATH_MAX - 1] = '\xc3';
+	e.path_hdr = (struct pbpf_str_hdr){ .len = 4001, .copied = PBPF_PATH_MAX, .kind = 1 };
+	encode(&e, &r, line);
+	cr_assert(r.path_truncated);
+	cr_assert_eq(r.path_len, PBPF_PATH_MAX - 1, "the half character is dropped");
+	cr_assert_null(strstr(r.path, FFFD), "no U+FFFD for a cut");
+	/* Not cut: an invalid last byte is still U+FFFD. */
+	e.path_hdr.len = PBPF_PATH_MAX;
+	encode(&e, &r, line);
+	cr_assert(!r.path_truncated);
+	cr_assert_eq(r.path_len, PBPF_PATH_MAX - 1 + 3);
+}
+
+Test(request, nul_is_kept_and_escaped)
+{
+	struct pbpf_req_event e;
+	struct request_record r;
+	static char line[JSONL_LINE_MAX];
+	static const uint16_t wide[] = { '/', 'x', 0, 'y' };
+
+	base_event(&e);
+	e.flags &= ~(PBPF_F_HAVE_RULE | PBPF_F_HAVE_ENDPOINT);
+	SET_STR(&e, path, "/a\0b/c", 6, 1); /* "/a%00b/c" after WSGI decoding */
+	encode(&e, &r, line);
+	cr_assert_eq(r.path_len, 6);
+	cr_assert_eq(memcmp(r.path, "/a\0b/c", 7), 0);
+	cr_assert_not_null(strstr(line, "\"path\":\"/a\\u0000b/c\",\"route\":\"/a\\u0000b/c\","),
+			   "%s", line);
+	SET_STR(&e, path, wide, sizeof(wide), 2);
+	encode(&e, &r, line);
+	cr_assert_not_null(strstr(line, "\"path\":\"/x\\u0000y\""), "%s", line);
+}
+
+Test(request, long_exception_names_are_marked)
+{
+	struct pbpf_req_event e;
+	struct request_record r;
+	static char line[JSONL_LINE_MAX], want[512];
+
+	/* BPF reads PBPF_EXC_MAX + 1 bytes of tp_name: 129 means longer. */
+	base_event(&e);
+	e.flags |= PBPF_F_ERROR | PBPF_F_HAVE_EXC_TYPE;
+	memset(e.exc_type, 'N', PBPF_EXC_MAX + 1);
+	e.exc_type[PBPF_EXC_MAX + 1] = 0;
+	e.exc_type_len = PBPF_EXC_MAX + 1;
+	encode(&e, &r, line);
+	cr_assert(r.exception_type_truncated);
+	cr_assert_eq(r.exception_type_len, PBPF_EXC_MAX);
+	snprintf(want, sizeof(want), "\"exception_type\":\"%.*s\",\"exception_type_truncated\":true,",
+		 PBPF_EXC_MAX, e.exc_type);
+	cr_assert_not_null(strstr(line, want), "%s", line);
+	/* Exactly 128: whole. */
+	e.exc_type[PBPF_EXC_MAX] = 0;
+	e.exc_type_len = PBPF_EXC_MAX;
+	encode(&e, &r, line);
+	cr_assert(!r.exception_type_truncated);
+	cr_assert_eq(r.exception_type_len, PBPF_EXC_MAX);
+	/* A UTF-8 name cut inside a character loses that character. */
+	memset(e.exc_type, 'N', PBPF_EXC_MAX + 1);
+	memcpy(e.exc_type + PBPF_EXC_MAX - 1, "\xc3\xa9", 2);
+	e.exc_type[PBPF_EXC_MAX + 1] = 0;
+	encode(&e, &r, line);
+	cr_assert(r.exception_type_truncated);
+	cr_assert_eq(r.exception_type_len, PBPF_EXC_MAX - 1);
+}
+
+Test(request, a_matched_rule_that_cannot_be_read_is_null)
+{
+	struct pbpf_req_event e;
+	struct request_record r;
+	static char line[JSONL_LINE_MAX];
+
+	/* url_rule is an object but .rule is not a str: not the raw path. */
+	base_event(&e);
+	e.flags &= ~(PBPF_F_HAVE_RULE | PBPF_F_HAVE_ENDPOINT);
+	e.flags |= PBPF_F_RULE_OBJ;
+	encode(&e, &r, line);
+	cr_assert(!r.has_route);
+	cr_assert_not_null(strstr(line, "\"path\":\"/users/42\",\"route\":null,\"endpoint\":null,"),
+			   "%s", line);
 }
