@@ -134,9 +134,9 @@ struct jsonl_exporter {
 	time_t last_warn;
 };
 
-int jsonl_check_template(const char *template, char *msg, size_t msglen)
+int jsonl_check_template(const char *dir, const char *template, char *msg, size_t msglen)
 {
-	return rotfile_check_template(template, msg, msglen);
+	return rotfile_check_path(dir, template, msg, msglen);
 }
 
 struct jsonl_exporter *jsonl__new(const struct jsonl_opts *opts)
@@ -272,8 +272,10 @@ int jsonl__tick(struct jsonl_exporter *x)
 void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out)
 {
 	*out = x->stats;
-	if (x->rf)
+	if (x->rf) {
 		out->files = rotfile__rotations(x->rf);
+		out->rename_failures = rotfile__rename_failures(x->rf);
+	}
 }
 
 void jsonl__finish(struct jsonl_exporter *x)
@@ -281,7 +283,9 @@ void jsonl__finish(struct jsonl_exporter *x)
 	if (!x || !x->rf)
 		return;
 	jsonl__flush(x);
-	x->stats.files = rotfile__close(x->rf); /* the active file gets its final name */
+	rotfile__finish(x->rf); /* the active file gets its final name */
+	x->stats.rename_failures = rotfile__rename_failures(x->rf);
+	x->stats.files = rotfile__close(x->rf);
 	x->rf = NULL;
 }
 
