@@ -43,6 +43,7 @@ struct rotfile {
 	uint64_t opened_ns;	/* when the active file was opened (monotonic) */
 	uint64_t seq;		/* finished files so far */
 	uint64_t rename_failures;	/* finished files kept under a fallback name */
+	int rename_error;		/* why the last of them failed, -errno */
 };
 
 static const char *const fields[] = { "{timestamp}", "{pid}", "{seq}" };
@@ -109,8 +110,9 @@ int rotfile_check_path(const char *dir, const char *t, char *msg, size_t msglen)
 	size_t n = strlen(dir) + 1 + rotfile_template_max_len(t);
 
 	if (!err && n >= PATH_MAX) {
-		snprintf(msg, msglen, "-o %s: paths of files there can be %zu characters long; "
-			 "a path has at most %d", dir, n, PATH_MAX - 1);
+		snprintf(msg, msglen, "-o %.60s%s: paths of files there can be %zu characters "
+			 "long; a path has at most %d", dir, strlen(dir) > 60 ? "..." : "", n,
+			 PATH_MAX - 1);
 		err = -ENAMETOOLONG;
 	}
 	return err;
@@ -272,7 +274,8 @@ static void keep_unrenamed(struct rotfile *rf)
 }
 
 /* Gives the active file its final name, never replacing another file and
- * never losing it; the first error is returned, after the file is safe. */
+ * never losing it.  A name that cannot be given is not an error: the file
+ * is kept and counted (rotfile__rename_failures); fsync's is. */
 static int finish_active(struct rotfile *rf)
 {
 	int err = 0, err2;
@@ -282,10 +285,12 @@ static int finish_active(struct rotfile *rf)
 	close(rf->fd);
 	rf->fd = -1;
 	err2 = publish(rf);
-	if (err2)
+	if (err2) {
+		rf->rename_error = err2;
 		keep_unrenamed(rf);
+	}
 	rf->seq++;
-	return err ? err : err2;
+	return err;
 }
 
 static int rotate(struct rotfile *rf)
@@ -328,8 +333,10 @@ uint64_t rotfile__rotations(const struct rotfile *rf)
 	return rf->seq;
 }
 
-uint64_t rotfile__rename_failures(const struct rotfile *rf)
+uint64_t rotfile__rename_failures(const struct rotfile *rf, int *last_err)
 {
+	if (last_err)
+		*last_err = rf->rename_error;
 	return rf->rename_failures;
 }
 

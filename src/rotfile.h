@@ -40,8 +40,8 @@ int rotfile__tick(struct rotfile *rf);
 uint64_t rotfile__rotations(const struct rotfile *rf);
 /* How many finished files could not get their template name and were kept
  * as profilis-unrenamed-PID-RANDOM.jsonl (or under their hidden active name
- * if even that failed). */
-uint64_t rotfile__rename_failures(const struct rotfile *rf);
+ * if even that failed); the last one's -errno in *last_err if not NULL. */
+uint64_t rotfile__rename_failures(const struct rotfile *rf, int *last_err);
 const char *rotfile__name(const struct rotfile *rf);
 /* Final rotation (a non-empty active file gets its name) and close; the
  * counters stay readable.  Idempotent. */
