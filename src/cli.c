@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "export_jsonl.h"
+#include "safefile.h"
 
 const char *argp_program_version = "profilis-bpf 0.2";
 const char *argp_program_bug_address = "the profilis-bpf issue tracker";
@@ -58,6 +59,7 @@ enum {
 	OPT_ROTATE_BYTES,
 	OPT_ROTATE_SECS,
 	OPT_TEMPLATE,
+	OPT_FILE_MODE,
 	OPT_CONSOLE,
 	OPT_TABLE,
 	OPT_WINDOW,
@@ -99,6 +101,10 @@ static const struct argp_option options[] = {
 	{ "filename-template", OPT_TEMPLATE, "TEMPLATE", 0,
 	  "With -o DIR: names of finished files; fields {timestamp}, {pid}, {seq} "
 	  "(default profilis-{timestamp}.jsonl)", 3 },
+	{ "file-mode", OPT_FILE_MODE, "OCTAL", 0,
+	  "Permissions of the files profilis-bpf creates (JSONL, --stats-json, --folded, "
+	  "--speedscope), at most 0666 (default 0600: request paths are private; an "
+	  "existing -o FILE keeps its own)", 3 },
 	{ "console", OPT_CONSOLE, "MODE", 0,
 	  "Records on stdout: compact (one JSON per line), pretty (indented) or off "
 	  "(default: compact unless -o is given)", 3 },
@@ -304,6 +310,13 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		bad = number("--rotate-secs", arg, 0.01, 31536000, false, &cfg->rotate_secs);
 		break;
 	case OPT_TEMPLATE: cfg->filename_template = arg; break;
+	case OPT_FILE_MODE:
+		if (safefile_parse_mode(arg, &cfg->file_mode)) {
+			fprintf(stderr, "profilis-bpf: --file-mode: '%s' is not an octal mode "
+					"within 0666 (e.g. 0640; files are never executable)\n", arg);
+			bad = 1;
+		}
+		break;
 	case 'i': bad = number("--interval", arg, 0.1, 3600, false, &cfg->interval_s); break;
 	case OPT_WINDOW: bad = set_int("--window-minutes", arg, 1, 1440, &cfg->window_minutes); break;
 	case OPT_MAX_ERRORS: bad = set_int("--max-errors", arg, 1, 100000, &cfg->max_errors); break;
@@ -362,6 +375,12 @@ static int check_excludes(struct config *cfg, char *msg, size_t msglen)
 			}
 			continue;
 		}
+		if (!p[3]) {
+			snprintf(msg, msglen, "--exclude-route: 're:' has an empty regular "
+					      "expression, which matches every path; give a pattern "
+					      "(e.g. re:^/health$)");
+			return -EINVAL;
+		}
 		err = regcomp(&re, p + 3, REG_EXTENDED | REG_NOSUB);
 		if (err) {
 			char why[128];
@@ -376,29 +395,6 @@ static int check_excludes(struct config *cfg, char *msg, size_t msglen)
 	return 0;
 }
 
-/* access(2) says yes to root everywhere; creating a file is the real test. */
-static int check_dir_writable(const char *dir, char *msg, size_t msglen)
-{
-	char probe[4096];
-	struct stat st;
-	int fd;
-
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(msg, msglen, "-o %s: no such directory (create it first)", dir);
-		return -EINVAL;
-	}
-	snprintf(probe, sizeof(probe), "%s/.profilis-probe-XXXXXX", dir);
-	fd = mkstemp(probe);
-	if (fd < 0) {
-		snprintf(msg, msglen, "-o %s: the directory is not writable: %s", dir,
-			 strerror(errno));
-		return -EINVAL;
-	}
-	close(fd);
-	unlink(probe);
-	return 0;
-}
-
 static int check_output(struct config *cfg, char *msg, size_t msglen)
 {
 	bool rotation = cfg->rotate_bytes || cfg->rotate_secs || cfg->filename_template;
@@ -410,9 +406,26 @@ static int check_output(struct config *cfg, char *msg, size_t msglen)
 	}
 	if (!cfg->output_is_dir)
 		return 0;
-	if (jsonl_check_template(cfg->filename_template, msg, msglen))
+	if (jsonl_check_template(cfg->output, cfg->filename_template, msg, msglen))
 		return -EINVAL;
-	return check_dir_writable(cfg->output, msg, msglen);
+	return safefile_check("-o", cfg->output, true, msg, msglen) ? -EINVAL : 0;
+}
+
+/* Files written only periodically or at exit are checked now, not after a
+ * whole run: their directory exists, takes a new file, and their own name
+ * is free or a regular file.  This also pins each directory (safefile.h). */
+static int check_late_outputs(struct config *cfg, char *msg, size_t msglen)
+{
+	const struct { const char *what, *path; } outs[] = {
+		{ "--stats-json", cfg->stats_json },
+		{ "--folded", cfg->folded },
+		{ "--speedscope", cfg->speedscope },
+	};
+
+	for (size_t i = 0; i < sizeof(outs) / sizeof(outs[0]); i++)
+		if (outs[i].path && safefile_check(outs[i].what, outs[i].path, false, msg, msglen))
+			return -EINVAL;
+	return 0;
 }
 
 int cli_validate(struct config *cfg, char *msg, size_t msglen)
@@ -422,7 +435,8 @@ int cli_validate(struct config *cfg, char *msg, size_t msglen)
 			 cfg->batch_max, cfg->queue_size);
 		return -EINVAL;
 	}
-	if (check_excludes(cfg, msg, msglen) || check_output(cfg, msg, msglen))
+	if (check_excludes(cfg, msg, msglen) || check_output(cfg, msg, msglen) ||
+	    check_late_outputs(cfg, msg, msglen))
 		return -EINVAL;
 	if ((cfg->folded || cfg->speedscope) && cfg->sample_hz == 0 && !cfg->offcpu) {
 		snprintf(msg, msglen, "--folded and --speedscope need samples: not with -F 0 "
@@ -461,6 +475,7 @@ int cli_parse(int argc, char **argv, struct config *cfg)
 	cfg->sample_hz = 99;
 	cfg->max_depth = 64;
 	cfg->offcpu = true;
+	cfg->file_mode = SAFEFILE_DEFAULT_MODE;
 	if (apply_env(cfg))
 		return EXIT_USAGE;
 	/* argp_error() exits with argp_err_exit_status: make it ours. */

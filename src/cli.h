@@ -39,6 +39,7 @@ struct config {
 	long long rotate_bytes;		/* 0: no size rotation */
 	double rotate_secs;		/* 0: no time rotation */
 	const char *filename_template;
+	mode_t file_mode;		/* of files we create (--file-mode) */
 	/* console */
 	enum console_mode console;
 	/* live statistics */

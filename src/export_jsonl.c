@@ -144,13 +144,14 @@ struct jsonl_exporter {
 	uint64_t pending_other;	/* other records (PROFILE) in wbuf */
 	struct jsonl_stats stats;
 	int last_errno;		/* the failure being reported, 0 when writing works */
+	uint64_t renames_warned;	/* rename failures already reported */
 	uint64_t lost_since;	/* records lost since that failure began */
 	time_t last_warn;
 };
 
-int jsonl_check_template(const char *template, char *msg, size_t msglen)
+int jsonl_check_template(const char *dir, const char *template, char *msg, size_t msglen)
 {
-	return rotfile_check_template(template, msg, msglen);
+	return rotfile_check_path(dir, template, msg, msglen);
 }
 
 struct jsonl_exporter *jsonl__new(const struct jsonl_opts *opts)
@@ -224,6 +225,22 @@ int jsonl__flush(struct jsonl_exporter *x)
 	return err;
 }
 
+/* A finished file that could not get its name kept its records under a
+ * fallback name: nothing is lost, but the operator should know at once. */
+static void report_rename_failures(struct jsonl_exporter *x)
+{
+	int err = 0;
+	uint64_t n = rotfile__rename_failures(x->rf, &err);
+
+	if (n == x->renames_warned)
+		return;
+	if (x->renames_warned == 0)
+		p_warn("a finished JSONL file could not be given its --filename-template name "
+		       "(%s); its records are kept as profilis-unrenamed-*.jsonl next to %s, and "
+		       "so will the next ones be (counted)", strerror(-err), rotfile__name(x->rf));
+	x->renames_warned = n;
+}
+
 /* Buffers one whole line: request records and other records (PROFILE) are
  * counted apart, so the summary's "requests recorded" stays exact. */
 static void buffer_line(struct jsonl_exporter *x, const char *line, size_t n, bool request)
@@ -238,6 +255,7 @@ static void buffer_line(struct jsonl_exporter *x, const char *line, size_t n, bo
 		err = rotfile__make_room(x->rf, n);
 		if (err)
 			report_failure(x, -err, 0);
+		report_rename_failures(x);
 	}
 	memcpy(x->wbuf + x->wlen, line, n);
 	x->wlen += n;
@@ -280,14 +298,17 @@ int jsonl__tick(struct jsonl_exporter *x)
 	err = rotfile__tick(x->rf);
 	if (err)
 		report_failure(x, -err, 0);
+	report_rename_failures(x);
 	return err;
 }
 
 void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out)
 {
 	*out = x->stats;
-	if (x->rf)
+	if (x->rf) {
 		out->files = rotfile__rotations(x->rf);
+		out->rename_failures = rotfile__rename_failures(x->rf, NULL);
+	}
 }
 
 void jsonl__finish(struct jsonl_exporter *x)
@@ -295,7 +316,9 @@ void jsonl__finish(struct jsonl_exporter *x)
 	if (!x || !x->rf)
 		return;
 	jsonl__flush(x);
-	x->stats.files = rotfile__close(x->rf); /* the active file gets its final name */
+	rotfile__finish(x->rf); /* the active file gets its final name */
+	x->stats.rename_failures = rotfile__rename_failures(x->rf, NULL);
+	x->stats.files = rotfile__close(x->rf);
 	x->rf = NULL;
 }
 

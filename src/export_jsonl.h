@@ -39,12 +39,14 @@ struct jsonl_stats {
 	uint64_t write_errors;	/* records lost to a failed write */
 	uint64_t bytes;
 	uint64_t files;		/* finished (rotated) files */
+	uint64_t rename_failures; /* of those, kept under a fallback name */
 	uint64_t other_written;	/* PROFILE and other non-request records */
 	uint64_t other_errors;
 };
 
-/* Validates a filename template; 0 or -EINVAL with the reason in msg. */
-int jsonl_check_template(const char *template, char *msg, size_t msglen);
+/* Validates a filename template for files in dir (fields, NAME_MAX,
+ * PATH_MAX); 0 or -errno with the reason in msg. */
+int jsonl_check_template(const char *dir, const char *template, char *msg, size_t msglen);
 
 struct jsonl_exporter;
 

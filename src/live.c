@@ -12,6 +12,7 @@
 #include "live.h"
 #include "log.h"
 #include "profile.h"
+#include "safefile.h"
 #include "stats_json.h"
 #include "term.h"
 
@@ -177,7 +178,8 @@ static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
 	if (l->o.stats_json) {
 		err = stats_json_write(l->o.stats_json, &s, l->o.window_minutes);
 		if (err && !l->stats_warned)
-			p_warn("cannot write --stats-json %s: %s", l->o.stats_json, strerror(-err));
+			p_warn("cannot write --stats-json %s: %s", l->o.stats_json,
+			       safefile_strerror(err));
 		l->stats_warned = err != 0;
 	}
 	if (l->o.mode == LIVE_TABLE) {

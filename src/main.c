@@ -27,6 +27,7 @@
 #include "preflight.h"
 #include "profile.h"
 #include "pyruntime.h"
+#include "safefile.h"
 #include "target.h"
 #include "term.h"
 
@@ -130,7 +131,8 @@ static int open_exporters(struct app *a)
 			.rotate_secs = c->rotate_secs,
 			.filename_template = c->filename_template });
 		if (!a->jsonl)
-			return p_err("cannot write JSONL to %s: %s", c->output, strerror(errno)), -1;
+			return p_err("cannot write JSONL to %s: %s", c->output,
+				     safefile_strerror(errno)), -1;
 	}
 	if (c->console != CONSOLE_OFF) {
 		a->console = console__new(&(struct console_opts){
@@ -351,6 +353,9 @@ static void summarize(struct app *a)
 	summarize_other_losses(a, &bs, &js);
 	if (a->jsonl && js.files)
 		p_info("%llu JSONL files written to %s", (unsigned long long)js.files, a->cfg.output);
+	if (js.rename_failures)
+		p_warn("%llu of them could not be renamed by --filename-template and were kept as "
+		       "profilis-unrenamed-*.jsonl", (unsigned long long)js.rename_failures);
 	if (cs.enqueued != cs.exported + cs.dropped)
 		p_err("internal: collector enqueued %llu != exported %llu + dropped %llu",
 		      (unsigned long long)cs.enqueued, (unsigned long long)cs.exported,
@@ -396,9 +401,9 @@ static void write_profiles(struct app *a)
 	       (unsigned long long)ps.no_python, (unsigned long long)ps.offcpu_stacks,
 	       ps.offcpu_ns / 1e9, (unsigned long long)ps.truncated);
 	if (a->cfg.folded && (err = profile__write_folded(a->profile, a->cfg.folded)))
-		p_err("cannot write --folded %s: %s", a->cfg.folded, strerror(-err));
+		p_err("cannot write --folded %s: %s", a->cfg.folded, safefile_strerror(err));
 	if (a->cfg.speedscope && (err = profile__write_speedscope(a->profile, a->cfg.speedscope)))
-		p_err("cannot write --speedscope %s: %s", a->cfg.speedscope, strerror(-err));
+		p_err("cannot write --speedscope %s: %s", a->cfg.speedscope, safefile_strerror(err));
 }
 
 static void teardown(struct app *a)
@@ -426,6 +431,7 @@ int main(int argc, char **argv)
 	if (a.cfg.list)
 		return proclist_run(stdout) >= 0 ? 0 : 1;
 	log_set_level(a.cfg.quiet ? LOG_WARN : a.cfg.verbosity ? LOG_DEBUG : LOG_INFO);
+	safefile_set_mode(a.cfg.file_mode);
 	install_signals();
 	if (check_machine(&a) || open_exporters(&a) || attach(&a))
 		goto cleanup;

@@ -16,6 +16,7 @@
 #include "export_jsonl.h"
 #include "intern.h"
 #include "profile.h"
+#include "safefile.h"
 #include "symbols.h"
 
 /* ---- the profile ---- */
@@ -418,28 +419,15 @@ static void put_json_str(FILE *f, const char *s)
 		fputs("\"\"", f);
 }
 
-/* Writes through a temporary file renamed over `path`. */
-static int finish_file(FILE *f, const char *tmp, const char *path)
-{
-	int err = ferror(f) ? -EIO : 0;
-
-	if (fclose(f) != 0 && !err)
-		err = -errno;
-	if (!err && rename(tmp, path) != 0)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
 int profile__write_folded(struct profile *p, const char *path)
 {
-	char tmp[4200];
+	struct safefile_out out;
 	FILE *f;
+	int err = safefile_begin(&out, path);
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (!(f = fopen(tmp, "w")))
-		return -errno;
+	if (err)
+		return err;
+	f = out.f;
 	pthread_mutex_lock(&p->lock);
 	for (size_t c = 0; c < p->cells.n; c++) {
 		uint32_t route, stack;
@@ -462,7 +450,7 @@ int profile__write_folded(struct profile *p, const char *path)
 		fprintf(f, " %.0f\n", p->cell_v[c].samples);
 	}
 	pthread_mutex_unlock(&p->lock);
-	return finish_file(f, tmp, path);
+	return safefile_commit(&out);
 }
 
 static void speedscope_profile(struct profile *p, FILE *f, size_t route, int offcpu,
@@ -522,13 +510,14 @@ static void speedscope_profile(struct profile *p, FILE *f, size_t route, int off
 
 int profile__write_speedscope(struct profile *p, const char *path)
 {
-	char tmp[4200];
+	struct safefile_out out;
 	int first = 1;
 	FILE *f;
+	int err = safefile_begin(&out, path);
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (!(f = fopen(tmp, "w")))
-		return -errno;
+	if (err)
+		return err;
+	f = out.f;
 	pthread_mutex_lock(&p->lock);
 	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
 	      "\"name\":\"profilis-bpf\",\"exporter\":\"profilis-bpf\",\"activeProfileIndex\":0,"
@@ -553,7 +542,7 @@ int profile__write_speedscope(struct profile *p, const char *path)
 	}
 	fputs("]}\n", f);
 	pthread_mutex_unlock(&p->lock);
-	return finish_file(f, tmp, path);
+	return safefile_commit(&out);
 }
 
 /* Sums of a route's cells. */

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Rotated JSONL files.  The active file is a hidden name in the directory;
- * finished files appear only complete: fsync, then renameat2(RENAME_NOREPLACE)
- * to the template's name, with "-1", "-2", ... inserted when that name is
- * taken (two rotations in one second both survive).  A write that fails half
- * way is truncated back, so a reader never meets a partial line.
+ * Rotated JSONL files.  The active file is a new hidden file with an
+ * unpredictable name (safefile.c: O_EXCL|O_NOFOLLOW in the pinned
+ * directory), so nothing planted there is ever written through or truncated.
+ * Finished files appear only complete: fsync, then a rename that never
+ * replaces to the template's name, with "-1", "-2", ... inserted when that
+ * name is taken (two rotations in one second both survive).  When that
+ * rename fails for any other reason the records are kept under a fallback
+ * name, profilis-unrenamed-PID-RANDOM.jsonl (or, failing that, under the
+ * active name), and counted: a failed rename never loses data.  A write that
+ * fails half way is truncated back, so a reader never meets a partial line.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +21,29 @@
 #include <unistd.h>
 #include "clock.h"
 #include "rotfile.h"
+#include "safefile.h"
 
 #define DEFAULT_TEMPLATE "profilis-{timestamp}.jsonl"
+/* Longest expansions: a 16-character timestamp, a PID up to pid_max
+ * (4194304), a %06llu counter up to 20 digits, and a "-9999" suffix. */
+#define TS_LEN 16
+#define PID_LEN 7
+#define SEQ_LEN 20
+#define SUFFIX_LEN 5
 
 struct rotfile {
 	struct rotfile_opts o;
 	int fd;
 	int owns_fd;
 	int is_regular;
-	char active[4096];
+	int dirfd;		/* dir mode: the pinned directory (safefile's) */
+	char active_name[NAME_MAX + 1];
+	char active[PATH_MAX + NAME_MAX + 2];	/* for messages */
 	off_t size;		/* bytes of complete lines in the active file */
 	uint64_t opened_ns;	/* when the active file was opened (monotonic) */
 	uint64_t seq;		/* finished files so far */
+	uint64_t rename_failures;	/* finished files kept under a fallback name */
+	int rename_error;		/* why the last of them failed, -errno */
 };
 
 static const char *const fields[] = { "{timestamp}", "{pid}", "{seq}" };
@@ -61,7 +78,44 @@ int rotfile_check_template(const char *t, char *msg, size_t msglen)
 			 "that files get distinct names", t);
 		return -EINVAL;
 	}
+	if (rotfile_template_max_len(t) > NAME_MAX) {
+		snprintf(msg, msglen, "--filename-template: names from '%.40s...' can be %zu "
+			 "characters long; a file name has at most %d", t,
+			 rotfile_template_max_len(t), NAME_MAX);
+		return -ENAMETOOLONG;
+	}
 	return 0;
+}
+
+size_t rotfile_template_max_len(const char *t)
+{
+	size_t n = SUFFIX_LEN;
+
+	for (const char *p = t ? t : DEFAULT_TEMPLATE; *p; ) {
+		if (strncmp(p, "{timestamp}", 11) == 0)
+			n += TS_LEN, p += 11;
+		else if (strncmp(p, "{pid}", 5) == 0)
+			n += PID_LEN, p += 5;
+		else if (strncmp(p, "{seq}", 5) == 0)
+			n += SEQ_LEN, p += 5;
+		else
+			n++, p++;
+	}
+	return n;
+}
+
+int rotfile_check_path(const char *dir, const char *t, char *msg, size_t msglen)
+{
+	int err = rotfile_check_template(t, msg, msglen);
+	size_t n = strlen(dir) + 1 + rotfile_template_max_len(t);
+
+	if (!err && n >= PATH_MAX) {
+		snprintf(msg, msglen, "-o %.60s%s: paths of files there can be %zu characters "
+			 "long; a path has at most %d", dir, strlen(dir) > 60 ? "..." : "", n,
+			 PATH_MAX - 1);
+		err = -ENAMETOOLONG;
+	}
+	return err;
 }
 
 int rotfile_render(const char *t, time_t when, int pid, uint64_t seq, char *out,
@@ -98,16 +152,20 @@ int rotfile_render(const char *t, time_t when, int pid, uint64_t seq, char *out,
 
 static int open_active(struct rotfile *rf)
 {
-	snprintf(rf->active, sizeof(rf->active), "%s/.profilis-active-%d.jsonl", rf->o.dir,
-		 (int)getpid());
-	rf->fd = open(rf->active, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char prefix[64];
+	int fd;
+
+	snprintf(prefix, sizeof(prefix), ".profilis-active-%d-", (int)getpid());
+	fd = safefile_create(rf->dirfd, prefix, ".jsonl", rf->active_name,
+			     sizeof(rf->active_name));
 	rf->opened_ns = mono_ns();
-	if (rf->fd < 0)
-		return -errno;
+	if (fd < 0)
+		return fd;
+	snprintf(rf->active, sizeof(rf->active), "%s/%s", rf->o.dir, rf->active_name);
+	rf->fd = fd;
 	rf->owns_fd = 1;
 	rf->is_regular = 1;
 	rf->size = 0;
-	rf->opened_ns = mono_ns();
 	return 0;
 }
 
@@ -120,12 +178,14 @@ struct rotfile *rotfile__open(const struct rotfile_opts *o)
 	if (!rf)
 		return NULL;
 	rf->o = *o;
+	rf->fd = -1;
 	if (o->dir) {
-		err = open_active(rf);
+		rf->dirfd = safefile_dir(o->dir, "-o");
+		err = rf->dirfd < 0 ? rf->dirfd : open_active(rf);
 	} else if (o->file && strcmp(o->file, "-") != 0) {
-		rf->fd = open(o->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		rf->fd = safefile_open_append(o->file);
 		if (rf->fd < 0)
-			err = -errno;
+			err = rf->fd;
 		rf->owns_fd = 1;
 		snprintf(rf->active, sizeof(rf->active), "%s", o->file);
 	} else {
@@ -174,19 +234,14 @@ int rotfile__write(struct rotfile *rf, const char *buf, size_t len)
 	return 0;
 }
 
-/* Gives the active file its final name, never replacing another file. */
-static int finish_active(struct rotfile *rf)
+/* The template's name, or with "-N" before the extension when taken. */
+static int publish(struct rotfile *rf)
 {
-	char name[1100], path[4096 + 1200], base[1024];
-	int err = 0;
+	char base[NAME_MAX + 1], name[NAME_MAX + 1 + 16];
+	int err = rotfile_render(rf->o.template, time(NULL), getpid(), rf->seq, base,
+				 sizeof(base));
 
-	if (fsync(rf->fd) != 0)
-		err = -errno;
-	close(rf->fd);
-	rf->fd = -1;
-	if (rotfile_render(rf->o.template, time(NULL), getpid(), rf->seq, base, sizeof(base)))
-		return -ENAMETOOLONG;
-	for (int attempt = 0; attempt < 10000; attempt++) {
+	for (int attempt = 0; !err && attempt < 10000; attempt++) {
 		const char *dot = strrchr(base, '.');
 
 		if (attempt == 0)
@@ -196,15 +251,46 @@ static int finish_active(struct rotfile *rf)
 				 dot);
 		else
 			snprintf(name, sizeof(name), "%s-%d", base, attempt);
-		snprintf(path, sizeof(path), "%s/%s", rf->o.dir, name);
-		if (renameat2(AT_FDCWD, rf->active, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
-			rf->seq++;
+		err = strlen(name) > NAME_MAX ? -ENAMETOOLONG
+					      : safefile_rename_new(rf->dirfd, rf->active_name, name);
+		if (err != -EEXIST)
 			return err;
-		}
-		if (errno != EEXIST)
-			return -errno;
+		err = 0;
 	}
-	return -EEXIST;
+	return err ? err : -EEXIST;
+}
+
+/* Keeps records whose file could not get its name: a visible fallback
+ * name with the active name's random part, else the active name itself
+ * (open_active then picks a new one). */
+static void keep_unrenamed(struct rotfile *rf)
+{
+	char name[NAME_MAX + 1];
+	const char *rnd = strrchr(rf->active_name, '-');
+
+	snprintf(name, sizeof(name), "profilis-unrenamed-%d%s", (int)getpid(), rnd ? rnd : "");
+	safefile_rename_new(rf->dirfd, rf->active_name, name);
+	rf->rename_failures++;
+}
+
+/* Gives the active file its final name, never replacing another file and
+ * never losing it.  A name that cannot be given is not an error: the file
+ * is kept and counted (rotfile__rename_failures); fsync's is. */
+static int finish_active(struct rotfile *rf)
+{
+	int err = 0, err2;
+
+	if (fsync(rf->fd) != 0)
+		err = -errno;
+	close(rf->fd);
+	rf->fd = -1;
+	err2 = publish(rf);
+	if (err2) {
+		rf->rename_error = err2;
+		keep_unrenamed(rf);
+	}
+	rf->seq++;
+	return err;
 }
 
 static int rotate(struct rotfile *rf)
@@ -247,9 +333,33 @@ uint64_t rotfile__rotations(const struct rotfile *rf)
 	return rf->seq;
 }
 
+uint64_t rotfile__rename_failures(const struct rotfile *rf, int *last_err)
+{
+	if (last_err)
+		*last_err = rf->rename_error;
+	return rf->rename_failures;
+}
+
 const char *rotfile__name(const struct rotfile *rf)
 {
 	return rf->active;
+}
+
+void rotfile__finish(struct rotfile *rf)
+{
+	if (!rf || rf->fd < 0 || !rf->owns_fd)
+		return;
+	if (rf->o.dir) {
+		if (rf->size > 0) {
+			finish_active(rf);
+			return;
+		}
+		unlinkat(rf->dirfd, rf->active_name, 0);
+	} else {
+		fsync(rf->fd);
+	}
+	close(rf->fd);
+	rf->fd = -1;
 }
 
 uint64_t rotfile__close(struct rotfile *rf)
@@ -258,17 +368,7 @@ uint64_t rotfile__close(struct rotfile *rf)
 
 	if (!rf)
 		return 0;
-	if (rf->o.dir && rf->fd >= 0) {
-		if (rf->size > 0)
-			finish_active(rf);
-		else {
-			close(rf->fd);
-			unlink(rf->active);
-		}
-	} else if (rf->owns_fd && rf->fd >= 0) {
-		fsync(rf->fd);
-		close(rf->fd);
-	}
+	rotfile__finish(rf);
 	files = rf->seq;
 	free(rf);
 	return files;

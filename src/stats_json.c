@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Snapshot to JSON with cJSON.  A reader polling the file sees either the
- * previous document or the new one, never a mix: write a sibling temporary
- * file, fsync, rename over.
+ * previous document or the new one, never a mix: safefile.c writes a new
+ * temporary file with a random name, fsyncs it and renames it over the
+ * final name, which must be absent or a regular file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+#include "safefile.h"
 #include "stats_json.h"
 
 static double ms(uint64_t ns)
@@ -80,38 +82,18 @@ char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
 
 int stats_json_write(const char *path, const struct agg_snapshot *s, int window_minutes)
 {
-	char tmp[4096];
+	struct safefile_out out;
 	char *text = stats_json_render(s, window_minutes);
-	size_t len, off = 0;
-	int fd, err = 0;
+	int err;
 
 	if (!text)
 		return -ENOMEM;
-	len = strlen(text);
-	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
+	err = safefile_begin(&out, path);
+	if (!err) {
+		fputs(text, out.f);
+		fputc('\n', out.f);
+		err = safefile_commit(&out);
 	}
-	while (off < len && !err) {
-		ssize_t n = write(fd, text + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			err = n < 0 ? -errno : -EIO;
-		else
-			off += n;
-	}
-	if (!err && (write(fd, "\n", 1) != 1 || fsync(fd) != 0))
-		err = -errno;
-	close(fd);
-	if (!err && rename(tmp, path) != 0)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-out:
 	free(text);
 	return err;
 }

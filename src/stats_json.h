@@ -12,7 +12,8 @@
 
 /* The document, malloc'ed; NULL on allocation failure. */
 char *stats_json_render(const struct agg_snapshot *s, int window_minutes);
-/* Writes it to path via a temporary file and rename(2); 0 or -errno. */
+/* Writes it to path via a new temporary file renamed over path (safefile.c:
+ * a symlink or non-regular file at path is refused); 0 or -errno. */
 int stats_json_write(const char *path, const struct agg_snapshot *s, int window_minutes);
 
 #endif

@@ -17,9 +17,11 @@ import test_pipeline  # noqa: E402
 import test_profile  # noqa: E402
 import test_requests  # noqa: E402
 import test_servers  # noqa: E402
+import test_trust  # noqa: E402
 import test_versions  # noqa: E402
 
-MODULES = [test_requests, test_fields, test_servers, test_versions, test_errors, test_pipeline, test_live, test_profile]
+MODULES = [test_requests, test_fields, test_servers, test_versions, test_errors, test_pipeline,
+           test_live, test_profile, test_trust]
 
 
 def main():

@@ -154,6 +154,7 @@ Test(cli, defaults)
 	cr_assert_eq(cfg.rotate_bytes, 0);
 	cr_assert_eq(cfg.rotate_secs, 0);
 	cr_assert_null(cfg.filename_template);
+	cr_assert_eq(cfg.file_mode, 0600);
 	cr_assert_eq(cfg.console, CONSOLE_COMPACT, "no -o: records on stdout");
 }
 
@@ -746,5 +747,109 @@ Test(cli, validate_read_only_dir)
 	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
 	snprintf(want, sizeof(want), "-o %s: the directory is not writable: %s", ro,
 		 strerror(EROFS));
+	cr_assert_str_eq(msg, want);
+}
+
+/* ---- issue 10: outputs checked before attach ---- */
+
+/* An empty regular expression matches every path: it excluded everything. */
+Test(cli, empty_exclude_regex, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --exclude-route: 're:' has an empty regular expression, "
+		     "which matches every path; give a pattern (e.g. re:^/health$)\n",
+		     "-p", "1", "--exclude-route", "/ok", "--exclude-route", "re:");
+}
+
+Test(cli, file_mode_is_octal)
+{
+	struct config cfg;
+
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--file-mode", "0640"), 0);
+	cr_assert_eq(cfg.file_mode, 0640);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--file-mode", "644"), 0);
+	cr_assert_eq(cfg.file_mode, 0644);
+}
+
+Test(cli, file_mode_executable, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --file-mode: '0755' is not an octal mode within 0666 "
+		     "(e.g. 0640; files are never executable)\n",
+		     "-p", "1", "--file-mode", "0755");
+}
+
+Test(cli, file_mode_not_octal, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --file-mode: 'rw-r-----' is not an octal mode within 0666 "
+		     "(e.g. 0640; files are never executable)\n",
+		     "-p", "1", "--file-mode", "rw-r-----");
+}
+
+/* 300 characters: every rotation failed with ENAMETOOLONG and lost data. */
+Test(cli, template_longer_than_a_file_name, .exit_code = 64)
+{
+	char *dir = make_scratch(true), t[400], want[512];
+
+	snprintf(t, sizeof(t), "{seq}-%0300d.jsonl", 0);
+	snprintf(want, sizeof(want), "profilis-bpf: --filename-template: names from '%.40s...' "
+		 "can be 332 characters long; a file name has at most 255\n", t);
+	EXPECT_USAGE(want, "-p", "1", "-o", dir, "--filename-template", t);
+}
+
+Test(cli, speedscope_into_a_missing_directory, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --speedscope /nonexistent-profilis/p.json: no such "
+		     "directory /nonexistent-profilis (create it first)\n",
+		     "-p", "1", "--speedscope", "/nonexistent-profilis/p.json");
+}
+
+Test(cli, folded_into_a_missing_directory, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --folded /nonexistent-profilis/f.txt: no such directory "
+		     "/nonexistent-profilis (create it first)\n",
+		     "-p", "1", "--folded", "/nonexistent-profilis/f.txt");
+}
+
+Test(cli, stats_json_names_a_directory, .exit_code = 64)
+{
+	char *dir = make_scratch(true), want[256];
+
+	snprintf(want, sizeof(want), "profilis-bpf: --stats-json %s: names a directory; give a "
+		 "file name\n", dir);
+	EXPECT_USAGE(want, "-p", "1", "--stats-json", dir);
+}
+
+Test(cli, validate_late_outputs_read_only_and_symlink)
+{
+	struct config cfg;
+	char msg[512], ro[128], want[512], path[256], link[256];
+	char *dir = make_scratch(false);
+
+	/* A symlink at the final name would be refused at exit: refuse it now. */
+	snprintf(link, sizeof(link), "%s/stats.json", dir);
+	cr_assert_eq(symlink("/etc/passwd", link), 0);
+	base_config(&cfg);
+	cfg.stats_json = link;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
+	snprintf(want, sizeof(want), "--stats-json %s: it is a symbolic link, which is not "
+		 "followed or replaced here (remove it, or give the path it points to)", link);
+	cr_assert_str_eq(msg, want);
+	cr_assert_eq(unlink(link), 0);
+
+	base_config(&cfg);
+	cfg.sample_hz = 99;
+	cfg.stats_json = link;
+	cfg.folded = link;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), 0, "%s", msg);
+
+	snprintf(ro, sizeof(ro), "%s/ro", dir);
+	cr_assert_eq(mkdir(ro, 0755), 0);
+	if (mount("tmpfs", ro, "tmpfs", MS_RDONLY, "size=4k") != 0)
+		cr_skip_test("cannot mount a read-only tmpfs: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/p.json", ro);
+	base_config(&cfg);
+	cfg.speedscope = path;
+	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
+	snprintf(want, sizeof(want), "--speedscope %s: directory %s is not writable: %s", path,
+		 ro, strerror(EROFS));
 	cr_assert_str_eq(msg, want);
 }

@@ -676,6 +676,37 @@ Test(profile, folded_write_errors)
 	profile__free(p);
 }
 
+/* The old writers opened PATH.tmp with fopen("w"): a symlink planted
+ * there was followed and the file it names truncated.  A symlink at the
+ * final name is refused (not replaced, not followed). */
+Test(profile, outputs_never_write_through_planted_symlinks)
+{
+	struct profile *p = hot_fixture();
+	char victim[400], buf[64] = "";
+	FILE *f;
+
+	snprintf(victim, sizeof(victim), "%s.victim", dir);
+	f = fopen(victim, "w");
+	cr_assert_not_null(f);
+	fputs("victim\n", f);
+	fclose(f);
+	cr_assert_eq(symlink(victim, tmp_path), 0);
+	cr_assert_eq(profile__write_folded(p, out_path), 0);
+	cr_assert_eq(unlink(out_path), 0);
+	cr_assert_eq(profile__write_speedscope(p, out_path), 0);
+	cr_assert_eq(unlink(out_path), 0);
+	cr_assert_eq(symlink(victim, out_path), 0);
+	cr_assert_eq(profile__write_folded(p, out_path), -ELOOP);
+	cr_assert_eq(profile__write_speedscope(p, out_path), -ELOOP);
+	f = fopen(victim, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	unlink(victim);
+	cr_assert_str_eq(buf, "victim\n", "the victim file was written through");
+	profile__free(p);
+}
+
 /* ---- speedscope ---- */
 
 static cJSON *profile_named(cJSON *profiles, const char *name)

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "rotfile.h"
+#include "safefile.h"
 
 #define MAX_FILES 512
 
@@ -633,4 +634,194 @@ Test(rotfile, a_full_tmpfs_leaves_only_whole_lines)
 	free(want);
 	umount2(mnt, MNT_DETACH);
 	rmdir(mnt);
+}
+
+/* ---- a hostile directory and failing renames (issue 10) ---- */
+
+#define VICTIM_TEXT "root's data\n"
+
+static void make_victim(char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s.victim", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(VICTIM_TEXT, f);
+	fclose(f);
+}
+
+/* Every "%06d " line of 0..n-1 is in exactly one finished file. */
+static void assert_all_lines(struct file *files, int n, int lines)
+{
+	int seen[256] = { 0 };
+
+	cr_assert_leq(lines, 256);
+	for (int f = 0; f < n; f++)
+		for (char *l = files[f].data; *l; l = strchr(l, '\n') + 1) {
+			int i = atoi(l);
+
+			cr_assert(i >= 0 && i < lines, "%s: stray line '%.20s'", files[f].name, l);
+			seen[i]++;
+		}
+	for (int i = 0; i < lines; i++)
+		cr_assert_eq(seen[i], 1, "line %d found %d times", i, seen[i]);
+}
+
+/* The old active name was .profilis-active-PID.jsonl, opened O_TRUNC: the
+ * owner of the directory could point it at any file root can write. */
+Test(rotfile, a_symlink_at_the_old_active_name_is_never_written_through)
+{
+	static struct file files[MAX_FILES];
+	struct rotfile_opts o = { .dir = dir, .rotate_bytes = 100 };
+	char victim[128], link[256], *data;
+	unsigned seed = 7;
+	struct rotfile *rf;
+	int n, hidden;
+	size_t size;
+
+	make_victim(victim, sizeof(victim));
+	snprintf(link, sizeof(link), "%s/.profilis-active-%d.jsonl", dir, (int)getpid());
+	cr_assert_eq(symlink(victim, link), 0);
+	rf = rotfile__open(&o);
+	cr_assert_not_null(rf, "%s", strerror(errno));
+	for (int i = 0; i < 40; i++)
+		put_line(rf, i, &seed);
+	rotfile__close(rf);
+	data = slurp(victim, &size);
+	cr_assert_str_eq(data, VICTIM_TEXT, "the victim was written through the symlink");
+	free(data);
+	unlink(victim);
+	n = list_files(files, &hidden);
+	cr_assert_eq(hidden, 1, "only the planted symlink is hidden");
+	assert_all_lines(files, n, 40);
+	free_files(files, n);
+}
+
+/* Two writers in one process (or a PID reused) never share an active file. */
+Test(rotfile, two_writers_in_one_directory_have_their_own_active_files)
+{
+	static struct file files[MAX_FILES];
+	struct rotfile_opts o = { .dir = dir, .template = "{seq}-{timestamp}.jsonl" };
+	struct rotfile *a = rotfile__open(&o), *b;
+	unsigned seed = 3;
+	int n, hidden;
+
+	cr_assert_not_null(a);
+	put_line(a, 0, &seed);
+	b = rotfile__open(&o);
+	cr_assert_not_null(b);
+	cr_assert_str_neq(rotfile__name(a), rotfile__name(b));
+	for (int i = 1; i < 20; i++)
+		put_line(i % 2 ? b : a, i, &seed);
+	rotfile__close(a);
+	usleep(10000);
+	rotfile__close(b);
+	n = list_files(files, &hidden);
+	cr_assert_eq(hidden, 0);
+	cr_assert_eq(n, 2);
+	assert_all_lines(files, n, 20);
+	free_files(files, n);
+}
+
+/* A 300-character template gives ENAMETOOLONG at every rotation: the old
+ * code then reopened the active file with O_TRUNC (one line survived). */
+Test(rotfile, a_failed_rename_keeps_the_records_under_a_fallback_name_and_counts_it)
+{
+	static struct file files[MAX_FILES];
+	char template[400];
+	struct rotfile_opts o = { .dir = dir, .rotate_bytes = 100, .template = template };
+	unsigned seed = 11;
+	struct rotfile *rf;
+	uint64_t failures, rotations;
+	int n, hidden, err = 0;
+
+	snprintf(template, sizeof(template), "{seq}-%0300d.jsonl", 0);
+	rf = rotfile__open(&o);
+	cr_assert_not_null(rf);
+	for (int i = 0; i < 50; i++)
+		put_line(rf, i, &seed);
+	cr_assert_gt(rotfile__rotations(rf), 3, "the test needs several rotations");
+	rotfile__finish(rf);
+	failures = rotfile__rename_failures(rf, &err);
+	rotations = rotfile__rotations(rf);
+	cr_assert_eq(rotfile__close(rf), rotations);
+	cr_assert_eq(failures, rotations, "every rename failed and was counted");
+	cr_assert_eq(err, -ENAMETOOLONG);
+	n = list_files(files, &hidden);
+	cr_assert_eq(hidden, 0);
+	cr_assert_eq((uint64_t)n, rotations);
+	for (int f = 0; f < n; f++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "profilis-unrenamed-%d-", (int)getpid());
+		cr_assert_eq(strncmp(files[f].name, want, strlen(want)), 0, "%s", files[f].name);
+		cr_assert_eq(strlen(files[f].name), strlen(want) + 16 + 6, "%s", files[f].name);
+	}
+	assert_all_lines(files, n, 50);
+	free_files(files, n);
+}
+
+Test(rotfile, files_are_0600_whatever_the_umask_or_as_file_mode_says)
+{
+	struct rotfile_opts o = { .dir = dir };
+	char path[512];
+	struct rotfile *rf;
+	struct stat st;
+	static struct file files[MAX_FILES];
+	int n, hidden;
+
+	umask(0);
+	rf = rotfile__open(&o);
+	cr_assert_not_null(rf);
+	cr_assert_eq(stat(rotfile__name(rf), &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0600, "active file %o", st.st_mode & 07777);
+	cr_assert_eq(rotfile__write(rf, "x\n", 2), 0);
+	rotfile__close(rf);
+	n = list_files(files, &hidden);
+	cr_assert_eq(n, 1);
+	snprintf(path, sizeof(path), "%s/%s", dir, files[0].name);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0600, "finished file %o", st.st_mode & 07777);
+	free_files(files, n);
+
+	/* -o FILE, new: 0600 too; then --file-mode 0640. */
+	snprintf(path, sizeof(path), "%s/one.jsonl", dir);
+	o = (struct rotfile_opts){ .file = path };
+	rotfile__close(rotfile__open(&o));
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0600, "-o FILE %o", st.st_mode & 07777);
+	safefile_set_mode(0640);
+	snprintf(path, sizeof(path), "%s/two.jsonl", dir);
+	rotfile__close(rotfile__open(&o));
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0640, "--file-mode 0640: %o", st.st_mode & 07777);
+	umask(022);
+}
+
+Test(rotfile, templates_too_long_for_a_file_name_are_rejected)
+{
+	char t[400], msg[256], longdir[4100];
+
+	/* {seq} is up to 20 digits and a collision adds "-9999": 230 literal
+	 * characters make 255 at most, 231 make 256. */
+	snprintf(t, sizeof(t), "{seq}%0230d", 0);
+	cr_assert_eq(rotfile_template_max_len(t), 255);
+	cr_assert_eq(rotfile_check_template(t, msg, sizeof(msg)), 0, "%s", msg);
+	snprintf(t, sizeof(t), "{seq}%0231d", 0);
+	cr_assert_eq(rotfile_check_template(t, msg, sizeof(msg)), -ENAMETOOLONG);
+	cr_assert_eq(strncmp(msg, "--filename-template: names from '{seq}0000", 42), 0, "%s", msg);
+	cr_assert_not_null(strstr(msg, "can be 256 characters long; a file name has at most 255"),
+			   "%s", msg);
+	cr_assert_eq(rotfile_template_max_len(NULL), 31 + 5);
+	cr_assert_eq(rotfile_template_max_len("{pid}-{timestamp}"), 7 + 1 + 16 + 5);
+
+	memset(longdir, 'd', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[4070] = 0;
+	cr_assert_eq(rotfile_check_path(longdir, NULL, msg, sizeof(msg)), -ENAMETOOLONG);
+	cr_assert_eq(strncmp(msg, "-o /ddd", 7), 0, "%s", msg);
+	cr_assert_not_null(strstr(msg, "ddd...: paths of files there can be 4107 characters long; "
+				       "a path has at most 4095"), "%s", msg);
+	cr_assert_eq(rotfile_check_path(dir, NULL, msg, sizeof(msg)), 0);
 }
