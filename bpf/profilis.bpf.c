@@ -27,7 +27,8 @@ struct inflight_key {
 struct inflight_val {
 	__u64 start_ns;		/* CLOCK_MONOTONIC */
 	__u32 sampled;
-	__u32 pad;
+	__u16 depth;		/* pushes of the same context on top of the first */
+	__u16 emitted;		/* the record went out at wsgi_app's pop */
 };
 
 struct {
@@ -86,7 +87,7 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight_key key = { .tid = (__u32)id, .ctx = (__u64)value };
-	struct inflight_val v = {};
+	struct inflight_val v = {}, *found;
 
 	if (!is_traced(id >> 32))
 		return 0;
@@ -94,6 +95,14 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	if (!is_request_ctx_var(var))
 		return 0;
 	announce_flask(id >> 32);
+	/* The same context pushed again (Flask 2.2's stream_with_context does,
+	 * inside the view): the request started at the first push. */
+	found = bpf_map_lookup_elem(&inflight, &key);
+	if (found) {
+		found->depth++;
+		__sync_fetch_and_add(&stats.nested_pushes, 1);
+		return 0;
+	}
 	__sync_fetch_and_add(&stats.request_starts, 1);
 	v.start_ns = bpf_ktime_get_ns();
 	v.sampled = sample_request();
@@ -104,16 +113,45 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	return 0;
 }
 
+static __always_inline bool is_wsgi_app(const void *frame, const void **code)
+{
+	struct py_key k;
+
+	*code = read_ptr(frame + py.frame_code);
+	return *code && !read_ascii_key((__u64)read_ptr(*code + py.code_name), &k) &&
+	       key_is(&k, PBPF_NAME_WSGI_APP);
+}
+
+/* A pop of a context pushed more than once: only the one that wsgi_app itself
+ * makes (its direct callee) ends the request; 0 to go on and emit, 1 when
+ * this pop is not the request's end (it is counted). */
+static __always_inline int nested_pop(struct inflight_val *found, const void *frame,
+				      struct inflight_key *key)
+{
+	const void *code;
+
+	if (found->depth == 0) {
+		if (!found->emitted)
+			return 0;
+		bpf_map_delete_elem(&inflight, key); /* the last pop, after the record */
+	} else {
+		found->depth--;
+		if (!found->emitted && is_wsgi_app(read_ptr(frame + py.frame_previous), &code)) {
+			found->emitted = 1;
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&stats.nested_pops, 1);
+	return 1;
+}
+
 /* Walks up from RequestContext.pop to the nearest Flask.wsgi_app frame. */
 static __always_inline const void *find_wsgi_app(const void *frame, const void **code)
 {
-	struct py_key k;
 	int i;
 
 	for (i = 0; i < PY_FRAME_WALK_MAX && frame; i++) {
-		*code = read_ptr(frame + py.frame_code);
-		if (*code && !read_ascii_key((__u64)read_ptr(*code + py.code_name), &k) &&
-		    key_is(&k, PBPF_NAME_WSGI_APP))
+		if (is_wsgi_app(frame, code))
 			return frame;
 		frame = read_ptr(frame + py.frame_previous);
 	}
@@ -237,19 +275,24 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	__sync_fetch_and_add(&stats.ctxvar_hits, 1);
 	if (!is_request_ctx_var(var))
 		return 0;
-	__sync_fetch_and_add(&stats.request_ends, 1);
 	/* The popping context is `self`, the first local of RequestContext.pop. */
 	frame = current_frame();
-	if (!frame)
+	if (!frame) {
+		__sync_fetch_and_add(&stats.request_ends, 1);
 		goto no_frame;
+	}
 	key.ctx = (__u64)read_ptr(frame + py.frame_localsplus);
 	found = bpf_map_lookup_elem(&inflight, &key);
+	if (found && (found->depth || found->emitted) && nested_pop(found, frame, &key))
+		return 0;
+	__sync_fetch_and_add(&stats.request_ends, 1);
 	if (!found) {
 		__sync_fetch_and_add(&stats.no_start, 1);
 		return 0;
 	}
 	v = *found;
-	bpf_map_delete_elem(&inflight, &key);
+	if (!found->emitted)
+		bpf_map_delete_elem(&inflight, &key);
 	if (stacks_enabled)
 		bpf_map_delete_elem(&thread_request, &key.tid);
 	if (!v.sampled && !filter.keep_errors)

@@ -311,8 +311,9 @@ static void summarize_other_losses(struct app *a, const struct pbpf_stats *bs,
 		       "full; their requests are missing", (unsigned long long)bs->forks_untracked,
 		       PBPF_MAX_PROCS);
 	if (bs->frame_missing)
-		p_warn("%llu request contexts ended outside a Flask.wsgi_app frame and were not "
-		       "recorded (test_request_context, or an unreadable frame)",
+		p_warn("%llu request contexts were popped outside Flask.wsgi_app and gave no "
+		       "record: a stream_with_context body (Flask 3), test_request_context, or "
+		       "an unreadable frame",
 		       (unsigned long long)bs->frame_missing);
 	if (bs->sample_drops)
 		p_warn("%llu stack samples lost (kernel ring buffer full); raise --ringbuf-mb",

@@ -299,6 +299,8 @@ struct pbpf_stats {
 	__u64 stack_truncated;		/* stacks cut at --max-depth */
 	__u64 sample_drops;		/* stack events lost: ring buffer full */
 	__u64 excluded;			/* dropped by an --exclude-route prefix */
+	__u64 nested_pushes;		/* a context pushed again while in flight */
+	__u64 nested_pops;		/* pops of those that end no request */
 };
 
 #endif /* PROFILIS_ABI_H */
