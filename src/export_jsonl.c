@@ -145,6 +145,7 @@ struct jsonl_exporter {
 	struct jsonl_stats stats;
 	int last_errno;		/* the failure being reported, 0 when writing works */
 	uint64_t renames_warned;	/* rename failures already reported */
+	uint64_t deleted_warned;	/* deleted active files already reported */
 	uint64_t lost_since;	/* records lost since that failure began */
 	time_t last_warn;
 };
@@ -241,6 +242,19 @@ static void report_rename_failures(struct jsonl_exporter *x)
 	x->renames_warned = n;
 }
 
+/* An active file deleted under us took its records with it: say so at once. */
+static void report_deleted(struct jsonl_exporter *x)
+{
+	uint64_t bytes, n = rotfile__deleted(x->rf, &bytes);
+
+	if (n == x->deleted_warned)
+		return;
+	p_warn("the JSONL file being written, now %s, was deleted by someone else (%" PRIu64
+	       " files so far, %" PRIu64 " bytes of records with them); writing goes on in a "
+	       "new file there", rotfile__name(x->rf), n, bytes);
+	x->deleted_warned = n;
+}
+
 /* Buffers one whole line: request records and other records (PROFILE) are
  * counted apart, so the summary's "requests recorded" stays exact. */
 static void buffer_line(struct jsonl_exporter *x, const char *line, size_t n, bool request)
@@ -299,6 +313,7 @@ int jsonl__tick(struct jsonl_exporter *x)
 	if (err)
 		report_failure(x, -err, 0);
 	report_rename_failures(x);
+	report_deleted(x);
 	return err;
 }
 
@@ -308,6 +323,7 @@ void jsonl__stats(const struct jsonl_exporter *x, struct jsonl_stats *out)
 	if (x->rf) {
 		out->files = rotfile__rotations(x->rf);
 		out->rename_failures = rotfile__rename_failures(x->rf, NULL);
+		out->deleted_files = rotfile__deleted(x->rf, &out->deleted_bytes);
 	}
 }
 
@@ -318,6 +334,7 @@ void jsonl__finish(struct jsonl_exporter *x)
 	jsonl__flush(x);
 	rotfile__finish(x->rf); /* the active file gets its final name */
 	x->stats.rename_failures = rotfile__rename_failures(x->rf, NULL);
+	x->stats.deleted_files = rotfile__deleted(x->rf, &x->stats.deleted_bytes);
 	x->stats.files = rotfile__close(x->rf);
 	x->rf = NULL;
 }

@@ -40,6 +40,8 @@ struct jsonl_stats {
 	uint64_t bytes;
 	uint64_t files;		/* finished (rotated) files */
 	uint64_t rename_failures; /* of those, kept under a fallback name */
+	uint64_t deleted_files;	/* active files deleted by someone else */
+	uint64_t deleted_bytes;	/* the records they held */
 	uint64_t other_written;	/* PROFILE and other non-request records */
 	uint64_t other_errors;
 };

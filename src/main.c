@@ -357,6 +357,10 @@ static void summarize(struct app *a)
 	if (js.rename_failures)
 		p_warn("%llu of them could not be renamed by --filename-template and were kept as "
 		       "profilis-unrenamed-*.jsonl", (unsigned long long)js.rename_failures);
+	if (js.deleted_files)
+		p_warn("%llu JSONL files were deleted by someone else while being written, with "
+		       "%llu bytes of records (counted as recorded: profilis-bpf wrote them)",
+		       (unsigned long long)js.deleted_files, (unsigned long long)js.deleted_bytes);
 	if (cs.enqueued != cs.exported + cs.dropped)
 		p_err("internal: collector enqueued %llu != exported %llu + dropped %llu",
 		      (unsigned long long)cs.enqueued, (unsigned long long)cs.exported,

@@ -43,6 +43,8 @@ struct rotfile {
 	uint64_t opened_ns;	/* when the active file was opened (monotonic) */
 	uint64_t seq;		/* finished files so far */
 	uint64_t rename_failures;	/* finished files kept under a fallback name */
+	uint64_t deleted_files;		/* active files someone else deleted */
+	uint64_t deleted_bytes;		/* what was in them */
 	int rename_error;		/* why the last of them failed, -errno */
 };
 
@@ -204,10 +206,36 @@ struct rotfile *rotfile__open(const struct rotfile_opts *o)
 	return rf;
 }
 
+/* Someone deleted the active file, or the whole directory, under us: what was
+ * in it is gone with it, and writing on would lose everything that follows
+ * silently.  Counted; writing goes on in a new file, in the directory now at
+ * the same path when the pinned one was removed. */
+static int reopen_if_deleted(struct rotfile *rf)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(rf->fd, &st) != 0 || st.st_nlink > 0)
+		return 0;
+	rf->deleted_files++;
+	rf->deleted_bytes += rf->size;
+	close(rf->fd);
+	rf->fd = -1;
+	/* safefile pins the directory again if it was removed. */
+	fd = safefile_dir(rf->o.dir, "-o");
+	if (fd < 0)
+		return fd;
+	rf->dirfd = fd;
+	return open_active(rf);
+}
+
 int rotfile__write(struct rotfile *rf, const char *buf, size_t len)
 {
 	size_t off = 0;
 	int err;
+
+	if (rf->o.dir && rf->fd >= 0 && (err = reopen_if_deleted(rf)))
+		return err;
 
 	/* A rotation that could not open the next file is retried here. */
 	if (rf->fd < 0 && rf->o.dir && (err = open_active(rf)))
@@ -338,6 +366,13 @@ uint64_t rotfile__rename_failures(const struct rotfile *rf, int *last_err)
 	if (last_err)
 		*last_err = rf->rename_error;
 	return rf->rename_failures;
+}
+
+uint64_t rotfile__deleted(const struct rotfile *rf, uint64_t *bytes)
+{
+	if (bytes)
+		*bytes = rf->deleted_bytes;
+	return rf->deleted_files;
 }
 
 const char *rotfile__name(const struct rotfile *rf)

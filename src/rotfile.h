@@ -42,6 +42,9 @@ uint64_t rotfile__rotations(const struct rotfile *rf);
  * as profilis-unrenamed-PID-RANDOM.jsonl (or under their hidden active name
  * if even that failed); the last one's -errno in *last_err if not NULL. */
 uint64_t rotfile__rename_failures(const struct rotfile *rf, int *last_err);
+/* Active files deleted by someone else while being written (and the bytes
+ * of records they held); each was replaced by a new one. */
+uint64_t rotfile__deleted(const struct rotfile *rf, uint64_t *bytes);
 const char *rotfile__name(const struct rotfile *rf);
 /* Final rotation (a non-empty active file gets its name) and close; the
  * counters stay readable.  Idempotent. */

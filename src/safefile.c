@@ -77,24 +77,48 @@ int safefile_dir_shared(int dirfd, char *why, size_t whylen)
 	return 0;
 }
 
-static int pin_dir(const char *path, const char *what)
+static void warn_if_shared(int fd, const char *path, const char *what)
 {
 	char why[128];
-	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-	if (fd < 0)
-		return -errno;
 	if (safefile_dir_shared(fd, why, sizeof(why)) == 1)
 		p_warn("%s: directory %s can be written by %s: files are created there without "
 		       "following symbolic links or replacing files we did not create, but that "
 		       "user can rename or delete them; use a directory only root can write to "
 		       "keep them", what ? what : "output", path, why);
+}
+
+static int pin_dir(const char *path, const char *what)
+{
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	warn_if_shared(fd, path, what);
 	if (npins < PIN_MAX) {
 		snprintf(pins[npins].path, sizeof(pins[npins].path), "%s", path);
 		pins[npins++].fd = fd;
 	}
 	/* More directories than outputs exist cannot happen; were it to, the
 	 * handle is simply kept unpinned (and leaks, once). */
+	return fd;
+}
+
+/* A pinned directory that was removed (rm -rf) is pinned again by its path,
+ * where a new one may stand: files made in the removed one are unreachable. */
+static int repin_if_removed(int i, const char *what)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(pins[i].fd, &st) != 0 || st.st_nlink > 0)
+		return pins[i].fd;
+	fd = open(pins[i].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	warn_if_shared(fd, pins[i].path, what);
+	close(pins[i].fd);
+	pins[i].fd = fd;
 	return fd;
 }
 
@@ -107,8 +131,8 @@ int safefile_dir(const char *path, const char *what)
 	pthread_mutex_lock(&pin_lock);
 	for (int i = 0; i < npins && fd < 0; i++)
 		if (strcmp(pins[i].path, path) == 0)
-			fd = pins[i].fd;
-	if (fd < 0)
+			fd = repin_if_removed(i, what);
+	if (fd == -1)
 		fd = pin_dir(path, what);
 	pthread_mutex_unlock(&pin_lock);
 	return fd;

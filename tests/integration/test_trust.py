@@ -224,6 +224,42 @@ def test_file_modes_follow_file_mode_not_the_umask():
         shutil.rmtree(d)
 
 
-TESTS = [test_planted_symlinks_in_a_user_owned_directory, test_exit_time_outputs_fail_before_attach,
+def test_output_directory_removed_while_writing():
+    """`rm -rf` of the -o directory mid-run, then the directory made again: the
+    records that follow land in the new directory (they went into the deleted
+    file before, silently), and the deletion is warned about and reported."""
+    base = tempfile.mkdtemp(prefix="pbpf-rm-")
+    d = os.path.join(base, "out")
+    os.mkdir(d, 0o700)
+    try:
+        with Server("gunicorn", python=DEBIAN_PY, workers=1) as srv:
+            prof = Profiler(srv.pid, ["-o", d])
+            try:
+                for i in range(20):
+                    check(http(srv.url("/users/%d" % i)) == 200, "request failed")
+                time.sleep(0.5)  # written to the active file
+                shutil.rmtree(d)
+                os.mkdir(d, 0o700)
+                for i in range(30):
+                    check(http(srv.url("/hello/%d" % i)) == 200, "request failed")
+                time.sleep(0.5)
+                check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+                err = prof.stderr()
+                paths = []
+                for name in os.listdir(d):
+                    paths += [r["path"] for r in req_records(os.path.join(d, name))]
+                check(sorted(paths) == sorted("/hello/%d" % i for i in range(30)),
+                      "records in the new directory: %s\n%s", paths, err)
+                check("was deleted by someone else" in err and
+                      "1 JSONL files were deleted by someone else" in err,
+                      "the deletion was not reported:\n%s", err)
+                check(summary_numbers(err)["recorded"] == 50, "summary:\n%s", err)
+            finally:
+                prof.close()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+TESTS = [test_planted_symlinks_in_a_user_owned_directory, test_output_directory_removed_while_writing, test_exit_time_outputs_fail_before_attach,
          test_usage_errors_for_paths_and_patterns, test_fifo_without_a_reader_is_announced_then_used,
          test_file_modes_follow_file_mode_not_the_umask]
