@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "cli.h"
 #include "export_jsonl.h"
@@ -360,6 +363,34 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
+#define REGEX_MEM_BYTES (256ull << 20)
+#define REGEX_SECONDS 2
+
+/* glibc's regcomp builds a DFA whose size a short pattern can blow up past
+ * gigabytes ("^" repeated 1,400 times): compile it first in a child with its
+ * memory and time capped, so a pathological pattern is refused, not obeyed.
+ * 0, or -E2BIG when the child could not compile it within the caps. */
+static int regex_within_limits(const char *pattern)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return 0; /* cannot tell: the real compile below decides */
+	if (pid == 0) {
+		struct rlimit mem = { REGEX_MEM_BYTES, REGEX_MEM_BYTES };
+		regex_t re;
+
+		setrlimit(RLIMIT_AS, &mem);
+		alarm(REGEX_SECONDS);
+		_exit(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) == REG_ESPACE ? 2 : 0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -E2BIG;
+}
+
 static int check_excludes(struct config *cfg, char *msg, size_t msglen)
 {
 	for (int i = 0; i < cfg->n_exclude; i++) {
@@ -380,6 +411,12 @@ static int check_excludes(struct config *cfg, char *msg, size_t msglen)
 					      "expression, which matches every path; give a pattern "
 					      "(e.g. re:^/health$)");
 			return -EINVAL;
+		}
+		if (regex_within_limits(p + 3)) {
+			snprintf(msg, msglen, "--exclude-route: the regular expression '%.200s' is "
+				 "too complex to compile within %llu MiB and %d s; simplify it",
+				 p + 3, REGEX_MEM_BYTES >> 20, REGEX_SECONDS);
+			return -E2BIG;
 		}
 		err = regcomp(&re, p + 3, REG_EXTENDED | REG_NOSUB);
 		if (err) {

@@ -760,6 +760,20 @@ Test(cli, empty_exclude_regex, .exit_code = 64)
 		     "-p", "1", "--exclude-route", "/ok", "--exclude-route", "re:");
 }
 
+/* 1,400 '^' make glibc's regcomp grow past 2 GB (found by fuzz_cli): refused
+ * after a capped trial compile in a child, not obeyed. */
+Test(cli, pathological_exclude_regex, .exit_code = 64)
+{
+	static char arg[1500], msg[512];
+
+	memcpy(arg, "re:", 3);
+	memset(arg + 3, '^', 1400);
+	snprintf(msg, sizeof(msg), "profilis-bpf: --exclude-route: the regular expression "
+		 "'%.200s' is too complex to compile within 256 MiB and 2 s; simplify it\n",
+		 arg + 3);
+	EXPECT_USAGE(msg, "-p", "1", "--exclude-route", arg);
+}
+
 Test(cli, file_mode_is_octal)
 {
 	struct config cfg;
