@@ -84,7 +84,7 @@ integration: profilis-bpf
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN)
-	$(Q)$(MAKE) --no-print-directory offsets-check unit integration
+	$(Q)$(MAKE) --no-print-directory offsets-check unit integration fuzz-smoke
 
 offsets-check:
 	$(Q)tools/gen-offsets --check
@@ -106,5 +106,7 @@ vmlinux:
 
 clean:
 	$(Q)rm -rf $(OUTPUT) profilis-bpf
+
+include tests/fuzz/fuzz.mk
 
 -include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/bpf/*.d $(OUTPUT)/bench-pipeline.d)
