@@ -55,8 +55,10 @@ static int ref_lookup_in(const struct view *v, const Elf64_Ehdr *eh, uint32_t ty
 	for (unsigned int i = 0; i < eh->e_shnum; i++) {
 		Elf64_Shdr sh, str;
 
+		/* a linker aligns the table: a misaligned one is skipped */
 		if (shdr(v, eh, i, &sh) || sh.sh_type != type || sh.sh_link >= eh->e_shnum ||
 		    sh.sh_entsize != sizeof(Elf64_Sym) || !inside(v, sh.sh_offset, sh.sh_size) ||
+		    sh.sh_offset % 8 ||
 		    shdr(v, eh, sh.sh_link, &str) || !inside(v, str.sh_offset, str.sh_size))
 			continue;
 		for (uint64_t j = 0; j < sh.sh_size / sizeof(Elf64_Sym); j++) {
