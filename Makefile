@@ -37,7 +37,7 @@ BENCH_BIN := $(OUTPUT)/bench-pipeline
 # The BPF object and skeleton are inputs of every build, not throw-away
 # intermediates: keep them so a second `make` has nothing to do.
 .SECONDARY: $(SKELS) $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
-.PHONY: all deps test unit integration demo bench fmt vmlinux clean offsets-check
+.PHONY: all deps test unit integration demo bench fmt vmlinux clean offsets-check fuzz fuzz-smoke
 
 all: profilis-bpf
 

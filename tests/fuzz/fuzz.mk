@@ -33,7 +33,7 @@ FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ_NAMES))
 # .symtab, and a tiny non-PIE executable.
 FUZZ_ELF_SEEDS := $(patsubst %,$(FUZZ_OUT)/seeds/elfsym/%,tiny.so tiny-stripped.so tiny-exec)
 
-.PHONY: fuzz fuzz-smoke fuzz-build
+.PHONY: fuzz-build
 fuzz-build: $(FUZZ_BINS) $(FUZZ_ELF_SEEDS)
 
 $(FUZZ_OUT)/obj $(FUZZ_OUT)/seeds/elfsym:
