@@ -37,7 +37,7 @@ BENCH_BIN := $(OUTPUT)/bench-pipeline
 # The BPF object and skeleton are inputs of every build, not throw-away
 # intermediates: keep them so a second `make` has nothing to do.
 .SECONDARY: $(SKELS) $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
-.PHONY: all deps test unit integration demo bench soak fmt vmlinux clean offsets-check
+.PHONY: all deps test unit integration demo bench soak fmt vmlinux clean offsets-check fuzz fuzz-smoke
 
 all: profilis-bpf
 
@@ -84,7 +84,7 @@ integration: profilis-bpf
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN)
-	$(Q)$(MAKE) --no-print-directory offsets-check unit integration
+	$(Q)$(MAKE) --no-print-directory offsets-check unit integration fuzz-smoke
 
 offsets-check:
 	$(Q)tools/gen-offsets --check
@@ -112,5 +112,7 @@ vmlinux:
 
 clean:
 	$(Q)rm -rf $(OUTPUT) profilis-bpf
+
+include tests/fuzz/fuzz.mk
 
 -include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/bpf/*.d $(OUTPUT)/bench-pipeline.d)

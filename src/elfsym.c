@@ -31,6 +31,10 @@ static int check_header(const uint8_t *data, size_t size)
 	if (eh->e_phoff > size || eh->e_phnum > (size - eh->e_phoff) / sizeof(Elf64_Phdr) ||
 	    eh->e_shoff > size || eh->e_shnum > (size - eh->e_shoff) / sizeof(Elf64_Shdr))
 		return -ENOEXEC;
+	/* The tables are read in place as structs: a linker aligns them, a
+	 * misaligned one is a forged file (and undefined behaviour to read). */
+	if (eh->e_phoff % _Alignof(Elf64_Phdr) || eh->e_shoff % _Alignof(Elf64_Shdr))
+		return -ENOEXEC;
 	return 0;
 }
 
@@ -93,6 +97,8 @@ static const Elf64_Shdr *section(struct elf_file *ef, unsigned int i)
 
 static int lookup_in(struct elf_file *ef, uint32_t type, const char *name, uint64_t *vaddr)
 {
+	size_t len = strlen(name);
+
 	for (unsigned int i = 0; i < ef->eh->e_shnum; i++) {
 		const Elf64_Shdr *sh = section(ef, i), *strsh;
 		const Elf64_Sym *syms;
@@ -101,7 +107,8 @@ static int lookup_in(struct elf_file *ef, uint32_t type, const char *name, uint6
 
 		/* Written so that hostile offsets cannot wrap around 2^64. */
 		if (sh->sh_type != type || sh->sh_link >= ef->eh->e_shnum ||
-		    !in_file(ef, sh->sh_offset, sh->sh_size) || sh->sh_entsize != sizeof(Elf64_Sym))
+		    !in_file(ef, sh->sh_offset, sh->sh_size) || sh->sh_entsize != sizeof(Elf64_Sym) ||
+		    sh->sh_offset % _Alignof(Elf64_Sym))
 			continue;
 		strsh = section(ef, sh->sh_link);
 		if (!in_file(ef, strsh->sh_offset, strsh->sh_size))
@@ -112,8 +119,10 @@ static int lookup_in(struct elf_file *ef, uint32_t type, const char *name, uint6
 		for (size_t j = 0; j < n; j++) {
 			if (syms[j].st_shndx == SHN_UNDEF || syms[j].st_name >= strsh->sh_size)
 				continue;
-			if (strncmp(strs + syms[j].st_name, name,
-				    strsh->sh_size - syms[j].st_name) == 0) {
+			/* The whole name and its NUL inside the table: a table cut
+			 * short must not make "Py_Ver" match "Py_Version". */
+			if (len < strsh->sh_size - syms[j].st_name &&
+			    memcmp(strs + syms[j].st_name, name, len + 1) == 0) {
 				*vaddr = syms[j].st_value;
 				return 0;
 			}

@@ -76,11 +76,15 @@ int maps_python_kind(const char *path)
 int maps_find_python(FILE *maps, struct py_mapping *out)
 {
 	struct maps_entry e;
-	char line[MAPS_PATH_MAX + 128];
+	char *line = NULL;
+	size_t cap = 0;
 	int found = 0;
 
 	memset(out, 0, sizeof(*out));
-	while (fgets(line, sizeof(line), maps)) {
+	/* Whole lines, however long: a fixed buffer would read the tail of a
+	 * long path (names are up to PATH_MAX and may hold spaces) as a line of
+	 * its own, and a crafted directory name could then pose as libpython. */
+	while (getline(&line, &cap, maps) > 0) {
 		int kind;
 
 		if (maps_parse_line(line, &e) || e.path[0] != '/')
@@ -99,5 +103,6 @@ int maps_find_python(FILE *maps, struct py_mapping *out)
 		out->offset = e.offset;
 		found = 1;
 	}
+	free(line);
 	return found ? 0 : -ENOENT;
 }

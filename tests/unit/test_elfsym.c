@@ -291,3 +291,98 @@ Test(elfsym, hostile_section_offsets_do_not_crash)
 	cr_assert_eq(elf_file__symbol(ef, "_PyRuntime", &v), -ENOENT);
 	elf_file__free(ef);
 }
+
+/*
+ * A forged file: header, a .symtab with one defined symbol at index 1 and
+ * its .strtab holding `strs` (strs_len bytes, maybe without a final NUL).
+ */
+struct forged_elf {
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh[3];
+	Elf64_Sym sym[2];
+	char strs[32];
+};
+
+static void forge(struct forged_elf *f, const char *strs, size_t strs_len)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(f->eh.e_ident, ELFMAG, SELFMAG);
+	f->eh.e_ident[EI_CLASS] = ELFCLASS64;
+	f->eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	f->eh.e_ident[EI_VERSION] = EV_CURRENT;
+	f->eh.e_type = ET_DYN;
+	f->eh.e_machine = EM_X86_64;
+	f->eh.e_ehsize = sizeof(Elf64_Ehdr);
+	f->eh.e_shoff = offsetof(struct forged_elf, sh);
+	f->eh.e_shentsize = sizeof(Elf64_Shdr);
+	f->eh.e_shnum = 3;
+	f->sh[1].sh_type = SHT_SYMTAB;
+	f->sh[1].sh_offset = offsetof(struct forged_elf, sym);
+	f->sh[1].sh_size = sizeof(f->sym);
+	f->sh[1].sh_entsize = sizeof(Elf64_Sym);
+	f->sh[1].sh_link = 2;
+	f->sh[2].sh_type = SHT_STRTAB;
+	f->sh[2].sh_offset = offsetof(struct forged_elf, strs);
+	f->sh[2].sh_size = strs_len;
+	memcpy(f->strs, strs, strs_len);
+	f->sym[1].st_name = 1;
+	f->sym[1].st_shndx = 1;
+	f->sym[1].st_value = 0x1234;
+}
+
+static int forged_lookup(const void *f, const char *name, uint64_t *v)
+{
+	struct elf_file *ef;
+	int rc;
+
+	if (strstr(tmp, "XXXXXX"))
+		make_tmp();
+	write_file(tmp, f, sizeof(struct forged_elf));
+	ef = open_ok(tmp);
+	rc = elf_file__symbol(ef, name, v);
+	elf_file__free(ef);
+	return rc;
+}
+
+/* Found by fuzz_elfsym: a string table cut inside a name matched every
+ * longer name with that prefix (strncmp bounded by the table's end). */
+Test(elfsym, cut_string_table_matches_no_prefix)
+{
+	struct forged_elf f;
+	uint64_t v = 0;
+
+	forge(&f, "\0Py_Version", 12); /* whole, terminated: the control */
+	cr_assert_eq(forged_lookup(&f, "Py_Version", &v), 0);
+	cr_assert_eq(v, 0x1234);
+	cr_assert_eq(forged_lookup(&f, "Py_Ver", &v), -ENOENT);
+	forge(&f, "\0Py_Ver", 7);	/* cut: no NUL after "Py_Ver" */
+	cr_assert_eq(forged_lookup(&f, "Py_Version", &v), -ENOENT);
+	cr_assert_eq(forged_lookup(&f, "Py_Ver", &v), -ENOENT);
+}
+
+/* Found by fuzz_elfsym (UBSan: misaligned Elf64_Phdr/Shdr/Sym loads): a
+ * linker aligns these tables; a file that does not is refused. */
+Test(elfsym, misaligned_tables_are_refused)
+{
+	size_t at = offsetof(struct forged_elf, sym) + 20;
+	unsigned char raw[sizeof(struct forged_elf)];
+	struct forged_elf f;
+	uint64_t v = 0;
+
+	forge(&f, "\0Py_Version", 12);
+	cr_assert_eq(forged_lookup(&f, "Py_Version", &v), 0, "the control opens");
+	f.eh.e_shoff += 1;
+	write_file(tmp, &f, sizeof(f));
+	expect_rejected(tmp, ENOEXEC);
+	forge(&f, "\0Py_Version", 12);
+	f.eh.e_phoff = 4;
+	write_file(tmp, &f, sizeof(f));
+	expect_rejected(tmp, ENOEXEC);
+	/* A one-symbol .symtab at an offset 4 bytes off alignment: skipped. */
+	forge(&f, "\0Py_Version", 12);
+	f.sh[1].sh_offset = at;
+	f.sh[1].sh_size = sizeof(Elf64_Sym);
+	memcpy(raw, &f, sizeof(f));
+	memcpy(raw + at, &f.sym[1], sizeof(Elf64_Sym));
+	cr_assert_eq(forged_lookup(raw, "Py_Version", &v), -ENOENT);
+}

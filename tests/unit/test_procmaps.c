@@ -223,6 +223,29 @@ Test(procmaps, skips_malformed_and_relative_lines)
 	cr_assert_eq(m.version_hint, 312);
 }
 
+/* Found by fuzz_procmaps: a line longer than the reader's 640-byte buffer
+ * (a path of ~570 bytes; paths may be 4095 and hold spaces) had its tail
+ * read as a line of its own, so a directory named like a maps line made a
+ * forged libpython win over the real interpreter. */
+Test(procmaps, long_path_is_not_read_as_two_lines)
+{
+	char text[4096], pad[600];
+	struct py_mapping m;
+
+	memset(pad, 'd', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = 0;
+	/* Header padded to column 73 as the kernel does; the path's tail at
+	 * byte 639 of the line is "7f3a4d000000-... /home/x/libpython3.12.so". */
+	snprintf(text, sizeof(text),
+		 DEB_MAPS "7f3a4c000000-7f3a4c021000 r--p 00000000 fe:00 4242%22s/home/x/%.*s/"
+		 "7f3a4d000000-7f3a4d100000 r-xp 00000000 fe:00 4243 /home/x/libpython3.12.so\n",
+		 "", 639 - 73 - 9 - 1, pad);
+	cr_assert_eq(find_in(text, &m), 0);
+	cr_assert_str_eq(m.path, "/usr/bin/python3.11", "chose %s", m.path);
+	cr_assert_eq(m.is_lib, 0);
+	cr_assert_eq(m.start, 0x400000);
+}
+
 Test(procmaps, no_python)
 {
 	static const char text[] =
