@@ -127,7 +127,10 @@ int rotfile_render(const char *t, time_t when, int pid, uint64_t seq, char *out,
 	const char *p = t ? t : DEFAULT_TEMPLATE;
 	struct tm tm;
 
-	gmtime_r(&when, &tm);
+	if (outlen == 0)
+		return -ENAMETOOLONG;
+	if (!gmtime_r(&when, &tm))
+		return -EOVERFLOW; /* a time no calendar year holds */
 	while (*p && o + 1 < outlen) {
 		int n = 0;
 
