@@ -20,13 +20,13 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
 fuzz_procmaps_SRCS    := src/procmaps.c
 fuzz_elfsym_SRCS      := src/elfsym.c
 fuzz_pydebug_SRCS     := src/pyruntime.c src/pyinspect.c src/pyoffsets.c
-fuzz_cli_SRCS         := src/cli.c src/export_jsonl.c src/rotfile.c src/log.c
+fuzz_cli_SRCS         := src/cli.c src/export_jsonl.c src/rotfile.c src/safefile.c src/log.c
 fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse
 fuzz_traceparent_SRCS := src/traceparent.c
-fuzz_jsonl_SRCS       := src/export_jsonl.c src/rotfile.c src/log.c src/request.c \
+fuzz_jsonl_SRCS       := src/export_jsonl.c src/rotfile.c src/safefile.c src/log.c src/request.c \
 	src/traceparent.c
 fuzz_jsonl_LDLIBS     := -lcjson
-fuzz_rotfile_SRCS     := src/rotfile.c
+fuzz_rotfile_SRCS     := src/rotfile.c src/safefile.c src/log.c
 
 FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ_NAMES))
 # ELF seeds are built, not committed: a tiny shared object, with and without

@@ -59,12 +59,39 @@ static int valid_utf8(const unsigned char *s, size_t n)
 	return 1;
 }
 
-static void want_string(const cJSON *j, const char *key, int have, const char *val)
+/* A text holds NULs where the target's str did ("%00" in a path), so it is
+ * compared by length: cJSON's valuestring ends at the first one, the rest is
+ * compared as the escaped text in the line. */
+static void want_text(const cJSON *j, const char *key, int have, const char *val, size_t len)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, key);
+	size_t head;
 
-	if (!it || (have ? !cJSON_IsString(it) || strcmp(it->valuestring, val) : !cJSON_IsNull(it)))
+	if (!it || (have ? !cJSON_IsString(it) : !cJSON_IsNull(it)))
 		abort();
+	if (!have)
+		return;
+	head = strnlen(val, len);
+	if (strlen(it->valuestring) != head || memcmp(it->valuestring, val, head))
+		abort();
+}
+
+static void want_string(const cJSON *j, const char *key, int have, const char *val)
+{
+	want_text(j, key, have, val, strlen(val));
+}
+
+/* "<field>_truncated": true exactly when the record says so; else absent. */
+static int want_marker(const cJSON *j, const char *field, bool truncated)
+{
+	char key[64];
+	const cJSON *it;
+
+	snprintf(key, sizeof(key), "%s_truncated", field);
+	it = cJSON_GetObjectItemCaseSensitive(j, key);
+	if (truncated ? !cJSON_IsTrue(it) : it != NULL)
+		abort();
+	return truncated;
 }
 
 /* The decimal after "key": in the line: exact, unlike cJSON's double. */
@@ -83,6 +110,7 @@ static uint64_t text_u64(const char *line, const char *key)
 static void check_line(const struct request_record *r, const char *line, int n)
 {
 	const cJSON *it;
+	int markers;
 	cJSON *j;
 
 	if (n <= 0 || n >= JSONL_LINE_MAX || (size_t)n != strlen(line) || line[n - 1] != '\n' ||
@@ -92,17 +120,26 @@ static void check_line(const struct request_record *r, const char *line, int n)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			abort();
 	j = cJSON_ParseWithLength(line, n);
-	if (!j || !cJSON_IsObject(j) || cJSON_GetArraySize(j) != 18)
+	if (!j || !cJSON_IsObject(j))
+		abort();
+	markers = want_marker(j, "method", r->has_method && r->method_truncated) +
+		  want_marker(j, "path", r->has_path && r->path_truncated) +
+		  want_marker(j, "route", r->has_route && r->route_truncated) +
+		  want_marker(j, "endpoint", r->has_endpoint && r->endpoint_truncated) +
+		  want_marker(j, "exception_type",
+			      r->has_exception_type && r->exception_type_truncated);
+	if (cJSON_GetArraySize(j) != 18 + markers)
 		abort();
 	want_string(j, "kind", 1, "REQ");
 	want_string(j, "trace_id", 1, r->trace_id);
 	want_string(j, "span_id", 1, r->span_id);
 	want_string(j, "parent_span_id", r->parent_span_id[0] != 0, r->parent_span_id);
-	want_string(j, "method", r->has_method, r->method);
-	want_string(j, "path", r->has_path, r->path);
-	want_string(j, "route", r->has_route || r->has_path, r->route);
-	want_string(j, "endpoint", r->has_endpoint, r->endpoint);
-	want_string(j, "exception_type", r->has_exception_type, r->exception_type);
+	want_text(j, "method", r->has_method, r->method, r->method_len);
+	want_text(j, "path", r->has_path, r->path, r->path_len);
+	want_text(j, "route", r->has_route, r->route, r->route_len);
+	want_text(j, "endpoint", r->has_endpoint, r->endpoint, r->endpoint_len);
+	want_text(j, "exception_type", r->has_exception_type, r->exception_type,
+		  r->exception_type_len);
 	it = cJSON_GetObjectItemCaseSensitive(j, "status");
 	if (r->status >= 0 ? !cJSON_IsNumber(it) || it->valueint != r->status : !cJSON_IsNull(it))
 		abort();
