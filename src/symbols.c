@@ -36,6 +36,7 @@ struct sym_entry {
 	char *qualname, *file;
 	int firstlineno;
 	int shim;		/* co_flags has the version's shim flag */
+	int retry;		/* incomplete for lack of memory: read again */
 	uint8_t *table;
 	size_t table_len;
 };
@@ -289,21 +290,29 @@ static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr
 	return 0;
 }
 
+/* Fills e from the target; e->retry when an allocation failed, so that the
+ * next lookup reads it again rather than keep a name or line it lacks. */
 static void fill_entry(struct symbols *s, struct sym_entry *e, const uint8_t *hdr)
 {
 	uint64_t table = 0, tlen = 0;
 	uint32_t flags = 0;
 
 	entry_clear(e);
+	errno = 0;
 	e->qualname = remote_str(s, e->pid, e->sig[0]);
+	e->retry = !e->qualname && errno == ENOMEM;
+	errno = 0;
 	e->file = remote_str(s, e->pid, e->sig[1]);
+	e->retry |= !e->file && errno == ENOMEM;
 	e->firstlineno = (int)(int32_t)e->sig[2];
 	memcpy(&flags, hdr + s->off.code_flags, 4);
 	e->shim = s->off.code_shim_flag && (flags & s->off.code_shim_flag);
 	memcpy(&table, hdr + s->off.code_linetable, 8);
 	if (table && pyinspect_read_u64(e->pid, table + s->off.bytes_size, &tlen) == 0 &&
-	    tlen > 0 && tlen <= TABLE_MAX && (e->table = malloc(tlen))) {
-		if (pyinspect_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
+	    tlen > 0 && tlen <= TABLE_MAX) {
+		if (!(e->table = malloc(tlen)))
+			e->retry = 1;
+		else if (pyinspect_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
 			e->table_len = tlen;
 		} else {
 			free(e->table);
@@ -405,14 +414,14 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 	out->shim = 0;
 	for (e = *b; e && !(e->pid == pid && e->code == code); e = e->next)
 		;
-	if (!e || now - e->checked_ns > REVALIDATE_NS) {
+	if (!e || e->retry || now - e->checked_ns > REVALIDATE_NS) {
 		if (read_header(s, pid, code, hdr, sig)) {
 			s->misses++;
 			return;
 		}
 		if (!e)
 			e = new_entry(s, b, pid, code);
-		if (memcmp(sig, e->sig, sizeof(sig)) != 0 || !e->qualname) {
+		if (memcmp(sig, e->sig, sizeof(sig)) != 0 || !e->qualname || e->retry) {
 			int cached = e != &s->scratch;
 
 			s->bytes -= cached ? entry_bytes(e) : 0;
