@@ -12,6 +12,11 @@
 #include <stdint.h>
 #include "profilis/abi.h"
 
+/* What per-route statistics and profiles key a request without a rule
+ * template by (a 404): one placeholder, not its raw path, so a scanner of
+ * random paths cannot make a route of each. */
+#define REQ_UNMATCHED "(unmatched)"
+
 /* Room for every code unit of a field expanded to UTF-8 (<= 4 bytes each). */
 #define REQ_TEXT(n) ((n) * 4 + 1)
 

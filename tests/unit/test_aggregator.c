@@ -355,7 +355,33 @@ Test(aggregator, one_row_per_method_and_route)
 	cr_assert_eq(must_row(&s, "POST", "/a")->count, 2);
 	cr_assert_eq(must_row(&s, "GET", "/b")->count, 1);
 	cr_assert_not_null(find_row(&s, "?", "/c"));
-	cr_assert_not_null(find_row(&s, "GET", "?"));
+	cr_assert_not_null(find_row(&s, "GET", REQ_UNMATCHED));
+	agg_snapshot_free(&s);
+	agg__free(a);
+}
+
+/* A 404 scanner: every unmatched request carries its raw path as route (the
+ * JSONL record keeps it) but all share one row, whatever the paths. */
+Test(aggregator, unmatched_paths_share_one_row)
+{
+	struct aggregator *a = mk(15, 10);
+	struct agg_snapshot s;
+	char path[64];
+
+	for (int i = 0; i < 2 * AGG_ROUTE_MAX; i++) {
+		struct request_record r;
+
+		snprintf(path, sizeof(path), "/wp-admin/%d.php", i);
+		r = rec(T0 + SEC, "GET", path, 404, MS, 1);
+		r.has_route = false; /* no rule matched: request.c copies the path */
+		agg__push(a, &r);
+	}
+	push(a, T0 + SEC, "GET", "/users/<int:uid>", 200, MS, 1);
+	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
+	cr_assert_eq(s.nrows, 2);
+	cr_assert_eq(must_row(&s, "GET", REQ_UNMATCHED)->count, 2 * AGG_ROUTE_MAX);
+	cr_assert_eq(must_row(&s, "GET", REQ_UNMATCHED)->pct_4xx, 100);
+	cr_assert_eq(must_row(&s, "GET", "/users/<int:uid>")->count, 1);
 	agg_snapshot_free(&s);
 	agg__free(a);
 }
