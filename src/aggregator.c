@@ -83,9 +83,9 @@ static void route_free(struct route *r, int minutes)
 	if (!r->minutes)
 		return;
 	for (int i = 0; i < minutes; i++)
-		free(r->minutes[i].h);
+		hist_free(r->minutes[i].h);
 	for (int i = 0; i < AGG_NOW_SECS; i++)
-		free(r->seconds[i].h);
+		hist_free(r->seconds[i].h);
 	free(r->minutes);
 }
 
@@ -282,7 +282,7 @@ static double covered_secs(struct aggregator *a, enum agg_window win, uint64_t n
 int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now,
 		  struct agg_snapshot *out)
 {
-	struct histogram *h = malloc(sizeof(*h));
+	struct histogram *h = calloc(1, sizeof(*h));
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -311,7 +311,7 @@ int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now,
 	out->errors_total = a->errors_total;
 unlock:
 	pthread_mutex_unlock(&a->lock);
-	free(h);
+	hist_free(h);
 	if (err)
 		agg_snapshot_free(out);
 	return err;
