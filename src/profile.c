@@ -136,7 +136,7 @@ static long pseudo_frame(struct profile *p, const char *name)
 }
 
 /* A stack id for `ids`; past PROF_STACK_MAX stacks, new ones share the
- * pseudo stack PROF_OTHER_FRAME (one slot kept for it). */
+ * one-frame stack PROF_OTHER_STACK (one slot kept for it). */
 static long stack_id(struct profile *p, const uint32_t *ids, int n)
 {
 	long id = ht_find(&p->stacks, ids, n * sizeof(ids[0]));
@@ -241,11 +241,9 @@ static long intern_route(struct profile *p, const char *key)
 
 	if (id >= 0)
 		return id;
-	if (key[0] != '(') {
-		if (p->nreq_routes >= PROF_ROUTE_MAX) {
-			p->st.capped++;
-			return intern_route(p, PROF_OTHER);
-		}
+	if (key[0] != '(' && p->nreq_routes >= PROF_ROUTE_MAX) {
+		p->st.capped++;
+		return intern_route(p, PROF_OTHER);
 	}
 	id = interned(p, ht_intern(&p->routes, key, strlen(key) + 1, &added));
 	p->nreq_routes += id >= 0 && key[0] != '(';
