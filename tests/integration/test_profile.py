@@ -224,5 +224,39 @@ def test_offcpu_weight_follows_frequency():
         % (b1, w1, b2, w2))
 
 
+def test_scanner_paths_are_one_route():
+    """A 404 scanner (every request a new path) makes one "(unmatched)" route
+    in the profile and in the statistics, not a route per path; the JSONL
+    REQ records keep each raw path."""
+    d = tempfile.mkdtemp(prefix="pbpf-scan-")
+    stats = os.path.join(d, "metrics.json")
+    try:
+        with Server("gunicorn", app="profiled", python=DEBIAN_PY, workers=1) as srv:
+            check(http(srv.url("/json")) == 200, "warm-up request failed")
+            prof = Profiler(srv.pid, ["-F", "999", "--stats-json", stats, "-i", "0.3"])
+            try:
+                for i in range(300):
+                    check(http(srv.url("/scan/%d/x.php" % i)) == 404, "not a 404")
+                check(http(srv.url("/json")) == 200, "/json failed")
+                time.sleep(1)
+                check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+                reqs, profiles = prof.records("REQ"), prof.records("PROFILE")
+            finally:
+                prof.close()
+        with open(stats) as f:
+            doc = json.load(f)
+    finally:
+        cleanup(d)
+    check(len({r["route"] for r in reqs if r["status"] == 404}) == 300,
+          "REQ records keep the raw paths")
+    rows = {(r["method"], r["route"]): r["count"] for r in doc["routes"]}
+    check(rows.get(("GET", "(unmatched)")) == 300 and len(rows) == 2,
+          "statistics rows: %s", rows)
+    routes = {p["route"] for p in profiles}
+    check("(unmatched)" in routes and not any(r.startswith("/scan/") for r in routes),
+          "PROFILE routes: %s", sorted(routes)[:10])
+    log("    300 scanned paths: 1 statistics row, PROFILE routes %s" % sorted(routes))
+
+
 TESTS = [test_profile_debian_gunicorn, test_profile_pyenv_shared_libpython,
-         test_offcpu_weight_follows_frequency]
+         test_offcpu_weight_follows_frequency, test_scanner_paths_are_one_route]
