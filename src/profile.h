@@ -23,7 +23,9 @@
 /* Caps that bound the profile's memory whatever the target does (a 404
  * scanner, generated code, churning workers).  Past a cap, new keys share
  * the "(other)" bucket of their kind and profile_stats.capped counts them.
- * Worst case about 35 MiB; a typical service uses well under 2 MiB. */
+ * At the caps, at most ~30 MiB of frames (with the longest names), ~9 MiB
+ * of stacks, ~5 MiB of cells and 2.5 MiB of pending samples; a typical
+ * service stays under 2 MiB.  The symbol cache has caps of its own. */
 #define PROF_ROUTE_MAX 512		/* "METHOD route" keys (pseudo routes aside) */
 #define PROF_FRAME_MAX 16384		/* distinct (function, file, line) */
 #define PROF_PSEUDO_FRAMES 8		/* of PROF_FRAME_MAX, kept for [no GIL] & co. */
