@@ -16,6 +16,10 @@
 #include "histogram.h"
 
 #define NS 1000000000ULL
+/* A long window is kept in at most this many slots: 1-minute slots up to an
+ * hour, longer ones beyond (24 minutes for a day), so a route's memory does
+ * not grow with --window-minutes. */
+#define LONG_SLOTS_MAX 60
 
 struct slot {
 	int64_t id;		/* period number, -1 when unused */
@@ -26,7 +30,7 @@ struct slot {
 struct route {
 	char method[16];
 	char route[256];
-	struct slot *minutes;	/* window_minutes entries */
+	struct slot *minutes;	/* nslots entries of slot_ns */
 	struct slot seconds[AGG_NOW_SECS];
 	double spark[AGG_SPARK];
 	int64_t spark_id[AGG_SPARK];
@@ -34,6 +38,8 @@ struct route {
 
 struct aggregator {
 	struct agg_opts o;
+	int nslots;		/* long-window ring: nslots x slot_ns covers the window */
+	uint64_t slot_ns;
 	pthread_mutex_t lock;
 	struct route total;
 	struct route *routes[AGG_ROUTE_MAX];
@@ -64,29 +70,38 @@ static void slot_init(struct slot *s, size_t n)
 		s[i].id = -1;
 }
 
-static int route_init(struct route *r, const char *method, const char *route, int minutes)
+static int route_init(struct route *r, const char *method, const char *route, int nslots)
 {
 	cut_utf8(r->method, sizeof(r->method), method);
 	cut_utf8(r->route, sizeof(r->route), route);
-	r->minutes = calloc(minutes, sizeof(*r->minutes));
+	r->minutes = calloc(nslots, sizeof(*r->minutes));
 	if (!r->minutes)
 		return -ENOMEM;
-	slot_init(r->minutes, minutes);
+	slot_init(r->minutes, nslots);
 	slot_init(r->seconds, AGG_NOW_SECS);
 	for (int i = 0; i < AGG_SPARK; i++)
 		r->spark_id[i] = -1;
 	return 0;
 }
 
-static void route_free(struct route *r, int minutes)
+static void route_free(struct route *r, int nslots)
 {
 	if (!r->minutes)
 		return;
-	for (int i = 0; i < minutes; i++)
-		free(r->minutes[i].h);
+	for (int i = 0; i < nslots; i++)
+		hist_free(r->minutes[i].h);
 	for (int i = 0; i < AGG_NOW_SECS; i++)
-		free(r->seconds[i].h);
+		hist_free(r->seconds[i].h);
 	free(r->minutes);
+}
+
+/* Slots of whole minutes, as few per slot as keep them <= LONG_SLOTS_MAX. */
+static void long_slots(struct aggregator *a)
+{
+	int slot_min = (a->o.window_minutes + LONG_SLOTS_MAX - 1) / LONG_SLOTS_MAX;
+
+	a->slot_ns = slot_min * 60 * NS;
+	a->nslots = (a->o.window_minutes + slot_min - 1) / slot_min;
 }
 
 struct aggregator *agg__new(const struct agg_opts *o)
@@ -98,10 +113,11 @@ struct aggregator *agg__new(const struct agg_opts *o)
 	a->o = *o;
 	if (a->o.window_minutes <= 0)
 		a->o.window_minutes = 15;
+	long_slots(a);
 	if (a->o.max_errors <= 0)
 		a->o.max_errors = 100;
 	a->errors = calloc(a->o.max_errors, sizeof(*a->errors));
-	if (!a->errors || route_init(&a->total, "", "(all)", a->o.window_minutes)) {
+	if (!a->errors || route_init(&a->total, "", "(all)", a->nslots)) {
 		free(a->errors);
 		free(a);
 		errno = ENOMEM;
@@ -149,7 +165,7 @@ static void route_add(struct aggregator *a, struct route *rt, const struct reque
 	int64_t sec = r->ts_ns / NS;
 	int i = sec % AGG_SPARK;
 
-	slot_add(slot_for(rt->minutes, a->o.window_minutes, r->ts_ns / (60 * NS)), r, w);
+	slot_add(slot_for(rt->minutes, a->nslots, r->ts_ns / a->slot_ns), r, w);
 	slot_add(slot_for(rt->seconds, AGG_NOW_SECS, sec), r, w);
 	if (rt->spark_id[i] > sec)
 		return;
@@ -176,13 +192,13 @@ static struct route *find_route(struct aggregator *a, const char *method_in,
 	if (a->nroutes == AGG_ROUTE_MAX)
 		return a->nroutes ? find_route(a, "*", "(other)") : NULL;
 	rt = calloc(1, sizeof(*rt));
-	if (!rt || route_init(rt, method, route, a->o.window_minutes)) {
+	if (!rt || route_init(rt, method, route, a->nslots)) {
 		free(rt);
 		return NULL;
 	}
 	/* The last slot is kept for "(other)" so it can always be created. */
 	if (a->nroutes == AGG_ROUTE_MAX - 1 && strcmp(route, "(other)") != 0) {
-		route_free(rt, a->o.window_minutes);
+		route_free(rt, a->nslots);
 		free(rt);
 		return find_route(a, "*", "(other)");
 	}
@@ -215,7 +231,8 @@ void agg__push(struct aggregator *a, const struct request_record *r)
 
 	pthread_mutex_lock(&a->lock);
 	route_add(a, &a->total, r, w);
-	rt = find_route(a, r->has_method ? r->method : "?", r->route[0] ? r->route : "?");
+	rt = find_route(a, r->has_method ? r->method : "?",
+			r->has_route && r->route[0] ? r->route : REQ_UNMATCHED);
 	if (rt)
 		route_add(a, rt, r, w);
 	if (r->error || r->status >= 500)
@@ -228,9 +245,9 @@ static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win
 		     uint64_t now, double secs, struct histogram *h, struct agg_row *row)
 {
 	bool longw = win == AGG_WINDOW_LONG;
-	size_t n = longw ? a->o.window_minutes : AGG_NOW_SECS;
+	size_t n = longw ? (size_t)a->nslots : AGG_NOW_SECS;
 	struct slot *ring = longw ? rt->minutes : rt->seconds;
-	int64_t cur = longw ? now / (60 * NS) : now / NS;
+	int64_t cur = longw ? now / a->slot_ns : now / NS;
 	double n4 = 0, n5 = 0;
 	int64_t sec = now / NS;
 
@@ -268,8 +285,8 @@ static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win
  * the full ones before it, cut to the time since observation began. */
 static double covered_secs(struct aggregator *a, enum agg_window win, uint64_t now)
 {
-	uint64_t period = win == AGG_WINDOW_LONG ? 60 * NS : NS;
-	size_t n = win == AGG_WINDOW_LONG ? a->o.window_minutes : AGG_NOW_SECS;
+	uint64_t period = win == AGG_WINDOW_LONG ? a->slot_ns : NS;
+	size_t n = win == AGG_WINDOW_LONG ? (size_t)a->nslots : AGG_NOW_SECS;
 	uint64_t span = (n - 1) * period + now % period;
 	uint64_t since = now > a->o.start_ns ? now - a->o.start_ns : 0;
 
@@ -281,7 +298,7 @@ static double covered_secs(struct aggregator *a, enum agg_window win, uint64_t n
 int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now,
 		  struct agg_snapshot *out)
 {
-	struct histogram *h = malloc(sizeof(*h));
+	struct histogram *h = calloc(1, sizeof(*h));
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -310,10 +327,33 @@ int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now,
 	out->errors_total = a->errors_total;
 unlock:
 	pthread_mutex_unlock(&a->lock);
-	free(h);
+	hist_free(h);
 	if (err)
 		agg_snapshot_free(out);
 	return err;
+}
+
+static size_t route_bytes(const struct route *rt, int nslots)
+{
+	size_t n = sizeof(*rt) + nslots * sizeof(*rt->minutes);
+
+	for (int i = 0; i < nslots; i++)
+		n += rt->minutes[i].h ? hist_bytes(rt->minutes[i].h) : 0;
+	for (int i = 0; i < AGG_NOW_SECS; i++)
+		n += rt->seconds[i].h ? hist_bytes(rt->seconds[i].h) : 0;
+	return n;
+}
+
+size_t agg__bytes(struct aggregator *a)
+{
+	size_t n;
+
+	pthread_mutex_lock(&a->lock);
+	n = sizeof(*a) + a->o.max_errors * sizeof(*a->errors) + route_bytes(&a->total, a->nslots);
+	for (size_t i = 0; i < a->nroutes; i++)
+		n += route_bytes(a->routes[i], a->nslots);
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }
 
 void agg_snapshot_free(struct agg_snapshot *s)
@@ -329,9 +369,9 @@ void agg__free(struct aggregator *a)
 {
 	if (!a)
 		return;
-	route_free(&a->total, a->o.window_minutes);
+	route_free(&a->total, a->nslots);
 	for (size_t i = 0; i < a->nroutes; i++) {
-		route_free(a->routes[i], a->o.window_minutes);
+		route_free(a->routes[i], a->nslots);
 		free(a->routes[i]);
 	}
 	pthread_mutex_destroy(&a->lock);

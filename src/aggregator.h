@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The aggregator: live statistics per (method, route) and overall over a
- * rolling window (--window-minutes, 1-minute slots) and a short "now" window
- * (10 s, 1-second slots): weighted counts, req/s over the real elapsed time,
+ * rolling window (--window-minutes; 1-minute slots up to an hour, beyond
+ * that 60 slots of whole minutes, so memory does not grow with the window)
+ * and a short "now" window (10 s, 1-second slots): weighted counts, req/s over the real elapsed time,
  * 4xx and 5xx shares, latency percentiles, a 60 x 1 s sparkline, and a ring
  * of recent errors.  Time is passed in (CLOCK_MONOTONIC ns), never read, so
  * tests drive it with an injected clock.  Thread-safe.
@@ -65,6 +66,9 @@ void agg__push(struct aggregator *a, const struct request_record *r);
 int agg__snapshot(struct aggregator *a, enum agg_window window, uint64_t now_ns,
 		  struct agg_snapshot *out);
 void agg_snapshot_free(struct agg_snapshot *s);
+/* Memory held: rows, slots and histograms (at most AGG_ROUTE_MAX rows of
+ * at most 70 slots each). */
+size_t agg__bytes(struct aggregator *a);
 void agg__free(struct aggregator *a);
 
 #endif

@@ -4,12 +4,52 @@
  * its power of two.  Percentiles return the bucket midpoint, clamped to the
  * exact min and max so p0 and p100 are exact.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "histogram.h"
 
+_Static_assert(HIST_BUCKETS % HIST_CHUNK == 0, "whole chunks");
+
 void hist_reset(struct histogram *h)
 {
+	for (int c = 0; c < HIST_CHUNKS; c++)
+		free(h->chunk[c]);
 	memset(h, 0, sizeof(*h));
+}
+
+void hist_free(struct histogram *h)
+{
+	if (!h)
+		return;
+	hist_reset(h);
+	free(h);
+}
+
+size_t hist_bytes(const struct histogram *h)
+{
+	size_t n = sizeof(*h);
+
+	for (int c = 0; c < HIST_CHUNKS; c++)
+		n += h->chunk[c] ? HIST_CHUNK * sizeof(float) : 0;
+	return n;
+}
+
+/* Bucket i's weight slot, its chunk allocated if `make`; NULL if absent. */
+static float *bucket(struct histogram *h, int i, int make)
+{
+	float **c = &h->chunk[i / HIST_CHUNK];
+
+	if (!*c && make)
+		*c = calloc(HIST_CHUNK, sizeof(float));
+	return *c ? &(*c)[i % HIST_CHUNK] : NULL;
+}
+
+static double weight_at(const struct histogram *h, int i)
+{
+	const float *c = h->chunk[i / HIST_CHUNK];
+
+	return c ? c[i % HIST_CHUNK] : 0;
 }
 
 int hist_index(uint64_t v)
@@ -40,29 +80,58 @@ uint64_t hist_width(int i)
 	return i < HIST_SUB ? 1 : 1ULL << ((i - HIST_SUB) / (HIST_SUB / 2) + 1);
 }
 
-void hist_add(struct histogram *h, uint64_t ns, double weight)
+int hist_add(struct histogram *h, uint64_t ns, double weight)
 {
+	float *w;
+
 	if (weight <= 0)
-		return;
+		return 0;
+	if (!(w = bucket(h, hist_index(ns), 1))) {
+		h->lost++;
+		return -ENOMEM;
+	}
 	if (h->total == 0 || ns < h->min_ns)
 		h->min_ns = ns;
 	if (ns > h->max_ns)
 		h->max_ns = ns;
-	h->w[hist_index(ns)] += weight;
+	*w += weight;
 	h->total += weight;
+	return 0;
 }
 
-void hist_merge(struct histogram *into, const struct histogram *from)
+/* Chunk by chunk: a chunk that cannot be allocated leaves its weight out
+ * (counted), the rest is merged. */
+int hist_merge(struct histogram *into, const struct histogram *from)
 {
+	double before = into->total, missed = 0;
+	int err = 0;
+
 	if (from->total == 0)
-		return;
-	if (into->total == 0 || from->min_ns < into->min_ns)
-		into->min_ns = from->min_ns;
-	if (from->max_ns > into->max_ns)
-		into->max_ns = from->max_ns;
-	for (int i = 0; i < HIST_BUCKETS; i++)
-		into->w[i] += from->w[i];
-	into->total += from->total;
+		return 0;
+	for (int c = 0; c < HIST_CHUNKS; c++) {
+		const float *src = from->chunk[c];
+		float *dst;
+
+		if (!src)
+			continue;
+		if (!(dst = bucket(into, c * HIST_CHUNK, 1))) {
+			for (int i = 0; i < HIST_CHUNK; i++)
+				missed += src[i];
+			into->lost++;
+			err = -ENOMEM;
+			continue;
+		}
+		for (int i = 0; i < HIST_CHUNK; i++)
+			dst[i] += src[i];
+	}
+	into->total += err ? from->total - missed : from->total;
+	if (into->total > before) {
+		if (before == 0 || from->min_ns < into->min_ns)
+			into->min_ns = from->min_ns;
+		if (from->max_ns > into->max_ns)
+			into->max_ns = from->max_ns;
+	}
+	return err;
 }
 
 uint64_t hist_percentile(const struct histogram *h, double p)
@@ -79,8 +148,14 @@ uint64_t hist_percentile(const struct histogram *h, double p)
 	/* Float bucket sums drift: allow a hair below the target. */
 	target = p * h->total * (1 - 1e-9);
 	for (int i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->w[i];
-		if (seen >= target && h->w[i] > 0) {
+		double w = weight_at(h, i);
+
+		if (!h->chunk[i / HIST_CHUNK]) {
+			i += HIST_CHUNK - 1; /* an empty chunk */
+			continue;
+		}
+		seen += w;
+		if (seen >= target && w > 0) {
 			v = hist_lower(i) + hist_width(i) / 2;
 			if (hist_width(i) == 1)
 				v = hist_lower(i);

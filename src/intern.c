@@ -2,6 +2,9 @@
 /*
  * An open-addressing table that gives every distinct key (any bytes) a dense
  * index, in insertion order.  FNV-1a, linear probing, grown at half full.
+ * Every allocation a new key needs (probe slots, key arrays, the copy of the
+ * key, room in the caller's parallel value array) is made before anything
+ * is changed, so a failure leaves the table and the values as they were.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,7 +21,24 @@ uint64_t hash_bytes(const void *k, size_t len)
 	return h;
 }
 
-static int ht_grow(struct htab *t)
+/* Where `key` is (slot index, and *id set) or would go (*id = -1). */
+static size_t probe(const struct htab *t, const void *key, size_t len, long *id)
+{
+	size_t j = hash_bytes(key, len) & (t->cap - 1);
+
+	*id = -1;
+	for (; t->slot[j]; j = (j + 1) & (t->cap - 1)) {
+		size_t i = t->slot[j] - 1;
+
+		if (t->lens[i] == len && memcmp(t->keys[i], key, len) == 0) {
+			*id = i;
+			break;
+		}
+	}
+	return j;
+}
+
+static int grow_slots(struct htab *t)
 {
 	size_t cap = t->cap ? t->cap * 2 : 256;
 	uint32_t *slot = calloc(cap, sizeof(*slot));
@@ -38,41 +58,80 @@ static int ht_grow(struct htab *t)
 	return 0;
 }
 
-/* The index of `key`, added when new (*added set); -1 on allocation failure. */
-long ht_intern(struct htab *t, const void *key, size_t len, int *added)
+/* Room for key n in keys[] and lens[]; a realloc that succeeded is kept
+ * (only bigger) even when the other one fails. */
+static int grow_keys(struct htab *t)
 {
+	size_t c = t->keycap ? t->keycap * 2 : 16;
+	char **k;
+	size_t *l;
+
+	if (t->n < t->keycap)
+		return 0;
+	if (!(k = realloc(t->keys, c * sizeof(*k))))
+		return -ENOMEM;
+	t->keys = k;
+	if (!(l = realloc(t->lens, c * sizeof(*l))))
+		return -ENOMEM;
+	t->lens = l;
+	t->keycap = c;
+	return 0;
+}
+
+static int grow_vals(struct htab *t, void **vals, size_t elem)
+{
+	size_t c = t->valcap ? t->valcap * 2 : 16;
+	void *v;
+
+	if (!vals || t->n < t->valcap)
+		return 0;
+	if (!(v = realloc(*vals, c * elem)))
+		return -ENOMEM;
+	*vals = v;
+	t->valcap = c;
+	return 0;
+}
+
+long ht_find(const struct htab *t, const void *key, size_t len)
+{
+	long id;
+
+	if (!t->cap)
+		return -ENOENT;
+	probe(t, key, len, &id);
+	return id >= 0 ? id : -ENOENT;
+}
+
+long ht_intern_vals(struct htab *t, const void *key, size_t len, void **vals, size_t elem,
+		    int *added)
+{
+	long id = ht_find(t, key, len);
+	char *copy;
 	size_t j;
 
 	*added = 0;
-	if ((t->n + 1) * 2 > t->cap && ht_grow(t))
-		return -1;
-	for (j = hash_bytes(key, len) & (t->cap - 1); t->slot[j]; j = (j + 1) & (t->cap - 1)) {
-		size_t i = t->slot[j] - 1;
-
-		if (t->lens[i] == len && memcmp(t->keys[i], key, len) == 0)
-			return i;
-	}
-	if (!(t->n & (t->n - 1)) || t->n == 0) {
-		size_t c = t->n ? t->n * 2 : 1;
-		char **k = realloc(t->keys, c * sizeof(*k));
-		size_t *l = k ? realloc(t->lens, c * sizeof(*l)) : NULL;
-
-		if (!k || !l) {
-			if (k)
-				t->keys = k;
-			return -1;
-		}
-		t->keys = k;
-		t->lens = l;
-	}
-	t->keys[t->n] = malloc(len ? len : 1);
-	if (!t->keys[t->n])
-		return -1;
-	memcpy(t->keys[t->n], key, len);
+	if (id >= 0)
+		return id;
+	if (t->max && t->n >= t->max)
+		return -ENOSPC;
+	if ((t->n + 1) * 2 > t->cap && grow_slots(t))
+		return -ENOMEM;
+	if (grow_keys(t) || grow_vals(t, vals, elem) || !(copy = malloc(len ? len : 1)))
+		return -ENOMEM;
+	memcpy(copy, key, len);
+	if (vals)
+		memset((char *)*vals + t->n * elem, 0, elem);
+	j = probe(t, key, len, &id);
+	t->keys[t->n] = copy;
 	t->lens[t->n] = len;
 	t->slot[j] = t->n + 1;
 	*added = 1;
 	return t->n++;
+}
+
+long ht_intern(struct htab *t, const void *key, size_t len, int *added)
+{
+	return ht_intern_vals(t, key, len, NULL, 0, added);
 }
 
 void ht_free(struct htab *t)
@@ -82,4 +141,5 @@ void ht_free(struct htab *t)
 	free(t->keys);
 	free(t->lens);
 	free(t->slot);
+	memset(t, 0, sizeof(*t));
 }

@@ -149,7 +149,8 @@ static int open_exporters(struct app *a)
 	if (c->sample_hz > 0 || c->offcpu) {
 		a->profile = profile__new(&(struct profile_opts){
 			.off = &a->off,
-			.code_type = a->t.code_type_addr });
+			.code_type = a->t.code_type_addr,
+			.sample_hz = c->sample_hz });
 		if (!a->profile)
 			return p_err("cannot set up the profiler: %s", strerror(errno)), -1;
 	}
@@ -405,6 +406,17 @@ static void write_profiles(struct app *a)
 	       (unsigned long long)ps.samples, (unsigned long long)ps.no_gil,
 	       (unsigned long long)ps.no_python, (unsigned long long)ps.offcpu_stacks,
 	       ps.offcpu_ns / 1e9, (unsigned long long)ps.truncated);
+	if (ps.capped)
+		p_info("profile: %llu routes, frames or stacks past their caps were folded into "
+		       "(other) buckets", (unsigned long long)ps.capped);
+	if (ps.oom || ps.dropped)
+		p_warn("profile: %llu allocations failed; %llu samples or blocked stacks were not "
+		       "kept", (unsigned long long)ps.oom, (unsigned long long)ps.dropped);
+	p_dbg("profile: symbols of %llu exited processes dropped; %llu routes, %llu frames, "
+	      "%llu stacks, %llu cells, %llu cached code objects",
+	      (unsigned long long)ps.exited_procs, (unsigned long long)ps.routes,
+	      (unsigned long long)ps.frames, (unsigned long long)ps.stacks,
+	      (unsigned long long)ps.cells, (unsigned long long)ps.symbols);
 	if (a->cfg.folded && (err = profile__write_folded(a->profile, a->cfg.folded)))
 		p_err("cannot write --folded %s: %s", a->cfg.folded, safefile_strerror(err));
 	if (a->cfg.speedscope && (err = profile__write_speedscope(a->profile, a->cfg.speedscope)))

@@ -30,7 +30,8 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 			continue; /* counted by the filter */
 		if (p->profile)
 			profile__push_request(p->profile, r.pid, r.tid, r.ts_ns - r.dur_ns,
-					      r.has_method ? r.method : "?", r.route);
+					      r.has_method ? r.method : "?",
+					      r.has_route ? r.route : REQ_UNMATCHED);
 		r.sample_rate = ev[i].keep == PBPF_KEEP_ERROR ? 1.0 : p->sample_rate;
 		if (p->jsonl)
 			jsonl__push(p->jsonl, &r);

@@ -20,12 +20,13 @@
 #include "symbols.h"
 
 /* ---- the profile ---- */
-struct frame {
-	char name[300];		/* "qualname (file:line)" */
-	char func[300];		/* "qualname (basename)": what hot functions group by */
-	char file[256];
-	char qualname[256];
+struct frame {			/* four strings in one allocation (str) */
+	char *name;		/* "qualname (file:line)" */
+	char *func;		/* "qualname (basename)": what hot functions group by */
+	char *file;
+	char *qualname;
 	int line;
+	char *str;
 };
 
 struct cell {
@@ -48,48 +49,83 @@ struct profile {
 	struct cell *cell_v;
 	struct pending *pend;
 	size_t npend, cappend;
+	size_t nreq_routes;		/* "METHOD route" keys, pseudo routes not counted */
+	uint64_t next_prune_ns;
 	struct profile_stats st;
 };
 
-static int grow(void **v, size_t n, size_t elem)
+/* On-CPU samples and blocked time in one unit: seconds of wall time. */
+static double wall_s(const struct profile *p, double samples, double offcpu_ns)
 {
-	void *p;
-
-	if (n & (n - 1) && n)
-		return 0; /* capacity doubles at powers of two */
-	p = realloc(*v, (n ? n * 2 : 1) * elem);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	return 0;
+	return samples / p->o.sample_hz + offcpu_ns / 1e9;
 }
 
+/* "qualname (file:line)" and the rest, in one allocation; NULL when out of memory. */
+static char *frame_strings(struct frame *f, const struct pyframe_sym *s)
+{
+	const char *base = strrchr(s->file, '/');
+	char name[300], func[300];
+	size_t ln, lf, lq, lp;
+	char *str;
+
+	base = base ? base + 1 : s->file;
+	if (!s->file[0]) { /* pseudo frames: [no GIL], [truncated], ... */
+		snprintf(name, sizeof(name), "%.200s", s->qualname);
+		snprintf(func, sizeof(func), "%.200s", s->qualname);
+	} else {
+		snprintf(name, sizeof(name), "%.200s (%.80s:%d)", s->qualname, base, s->line);
+		snprintf(func, sizeof(func), "%.200s (%.80s)", s->qualname, base);
+	}
+	ln = strlen(name) + 1;
+	lf = strlen(func) + 1;
+	lq = strnlen(s->qualname, 255) + 1;
+	lp = strnlen(s->file, 255) + 1;
+	if (!(str = malloc(ln + lf + lq + lp)))
+		return NULL;
+	f->str = str;
+	f->name = memcpy(str, name, ln);
+	f->func = memcpy(str + ln, func, lf);
+	f->qualname = str + ln + lf;
+	snprintf(f->qualname, lq, "%s", s->qualname);
+	f->file = str + ln + lf + lq;
+	snprintf(f->file, lp, "%s", s->file);
+	f->line = s->line;
+	return str;
+}
+
+/* A failed intern: out of memory is counted here, a full table by the caller. */
+static long interned(struct profile *p, long id)
+{
+	if (id == -ENOMEM)
+		p->st.oom++;
+	return id;
+}
+
+/* Pseudo frames (no file) are never refused for the cap: there are a handful. */
 static long intern_frame(struct profile *p, const struct pyframe_sym *s)
 {
 	char key[600];
-	const char *base = strrchr(s->file, '/');
 	int added, n = snprintf(key, sizeof(key), "%s\n%s\n%d", s->qualname, s->file, s->line);
-	long id = ht_intern(&p->frames, key, n < (int)sizeof(key) ? n : (int)sizeof(key) - 1,
-			    &added);
-	struct frame *f;
+	size_t len = n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1;
+	long id = ht_find(&p->frames, key, len);
+	struct frame f;
 
-	if (id < 0 || !added)
+	if (id >= 0)
 		return id;
-	if (grow((void **)&p->frame_v, id, sizeof(*p->frame_v)))
-		return -1;
-	f = &p->frame_v[id];
-	base = base ? base + 1 : s->file;
-	snprintf(f->qualname, sizeof(f->qualname), "%s", s->qualname);
-	snprintf(f->file, sizeof(f->file), "%s", s->file);
-	f->line = s->line;
-	if (!s->file[0]) { /* pseudo frames: [no GIL], [truncated], ... */
-		snprintf(f->name, sizeof(f->name), "%.200s", s->qualname);
-		snprintf(f->func, sizeof(f->func), "%.200s", s->qualname);
-	} else {
-		snprintf(f->name, sizeof(f->name), "%.200s (%.80s:%d)", s->qualname, base,
-			 s->line);
-		snprintf(f->func, sizeof(f->func), "%.200s (%.80s)", s->qualname, base);
+	if (s->file[0] && p->frames.n >= PROF_FRAME_MAX - PROF_PSEUDO_FRAMES) {
+		struct pyframe_sym other = { .qualname = PROF_OTHER_FRAME, .file = "" };
+
+		p->st.capped++;
+		return intern_frame(p, &other);
 	}
+	if (!frame_strings(&f, s))
+		return interned(p, -ENOMEM);
+	id = interned(p, ht_intern_vals(&p->frames, key, len, (void **)&p->frame_v,
+					sizeof(*p->frame_v), &added));
+	if (id < 0)
+		free(f.str);
+	else
+		p->frame_v[id] = f;
 	return id;
 }
 
@@ -100,17 +136,38 @@ static long pseudo_frame(struct profile *p, const char *name)
 	return intern_frame(p, &s);
 }
 
+/* A stack id for `ids`; past PROF_STACK_MAX stacks, new ones share the
+ * one-frame stack PROF_OTHER_STACK (one slot kept for it). */
+static long stack_id(struct profile *p, const uint32_t *ids, int n)
+{
+	long id = ht_find(&p->stacks, ids, n * sizeof(ids[0]));
+	uint32_t other;
+	int added;
+
+	if (id >= 0)
+		return id;
+	if (p->stacks.n >= PROF_STACK_MAX - 1) {
+		p->st.capped++;
+		if ((id = pseudo_frame(p, PROF_OTHER_STACK)) < 0)
+			return id;
+		other = id;
+		ids = &other;
+		n = 1;
+	}
+	return interned(p, ht_intern(&p->stacks, ids, n * sizeof(ids[0]), &added));
+}
+
 /* Symbolizes an event into a stack id (frames root first). */
 static long intern_stack(struct profile *p, const struct pbpf_stack_event *e, uint64_t now)
 {
 	uint32_t ids[PBPF_STACK_MAX + 3];	/* [no GIL], [truncated], frames */
-	int n = 0, added;
+	int n = 0;
 	long id;
 
 	if (e->cls == PBPF_CLASS_NO_PYTHON || (e->cls == PBPF_CLASS_NO_GIL && e->kind == PBPF_EV_SAMPLE)) {
 		id = pseudo_frame(p, e->cls == PBPF_CLASS_NO_PYTHON ? "[no Python]" : "[no GIL]");
 		if (id < 0)
-			return -1;
+			return id;
 		ids[n++] = id;
 	}
 	if (e->truncated && (id = pseudo_frame(p, "[truncated]")) >= 0)
@@ -125,38 +182,73 @@ static long intern_stack(struct profile *p, const struct pbpf_stack_event *e, ui
 			p->st.unknown_frames++;
 		id = intern_frame(p, &s);
 		if (id < 0)
-			return -1;
+			return id;
 		ids[n++] = id;
 	}
 	/* The GIL holder between two Python frames (interpreter start-up, a
 	 * thread's first bytecode): counted, under its own name. */
 	if (n == 0 && (id = pseudo_frame(p, "[no Python frames]")) >= 0)
 		ids[n++] = id;
-	return ht_intern(&p->stacks, ids, n * sizeof(ids[0]), &added);
+	return stack_id(p, ids, n);
+}
+
+static long intern_route(struct profile *p, const char *key);
+
+/* Past PROF_CELL_MAX (route, stack) pairs, new ones add to the pair
+ * ((other), PROF_OTHER_STACK). */
+static struct cell *cell_for(struct profile *p, long route, long stack)
+{
+	uint32_t key[2] = { route, stack };
+	long id = ht_find(&p->cells, key, sizeof(key));
+	int added;
+
+	if (id >= 0)
+		return &p->cell_v[id];
+	if (p->cells.n >= PROF_CELL_MAX - 1) {
+		long frame = pseudo_frame(p, PROF_OTHER_STACK);
+		uint32_t one = frame;
+
+		p->st.capped++;
+		route = intern_route(p, PROF_OTHER);
+		stack = frame >= 0 ? stack_id(p, &one, 1) : frame;
+		if (route < 0 || stack < 0)
+			return NULL;
+		key[0] = route;
+		key[1] = stack;
+	}
+	id = interned(p, ht_intern_vals(&p->cells, key, sizeof(key), (void **)&p->cell_v,
+					sizeof(*p->cell_v), &added));
+	return id >= 0 ? &p->cell_v[id] : NULL;
 }
 
 static void add_cell(struct profile *p, long route, long stack, double samples, double off)
 {
-	uint32_t key[2] = { route, stack };
-	int added;
-	long id = ht_intern(&p->cells, key, sizeof(key), &added);
+	struct cell *c = cell_for(p, route, stack);
 
-	if (id < 0)
+	if (!c) {
+		p->st.dropped++;
 		return;
-	if (added) {
-		if (grow((void **)&p->cell_v, id, sizeof(*p->cell_v)))
-			return;
-		p->cell_v[id] = (struct cell){ 0 };
 	}
-	p->cell_v[id].samples += samples;
-	p->cell_v[id].offcpu_ns += off;
+	c->samples += samples;
+	c->offcpu_ns += off;
 }
 
+/* Pseudo routes ("(...)") always get their own key; past PROF_ROUTE_MAX
+ * request routes, new ones share PROF_OTHER. */
 static long intern_route(struct profile *p, const char *key)
 {
+	long id = ht_find(&p->routes, key, strlen(key) + 1);
 	int added;
 
-	return ht_intern(&p->routes, key, strlen(key) + 1, &added);
+	if (id >= 0)
+		return id;
+	if (key[0] != '(' && p->nreq_routes >= PROF_ROUTE_MAX) {
+		p->st.capped++;
+		return intern_route(p, PROF_OTHER);
+	}
+	id = interned(p, ht_intern(&p->routes, key, strlen(key) + 1, &added));
+	p->nreq_routes += id >= 0 && key[0] != '(';
+	return id;
 }
 
 static void credit(struct profile *p, const char *route, uint32_t stack, int offcpu,
@@ -166,11 +258,42 @@ static void credit(struct profile *p, const char *route, uint32_t stack, int off
 
 	if (r >= 0)
 		add_cell(p, r, stack, offcpu ? 0 : 1, offcpu ? (double)offcpu_ns : 0);
+	else
+		p->st.dropped++;
+}
+
+/* Keeps a sample for its request; when PROF_PENDING_MAX wait already, it
+ * is given to PROF_UNRECORDED at once (counted). */
+static void wait_for_request(struct profile *p, const struct pbpf_stack_event *e, long stack,
+			     uint64_t now)
+{
+	struct pending *q;
+
+	if (p->npend == p->cappend) {
+		size_t cap = p->cappend ? p->cappend * 2 : 256;
+		struct pending *n = cap <= PROF_PENDING_MAX ? realloc(p->pend, cap * sizeof(*n))
+							    : NULL;
+
+		if (!n) {
+			p->st.oom += cap <= PROF_PENDING_MAX;
+			p->st.capped += cap > PROF_PENDING_MAX;
+			credit(p, PROF_UNRECORDED, stack, e->kind == PBPF_EV_OFFCPU, e->offcpu_ns);
+			return;
+		}
+		p->pend = n;
+		p->cappend = cap;
+	}
+	q = &p->pend[p->npend++];
+	q->key[0] = (uint64_t)e->pid << 32 | e->tid;
+	q->key[1] = e->req_start_ns;
+	q->stack = stack;
+	q->offcpu = e->kind == PBPF_EV_OFFCPU;
+	q->offcpu_ns = e->offcpu_ns;
+	q->arrived_ns = now;
 }
 
 void profile__push_stack(struct profile *p, const struct pbpf_stack_event *e, uint64_t now)
 {
-	struct pending *q;
 	long stack;
 
 	pthread_mutex_lock(&p->lock);
@@ -185,28 +308,11 @@ void profile__push_stack(struct profile *p, const struct pbpf_stack_event *e, ui
 	p->st.truncated += e->truncated;
 	stack = intern_stack(p, e, now);
 	if (stack < 0)
-		goto out;
-	if (!e->req_start_ns) {
+		p->st.dropped++;
+	else if (!e->req_start_ns)
 		credit(p, PROF_OUTSIDE, stack, e->kind == PBPF_EV_OFFCPU, e->offcpu_ns);
-		goto out;
-	}
-	if (p->npend == p->cappend) {
-		size_t cap = p->cappend ? p->cappend * 2 : 256;
-		struct pending *n = realloc(p->pend, cap * sizeof(*n));
-
-		if (!n)
-			goto out;
-		p->pend = n;
-		p->cappend = cap;
-	}
-	q = &p->pend[p->npend++];
-	q->key[0] = (uint64_t)e->pid << 32 | e->tid;
-	q->key[1] = e->req_start_ns;
-	q->stack = stack;
-	q->offcpu = e->kind == PBPF_EV_OFFCPU;
-	q->offcpu_ns = e->offcpu_ns;
-	q->arrived_ns = now;
-out:
+	else
+		wait_for_request(p, e, stack, now);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -245,6 +351,11 @@ void profile__tick(struct profile *p, uint64_t now)
 			p->pend[w++] = *q;
 	}
 	p->npend = w;
+	/* Exited processes' code objects: a cheap check, once a second. */
+	if (now >= p->next_prune_ns) {
+		p->next_prune_ns = now + 1000000000ULL;
+		p->st.exited_procs += symbols__prune(p->syms);
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -270,87 +381,94 @@ struct func_acc {
 static struct profile_hot *func_slot(struct func_acc *a, const char *func)
 {
 	int added;
-	long id = ht_intern(&a->names, func, strlen(func), &added);
+	long id = ht_intern_vals(&a->names, func, strlen(func), (void **)&a->v, sizeof(*a->v),
+				 &added);
 
 	if (id < 0)
 		return NULL;
-	if (added) {
-		if (grow((void **)&a->v, id, sizeof(*a->v)))
-			return NULL;
-		memset(&a->v[id], 0, sizeof(a->v[id]));
+	if (added)
 		snprintf(a->v[id].function, sizeof(a->v[id].function), "%s", func);
-	}
 	return &a->v[id];
 }
 
 static int by_total(const void *a, const void *b)
 {
 	const struct profile_hot *x = a, *y = b;
-	/* Self time first (on-CPU samples, blocked time at ~100 Hz equivalence):
-	 * what a route's own code does, not the framework frames every stack has. */
-	double kx = x->own_samples + x->offcpu_own_ns / 1e7, ky = y->own_samples + y->offcpu_own_ns / 1e7;
+	/* Self time first (on-CPU and blocked, as shares of wall time): what a
+	 * route's own code does, not the framework frames every stack has. */
+	double kx = x->own_wall_pct, ky = y->own_wall_pct;
 
 	if (kx == ky) {
-		kx = x->total_samples + x->offcpu_ns / 1e7;
-		ky = y->total_samples + y->offcpu_ns / 1e7;
+		kx = x->total_wall_pct;
+		ky = y->total_wall_pct;
 	}
-
 	return kx < ky ? 1 : kx > ky ? -1 : strcmp(x->function, y->function);
+}
+
+/* Adds a cell's weights to the functions of its stack. */
+static void hot_cell(struct profile *p, struct func_acc *a, const struct cell *cl,
+		     uint32_t stack)
+{
+	uint32_t seen[PBPF_STACK_MAX + 3];
+	size_t depth, nseen = 0;
+	const uint32_t *ids = stack_ids(p, stack, &depth);
+
+	for (size_t i = 0; i < depth; i++) {
+		struct profile_hot *h = func_slot(a, p->frame_v[ids[i]].func);
+		int dup = 0;
+
+		if (!h)
+			continue;
+		for (size_t k = 0; k < nseen; k++)
+			dup |= seen[k] == (uint32_t)(h - a->v);
+		if (i + 1 == depth) {
+			h->own_samples += cl->samples;
+			h->offcpu_own_ns += cl->offcpu_ns;
+		}
+		if (dup)
+			continue; /* recursion: count a function once per stack */
+		seen[nseen++] = h - a->v;
+		h->total_samples += cl->samples;
+		h->offcpu_ns += cl->offcpu_ns;
+	}
+}
+
+static long find_route(struct profile *p, const char *route_key)
+{
+	return ht_find(&p->routes, route_key, strlen(route_key) + 1);
 }
 
 size_t profile__hot(struct profile *p, const char *route_key, struct profile_hot *out,
 		    size_t max)
 {
 	struct func_acc a = { 0 };
-	double route_samples = 0;
+	double route_samples = 0, route_wall = 0;
 	long want = -1;
 	size_t n = 0;
 
 	pthread_mutex_lock(&p->lock);
-	if (route_key) {
-		int added = 0;
-
-		for (size_t r = 0; r < p->routes.n; r++)
-			if (strcmp(p->routes.keys[r], route_key) == 0)
-				want = r;
-		(void)added;
-		if (want < 0)
-			goto out;
-	}
+	if (route_key && (want = find_route(p, route_key)) < 0)
+		goto out;
 	for (size_t c = 0; c < p->cells.n; c++) {
-		uint32_t route, stack, seen[PBPF_STACK_MAX + 2];
 		const struct cell *cl = &p->cell_v[c];
-		const uint32_t *ids;
-		size_t depth, nseen = 0;
+		uint32_t route, stack;
 
 		cell_key(p, c, &route, &stack);
 		if (want >= 0 && route != (uint32_t)want)
 			continue;
-		ids = stack_ids(p, stack, &depth);
 		route_samples += cl->samples;
-		for (size_t i = 0; i < depth; i++) {
-			const struct frame *f = &p->frame_v[ids[i]];
-			struct profile_hot *h = func_slot(&a, f->func);
-			int dup = 0;
-
-			if (!h)
-				continue;
-			for (size_t k = 0; k < nseen; k++)
-				dup |= seen[k] == (uint32_t)(h - a.v);
-			if (i + 1 == depth) {
-				h->own_samples += cl->samples;
-				h->offcpu_own_ns += cl->offcpu_ns;
-			}
-			if (dup)
-				continue; /* recursion: count a function once per stack */
-			seen[nseen++] = h - a.v;
-			h->total_samples += cl->samples;
-			h->offcpu_ns += cl->offcpu_ns;
-		}
+		route_wall += wall_s(p, cl->samples, cl->offcpu_ns);
+		hot_cell(p, &a, cl, stack);
 	}
 	for (size_t i = 0; i < a.names.n; i++) {
-		a.v[i].own_pct = route_samples ? 100 * a.v[i].own_samples / route_samples : 0;
-		a.v[i].total_pct = route_samples ? 100 * a.v[i].total_samples / route_samples : 0;
+		struct profile_hot *h = &a.v[i];
+
+		h->own_pct = route_samples ? 100 * h->own_samples / route_samples : 0;
+		h->total_pct = route_samples ? 100 * h->total_samples / route_samples : 0;
+		h->own_wall_pct = route_wall ? 100 * wall_s(p, h->own_samples, h->offcpu_own_ns) /
+						       route_wall : 0;
+		h->total_wall_pct = route_wall ? 100 * wall_s(p, h->total_samples, h->offcpu_ns) /
+							 route_wall : 0;
 	}
 	if (!a.v)
 		goto out; /* no samples in scope */
@@ -381,12 +499,12 @@ size_t profile__routes(struct profile *p, char (*out)[300], size_t max)
 	order = calloc(p->routes.n + 1, sizeof(*order));
 	w = calloc(p->routes.n + 1, sizeof(*w));
 	if (order && w) {
-		/* Most sampled first: on-CPU samples, blocked time at 100 Hz equivalence. */
+		/* Most time first: on-CPU samples at -F and blocked time, as wall time. */
 		for (size_t c = 0; c < p->cells.n; c++) {
 			uint32_t r, st;
 
 			cell_key(p, c, &r, &st);
-			w[r] += p->cell_v[c].samples + p->cell_v[c].offcpu_ns / 1e7;
+			w[r] += wall_s(p, p->cell_v[c].samples, p->cell_v[c].offcpu_ns);
 		}
 		for (size_t r = 0; r < p->routes.n; r++)
 			order[r] = r;
@@ -571,10 +689,7 @@ int profile__jsonl(struct profile *p, const char *route_key, uint64_t ts_ns,
 	int w;
 
 	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->routes.n; i++)
-		if (strcmp(p->routes.keys[i], route_key) == 0)
-			r = i;
-	if (r >= 0)
+	if ((r = find_route(p, route_key)) >= 0)
 		route_totals(p, r, &samples, &offcpu);
 	pthread_mutex_unlock(&p->lock);
 	if (r < 0)
@@ -594,16 +709,18 @@ int profile__jsonl(struct profile *p, const char *route_key, uint64_t ts_ns,
 	} else
 		o += snprintf(buf + o, o < len ? len - o : 0, "null,\"route\":");
 	o = json_str(buf, len, o, sp && route_key[0] != '(' ? sp + 1 : route_key);
-	o += snprintf(buf + o, o < len ? len - o : 0, ",\"samples\":%.0f,\"offcpu_ns\":%.0f,"
-		      "\"functions\":[", samples, offcpu);
+	o += snprintf(buf + o, o < len ? len - o : 0, ",\"samples\":%.0f,\"sample_hz\":%d,"
+		      "\"offcpu_ns\":%.0f,\"functions\":[", samples, p->o.sample_hz, offcpu);
 	for (size_t i = 0; i < n && o < len; i++) {
 		o += snprintf(buf + o, o < len ? len - o : 0, "%s{\"function\":", i ? "," : "");
 		o = json_str(buf, len, o, hot[i].function);
 		o += snprintf(buf + o, o < len ? len - o : 0,
 			      ",\"own_pct\":%.2f,\"total_pct\":%.2f,\"own_samples\":%.0f,"
-			      "\"total_samples\":%.0f,\"offcpu_own_ns\":%.0f,\"offcpu_ns\":%.0f}",
+			      "\"total_samples\":%.0f,\"offcpu_own_ns\":%.0f,\"offcpu_ns\":%.0f,"
+			      "\"own_wall_pct\":%.2f,\"total_wall_pct\":%.2f}",
 			      hot[i].own_pct, hot[i].total_pct, hot[i].own_samples,
-			      hot[i].total_samples, hot[i].offcpu_own_ns, hot[i].offcpu_ns);
+			      hot[i].total_samples, hot[i].offcpu_own_ns, hot[i].offcpu_ns,
+			      hot[i].own_wall_pct, hot[i].total_wall_pct);
 	}
 	o += snprintf(buf + o, o < len ? len - o : 0, "]}\n");
 	return o < len ? (int)o : -ENOSPC;
@@ -614,6 +731,11 @@ void profile__stats(struct profile *p, struct profile_stats *out)
 	pthread_mutex_lock(&p->lock);
 	*out = p->st;
 	out->pending = p->npend;
+	out->routes = p->nreq_routes;
+	out->frames = p->frames.n;
+	out->stacks = p->stacks.n;
+	out->cells = p->cells.n;
+	out->symbols = symbols__cached(p->syms);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -626,6 +748,8 @@ struct profile *profile__new(const struct profile_opts *o)
 	p->o = *o;
 	if (!p->o.pending_ns)
 		p->o.pending_ns = 10000000000ULL;
+	if (p->o.sample_hz <= 0)
+		p->o.sample_hz = PROF_DEFAULT_HZ;
 	p->syms = symbols__new(o->off, o->code_type);
 	if (!p->syms) {
 		free(p);
@@ -644,6 +768,8 @@ void profile__free(struct profile *p)
 	ht_free(&p->stacks);
 	ht_free(&p->routes);
 	ht_free(&p->cells);
+	for (size_t i = 0; i < p->frames.n; i++)
+		free(p->frame_v[i].str);
 	free(p->frame_v);
 	free(p->cell_v);
 	free(p->pend);

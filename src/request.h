@@ -13,6 +13,11 @@
 #include <string.h>
 #include "profilis/abi.h"
 
+/* What per-route statistics and profiles key a request without a rule
+ * template by (a 404): one placeholder, not its raw path, so a scanner of
+ * random paths cannot make a route of each. */
+#define REQ_UNMATCHED "(unmatched)"
+
 /* Room for every code unit of a field expanded to UTF-8: a byte of a field
  * becomes at most 3 (a latin-1 byte that is not UTF-8 becomes U+FFFD). */
 #define REQ_TEXT(n) ((n) * 3 + 1)

@@ -21,6 +21,10 @@
 #define STR_HDR 40
 #define TABLE_MAX 65536	/* a big module body has ~16 KiB */
 #define NBUCKETS 4096
+/* Caps on the cache: past them frames are still resolved, just not kept
+ * (each costs a few process_vm_readv again). */
+#define SYM_ENTRY_MAX 65536
+#define SYM_BYTES_MAX (32u << 20)
 #define REVALIDATE_NS 1000000000ULL
 
 struct sym_entry {
@@ -32,8 +36,16 @@ struct sym_entry {
 	char *qualname, *file;
 	int firstlineno;
 	int shim;		/* co_flags has the version's shim flag */
+	int retry;		/* incomplete for lack of memory: read again */
 	uint8_t *table;
 	size_t table_len;
+};
+
+/* A process with cached entries, known by its start time so that a
+ * recycled pid is a different process. */
+struct sym_proc {
+	pid_t pid;
+	uint64_t start;
 };
 
 struct symbols {
@@ -41,7 +53,11 @@ struct symbols {
 	size_t code_hdr;	/* bytes of a code object read: up to its last field used */
 	uint64_t code_type;
 	struct sym_entry *buckets[NBUCKETS];
-	uint64_t misses;
+	size_t entries, bytes;	/* cached, against SYM_ENTRY_MAX / SYM_BYTES_MAX */
+	struct sym_entry scratch;	/* past a cap: resolved, not kept */
+	struct sym_proc *procs;
+	size_t nprocs, capprocs;
+	uint64_t misses, uncached;
 };
 
 /* A compact str as UTF-8 (kinds 1, 2, 4), at most 255 bytes. */
@@ -274,27 +290,115 @@ static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr
 	return 0;
 }
 
+/* Fills e from the target; e->retry when an allocation failed, so that the
+ * next lookup reads it again rather than keep a name or line it lacks. */
 static void fill_entry(struct symbols *s, struct sym_entry *e, const uint8_t *hdr)
 {
 	uint64_t table = 0, tlen = 0;
 	uint32_t flags = 0;
 
 	entry_clear(e);
+	errno = 0;
 	e->qualname = remote_str(s, e->pid, e->sig[0]);
+	e->retry = !e->qualname && errno == ENOMEM;
+	errno = 0;
 	e->file = remote_str(s, e->pid, e->sig[1]);
+	e->retry |= !e->file && errno == ENOMEM;
 	e->firstlineno = (int)(int32_t)e->sig[2];
 	memcpy(&flags, hdr + s->off.code_flags, 4);
 	e->shim = s->off.code_shim_flag && (flags & s->off.code_shim_flag);
 	memcpy(&table, hdr + s->off.code_linetable, 8);
 	if (table && pyinspect_read_u64(e->pid, table + s->off.bytes_size, &tlen) == 0 &&
-	    tlen > 0 && tlen <= TABLE_MAX && (e->table = malloc(tlen))) {
-		if (pyinspect_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
+	    tlen > 0 && tlen <= TABLE_MAX) {
+		if (!(e->table = malloc(tlen)))
+			e->retry = 1;
+		else if (pyinspect_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
 			e->table_len = tlen;
 		} else {
 			free(e->table);
 			e->table = NULL;
 		}
 	}
+}
+
+/* What an entry holds in memory, for SYM_BYTES_MAX. */
+static size_t entry_bytes(const struct sym_entry *e)
+{
+	return sizeof(*e) + (e->qualname ? strlen(e->qualname) + 1 : 0) +
+	       (e->file ? strlen(e->file) + 1 : 0) + e->table_len;
+}
+
+/* /proc/PID/stat's state and start time (clock ticks after boot). */
+static int proc_start(pid_t pid, char *state, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long st = 0;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n > 0 ? n : 0] = 0;
+	/* comm may hold spaces and parentheses: fields resume after the last ')' */
+	if (!(p = strrchr(buf, ')')) ||
+	    sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+		   "%*d %*d %*d %llu", state, &st) != 2)
+		return -EINVAL;
+	*start = st;
+	return 0;
+}
+
+/* Remembers a process that gets its first cached entry. */
+static void note_proc(struct symbols *s, pid_t pid)
+{
+	struct sym_proc *n;
+	uint64_t start = 0;
+	char state;
+
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i].pid == pid)
+			return;
+	if (s->nprocs == s->capprocs) {
+		size_t cap = s->capprocs ? s->capprocs * 2 : 16;
+
+		if (!(n = realloc(s->procs, cap * sizeof(*n))))
+			return; /* its entries stay until symbols__free */
+		s->procs = n;
+		s->capprocs = cap;
+	}
+	/* Unreadable: gone already; symbols__prune drops it. */
+	proc_start(pid, &state, &start);
+	s->procs[s->nprocs++] = (struct sym_proc){ .pid = pid, .start = start };
+}
+
+/* The entry for (pid, code) to fill: a new cached one, or past a cap (or
+ * out of memory) the scratch entry, valid until the next call. */
+static struct sym_entry *new_entry(struct symbols *s, struct sym_entry **b, pid_t pid,
+				   uint64_t code)
+{
+	struct sym_entry *e = NULL;
+
+	if (s->entries < SYM_ENTRY_MAX && s->bytes < SYM_BYTES_MAX)
+		e = calloc(1, sizeof(*e));
+	if (!e) {
+		s->uncached++;
+		e = &s->scratch;
+		entry_clear(e);
+		e->pid = pid;
+		e->code = code;
+		return e;
+	}
+	e->pid = pid;
+	e->code = code;
+	e->next = *b;
+	*b = e;
+	s->entries++;
+	s->bytes += entry_bytes(e);
+	note_proc(s, pid);
+	return e;
 }
 
 void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t instr,
@@ -310,23 +414,20 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 	out->shim = 0;
 	for (e = *b; e && !(e->pid == pid && e->code == code); e = e->next)
 		;
-	if (!e || now - e->checked_ns > REVALIDATE_NS) {
+	if (!e || e->retry || now - e->checked_ns > REVALIDATE_NS) {
 		if (read_header(s, pid, code, hdr, sig)) {
 			s->misses++;
 			return;
 		}
-		if (!e) {
-			e = calloc(1, sizeof(*e));
-			if (!e)
-				return;
-			e->pid = pid;
-			e->code = code;
-			e->next = *b;
-			*b = e;
-		}
-		if (memcmp(sig, e->sig, sizeof(sig)) != 0 || !e->qualname) {
+		if (!e)
+			e = new_entry(s, b, pid, code);
+		if (memcmp(sig, e->sig, sizeof(sig)) != 0 || !e->qualname || e->retry) {
+			int cached = e != &s->scratch;
+
+			s->bytes -= cached ? entry_bytes(e) : 0;
 			memcpy(e->sig, sig, sizeof(sig));
 			fill_entry(s, e, hdr);
+			s->bytes += cached ? entry_bytes(e) : 0;
 		}
 		e->checked_ns = now;
 	}
@@ -344,6 +445,64 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 		if (line > 0)
 			out->line = line;
 	}
+}
+
+static int proc_gone(const struct sym_proc *p)
+{
+	uint64_t start;
+	char state;
+
+	return proc_start(p->pid, &state, &start) || state == 'Z' || state == 'X' ||
+	       start != p->start;
+}
+
+static int in(const pid_t *v, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == pid)
+			return 1;
+	return 0;
+}
+
+/* Frees the entries of the `n` processes in `dead`. */
+static void drop_entries(struct symbols *s, const pid_t *dead, size_t n)
+{
+	for (int i = 0; i < NBUCKETS; i++) {
+		for (struct sym_entry **pe = &s->buckets[i], *e; (e = *pe);) {
+			if (!in(dead, n, e->pid)) {
+				pe = &e->next;
+				continue;
+			}
+			*pe = e->next;
+			s->bytes -= entry_bytes(e);
+			s->entries--;
+			entry_clear(e);
+			free(e);
+		}
+	}
+}
+
+int symbols__prune(struct symbols *s)
+{
+	pid_t dead[64];
+	size_t ndead = 0, w = 0;
+
+	/* At most 64 a call: the rest go at the next one. */
+	for (size_t i = 0; i < s->nprocs; i++) {
+		if (ndead < sizeof(dead) / sizeof(dead[0]) && proc_gone(&s->procs[i]))
+			dead[ndead++] = s->procs[i].pid;
+		else
+			s->procs[w++] = s->procs[i];
+	}
+	s->nprocs = w;
+	if (ndead)
+		drop_entries(s, dead, ndead);
+	return ndead;
+}
+
+size_t symbols__cached(const struct symbols *s)
+{
+	return s->entries;
 }
 
 /* How much of a code object holds every field read from it (ob_type at 8
@@ -393,6 +552,11 @@ uint64_t symbols__misses(const struct symbols *s)
 	return s->misses;
 }
 
+uint64_t symbols__uncached(const struct symbols *s)
+{
+	return s->uncached;
+}
+
 void symbols__free(struct symbols *s)
 {
 	if (!s)
@@ -404,5 +568,7 @@ void symbols__free(struct symbols *s)
 			free(e);
 		}
 	}
+	entry_clear(&s->scratch);
+	free(s->procs);
 	free(s);
 }

@@ -180,4 +180,83 @@ def test_profile_pyenv_shared_libpython():
         cleanup(d)
 
 
-TESTS = [test_profile_debian_gunicorn, test_profile_pyenv_shared_libpython]
+def mixed_shares(srv, hz):
+    """/mixed profiled at -F hz: from its last PROFILE record, the shares of
+    its wall time that burn_cpu and wait_io are innermost in, and the share
+    on the CPU (samples at -F against blocked time)."""
+    check(http(srv.url("/json")) == 200, "warm-up request failed")
+    prof = Profiler(srv.pid, ["-F", str(hz)])
+    try:
+        for _ in range(20):
+            check(http(srv.url("/mixed")) == 200, "/mixed failed")
+        time.sleep(0.3)
+        check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+        recs = [r for r in prof.records("PROFILE") if r["route"] == "/mixed"]
+    finally:
+        prof.close()
+    check(recs, "-F %d: no PROFILE record for /mixed", hz)
+    rec = recs[-1]
+    check(rec["sample_hz"] == hz, "-F %d: the record says %s Hz", hz, rec["sample_hz"])
+    fns = {f["function"].split(" (")[0]: f for f in rec["functions"]}
+    check("burn_cpu" in fns and "wait_io" in fns, "-F %d: functions %s", hz, sorted(fns))
+    cpu_s, off_s = rec["samples"] / hz, rec["offcpu_ns"] / 1e9
+    return (fns["burn_cpu"]["own_wall_pct"], fns["wait_io"]["own_wall_pct"],
+            100 * cpu_s / (cpu_s + off_s))
+
+
+def test_offcpu_weight_follows_frequency():
+    """Blocked time weighs as what it is at any -F: /mixed (70 ms burning,
+    30 ms asleep) splits the same at -F 99 and -F 999 (weighing blocked time
+    as if sampling at 100 Hz gave wait_io ~5% at -F 999).  Preemption on
+    this 2-vCPU VM adds blocked time, hence the wide bands."""
+    with Server("gunicorn", app="profiled", python=DEBIAN_PY, workers=1) as srv:
+        got = {hz: mixed_shares(srv, hz) for hz in (99, 999)}
+    for hz, (burn, wait, cpu) in got.items():
+        check(45 <= burn <= 85 and 15 <= wait <= 50,
+              "-F %d: burn_cpu %.1f%%, wait_io %.1f%% of /mixed's wall time (70/30 expected)",
+              hz, burn, wait)
+        check(45 <= cpu <= 85, "-F %d: /mixed is %.1f%% on the CPU (70%% expected)", hz, cpu)
+    (b1, w1, c1), (b2, w2, c2) = got[99], got[999]
+    check(abs(w1 - w2) <= 10 and abs(c1 - c2) <= 10,
+          "wait_io %.1f%% at -F 99 but %.1f%% at -F 999; CPU share %.1f%% vs %.1f%%",
+          w1, w2, c1, c2)
+    log("    /mixed at -F 99: burn_cpu %.1f%%, wait_io %.1f%%; at -F 999: %.1f%%, %.1f%%"
+        % (b1, w1, b2, w2))
+
+
+def test_scanner_paths_are_one_route():
+    """A 404 scanner (every request a new path) makes one "(unmatched)" route
+    in the profile and in the statistics, not a route per path; the JSONL
+    REQ records keep each raw path."""
+    d = tempfile.mkdtemp(prefix="pbpf-scan-")
+    stats = os.path.join(d, "metrics.json")
+    try:
+        with Server("gunicorn", app="profiled", python=DEBIAN_PY, workers=1) as srv:
+            check(http(srv.url("/json")) == 200, "warm-up request failed")
+            prof = Profiler(srv.pid, ["-F", "999", "--stats-json", stats, "-i", "0.3"])
+            try:
+                for i in range(300):
+                    check(http(srv.url("/scan/%d/x.php" % i)) == 404, "not a 404")
+                check(http(srv.url("/json")) == 200, "/json failed")
+                time.sleep(1)
+                check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+                reqs, profiles = prof.records("REQ"), prof.records("PROFILE")
+            finally:
+                prof.close()
+        with open(stats) as f:
+            doc = json.load(f)
+    finally:
+        cleanup(d)
+    check(len({r["route"] for r in reqs if r["status"] == 404}) == 300,
+          "REQ records keep the raw paths")
+    rows = {(r["method"], r["route"]): r["count"] for r in doc["routes"]}
+    check(rows.get(("GET", "(unmatched)")) == 300 and len(rows) == 2,
+          "statistics rows: %s", rows)
+    routes = {p["route"] for p in profiles}
+    check("(unmatched)" in routes and not any(r.startswith("/scan/") for r in routes),
+          "PROFILE routes: %s", sorted(routes)[:10])
+    log("    300 scanned paths: 1 statistics row, PROFILE routes %s" % sorted(routes))
+
+
+TESTS = [test_profile_debian_gunicorn, test_profile_pyenv_shared_libpython,
+         test_offcpu_weight_follows_frequency, test_scanner_paths_are_one_route]

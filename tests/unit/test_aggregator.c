@@ -225,6 +225,48 @@ Test(aggregator, long_window_rolls_over)
 	agg__free(a);
 }
 
+/* A day's window in 60 slots of 24 minutes: what is 23 hours old counts,
+ * what is a day and a slot old does not, and the rate divides by the time
+ * really covered. */
+Test(aggregator, day_window_in_sixty_slots)
+{
+	struct aggregator *a = mk(1440, 10);
+	uint64_t t = T0 + 1 * SEC, day = 1440 * 60 * SEC;
+	struct agg_snapshot s;
+
+	push(a, t, "GET", "/a", 200, 2 * MS, 1);
+	snap(a, AGG_WINDOW_LONG, t + 23 * 3600 * SEC, &s);
+	cr_assert_eq(s.total.count, 1, "23 hours ago is in a day's window");
+	assert_near(s.window_secs, 23 * 3600 + 1, "covered since attach (T0)");
+	agg_snapshot_free(&s);
+	snap(a, AGG_WINDOW_LONG, t + day + 24 * 60 * SEC, &s);
+	cr_assert_eq(s.total.count, 0, "a day and a slot ago is out");
+	agg_snapshot_free(&s);
+	/* 61 slots of traffic: the ring holds 60, the oldest is reused. */
+	for (int i = 0; i <= 60; i++)
+		push(a, t + day + i * 24 * 60 * SEC, "GET", "/a", 200, 2 * MS, 1);
+	snap(a, AGG_WINDOW_LONG, t + day + 60 * 24 * 60 * SEC, &s);
+	cr_assert_eq(s.total.count, 60);
+	agg_snapshot_free(&s);
+	agg__free(a);
+}
+
+/* A request every minute of a day's window: 60 histograms per row, not
+ * 1,440 (each ~10 KiB before histograms grew by chunks). */
+Test(aggregator, day_window_memory_is_bounded)
+{
+	struct aggregator *a = mk(1440, 10);
+	size_t bytes;
+
+	for (int m = 0; m < 1440; m++)
+		push(a, T0 + m * 60 * SEC, "GET", "/a", 200, (1 + m % 50) * MS, 1);
+	bytes = agg__bytes(a);
+	/* Two rows ((all) and /a), 60 + 10 slots each, a histogram of 1-50 ms
+	 * (6 chunks) in each of the 60: well under 256 KiB. */
+	cr_assert_lt(bytes, 256 * 1024, "%zu bytes", bytes);
+	agg__free(a);
+}
+
 Test(aggregator, now_window_forgets_after_ten_seconds)
 {
 	struct aggregator *a = mk(15, 10);
@@ -355,7 +397,33 @@ Test(aggregator, one_row_per_method_and_route)
 	cr_assert_eq(must_row(&s, "POST", "/a")->count, 2);
 	cr_assert_eq(must_row(&s, "GET", "/b")->count, 1);
 	cr_assert_not_null(find_row(&s, "?", "/c"));
-	cr_assert_not_null(find_row(&s, "GET", "?"));
+	cr_assert_not_null(find_row(&s, "GET", REQ_UNMATCHED));
+	agg_snapshot_free(&s);
+	agg__free(a);
+}
+
+/* A 404 scanner: every unmatched request carries its raw path as route (the
+ * JSONL record keeps it) but all share one row, whatever the paths. */
+Test(aggregator, unmatched_paths_share_one_row)
+{
+	struct aggregator *a = mk(15, 10);
+	struct agg_snapshot s;
+	char path[64];
+
+	for (int i = 0; i < 2 * AGG_ROUTE_MAX; i++) {
+		struct request_record r;
+
+		snprintf(path, sizeof(path), "/wp-admin/%d.php", i);
+		r = rec(T0 + SEC, "GET", path, 404, MS, 1);
+		r.has_route = false; /* no rule matched: request.c copies the path */
+		agg__push(a, &r);
+	}
+	push(a, T0 + SEC, "GET", "/users/<int:uid>", 200, MS, 1);
+	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
+	cr_assert_eq(s.nrows, 2);
+	cr_assert_eq(must_row(&s, "GET", REQ_UNMATCHED)->count, 2 * AGG_ROUTE_MAX);
+	cr_assert_eq(must_row(&s, "GET", REQ_UNMATCHED)->pct_4xx, 100);
+	cr_assert_eq(must_row(&s, "GET", "/users/<int:uid>")->count, 1);
 	agg_snapshot_free(&s);
 	agg__free(a);
 }

@@ -9,10 +9,12 @@
  * a weighted exact rank); merging; and the empty histogram.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "failalloc.h"
 #include "histogram.h"
 
 #define MS 1000000ULL
@@ -63,11 +65,23 @@ static uint64_t exact_rank(const uint64_t *v, size_t n, double p)
 
 static struct histogram *hist_new(void)
 {
-	struct histogram *h = malloc(sizeof(*h));
+	struct histogram *h = calloc(1, sizeof(*h));
 
 	cr_assert_not_null(h);
 	hist_reset(h);
 	return h;
+}
+
+/* Every bucket holds the same weight (an absent chunk is zeros). */
+static int same_weights(const struct histogram *a, const struct histogram *b)
+{
+	for (int i = 0; i < HIST_BUCKETS; i++) {
+		const float *x = a->chunk[i / HIST_CHUNK], *y = b->chunk[i / HIST_CHUNK];
+
+		if ((x ? x[i % HIST_CHUNK] : 0) != (y ? y[i % HIST_CHUNK] : 0))
+			return 0;
+	}
+	return 1;
 }
 
 /* Fills h with v[n], sorts v, and checks every probe against the exact rank. */
@@ -95,7 +109,7 @@ static void check_against_exact(const char *what, uint64_t *v, size_t n)
 		cr_assert_geq(got, prev, "%s: percentiles must not decrease with p", what);
 		prev = got;
 	}
-	free(h);
+	hist_free(h);
 }
 
 Test(histogram, every_bucket_is_contiguous_and_round_trips)
@@ -182,7 +196,7 @@ Test(histogram, huge_values_saturate_to_the_last_bucket)
 	cr_assert_geq(hist_percentile(h, 0.99), hist_lower(HIST_BUCKETS - 1));
 	cr_assert_eq(hist_percentile(h, 0), 5 * MS);
 	cr_assert(hist_percentile(h, 0.5) >= 5 * MS && hist_percentile(h, 0.5) <= 5050000);
-	free(h);
+	hist_free(h);
 }
 
 Test(histogram, empty_is_zero)
@@ -200,7 +214,7 @@ Test(histogram, empty_is_zero)
 	hist_add(h, 5 * MS, 1);
 	hist_reset(h);
 	cr_assert_eq(hist_percentile(h, 0.5), 0, "reset must empty it");
-	free(h);
+	hist_free(h);
 }
 
 Test(histogram, uniform_random_matches_exact_ranks)
@@ -241,7 +255,7 @@ Test(histogram, all_equal_is_exact)
 			     (unsigned long long)hist_percentile(h, probes[i]));
 	cr_assert_eq(hist_percentile(h, 0), x);
 	cr_assert_eq(hist_percentile(h, 1), x);
-	free(h);
+	hist_free(h);
 }
 
 Test(histogram, small_values_are_exact)
@@ -260,7 +274,7 @@ Test(histogram, small_values_are_exact)
 	cr_assert_eq(hist_percentile(h, 0.9), 90);
 	cr_assert_eq(hist_percentile(h, 0.99), 99);
 	cr_assert_eq(hist_percentile(h, 0.001), 1);
-	free(h);
+	hist_free(h);
 }
 
 Test(histogram, bimodal)
@@ -283,7 +297,7 @@ Test(histogram, bimodal)
 		  "bimodal p95 %llu is not ~100 ms",
 		  (unsigned long long)hist_percentile(h, 0.95));
 	check_against_exact("bimodal", v, n);
-	free(h);
+	hist_free(h);
 	free(v);
 }
 
@@ -308,7 +322,7 @@ Test(histogram, one_huge_outlier)
 	/* Just past 999/1000 of the weight the outlier is the answer. */
 	cr_assert_geq(hist_percentile(h, 0.9995), 59.4e9);
 	check_against_exact("outlier", v, 1000);
-	free(h);
+	hist_free(h);
 }
 
 Test(histogram, weight_ten_equals_ten_adds)
@@ -327,12 +341,12 @@ Test(histogram, weight_ten_equals_ten_adds)
 	cr_assert_eq(a->total, 50000);
 	cr_assert_eq(a->min_ns, b->min_ns);
 	cr_assert_eq(a->max_ns, b->max_ns);
-	cr_assert_eq(memcmp(a->w, b->w, sizeof(a->w)), 0, "bucket weights differ");
+	cr_assert(same_weights(a, b), "bucket weights differ");
 	for (int p = 1; p < 1000; p++)
 		cr_assert_eq(hist_percentile(a, p / 1000.0), hist_percentile(b, p / 1000.0),
 			     "p%g differs", p / 10.0);
-	free(a);
-	free(b);
+	hist_free(a);
+	hist_free(b);
 }
 
 struct wv {
@@ -382,7 +396,7 @@ Test(histogram, sampling_weights_match_weighted_exact_ranks)
 			      "weighted p%g = %llu, exact %llu", probes[k] * 100,
 			      (unsigned long long)got, (unsigned long long)want);
 	}
-	free(h);
+	hist_free(h);
 	free(v);
 }
 
@@ -407,13 +421,13 @@ Test(histogram, merge_equals_adding_into_one)
 	cr_assert_eq(merged->min_ns, one->min_ns, "merged min %llu, want %llu",
 		     (unsigned long long)merged->min_ns, (unsigned long long)one->min_ns);
 	cr_assert_eq(merged->max_ns, one->max_ns);
-	cr_assert_eq(memcmp(merged->w, one->w, sizeof(one->w)), 0, "bucket weights differ");
+	cr_assert(same_weights(merged, one), "bucket weights differ");
 	for (int p = 0; p <= 1000; p++)
 		cr_assert_eq(hist_percentile(merged, p / 1000.0), hist_percentile(one, p / 1000.0));
 	for (int k = 0; k < 3; k++)
-		free(parts[k]);
-	free(merged);
-	free(one);
+		hist_free(parts[k]);
+	hist_free(merged);
+	hist_free(one);
 }
 
 Test(histogram, merge_with_empty_keeps_the_extremes)
@@ -433,7 +447,50 @@ Test(histogram, merge_with_empty_keeps_the_extremes)
 	cr_assert_eq(into->total, 2);
 	hist_merge(empty, empty);
 	cr_assert_eq(hist_percentile(empty, 0.5), 0);
-	free(a);
-	free(empty);
-	free(into);
+	hist_free(a);
+	hist_free(empty);
+	hist_free(into);
+}
+
+/* Latencies of one route span a few powers of two: a few chunks, not all. */
+Test(histogram, memory_follows_the_values)
+{
+	struct histogram *h = hist_new();
+	uint64_t seed = 0x5eed0009;
+
+	cr_assert_eq(hist_bytes(h), sizeof(*h));
+	for (int i = 0; i < 100000; i++)
+		hist_add(h, MS + rng_next(&seed) % (9 * MS), 1); /* 1-10 ms */
+	cr_assert_leq(hist_bytes(h), sizeof(*h) + 5 * HIST_CHUNK * sizeof(float),
+		      "%zu bytes for 1-10 ms", hist_bytes(h));
+	hist_reset(h);
+	cr_assert_eq(hist_bytes(h), sizeof(*h), "a reset gives the chunks back");
+	hist_free(h);
+}
+
+/* A chunk that cannot be allocated: the value is left out and counted, and
+ * the histogram stays consistent (totals, extremes, percentiles). */
+Test(histogram, failed_chunk_allocation)
+{
+	struct histogram *h = hist_new(), *into = hist_new();
+
+	if (!failalloc_available())
+		cr_skip_test("sanitizer build: allocations cannot be made to fail");
+	cr_assert_eq(hist_add(h, 5 * MS, 1), 0);
+	failalloc_arm(0);
+	cr_assert_eq(hist_add(h, 50 * SEC, 1), -ENOMEM);
+	failalloc_disarm();
+	cr_assert(failalloc_fired());
+	cr_assert_eq(h->lost, 1);
+	cr_assert_eq(h->total, 1);
+	cr_assert_eq(h->max_ns, 5 * MS, "a refused value is no extreme");
+	cr_assert_eq(hist_percentile(h, 0.99), 5 * MS);
+	cr_assert_eq(hist_add(h, 50 * SEC, 1), 0, "allocated next time");
+	failalloc_arm(0);
+	cr_assert_eq(hist_merge(into, h), -ENOMEM);
+	failalloc_disarm();
+	cr_assert_eq(into->total, 1, "one chunk merged, one refused");
+	cr_assert_eq(into->lost, 1);
+	hist_free(h);
+	hist_free(into);
 }

@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "failalloc.h"
 #include "oracle.h"
 #include "profile.h"
 #include "pyoffsets.h"
@@ -1175,4 +1176,243 @@ Test(profile, frames_of_a_real_interpreter)
 	snprintf(want, sizeof(want), "GET /real;view (real.py:%d);handler (real.py:%d) 1", lv, lh);
 	expect_folded(p, (const char *[]){ want }, 1);
 	profile__free(p);
+}
+
+/* ---- off-CPU time weighs at the sampling frequency ---- */
+
+static struct profile *new_profile_hz(int hz)
+{
+	struct profile_opts o = { .off = off(), .code_type = (uint64_t)(uintptr_t)fake_code_type,
+				  .sample_hz = hz };
+	struct profile *p = profile__new(&o);
+
+	cr_assert_not_null(p);
+	return p;
+}
+
+/* The same request profiled at -F hz: 70 ms on the CPU in burn (70 ms of
+ * samples at that rate), 30 ms blocked in wait; and a route that only
+ * blocks 50 ms next to one that computes 30 ms. */
+static struct profile *mixed_at(int hz)
+{
+	struct profile *p = new_profile_hz(hz);
+
+	for (int i = 0; i < 70 * hz / 1000; i++)
+		sample(p, 1, 100, "view;burn");
+	blocked(p, 1, 100, 30000000, "view;wait");
+	profile__push_request(p, getpid(), 1, 100, "GET", "/mixed");
+	blocked(p, 1, 200, 50000000, "view;wait");
+	profile__push_request(p, getpid(), 1, 200, "GET", "/blocks");
+	for (int i = 0; i < 30 * hz / 1000; i++)
+		sample(p, 1, 300, "view;burn");
+	profile__push_request(p, getpid(), 1, 300, "GET", "/computes");
+	return p;
+}
+
+Test(profile, offcpu_weighs_the_same_at_any_frequency)
+{
+	static const int hz[] = { 100, 1000 };
+
+	for (int k = 0; k < 2; k++) {
+		struct profile *p = mixed_at(hz[k]);
+		struct profile_hot h[4];
+		char routes[4][300];
+		size_t n = profile__hot(p, "GET /mixed", h, 4);
+		const struct profile_hot *burn = hot_fn(h, n, "burn (views.py)"),
+					 *wait = hot_fn(h, n, "wait (views.py)"),
+					 *view = hot_fn(h, n, "view (views.py)");
+		cJSON *j, *f;
+
+		cr_assert(fabs(burn->own_wall_pct - 70) < 1e-9, "-F %d: burn %.2f%% of wall time",
+			  hz[k], burn->own_wall_pct);
+		cr_assert(fabs(wait->own_wall_pct - 30) < 1e-9, "-F %d: wait %.2f%% of wall time",
+			  hz[k], wait->own_wall_pct);
+		cr_assert(fabs(view->total_wall_pct - 100) < 1e-9 && view->own_wall_pct == 0);
+		cr_assert_eq(burn->own_pct, 100, "on-CPU shares stay shares of samples");
+		cr_assert_str_eq(h[0].function, "burn (views.py)");
+		cr_assert_str_eq(h[1].function, "wait (views.py)");
+		/* 50 ms blocked is more time than 30 ms computed, at either rate. */
+		cr_assert_eq(profile__routes(p, routes, 4), 3);
+		cr_assert_str_eq(routes[0], "GET /mixed", "-F %d", hz[k]);
+		cr_assert_str_eq(routes[1], "GET /blocks", "-F %d: %s", hz[k], routes[1]);
+		cr_assert_str_eq(routes[2], "GET /computes", "-F %d", hz[k]);
+		j = jsonl(p, "GET /mixed");
+		cr_assert_eq(cJSON_GetObjectItem(j, "sample_hz")->valueint, hz[k]);
+		f = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "functions"), 1);
+		cr_assert_str_eq(cJSON_GetObjectItem(f, "function")->valuestring, "wait (views.py)");
+		cr_assert_eq(cJSON_GetObjectItem(f, "own_wall_pct")->valuedouble, 30);
+		cr_assert_eq(cJSON_GetObjectItem(f, "total_wall_pct")->valuedouble, 30);
+		cJSON_Delete(j);
+		profile__free(p);
+	}
+}
+
+Test(profile, frequency_defaults_to_99)
+{
+	struct profile *p = new_profile(0);
+	cJSON *j;
+
+	sample(p, 1, 0, "a");
+	j = jsonl(p, PROF_OUTSIDE);
+	cr_assert_eq(cJSON_GetObjectItem(j, "sample_hz")->valueint, PROF_DEFAULT_HZ);
+	cJSON_Delete(j);
+	profile__free(p);
+}
+
+/* ---- caps ---- */
+
+Test(profile, routes_past_the_cap_share_other)
+{
+	struct profile *p = new_profile(0);
+	static char routes[PROF_ROUTE_MAX + 8][300];
+	struct profile_stats st;
+	char route[64];
+	int n = PROF_ROUTE_MAX + 50, other = -1;
+	cJSON *j;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(route, sizeof(route), "/scan/%d", i);
+		sample(p, 1, 100 + i, "a");
+		profile__push_request(p, getpid(), 1, 100 + i, "GET", route);
+	}
+	sample(p, 1, 0, "a"); /* pseudo routes keep their own key past the cap */
+	cr_assert_eq(profile__routes(p, routes, PROF_ROUTE_MAX + 8), PROF_ROUTE_MAX + 2);
+	for (int i = 0; i < PROF_ROUTE_MAX + 2; i++)
+		if (strcmp(routes[i], PROF_OTHER) == 0)
+			other = i;
+	cr_assert_eq(other, 0, "(other) has the most samples: %s", routes[0]);
+	j = jsonl(p, PROF_OTHER);
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "method")));
+	cr_assert_eq(cJSON_GetObjectItem(j, "samples")->valuedouble, n - PROF_ROUTE_MAX);
+	cJSON_Delete(j);
+	j = jsonl(p, PROF_OUTSIDE);
+	cr_assert_eq(cJSON_GetObjectItem(j, "samples")->valuedouble, 1);
+	cJSON_Delete(j);
+	profile__stats(p, &st);
+	cr_assert_eq(st.routes, PROF_ROUTE_MAX);
+	cr_assert_eq(st.capped, n - PROF_ROUTE_MAX);
+	cr_assert_eq(st.dropped, 0);
+	profile__free(p);
+}
+
+/* Stack "f:L1;g:L2" for the i-th of 64 x 8 x 8 x 8... distinct stacks: all
+ * forged functions and lines are reused, so only the stacks are new. */
+static void stack_spec(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "f%d:%d;g%d:%d;h:%d", i % 16, FIRST_LINE + i / 16 % 8, i / 128 % 16,
+		 FIRST_LINE + i / 2048 % 8, FIRST_LINE + i / 16384 % 8);
+}
+
+Test(profile, stacks_past_the_cap_share_other, .timeout = 120)
+{
+	struct profile *p = new_profile(0);
+	struct profile_stats st;
+	int n = PROF_STACK_MAX + 100, other = 0;
+	double total = 0;
+	char spec[128], *lines[16];
+	struct profile_hot h[64];
+	size_t nh;
+
+	for (int i = 0; i < n; i++) {
+		stack_spec(spec, sizeof(spec), i);
+		sample(p, 1, 0, spec);
+	}
+	profile__stats(p, &st);
+	cr_assert_eq(st.stacks, PROF_STACK_MAX, "%llu stacks", (unsigned long long)st.stacks);
+	cr_assert_eq(st.capped, n - (PROF_STACK_MAX - 1));
+	nh = profile__hot(p, NULL, h, 64);
+	for (size_t i = 0; i < nh; i++) {
+		total += h[i].own_samples;
+		if (strcmp(h[i].function, PROF_OTHER_STACK) == 0)
+			other = h[i].own_samples;
+	}
+	cr_assert_eq(total, n, "every sample is somewhere");
+	cr_assert_eq(other, n - (PROF_STACK_MAX - 1));
+	(void)lines;
+	profile__free(p);
+}
+
+Test(profile, cells_past_the_cap_share_other, .timeout = 120)
+{
+	struct profile *p = new_profile(0);
+	struct profile_stats st;
+	int routes = PROF_CELL_MAX / 200 + 20, n = 0;
+	char spec[128], route[32];
+	cJSON *j;
+
+	for (int r = 0; r < routes; r++) {
+		snprintf(route, sizeof(route), "/r/%d", r);
+		for (int i = 0; i < 200; i++, n++) {
+			stack_spec(spec, sizeof(spec), i);
+			sample(p, 1, 100 + r, spec);
+		}
+		profile__push_request(p, getpid(), 1, 100 + r, "GET", route);
+	}
+	profile__stats(p, &st);
+	cr_assert_eq(st.cells, PROF_CELL_MAX);
+	cr_assert_eq(st.capped, n - (PROF_CELL_MAX - 1));
+	j = jsonl(p, PROF_OTHER);
+	cr_assert_eq(cJSON_GetObjectItem(j, "samples")->valuedouble, n - (PROF_CELL_MAX - 1));
+	cJSON_Delete(j);
+	profile__free(p);
+}
+
+/* ---- out of memory ---- */
+
+/* Every allocation a new stack of new frames needs fails in turn (real
+ * failures: failalloc.h).  The sample is dropped and counted, or kept; the
+ * profile stays whole: more new frames after it (past the sizes where the
+ * arrays double) are named right and every kept sample is in the output. */
+Test(profile, failed_allocations_drop_a_sample_not_the_profile)
+{
+	if (!failalloc_available())
+		cr_skip_test("sanitizer build: allocations cannot be made to fail");
+	for (long k = 0;; k++) {
+		struct profile *p = new_profile(0);
+		struct profile_stats st;
+		struct profile_hot h[32];
+		double total = 0;
+		size_t n, named = 0;
+		int fired;
+
+		for (char c = 'a'; c <= 'p'; c++)
+			fn_in((char[]){ c, 0 }, "/srv/app/views.py"); /* forged before, not during */
+		sample(p, 1, 100, "a;b;c;d");
+		failalloc_arm(k);
+		sample(p, 1, 100, "a;e;f;g");
+		failalloc_disarm();
+		fired = failalloc_fired();
+		sample(p, 1, 100, "a;e;f;g");
+		sample(p, 1, 100, "h;i;j;k;l;m;n;o;p");
+		profile__push_request(p, getpid(), 1, 100, "GET", "/x");
+		profile__stats(p, &st);
+		cr_assert(st.oom <= (uint64_t)fired && st.dropped <= st.oom,
+			  "allocation %ld: %llu failures, %llu dropped", k,
+			  (unsigned long long)st.oom, (unsigned long long)st.dropped);
+		/* All routes: a sample that could not wait for its request is
+		 * "(request not recorded)", kept. */
+		n = profile__hot(p, NULL, h, 32);
+		for (size_t i = 0; i < n; i++) {
+			total += h[i].own_samples;
+			/* A name or file the symbol cache could not copy: unknown,
+			 * in that one sample. */
+			if (fired && (strncmp(h[i].function, "<unknown> (", 11) == 0 ||
+				      strstr(h[i].function, " (?)"))) {
+				cr_assert_eq(h[i].total_samples, 1);
+				continue;
+			}
+			cr_assert(strlen(h[i].function) == strlen("a (views.py)") &&
+				  h[i].function[0] >= 'a' && h[i].function[0] <= 'p' &&
+				  strcmp(h[i].function + 1, " (views.py)") == 0,
+				  "allocation %ld: a function named %s", k, h[i].function);
+			named++;
+		}
+		cr_assert_eq(named, 16, "allocation %ld: %zu functions", k, named);
+		cr_assert_eq(total + st.dropped, 4, "allocation %ld: %.0f kept, %llu dropped", k,
+			     total, (unsigned long long)st.dropped);
+		profile__free(p);
+		if (!fired)
+			break;
+		cr_assert_lt(k, 100);
+	}
 }

@@ -675,3 +675,99 @@ Test(symbols, forged_linetable310)
 	cr_assert_eq(line_of(s, code, 4), 10, "past the table");
 	symbols__free(s);
 }
+
+/* ---- exited processes leave the cache ---- */
+
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p ? p[2] : 0;
+}
+
+/* A real interpreter's code objects are cached under its pid; once it has
+ * exited (first as an unreaped zombie, then reaped) prune drops exactly its
+ * entries, and a live process's stay. */
+static void exit_drops(int reap)
+{
+	const struct pbpf_py_offsets *o = off311();
+	struct symbols *s;
+	struct child ch;
+	struct pyframe_sym sym;
+	uint8_t *mine = fake_code(o, "mine", "/app/m.py", 3);
+
+	start_child(DEBIAN_PY, &ch);
+	s = symbols__new(o, 0);
+	cr_assert_not_null(s);
+	symbols__resolve(s, getpid(), (uint64_t)(uintptr_t)mine, 0, 0, &sym);
+	for (int i = 0; i < ch.n; i++) {
+		symbols__resolve(s, ch.pid, ch.c[i].code, 0, 0, &sym);
+		cr_assert_str_neq(sym.qualname, "<unknown>");
+	}
+	cr_assert_eq(symbols__cached(s), 1 + ch.n);
+	cr_assert_eq(symbols__prune(s), 0, "both alive: nothing dropped");
+	cr_assert_eq(symbols__cached(s), 1 + ch.n);
+	cr_assert_eq(kill(ch.pid, SIGKILL), 0);
+	if (reap) {
+		cr_assert_eq(waitpid(ch.pid, NULL, 0), ch.pid);
+	} else {
+		for (int i = 0; i < 500 && proc_state(ch.pid) != 'Z'; i++)
+			usleep(10000);
+		cr_assert_eq(proc_state(ch.pid), 'Z', "the child is a zombie");
+	}
+	cr_assert_eq(symbols__prune(s), 1);
+	cr_assert_eq(symbols__cached(s), 1, "only this process's entry is left");
+	cr_assert_eq(symbols__prune(s), 0, "dropped once");
+	symbols__resolve(s, getpid(), (uint64_t)(uintptr_t)mine, 0, 0, &sym);
+	cr_assert_str_eq(sym.qualname, "mine");
+	symbols__free(s);
+}
+
+Test(symbols, exited_process_is_dropped)
+{
+	exit_drops(1);
+}
+
+Test(symbols, zombie_process_is_dropped)
+{
+	exit_drops(0);
+}
+
+/* Forked children share this process's forged code objects, so each caches
+ * the same address: one entry per process, and only the exited one's goes. */
+Test(symbols, one_entry_per_process_and_start)
+{
+	const struct pbpf_py_offsets *o = off311();
+	struct symbols *s = symbols__new(o, 0);
+	uint8_t *code = fake_code(o, "shared", "/app/s.py", 4);
+	struct pyframe_sym sym;
+	pid_t kid[2];
+
+	cr_assert_not_null(s);
+	for (int k = 0; k < 2; k++) {
+		kid[k] = fork();
+		cr_assert_geq(kid[k], 0);
+		if (kid[k] == 0) {
+			pause();
+			_exit(0);
+		}
+		kids[nkids++] = kid[k];
+		symbols__resolve(s, kid[k], (uint64_t)(uintptr_t)code, 0, 0, &sym);
+		cr_assert_str_eq(sym.qualname, "shared");
+	}
+	cr_assert_eq(symbols__cached(s), 2);
+	kill(kid[0], SIGKILL);
+	waitpid(kid[0], NULL, 0);
+	cr_assert_eq(symbols__prune(s), 1);
+	cr_assert_eq(symbols__cached(s), 1);
+	symbols__free(s);
+}
