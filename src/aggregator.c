@@ -232,7 +232,7 @@ void agg__push(struct aggregator *a, const struct request_record *r)
 	pthread_mutex_lock(&a->lock);
 	route_add(a, &a->total, r, w);
 	rt = find_route(a, r->has_method ? r->method : "?",
-			r->has_route && r->route[0] ? r->route : REQ_UNMATCHED);
+			r->route_matched && r->route[0] ? r->route : REQ_UNMATCHED);
 	if (rt)
 		route_add(a, rt, r, w);
 	if (r->error || r->status >= 500)

@@ -31,7 +31,7 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 		if (p->profile)
 			profile__push_request(p->profile, r.pid, r.tid, r.ts_ns - r.dur_ns,
 					      r.has_method ? r.method : "?",
-					      r.has_route ? r.route : REQ_UNMATCHED);
+					      r.route_matched ? r.route : REQ_UNMATCHED);
 		r.sample_rate = ev[i].keep == PBPF_KEEP_ERROR ? 1.0 : p->sample_rate;
 		if (p->jsonl)
 			jsonl__push(p->jsonl, &r);

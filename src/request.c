@@ -202,7 +202,7 @@ static void exception_field(const struct pbpf_req_event *e, struct request_recor
 static void route_field(const struct pbpf_req_event *e, struct request_record *r)
 {
 	if (e->flags & PBPF_F_HAVE_RULE) {
-		r->has_route = true;
+		r->has_route = r->route_matched = true;
 		TEXT(e, r, route, route, false);
 	} else if (r->has_path && !(e->flags & PBPF_F_RULE_OBJ)) {
 		r->has_route = true;

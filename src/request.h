@@ -33,6 +33,8 @@ struct request_record {
 	bool has_method, has_path, has_endpoint, has_exception_type;
 	bool has_route;		/* route holds text: the template, or the raw
 				 * path of an unmatched request */
+	bool route_matched;	/* route is a rule's template (else statistics
+				 * key the request by REQ_UNMATCHED) */
 	char method[REQ_TEXT(PBPF_METHOD_MAX)];
 	char path[REQ_TEXT(PBPF_PATH_MAX)];
 	char route[REQ_TEXT(PBPF_PATH_MAX)];	/* rule template, else the raw path */

@@ -54,7 +54,7 @@ static struct request_record rec(uint64_t ts, const char *method, const char *ro
 	r.error = status >= 500;
 	r.has_method = method != NULL;
 	snprintf(r.method, sizeof(r.method), "%s", method ? method : "");
-	r.has_route = route != NULL;
+	r.has_route = r.route_matched = route != NULL;
 	snprintf(r.route, sizeof(r.route), "%s", route ? route : "");
 	return r;
 }
@@ -415,7 +415,7 @@ Test(aggregator, unmatched_paths_share_one_row)
 
 		snprintf(path, sizeof(path), "/wp-admin/%d.php", i);
 		r = rec(T0 + SEC, "GET", path, 404, MS, 1);
-		r.has_route = false; /* no rule matched: request.c copies the path */
+		r.route_matched = false; /* no rule: request.c copies the path */
 		agg__push(a, &r);
 	}
 	push(a, T0 + SEC, "GET", "/users/<int:uid>", 200, MS, 1);
