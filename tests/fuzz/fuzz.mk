@@ -21,7 +21,7 @@ fuzz_procmaps_SRCS    := src/procmaps.c
 fuzz_elfsym_SRCS      := src/elfsym.c
 fuzz_pydebug_SRCS     := src/pyruntime.c src/pyinspect.c src/pyoffsets.c
 fuzz_cli_SRCS         := src/cli.c src/export_jsonl.c src/rotfile.c src/safefile.c src/log.c
-fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse
+fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse -Wl,--wrap=fork
 fuzz_traceparent_SRCS := src/traceparent.c
 fuzz_jsonl_SRCS       := src/export_jsonl.c src/rotfile.c src/safefile.c src/log.c src/request.c \
 	src/traceparent.c
