@@ -74,6 +74,8 @@ enum {
 	OPT_SPEEDSCOPE,
 	OPT_CHECK,
 	OPT_LIST,
+	OPT_MAX_PROCS,
+	OPT_MAX_INFLIGHT,
 };
 
 static const struct argp_option options[] = {
@@ -152,6 +154,10 @@ static const struct argp_option options[] = {
 	  "overflow is counted as lost", 6 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Kernel ring buffer size, a power of two "
 	  "1..1024 (default 4)", 6 },
+	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Processes traced at once (the tree and its "
+	  "forks), 16..1048576 (default 4096); a child past it is not traced and counted", 6 },
+	{ "max-inflight", OPT_MAX_INFLIGHT, "N", 0, "Requests in flight at once across the "
+	  "traced processes, 64..1048576 (default 16384); a start past it is counted lost", 6 },
 	{ 0 },
 };
 
@@ -326,6 +332,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_TABLE: cfg->table = true; break;
 	case 'F': bad = set_int("--frequency", arg, 0, 1000, &cfg->sample_hz); break;
 	case OPT_MAX_DEPTH: bad = set_int("--max-depth", arg, 1, 128, &cfg->max_depth); break;
+	case OPT_MAX_PROCS:
+		bad = set_int("--max-procs", arg, 16, 1 << 20, &cfg->max_procs);
+		break;
+	case OPT_MAX_INFLIGHT:
+		bad = set_int("--max-inflight", arg, 64, 1 << 20, &cfg->max_inflight);
+		break;
 	case OPT_NO_OFFCPU: cfg->offcpu = false; break;
 	case OPT_FOLDED: cfg->folded = arg; break;
 	case OPT_SPEEDSCOPE: cfg->speedscope = arg; break;
@@ -500,6 +512,8 @@ int cli_parse(int argc, char **argv, struct config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ringbuf_bytes = 4u << 20;
+	cfg->max_procs = 4096;
+	cfg->max_inflight = 16384;
 	cfg->queue_size = 2048;
 	cfg->batch_max = 128;
 	cfg->flush_interval_s = 0.1;

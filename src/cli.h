@@ -23,6 +23,8 @@ struct config {
 	int verbosity;			/* 0 normal, 1 -v, 2 -vv */
 	int quiet;
 	size_t ringbuf_bytes;
+	int max_procs;			/* BPF map sizes */
+	int max_inflight;
 	/* collector */
 	long queue_size;
 	long batch_max;

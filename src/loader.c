@@ -32,6 +32,7 @@ struct loader {
 	struct bpf_link **cpu_links;	/* one sampling clock per CPU */
 	int ncpus;
 	struct bpf_link *uprobes[2];	/* PyContextVar_Set, PyContextVar_Reset */
+	__u32 max_procs;		/* the traced set's size */
 	loader_event_fn on_event;
 	void *ctx;
 };
@@ -61,6 +62,34 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 	return l->on_event(l->ctx, data, size);
 }
 
+/* Map sizes come from the configuration, set between open and load.  The
+ * sampler's per-thread maps shrink to one entry when stacks are off (the
+ * request programs still reference them, behind stacks_enabled). */
+static int size_maps(struct loader *l, const struct loader_opts *o)
+{
+	struct profilis_bpf *s = l->skel;
+	__u32 procs = o->max_procs > 0 ? o->max_procs : PBPF_MAX_PROCS;
+	__u32 inflight = o->max_inflight > 0 ? o->max_inflight : 16384;
+	__u32 threads = o->sample_hz > 0 || o->offcpu ? inflight : 1;
+	int err;
+
+	l->max_procs = procs;
+	err = bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.traced_procs, procs);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.flask_seen, procs);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.inflight, inflight);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.thread_tstate, threads);
+	if (!err)
+		err = bpf_map__set_max_entries(s->maps.thread_request, threads);
+	if (!err && !o->offcpu)
+		err = bpf_map__set_max_entries(s->maps.offcpu_stacks, 1);
+	return err;
+}
+
 static int configure(struct loader *l, const struct loader_opts *o, char *msg, size_t msglen)
 {
 	struct profilis_bpf *s = l->skel;
@@ -77,10 +106,20 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	s->rodata->stacks_enabled = o->sample_hz > 0 || o->offcpu;
 	err = pyoffsets_pack_names((struct pbpf_name_key *)s->rodata->names);
 	if (!err)
-		err = bpf_map__set_max_entries(s->maps.events, o->ringbuf_bytes);
+		err = size_maps(l, o);
+	/* Programs nobody will attach are not loaded at all. */
+	if (!err && o->sample_hz <= 0)
+		err = bpf_program__set_autoload(s->progs.on_cpu_sample, false);
+	if (!err && !o->offcpu)
+		err = bpf_program__set_autoload(s->progs.on_switch, false);
 	if (err)
 		snprintf(msg, msglen, "cannot configure the BPF programs: %s", strerror(-err));
 	return err;
+}
+
+__u32 loader__max_procs(const struct loader *l)
+{
+	return l->max_procs;
 }
 
 int loader__traced_count(struct loader *l)
@@ -98,21 +137,27 @@ int loader__traced_count(struct loader *l)
 
 static int seed_tree(struct loader *l, pid_t root)
 {
-	static pid_t pids[PBPF_MAX_PROCS];
-	int fd = bpf_map__fd(l->skel->maps.traced_procs), n, pass;
+	pid_t *pids = calloc(l->max_procs, sizeof(*pids));
+	int fd = bpf_map__fd(l->skel->maps.traced_procs), n = 0, err = 0;
 	__u8 one = 1;
 
-	for (pass = 0; pass < 2; pass++) {
-		n = target_process_tree(root, pids, PBPF_MAX_PROCS);
-		for (int i = 0; i < n; i++) {
+	if (!pids)
+		return -ENOMEM;
+	for (int pass = 0; pass < 2 && !err; pass++) {
+		n = target_process_tree(root, pids, l->max_procs);
+		for (int i = 0; i < n && !err; i++) {
 			__u32 tgid = pids[i];
 
 			if (bpf_map_update_elem(fd, &tgid, &one, BPF_ANY))
-				return -errno;
+				err = -errno;
 		}
 	}
+	free(pids);
+	if (err == -E2BIG)
+		p_warn("the tree of PID %d has more than --max-procs %u processes: the rest "
+		       "are not traced", root, l->max_procs);
 	p_dbg("tracing %d process(es) in the tree of PID %d", n, root);
-	return 0;
+	return err == -E2BIG ? 0 : err;
 }
 
 /* The two uprobes go on the interpreter's file for every process that maps

@@ -27,6 +27,8 @@ struct loader_opts {
 	int sample_hz;				/* stack sampling; 0: off */
 	int max_depth;				/* frames per stack, <= PBPF_STACK_MAX */
 	int offcpu;				/* record blocked stacks */
+	int max_procs;				/* traced set and flask_seen; 0: 4096 */
+	int max_inflight;			/* requests in flight; 0: 16384 */
 };
 
 struct loader;
@@ -38,6 +40,8 @@ int loader__poll(struct loader *l, int timeout_ms);
 /* Dispatches what is already in the ring buffer without waiting. */
 int loader__drain(struct loader *l);
 int loader__stats(struct loader *l, struct pbpf_stats *out);
+/* The traced set's size (--max-procs). */
+__u32 loader__max_procs(const struct loader *l);
 /* How many processes of the tree are traced right now. */
 int loader__traced_count(struct loader *l);
 void loader__free(struct loader *l);

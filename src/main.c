@@ -217,7 +217,8 @@ static int attach(struct app *a)
 		.filter = &fcfg, .ringbuf_bytes = a->cfg.ringbuf_bytes, .on_event = on_event,
 		.ctx = a, .libbpf_verbose = a->cfg.verbosity >= 2,
 		.sample_hz = a->cfg.sample_hz, .max_depth = a->cfg.max_depth,
-		.offcpu = a->cfg.offcpu }, msg, sizeof(msg));
+		.offcpu = a->cfg.offcpu, .max_procs = a->cfg.max_procs,
+		.max_inflight = a->cfg.max_inflight }, msg, sizeof(msg));
 	if (!a->loader) {
 		p_err("%s", msg);
 		return -1;
@@ -251,7 +252,7 @@ static void warn_pressure(struct app *a, int64_t now)
 		       (unsigned long long)cs.dropped);
 	if (klost > a->warned_kernel_lost)
 		p_warn("lost %llu events in the kernel (ring buffer or in-flight table full; "
-		       "%llu in all); raise --ringbuf-mb",
+		       "%llu in all); raise --ringbuf-mb or --max-inflight",
 		       (unsigned long long)(klost - a->warned_kernel_lost), (unsigned long long)klost);
 	if (cs.dropped > a->warned_dropped || klost > a->warned_kernel_lost ||
 	    cs.depth * 5 > (uint64_t)a->cfg.queue_size * 4)
@@ -308,9 +309,9 @@ static void summarize_other_losses(struct app *a, const struct pbpf_stats *bs,
 		p_warn("%llu events could not be decoded (malformed) and were not recorded",
 		       (unsigned long long)a->pipe.malformed);
 	if (bs->forks_untracked)
-		p_warn("%llu child processes were not traced: the traced set (%d processes) was "
-		       "full; their requests are missing", (unsigned long long)bs->forks_untracked,
-		       PBPF_MAX_PROCS);
+		p_warn("%llu child processes were not traced: the traced set (--max-procs %u) "
+		       "was full; their requests are missing", (unsigned long long)bs->forks_untracked,
+		       loader__max_procs(a->loader));
 	if (bs->frame_missing)
 		p_warn("%llu request contexts were popped outside Flask.wsgi_app and gave no "
 		       "record: a stream_with_context body (Flask 3), test_request_context, or "
