@@ -37,7 +37,7 @@ BENCH_BIN := $(OUTPUT)/bench-pipeline
 # The BPF object and skeleton are inputs of every build, not throw-away
 # intermediates: keep them so a second `make` has nothing to do.
 .SECONDARY: $(SKELS) $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
-.PHONY: all deps test unit integration demo bench soak fmt vmlinux clean offsets-check fuzz fuzz-smoke
+.PHONY: all deps test unit integration demo bench soak fmt check-fmt vmlinux clean offsets-check fuzz fuzz-smoke
 
 all: profilis-bpf
 
@@ -84,7 +84,7 @@ integration: profilis-bpf
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN)
-	$(Q)$(MAKE) --no-print-directory offsets-check unit integration fuzz-smoke
+	$(Q)$(MAKE) --no-print-directory check-fmt offsets-check unit integration fuzz-smoke
 
 offsets-check:
 	$(Q)tools/gen-offsets --check
@@ -103,8 +103,16 @@ soak: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/soak
 
+FMT_FILES = $(wildcard src/*.c src/*.h bpf/*.c bpf/*.h include/profilis/*.h tests/unit/*.c \
+	tests/unit/*.h tests/fuzz/*.c tools/*.c)
+
 fmt:
-	$(Q)clang-format -i src/*.c src/*.h bpf/*.c bpf/*.h include/profilis/*.h tests/unit/*.c tools/*.c
+	$(Q)clang-format -i $(FMT_FILES)
+
+# Part of `make test`: the tree stays as .clang-format lays it out.
+check-fmt:
+	$(call msg,FMT,check)
+	$(Q)clang-format --dry-run --Werror $(FMT_FILES)
 
 vmlinux:
 	$(Q)mkdir -p vmlinux/$(ARCH)

@@ -14,7 +14,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);	/* resized by userspace before load */
+	__uint(max_entries, 4 << 20); /* resized by userspace before load */
 } events SEC(".maps");
 
 /* Unread bytes above which a submit wakes the reader; set by userspace. */
@@ -23,7 +23,8 @@ const volatile __u64 wake_bytes = 1 << 19;
 static __always_inline void submit_quietly(void *e)
 {
 	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes
-			      ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
 
 	bpf_ringbuf_submit(e, flags);
 }

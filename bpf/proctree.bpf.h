@@ -19,7 +19,7 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PBPF_MAX_PROCS);
-	__type(key, __u32);	/* tgid */
+	__type(key, __u32); /* tgid */
 	__type(value, __u8);
 } traced_procs SEC(".maps");
 

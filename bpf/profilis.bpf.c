@@ -21,14 +21,14 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct inflight_key {
 	__u32 tid;
 	__u32 pad;
-	__u64 ctx;	/* the RequestContext object */
+	__u64 ctx; /* the RequestContext object */
 };
 
 struct inflight_val {
-	__u64 start_ns;		/* CLOCK_MONOTONIC */
+	__u64 start_ns; /* CLOCK_MONOTONIC */
 	__u32 sampled;
-	__u16 depth;		/* pushes of the same context on top of the first */
-	__u16 emitted;		/* the record went out at wsgi_app's pop */
+	__u16 depth;   /* pushes of the same context on top of the first */
+	__u16 emitted; /* the record went out at wsgi_app's pop */
 };
 
 struct {
@@ -164,8 +164,7 @@ static __always_inline void copy_environ(const struct py_want *w, struct pbpf_re
 		e->flags |= PBPF_F_HAVE_METHOD;
 	if (!read_str(w->vals[1], &e->path_hdr, e->path, sizeof(e->path)))
 		e->flags |= PBPF_F_HAVE_PATH;
-	if (!read_str(w->vals[2], &e->traceparent_hdr, e->traceparent,
-		      sizeof(e->traceparent)))
+	if (!read_str(w->vals[2], &e->traceparent_hdr, e->traceparent, sizeof(e->traceparent)))
 		e->flags |= PBPF_F_HAVE_TRACEPARENT;
 }
 
@@ -208,16 +207,14 @@ static __always_inline void read_exc_type(const void *error, struct pbpf_req_eve
 
 	if (!type)
 		return;
-	n = bpf_probe_read_user_str(e->exc_type, PBPF_EXC_MAX + 2,
-				    read_ptr(type + py.type_name));
+	n = bpf_probe_read_user_str(e->exc_type, PBPF_EXC_MAX + 2, read_ptr(type + py.type_name));
 	if (n > 1) {
 		e->exc_type_len = n - 1;
 		e->flags |= PBPF_F_HAVE_EXC_TYPE;
 	}
 }
 
-static __always_inline void read_outcome(const void *error, __s64 status,
-					 struct pbpf_req_event *e)
+static __always_inline void read_outcome(const void *error, __s64 status, struct pbpf_req_event *e)
 {
 	e->status = status;
 	if (status >= 0)
@@ -254,8 +251,7 @@ SEC("uprobe")
 int BPF_KPROBE(ctxvar_reset, const void *var)
 {
 	struct py_want w = {
-		.ids = { PBPF_NAME_ENVIRON, PBPF_NAME_CTX, PBPF_NAME_ERROR,
-			 PBPF_NAME_RESPONSE },
+		.ids = { PBPF_NAME_ENVIRON, PBPF_NAME_CTX, PBPF_NAME_ERROR, PBPF_NAME_RESPONSE },
 		.nwant = 4,
 	};
 	struct py_want env = {

@@ -14,7 +14,7 @@
 struct py_want {
 	__u32 ids[PY_WANT_MAX];
 	const void *vals[PY_WANT_MAX];
-	__u32 idx[PY_WANT_MAX];	/* entry index each value was found at */
+	__u32 idx[PY_WANT_MAX]; /* entry index each value was found at */
 	__u32 nwant;
 	__u32 nfound;
 };
@@ -40,19 +40,19 @@ struct {
 } attr_slots SEC(".maps");
 
 struct dict_scan {
-	const void *entries;	/* first entry of the key table */
-	const void *values;	/* split table: values[i]; NULL: in the entry */
+	const void *entries; /* first entry of the key table */
+	const void *values;  /* split table: values[i]; NULL: in the entry */
 	__u64 nentries;
-	__u64 base;		/* index of the chunk's first entry */
-	__u32 entry_words;	/* 3 for {hash, key, value}, 2 for {key, value} */
+	__u64 base;	   /* index of the chunk's first entry */
+	__u32 entry_words; /* 3 for {hash, key, value}, 2 for {key, value} */
 	__u32 key_word;
 	struct py_want *want;
 	struct py_scratch *sc;
 	struct py_key key;
 };
 
-static __always_inline void want_match(struct py_want *w, const struct py_key *k,
-				       const void *val, __u32 idx)
+static __always_inline void want_match(struct py_want *w, const struct py_key *k, const void *val,
+				       __u32 idx)
 {
 	int j;
 
@@ -96,8 +96,7 @@ static long dict_chunk_step(__u64 c, void *ctx)
 	bytes = n * d->entry_words * 8;
 	if (bytes > sizeof(d->sc->entries))
 		return 1;
-	if (bpf_probe_read_user(d->sc->entries, bytes,
-				d->entries + d->base * d->entry_words * 8) ||
+	if (bpf_probe_read_user(d->sc->entries, bytes, d->entries + d->base * d->entry_words * 8) ||
 	    (d->values && bpf_probe_read_user(d->sc->values, n * 8, d->values + d->base * 8))) {
 		__sync_fetch_and_add(&stats.read_failures, 1);
 		return 1;
@@ -168,7 +167,9 @@ static __always_inline int keys_shape(const void *keys, struct dict_scan *d)
 		if (size >= 1ULL << 32)
 			return -1;
 		d->entries = keys + py.keys_indices +
-			     size * (size <= 0xff ? 1 : size <= 0xffff ? 2 : 4);
+			     size * (size <= 0xff     ? 1
+				     : size <= 0xffff ? 2
+						      : 4);
 		d->entry_words = 3;
 		d->key_word = 1;
 		return 0;
@@ -235,8 +236,8 @@ static __always_inline int dict_lookup(const void *dict, struct py_want *want)
 static __always_inline int shared_values_lookup(const void *type, const void *values,
 						struct py_want *want)
 {
-	return keys_lookup((__u64)read_ptr(type + py.heaptype_cached_keys),
-			   values_array(values), want);
+	return keys_lookup((__u64)read_ptr(type + py.heaptype_cached_keys), values_array(values),
+			   want);
 }
 
 /*
@@ -283,8 +284,7 @@ __noinline int getattrs(__u64 obj_addr, struct py_want *want)
 			return -1;
 		return shared_values_lookup(type, p, want);
 	}
-	if (bpf_probe_read_user(&dictoffset, 8, type + py.type_dictoffset) ||
-	    dictoffset <= 0)
+	if (bpf_probe_read_user(&dictoffset, 8, type + py.type_dictoffset) || dictoffset <= 0)
 		return -1;
 	return dict_lookup(read_ptr(obj + dictoffset), want);
 }

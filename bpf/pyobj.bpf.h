@@ -33,12 +33,12 @@ struct pbpf_stats stats = {};
 #define PY_KEYBUF 96
 
 struct py_scratch {
-	__u64 entries[PY_CHUNK * 3];	/* up to 16 {hash, key, value} entries */
-	__u64 values[PY_CHUNK];		/* split-table values for those entries */
-	__u64 names[PY_LOCALS_MAX];	/* co_localsplusnames items */
-	__u64 slots[PY_LOCALS_MAX];	/* frame localsplus */
-	__u8 keybuf[PY_KEYBUF];		/* str header + first bytes */
-	__u64 pathbuf[8];		/* a path's first 64 bytes, for filters */
+	__u64 entries[PY_CHUNK * 3]; /* up to 16 {hash, key, value} entries */
+	__u64 values[PY_CHUNK];	     /* split-table values for those entries */
+	__u64 names[PY_LOCALS_MAX];  /* co_localsplusnames items */
+	__u64 slots[PY_LOCALS_MAX];  /* frame localsplus */
+	__u8 keybuf[PY_KEYBUF];	     /* str header + first bytes */
+	__u64 pathbuf[8];	     /* a path's first 64 bytes, for filters */
 };
 
 struct {
@@ -125,8 +125,8 @@ static __always_inline bool key_is(const struct py_key *k, __u32 id)
 {
 	if (id >= PBPF_NAME__COUNT)
 		return false;
-	return k->len == names[id].len && k->w[0] == names[id].w[0] &&
-	       k->w[1] == names[id].w[1] && k->w[2] == names[id].w[2];
+	return k->len == names[id].len && k->w[0] == names[id].w[0] && k->w[1] == names[id].w[1] &&
+	       k->w[2] == names[id].w[2];
 }
 
 /* What read_str needs of a str's header.  From ob_type to the state word it
@@ -135,9 +135,9 @@ static __always_inline bool key_is(const struct py_key *k, __u32 id)
 #define PY_HEAD_BYTES 32
 
 struct py_str_head {
-	__u64 len;	/* characters */
-	__u32 kind;	/* 1, 2 or 4 bytes per character */
-	__u32 data;	/* offset of the characters */
+	__u64 len;  /* characters */
+	__u32 kind; /* 1, 2 or 4 bytes per character */
+	__u32 data; /* offset of the characters */
 };
 
 /*
@@ -176,8 +176,8 @@ static __always_inline int str_head(const void *obj, struct py_str_head *h)
  * from the header, not guessed from a full buffer.  Returns 0, or -1 when
  * `obj` is not a str (the field then stays unknown).
  */
-static __always_inline int read_str(const void *obj, struct pbpf_str_hdr *hdr,
-				   char *buf, __u32 size)
+static __always_inline int read_str(const void *obj, struct pbpf_str_hdr *hdr, char *buf,
+				    __u32 size)
 {
 	struct py_str_head h;
 	__u64 bytes;

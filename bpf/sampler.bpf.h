@@ -30,23 +30,23 @@ const volatile bool stacks_enabled = true;
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32);	/* tid */
-	__type(value, __u64);	/* PyThreadState * */
+	__type(key, __u32);   /* tid */
+	__type(value, __u64); /* PyThreadState * */
 } thread_tstate SEC(".maps");
 
 /* The request in flight on a thread: its start time, the REQ join key. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32);	/* tid */
-	__type(value, __u64);	/* start ns */
+	__type(key, __u32);   /* tid */
+	__type(value, __u64); /* start ns */
 } thread_request SEC(".maps");
 
 /* Stacks of blocked threads, until they run again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
-	__type(key, __u32);	/* tid */
+	__type(key, __u32); /* tid */
 	__type(value, struct pbpf_stack_event);
 } offcpu_stacks SEC(".maps");
 
@@ -59,10 +59,10 @@ struct {
 
 struct walk_ctx {
 	const void *frame;
-	struct pbpf_stack_event *e;	/* its depth counts the frames recorded */
+	struct pbpf_stack_event *e; /* its depth counts the frames recorded */
 };
 
-#define FRAME_WORDS 16		/* the frame window is at most 128 bytes */
+#define FRAME_WORDS 16 /* the frame window is at most 128 bytes */
 
 /* The `bytes`-wide field at byte `off` of a frame window. */
 static __always_inline __u64 window_field(const __u64 *f, __u32 off, __u32 bytes)
@@ -105,9 +105,8 @@ static long walk_step(__u64 i, void *ctx)
 	}
 	w->e->code[n & (PBPF_STACK_MAX - 1)] = window_field(f, py.frame_code, 8);
 	/* 3.9/3.10: int f_lasti; later versions: a pointer. */
-	w->e->instr[n & (PBPF_STACK_MAX - 1)] =
-		window_field(f, py.frame_prev_instr,
-			     py.instr_kind <= PBPF_INSTR_LASTI_UNITS ? 4 : 8);
+	w->e->instr[n & (PBPF_STACK_MAX - 1)] = window_field(
+		f, py.frame_prev_instr, py.instr_kind <= PBPF_INSTR_LASTI_UNITS ? 4 : 8);
 	w->e->depth = n + 1;
 	return 0;
 }
@@ -186,8 +185,9 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	e->ts_ns = bpf_ktime_get_ns();
 	e->offcpu_ns = 0;
 	e->req_start_ns = request_of((__u32)id);
-	e->cls = !tstate ? PBPF_CLASS_NO_PYTHON : tstate != holder ? PBPF_CLASS_NO_GIL
-								   : PBPF_CLASS_PYTHON;
+	e->cls = !tstate	    ? PBPF_CLASS_NO_PYTHON
+		 : tstate != holder ? PBPF_CLASS_NO_GIL
+				    : PBPF_CLASS_PYTHON;
 	e->depth = 0;
 	e->truncated = 0;
 	if (e->cls == PBPF_CLASS_PYTHON)

@@ -22,7 +22,7 @@
 #define LONG_SLOTS_MAX 60
 
 struct slot {
-	int64_t id;		/* period number, -1 when unused */
+	int64_t id; /* period number, -1 when unused */
 	double count, n4xx, n5xx;
 	struct histogram *h;
 };
@@ -30,7 +30,7 @@ struct slot {
 struct route {
 	char method[16];
 	char route[256];
-	struct slot *minutes;	/* nslots entries of slot_ns */
+	struct slot *minutes; /* nslots entries of slot_ns */
 	struct slot seconds[AGG_NOW_SECS];
 	double spark[AGG_SPARK];
 	int64_t spark_id[AGG_SPARK];
@@ -38,13 +38,13 @@ struct route {
 
 struct aggregator {
 	struct agg_opts o;
-	int nslots;		/* long-window ring: nslots x slot_ns covers the window */
+	int nslots; /* long-window ring: nslots x slot_ns covers the window */
 	uint64_t slot_ns;
 	pthread_mutex_t lock;
 	struct route total;
 	struct route *routes[AGG_ROUTE_MAX];
 	size_t nroutes;
-	struct agg_error *errors;	/* ring */
+	struct agg_error *errors; /* ring */
 	size_t err_head, nerrors;
 	uint64_t errors_total;
 };
@@ -176,8 +176,7 @@ static void route_add(struct aggregator *a, struct route *rt, const struct reque
 	rt->spark[i] += w;
 }
 
-static struct route *find_route(struct aggregator *a, const char *method_in,
-				 const char *route_in)
+static struct route *find_route(struct aggregator *a, const char *method_in, const char *route_in)
 {
 	char method[sizeof(((struct route *)0)->method)], route[sizeof(((struct route *)0)->route)];
 	struct route *rt;
@@ -216,8 +215,7 @@ static void note_error(struct aggregator *a, const struct request_record *r)
 	cut_utf8(e->route, sizeof(e->route), r->route);
 	e->status = r->status;
 	if (r->has_exception_type)
-		snprintf(e->exception_type, sizeof(e->exception_type), "%.63s",
-			 r->exception_type);
+		snprintf(e->exception_type, sizeof(e->exception_type), "%.63s", r->exception_type);
 	a->err_head = (a->err_head + 1) % a->o.max_errors;
 	if (a->nerrors < (size_t)a->o.max_errors)
 		a->nerrors++;
@@ -241,8 +239,8 @@ void agg__push(struct aggregator *a, const struct request_record *r)
 }
 
 /* Sums the slots of `rt` inside the window ending at now into `row`. */
-static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win,
-		     uint64_t now, double secs, struct histogram *h, struct agg_row *row)
+static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win, uint64_t now,
+		     double secs, struct histogram *h, struct agg_row *row)
 {
 	bool longw = win == AGG_WINDOW_LONG;
 	size_t n = longw ? (size_t)a->nslots : AGG_NOW_SECS;
@@ -295,8 +293,7 @@ static double covered_secs(struct aggregator *a, enum agg_window win, uint64_t n
 	return span < NS ? 1.0 : (double)span / NS;
 }
 
-int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now,
-		  struct agg_snapshot *out)
+int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now, struct agg_snapshot *out)
 {
 	struct histogram *h = calloc(1, sizeof(*h));
 	int err = 0;

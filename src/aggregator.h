@@ -18,24 +18,24 @@
 
 #define AGG_SPARK 60
 #define AGG_NOW_SECS 10
-#define AGG_ROUTE_MAX 512		/* beyond: folded into "(other)" */
+#define AGG_ROUTE_MAX 512 /* beyond: folded into "(other)" */
 
 enum agg_window { AGG_WINDOW_LONG, AGG_WINDOW_NOW };
 
 struct agg_opts {
-	int window_minutes;		/* 1..1440, default 15 */
-	int max_errors;			/* recent-error ring, default 100 */
-	uint64_t start_ns;		/* when observation began (attach) */
+	int window_minutes; /* 1..1440, default 15 */
+	int max_errors;	    /* recent-error ring, default 100 */
+	uint64_t start_ns;  /* when observation began (attach) */
 };
 
 struct agg_row {
 	char method[16];
 	char route[256];
-	double count;			/* weighted by 1/sample_rate */
+	double count; /* weighted by 1/sample_rate */
 	double rps;
-	double pct_5xx, pct_4xx;	/* 0..100 */
+	double pct_5xx, pct_4xx; /* 0..100 */
 	uint64_t p50_ns, p95_ns, p99_ns, max_ns;
-	double spark[AGG_SPARK];	/* weighted requests per second, oldest first */
+	double spark[AGG_SPARK]; /* weighted requests per second, oldest first */
 };
 
 struct agg_error {
@@ -48,11 +48,11 @@ struct agg_error {
 
 struct agg_snapshot {
 	enum agg_window window;
-	double window_secs;		/* the elapsed time the rates divide by */
+	double window_secs; /* the elapsed time the rates divide by */
 	struct agg_row total;
-	struct agg_row *rows;		/* malloc'ed */
+	struct agg_row *rows; /* malloc'ed */
 	size_t nrows;
-	struct agg_error *errors;	/* newest first, malloc'ed */
+	struct agg_error *errors; /* newest first, malloc'ed */
 	size_t nerrors;
 	uint64_t errors_total;
 };

@@ -30,8 +30,11 @@ static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
 static bool sw_clock_opens(void)
 {
 	struct perf_event_attr attr = {
-		.type = PERF_TYPE_SOFTWARE, .config = PERF_COUNT_SW_CPU_CLOCK,
-		.size = sizeof(attr), .freq = 1, .sample_freq = 99,
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.size = sizeof(attr),
+		.freq = 1,
+		.sample_freq = 99,
 	};
 	int fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 
@@ -71,14 +74,15 @@ int checks_run(FILE *out)
 		      "LRU hash maps", "in-flight requests");
 	bad |= report(out, libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1,
 		      true, "bpf_loop helper", "dict scans and frame walks");
-	bad |= report(out, libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_probe_read_user,
-						   NULL) == 1,
+	bad |= report(out,
+		      libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_probe_read_user,
+					      NULL) == 1,
 		      true, "bpf_probe_read_user helper", "reading the interpreter");
 	bad |= report(out, sw_clock_opens(), true, "software CPU clock (perf_event_open)",
 		      "sampling without a hardware PMU");
-	report(out, access("/sys/kernel/tracing/events", F_OK) == 0, false,
-	       "tracefs mounted", "not needed");
-	fprintf(out, "%s\n", bad ? "profilis-bpf cannot run here: see FAIL above"
-				 : "profilis-bpf can run here");
+	report(out, access("/sys/kernel/tracing/events", F_OK) == 0, false, "tracefs mounted",
+	       "not needed");
+	fprintf(out, "%s\n",
+		bad ? "profilis-bpf cannot run here: see FAIL above" : "profilis-bpf can run here");
 	return bad ? 1 : 0;
 }

@@ -82,82 +82,120 @@ static const struct argp_option options[] = {
 	{ 0, 0, 0, 0, "Target and duration:", 1 },
 	{ "pid", 'p', "PID", 0, "Process to trace, with all its descendants (required)", 1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until Ctrl-C/SIGTERM)", 1 },
-	{ "list", OPT_LIST, 0, 0, "List the Python processes here (version, server, workers, "
-	  "ports, Flask imported?) and exit", 1 },
-	{ "check", OPT_CHECK, 0, 0, "Report whether this machine can run profilis-bpf (kernel, "
-	  "BTF, capabilities, BPF features) and exit", 1 },
+	{ "list", OPT_LIST, 0, 0,
+	  "List the Python processes here (version, server, workers, "
+	  "ports, Flask imported?) and exit",
+	  1 },
+	{ "check", OPT_CHECK, 0, 0,
+	  "Report whether this machine can run profilis-bpf (kernel, "
+	  "BTF, capabilities, BPF features) and exit",
+	  1 },
 	{ 0, 0, 0, 0, "Requests:", 2 },
 	{ "sample", OPT_SAMPLE, "RATE", 0,
 	  "Record this share of requests, 0.0..1.0, decided in the kernel (default 1; "
-	  "env PROFILIS_SAMPLE_RATE)", 2 },
+	  "env PROFILIS_SAMPLE_RATE)",
+	  2 },
 	{ "no-keep-errors", OPT_NO_KEEP_ERRORS, 0, 0,
 	  "Sample 5xx and failed requests too (default: always keep them)", 2 },
 	{ "exclude-route", OPT_EXCLUDE, "PREFIX", 0,
 	  "Drop requests whose path starts with PREFIX, or matches re:REGEX (POSIX "
-	  "extended); repeatable", 2 },
+	  "extended); repeatable",
+	  2 },
 	{ 0, 0, 0, 0, "Output:", 3 },
 	{ "output", 'o', "PATH", 0,
 	  "JSONL to the file PATH (appended), or to rotated files in PATH if it is a "
-	  "directory or ends in '/' (env PROFILIS_LOG_DIR)", 3 },
+	  "directory or ends in '/' (env PROFILIS_LOG_DIR)",
+	  3 },
 	{ "rotate-bytes", OPT_ROTATE_BYTES, "BYTES", 0,
 	  "With -o DIR: start a new file past BYTES (suffixes k, M, G)", 3 },
 	{ "rotate-secs", OPT_ROTATE_SECS, "SECONDS", 0,
 	  "With -o DIR: start a new file every SECONDS, idle or not", 3 },
 	{ "filename-template", OPT_TEMPLATE, "TEMPLATE", 0,
 	  "With -o DIR: names of finished files; fields {timestamp}, {pid}, {seq} "
-	  "(default profilis-{timestamp}.jsonl)", 3 },
+	  "(default profilis-{timestamp}.jsonl)",
+	  3 },
 	{ "file-mode", OPT_FILE_MODE, "OCTAL", 0,
 	  "Permissions of the files profilis-bpf creates (JSONL, --stats-json, --folded, "
 	  "--speedscope), at most 0666 (default 0600: request paths are private; an "
-	  "existing -o FILE keeps its own)", 3 },
+	  "existing -o FILE keeps its own)",
+	  3 },
 	{ "console", OPT_CONSOLE, "MODE", 0,
 	  "Records on stdout: compact (one JSON per line), pretty (indented) or off "
-	  "(default: compact unless -o is given)", 3 },
-	{ "verbose", 'v', 0, 0, "Say more on stderr (-vv adds libbpf and verifier logs; "
-	  "env PROFILIS_DEBUG=1)", 3 },
+	  "(default: compact unless -o is given)",
+	  3 },
+	{ "verbose", 'v', 0, 0,
+	  "Say more on stderr (-vv adds libbpf and verifier logs; "
+	  "env PROFILIS_DEBUG=1)",
+	  3 },
 	{ "quiet", 'q', 0, 0, "Only warnings and errors on stderr", 3 },
 	{ 0, 0, 0, 0, "Live statistics:", 4 },
 	{ "interval", 'i', "SECONDS", 0,
 	  "Redraw the dashboard / table and rewrite --stats-json every SECONDS, "
-	  "0.1..3600 (default 1)", 4 },
-	{ "window-minutes", OPT_WINDOW, "N", 0, "Rolling statistics window, 1..1440 minutes "
-	  "(default 15); 'w' switches to the last 10 seconds", 4 },
+	  "0.1..3600 (default 1)",
+	  4 },
+	{ "window-minutes", OPT_WINDOW, "N", 0,
+	  "Rolling statistics window, 1..1440 minutes "
+	  "(default 15); 'w' switches to the last 10 seconds",
+	  4 },
 	{ "max-errors", OPT_MAX_ERRORS, "N", 0, "Recent errors kept, 1..100000 (default 100)", 4 },
-	{ "table", OPT_TABLE, 0, 0, "Print a plain routes table every interval on stdout "
-	  "instead of records (for logs and pipes)", 4 },
-	{ "stats-json", OPT_STATS_JSON, "FILE", 0, "Rewrite FILE atomically every interval "
-	  "with totals, routes and recent errors (Profilis metrics.json superset)", 4 },
+	{ "table", OPT_TABLE, 0, 0,
+	  "Print a plain routes table every interval on stdout "
+	  "instead of records (for logs and pipes)",
+	  4 },
+	{ "stats-json", OPT_STATS_JSON, "FILE", 0,
+	  "Rewrite FILE atomically every interval "
+	  "with totals, routes and recent errors (Profilis metrics.json superset)",
+	  4 },
 	{ 0, 0, 0, 0, "Where the time goes (stack sampling):", 5 },
-	{ "frequency", 'F', "HZ", 0, "Sample Python stacks of traced threads HZ times a "
-	  "second, 0..1000 (default 99; 0 turns sampling off)", 5 },
-	{ "max-depth", OPT_MAX_DEPTH, "N", 0, "Frames per stack, 1..128 (default 64); deeper "
-	  "stacks are cut and counted", 5 },
-	{ "no-offcpu", OPT_NO_OFFCPU, 0, 0, "Do not record where requests block (sleep, I/O, "
-	  "locks)", 5 },
-	{ "folded", OPT_FOLDED, "FILE", 0, "At exit, write collapsed on-CPU stacks "
-	  "(route;frame;frame count) for flamegraph.pl", 5 },
-	{ "speedscope", OPT_SPEEDSCOPE, "FILE", 0, "At exit, write a speedscope profile "
-	  "(one on-CPU and one off-CPU profile per route)", 5 },
+	{ "frequency", 'F', "HZ", 0,
+	  "Sample Python stacks of traced threads HZ times a "
+	  "second, 0..1000 (default 99; 0 turns sampling off)",
+	  5 },
+	{ "max-depth", OPT_MAX_DEPTH, "N", 0,
+	  "Frames per stack, 1..128 (default 64); deeper "
+	  "stacks are cut and counted",
+	  5 },
+	{ "no-offcpu", OPT_NO_OFFCPU, 0, 0,
+	  "Do not record where requests block (sleep, I/O, "
+	  "locks)",
+	  5 },
+	{ "folded", OPT_FOLDED, "FILE", 0,
+	  "At exit, write collapsed on-CPU stacks "
+	  "(route;frame;frame count) for flamegraph.pl",
+	  5 },
+	{ "speedscope", OPT_SPEEDSCOPE, "FILE", 0,
+	  "At exit, write a speedscope profile "
+	  "(one on-CPU and one off-CPU profile per route)",
+	  5 },
 	{ 0, 0, 0, 0, "Collector:", 6 },
 	{ "queue-size", OPT_QUEUE, "N", 0,
 	  "Events queued between kernel and exporters, 1..1048576 (default 2048; env "
-	  "PROFILIS_QUEUE_SIZE)", 6 },
+	  "PROFILIS_QUEUE_SIZE)",
+	  6 },
 	{ "batch-max", OPT_BATCH, "N", 0,
 	  "Events per exporter batch, 1..queue size (default 128; env PROFILIS_BATCH_MAX)", 6 },
 	{ "flush-interval", OPT_FLUSH, "SECONDS", 0,
 	  "Longest an event waits for its batch, 0.001..60 (default 0.1; env "
-	  "PROFILIS_FLUSH_INTERVAL)", 6 },
+	  "PROFILIS_FLUSH_INTERVAL)",
+	  6 },
 	{ "drop-oldest", OPT_DROP_OLDEST, 0, 0,
 	  "When the queue is full, drop its oldest event (default)", 6 },
 	{ "no-drop-oldest", OPT_NO_DROP_OLDEST, 0, 0,
 	  "When the queue is full, stop reading the kernel ring buffer instead; its "
-	  "overflow is counted as lost", 6 },
-	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Kernel ring buffer size, a power of two "
-	  "1..1024 (default 4)", 6 },
-	{ "max-procs", OPT_MAX_PROCS, "N", 0, "Processes traced at once (the tree and its "
-	  "forks), 16..1048576 (default 4096); a child past it is not traced and counted", 6 },
-	{ "max-inflight", OPT_MAX_INFLIGHT, "N", 0, "Requests in flight at once across the "
-	  "traced processes, 64..1048576 (default 16384); a start past it is counted lost", 6 },
+	  "overflow is counted as lost",
+	  6 },
+	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0,
+	  "Kernel ring buffer size, a power of two "
+	  "1..1024 (default 4)",
+	  6 },
+	{ "max-procs", OPT_MAX_PROCS, "N", 0,
+	  "Processes traced at once (the tree and its "
+	  "forks), 16..1048576 (default 4096); a child past it is not traced and counted",
+	  6 },
+	{ "max-inflight", OPT_MAX_INFLIGHT, "N", 0,
+	  "Requests in flight at once across the "
+	  "traced processes, 64..1048576 (default 16384); a start past it is counted lost",
+	  6 },
 	{ 0 },
 };
 
@@ -173,11 +211,13 @@ static int number(const char *name, const char *text, double lo, double hi, bool
 	if (errno || end == text || *end || isnan(v) || v < lo || v > hi ||
 	    (integer && v != floor(v))) {
 		if (integer)
-			fprintf(stderr, "profilis-bpf: %s: '%s' is not a whole number in "
-					"%.0f..%.0f\n", name, text, lo, hi);
-		else
-			fprintf(stderr, "profilis-bpf: %s: '%s' is not a number in %g..%g\n",
+			fprintf(stderr,
+				"profilis-bpf: %s: '%s' is not a whole number in "
+				"%.0f..%.0f\n",
 				name, text, lo, hi);
+		else
+			fprintf(stderr, "profilis-bpf: %s: '%s' is not a number in %g..%g\n", name,
+				text, lo, hi);
 		return -1;
 	}
 	*out = v;
@@ -195,9 +235,21 @@ static int byte_size(const char *name, const char *text, long long *out)
 		goto bad;
 	memcpy(buf, text, n + 1);
 	switch (buf[n - 1]) {
-	case 'k': case 'K': mult = 1024; buf[n - 1] = 0; break;
-	case 'm': case 'M': mult = 1024 * 1024; buf[n - 1] = 0; break;
-	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; buf[n - 1] = 0; break;
+	case 'k':
+	case 'K':
+		mult = 1024;
+		buf[n - 1] = 0;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1024 * 1024;
+		buf[n - 1] = 0;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1024.0 * 1024 * 1024;
+		buf[n - 1] = 0;
+		break;
 	}
 	errno = 0;
 	v = strtod(buf, &end);
@@ -206,8 +258,10 @@ static int byte_size(const char *name, const char *text, long long *out)
 	*out = (long long)(v * mult);
 	return 0;
 bad:
-	fprintf(stderr, "profilis-bpf: %s: '%s' is not a size in bytes (1..1e15, "
-			"suffixes k, M, G)\n", name, text);
+	fprintf(stderr,
+		"profilis-bpf: %s: '%s' is not a size in bytes (1..1e15, "
+		"suffixes k, M, G)\n",
+		name, text);
 	return -1;
 }
 
@@ -321,20 +375,22 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_TEMPLATE: cfg->filename_template = arg; break;
 	case OPT_FILE_MODE:
 		if (safefile_parse_mode(arg, &cfg->file_mode)) {
-			fprintf(stderr, "profilis-bpf: --file-mode: '%s' is not an octal mode "
-					"within 0666 (e.g. 0640; files are never executable)\n", arg);
+			fprintf(stderr,
+				"profilis-bpf: --file-mode: '%s' is not an octal mode "
+				"within 0666 (e.g. 0640; files are never executable)\n",
+				arg);
 			bad = 1;
 		}
 		break;
 	case 'i': bad = number("--interval", arg, 0.1, 3600, false, &cfg->interval_s); break;
-	case OPT_WINDOW: bad = set_int("--window-minutes", arg, 1, 1440, &cfg->window_minutes); break;
+	case OPT_WINDOW:
+		bad = set_int("--window-minutes", arg, 1, 1440, &cfg->window_minutes);
+		break;
 	case OPT_MAX_ERRORS: bad = set_int("--max-errors", arg, 1, 100000, &cfg->max_errors); break;
 	case OPT_TABLE: cfg->table = true; break;
 	case 'F': bad = set_int("--frequency", arg, 0, 1000, &cfg->sample_hz); break;
 	case OPT_MAX_DEPTH: bad = set_int("--max-depth", arg, 1, 128, &cfg->max_depth); break;
-	case OPT_MAX_PROCS:
-		bad = set_int("--max-procs", arg, 16, 1 << 20, &cfg->max_procs);
-		break;
+	case OPT_MAX_PROCS: bad = set_int("--max-procs", arg, 16, 1 << 20, &cfg->max_procs); break;
 	case OPT_MAX_INFLIGHT:
 		bad = set_int("--max-inflight", arg, 64, 1 << 20, &cfg->max_inflight);
 		break;
@@ -346,29 +402,30 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_STATS_JSON: cfg->stats_json = arg; break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
-			fprintf(stderr, "profilis-bpf: --console: '%s' is not one of compact, "
-					"pretty, off\n", arg);
+			fprintf(stderr,
+				"profilis-bpf: --console: '%s' is not one of compact, "
+				"pretty, off\n",
+				arg);
 			bad = 1;
 		}
 		break;
 	case OPT_RINGBUF:
 		bad = number("--ringbuf-mb", arg, 1, 1024, true, &d);
 		if (!bad && ((long)d & ((long)d - 1))) {
-			fprintf(stderr, "profilis-bpf: --ringbuf-mb: '%s' is not a power of two "
-					"in 1..1024\n", arg);
+			fprintf(stderr,
+				"profilis-bpf: --ringbuf-mb: '%s' is not a power of two "
+				"in 1..1024\n",
+				arg);
 			bad = 1;
 		}
 		cfg->ringbuf_bytes = bad ? 0 : (size_t)d << 20;
 		break;
-	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s'", arg);
-		break;
+	case ARGP_KEY_ARG: argp_error(state, "unexpected argument '%s'", arg); break;
 	case ARGP_KEY_END:
 		if (!cfg->pid && !cfg->check && !cfg->list)
 			argp_error(state, "-p PID is required");
 		break;
-	default:
-		return ARGP_ERR_UNKNOWN;
+	default: return ARGP_ERR_UNKNOWN;
 	}
 	if (bad)
 		exit(EXIT_USAGE);
@@ -412,20 +469,23 @@ static int check_excludes(struct config *cfg, char *msg, size_t msglen)
 
 		if (strncmp(p, "re:", 3) != 0) {
 			if (!*p) {
-				snprintf(msg, msglen, "--exclude-route: an empty prefix would "
-						      "exclude every request");
+				snprintf(msg, msglen,
+					 "--exclude-route: an empty prefix would "
+					 "exclude every request");
 				return -EINVAL;
 			}
 			continue;
 		}
 		if (!p[3]) {
-			snprintf(msg, msglen, "--exclude-route: 're:' has an empty regular "
-					      "expression, which matches every path; give a pattern "
-					      "(e.g. re:^/health$)");
+			snprintf(msg, msglen,
+				 "--exclude-route: 're:' has an empty regular "
+				 "expression, which matches every path; give a pattern "
+				 "(e.g. re:^/health$)");
 			return -EINVAL;
 		}
 		if (regex_within_limits(p + 3)) {
-			snprintf(msg, msglen, "--exclude-route: the regular expression '%.200s' is "
+			snprintf(msg, msglen,
+				 "--exclude-route: the regular expression '%.200s' is "
 				 "too complex to compile within %llu MiB and %d s; simplify it",
 				 p + 3, REGEX_MEM_BYTES >> 20, REGEX_SECONDS);
 			return -E2BIG;
@@ -449,8 +509,9 @@ static int check_output(struct config *cfg, char *msg, size_t msglen)
 	bool rotation = cfg->rotate_bytes || cfg->rotate_secs || cfg->filename_template;
 
 	if (rotation && !cfg->output_is_dir) {
-		snprintf(msg, msglen, "--rotate-bytes, --rotate-secs and --filename-template "
-				      "need -o DIR (a directory, or a path ending in '/')");
+		snprintf(msg, msglen,
+			 "--rotate-bytes, --rotate-secs and --filename-template "
+			 "need -o DIR (a directory, or a path ending in '/')");
 		return -EINVAL;
 	}
 	if (!cfg->output_is_dir)
@@ -465,7 +526,9 @@ static int check_output(struct config *cfg, char *msg, size_t msglen)
  * is free or a regular file.  This also pins each directory (safefile.h). */
 static int check_late_outputs(struct config *cfg, char *msg, size_t msglen)
 {
-	const struct { const char *what, *path; } outs[] = {
+	const struct {
+		const char *what, *path;
+	} outs[] = {
 		{ "--stats-json", cfg->stats_json },
 		{ "--folded", cfg->folded },
 		{ "--speedscope", cfg->speedscope },
@@ -488,8 +551,9 @@ int cli_validate(struct config *cfg, char *msg, size_t msglen)
 	    check_late_outputs(cfg, msg, msglen))
 		return -EINVAL;
 	if ((cfg->folded || cfg->speedscope) && cfg->sample_hz == 0 && !cfg->offcpu) {
-		snprintf(msg, msglen, "--folded and --speedscope need samples: not with -F 0 "
-				      "and --no-offcpu");
+		snprintf(msg, msglen,
+			 "--folded and --speedscope need samples: not with -F 0 "
+			 "and --no-offcpu");
 		return -EINVAL;
 	}
 	if (cfg->table && cfg->console != CONSOLE_AUTO && cfg->console != CONSOLE_OFF) {
@@ -499,9 +563,11 @@ int cli_validate(struct config *cfg, char *msg, size_t msglen)
 	/* On a terminal the dashboard is the default view; records then go only
 	 * to -o.  Anywhere else stdout carries JSONL unless --table is asked. */
 	cfg->dashboard = cfg->console == CONSOLE_AUTO && !cfg->table && isatty(STDOUT_FILENO);
-	if (cfg->console == CONSOLE_AUTO)
-		cfg->console = cfg->output || cfg->dashboard || cfg->table ? CONSOLE_OFF
-									  : CONSOLE_COMPACT;
+	if (cfg->console == CONSOLE_AUTO) {
+		bool elsewhere = cfg->output || cfg->dashboard || cfg->table;
+
+		cfg->console = elsewhere ? CONSOLE_OFF : CONSOLE_COMPACT;
+	}
 	return 0;
 }
 

@@ -17,13 +17,13 @@ enum console_mode { CONSOLE_AUTO, CONSOLE_OFF, CONSOLE_COMPACT, CONSOLE_PRETTY }
 
 struct config {
 	pid_t pid;
-	bool check;			/* --check: report machine support, exit */
-	bool list;			/* --list: Python processes, exit */
-	double duration_s;		/* 0: until interrupted */
-	int verbosity;			/* 0 normal, 1 -v, 2 -vv */
+	bool check;	   /* --check: report machine support, exit */
+	bool list;	   /* --list: Python processes, exit */
+	double duration_s; /* 0: until interrupted */
+	int verbosity;	   /* 0 normal, 1 -v, 2 -vv */
 	int quiet;
 	size_t ringbuf_bytes;
-	int max_procs;			/* BPF map sizes */
+	int max_procs; /* BPF map sizes */
 	int max_inflight;
 	/* collector */
 	long queue_size;
@@ -33,26 +33,26 @@ struct config {
 	/* requests */
 	double sample;
 	bool keep_errors;
-	const char *exclude[CLI_EXCLUDE_MAX];	/* prefixes, or "re:REGEX" */
+	const char *exclude[CLI_EXCLUDE_MAX]; /* prefixes, or "re:REGEX" */
 	int n_exclude;
 	/* JSONL */
-	const char *output;		/* NULL: none (console on stdout) */
+	const char *output; /* NULL: none (console on stdout) */
 	bool output_is_dir;
-	long long rotate_bytes;		/* 0: no size rotation */
-	double rotate_secs;		/* 0: no time rotation */
+	long long rotate_bytes; /* 0: no size rotation */
+	double rotate_secs;	/* 0: no time rotation */
 	const char *filename_template;
-	mode_t file_mode;		/* of files we create (--file-mode) */
+	mode_t file_mode; /* of files we create (--file-mode) */
 	/* console */
 	enum console_mode console;
 	/* live statistics */
-	bool dashboard;			/* resolved: stdout is a terminal, no --console */
-	bool table;			/* --table: plain table every interval */
+	bool dashboard; /* resolved: stdout is a terminal, no --console */
+	bool table;	/* --table: plain table every interval */
 	double interval_s;
 	int window_minutes;
 	int max_errors;
 	const char *stats_json;
 	/* stack sampling */
-	int sample_hz;			/* -F, 0 = off */
+	int sample_hz; /* -F, 0 = off */
 	int max_depth;
 	bool offcpu;
 	const char *folded;

@@ -17,14 +17,14 @@ struct collector {
 	struct collector_opts o;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t not_empty;	/* producer -> batcher */
-	pthread_cond_t not_full;	/* batcher -> blocked producer */
-	pthread_cond_t idle;		/* batcher -> flush waiters */
+	pthread_cond_t not_empty; /* producer -> batcher */
+	pthread_cond_t not_full;  /* batcher -> blocked producer */
+	pthread_cond_t idle;	  /* batcher -> flush waiters */
 	char *ring;
-	uint64_t *arrived;		/* per slot: when its item was pushed */
+	uint64_t *arrived; /* per slot: when its item was pushed */
 	char *batch;
 	size_t head, count;
-	bool busy;			/* the sink is running */
+	bool busy; /* the sink is running */
 	bool flush_req;
 	bool stopping;
 	bool joined;

@@ -20,22 +20,22 @@ typedef void (*collector_tick_fn)(void *ctx);
 
 struct collector_opts {
 	size_t item_size;
-	size_t queue_size;	/* capacity in items, >= 1 */
-	size_t batch_max;	/* >= 1 */
+	size_t queue_size; /* capacity in items, >= 1 */
+	size_t batch_max;  /* >= 1 */
 	uint64_t flush_interval_ns;
 	bool drop_oldest;
 	collector_sink_fn sink;
-	collector_tick_fn tick;	/* optional */
+	collector_tick_fn tick; /* optional */
 	void *ctx;
 };
 
 struct collector_stats {
-	uint64_t enqueued;	/* accepted by push */
-	uint64_t exported;	/* handed to the sink */
-	uint64_t dropped;	/* evicted from a full queue (drop_oldest) */
+	uint64_t enqueued; /* accepted by push */
+	uint64_t exported; /* handed to the sink */
+	uint64_t dropped;  /* evicted from a full queue (drop_oldest) */
 	uint64_t batches;
-	uint64_t high_water;	/* deepest the queue has been */
-	size_t depth;		/* items queued now */
+	uint64_t high_water; /* deepest the queue has been */
+	size_t depth;	     /* items queued now */
 };
 
 struct collector;

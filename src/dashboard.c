@@ -134,8 +134,9 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
 			c = strcmp(a->method, b->method);
 		return sort_rev ? -c : c;
 	}
-	c = row_key(a, sort_col) < row_key(b, sort_col) ? 1
-	  : row_key(a, sort_col) > row_key(b, sort_col) ? -1 : 0;
+	c = row_key(a, sort_col) < row_key(b, sort_col)	  ? 1
+	    : row_key(a, sort_col) > row_key(b, sort_col) ? -1
+							  : 0;
 	if (!c)
 		c = strcmp(a->route, b->route) ?: strcmp(a->method, b->method);
 	return sort_rev ? -c : c;
@@ -201,9 +202,8 @@ static void render_top(const struct dash_header *h, const struct agg_snapshot *s
 	n = snprintf(line, sizeof(line),
 		     "%s %.1f req/s  err %.1f%% (5xx %.1f%%, 4xx %.1f%%)  p50 %s  p95 %s  p99 %s  "
 		     "in-flight %lld  ",
-		     st->window == AGG_WINDOW_NOW ? "10s" : "all", t->rps,
-		     t->pct_5xx + t->pct_4xx, t->pct_5xx, t->pct_4xx, p50, p95, p99,
-		     (long long)h->inflight);
+		     st->window == AGG_WINDOW_NOW ? "10s" : "all", t->rps, t->pct_5xx + t->pct_4xx,
+		     t->pct_5xx, t->pct_4xx, p50, p95, p99, (long long)h->inflight);
 	/* The sparkline takes the rest of the line, up to its 60 seconds. */
 	cols = width - dash_columns(line);
 	dash_sparkline(t->spark, AGG_SPARK, cols > AGG_SPARK ? AGG_SPARK : cols, spark,
@@ -249,9 +249,12 @@ static void render_row(const struct agg_row *r, int route_w, int height, struct 
 	dash_fmt_duration(r->p95_ns, d[1], sizeof(d[1]));
 	dash_fmt_duration(r->p99_ns, d[2], sizeof(d[2]));
 	dash_fmt_duration(r->max_ns, d[3], sizeof(d[3]));
-	add_line(f, height, selected ? DS_HEADING : r->pct_5xx > 0 ? DS_ERROR : DS_PLAIN,
-		 "%s %s%*s %9.1f %8s %8s %8s %8s %6.1f %6.1f", method, route, pad > 0 ? pad : 0,
-		 "", r->rps, d[0], d[1], d[2], d[3], r->pct_5xx, r->pct_4xx);
+	add_line(f, height,
+		 selected	  ? DS_HEADING
+		 : r->pct_5xx > 0 ? DS_ERROR
+				  : DS_PLAIN,
+		 "%s %s%*s %9.1f %8s %8s %8s %8s %6.1f %6.1f", method, route, pad > 0 ? pad : 0, "",
+		 r->rps, d[0], d[1], d[2], d[3], r->pct_5xx, r->pct_4xx);
 }
 
 static void render_hot(const struct dash_state *st, int width, int height, struct dash_frame *f)
@@ -269,8 +272,8 @@ static void render_hot(const struct dash_state *st, int width, int height, struc
 	dash_fit(title, fw, cut, sizeof(cut));
 	tpad = fw - dash_columns(cut);
 	/* Right edges line up with the row's " %5.1f  %5.1f  %7s". */
-	add_line(f, height, DS_HEADING, "%s%*s %5s %6s  %7s", cut, tpad > 0 ? tpad : 0, "",
-		 "OWN%", "TOTAL%", "WAIT");
+	add_line(f, height, DS_HEADING, "%s%*s %5s %6s  %7s", cut, tpad > 0 ? tpad : 0, "", "OWN%",
+		 "TOTAL%", "WAIT");
 	for (size_t i = 0; i < st->nhot && f->nlines < height; i++) {
 		const struct dash_hot *h = &st->hot[i];
 		char wait[16];
@@ -286,8 +289,7 @@ static void render_hot(const struct dash_state *st, int width, int height, struc
 		add_line(f, height, DS_PLAIN, "(no stack samples yet)");
 }
 
-static void render_errors(const struct agg_snapshot *s, int width, int height,
-			  struct dash_frame *f)
+static void render_errors(const struct agg_snapshot *s, int width, int height, struct dash_frame *f)
 {
 	char route[DASH_LINE_BYTES], when[16];
 
@@ -368,11 +370,13 @@ void dash_render(const struct dash_header *h, const struct agg_snapshot *s,
 	while (f->nlines < height - 1)
 		add_line(f, height, DS_PLAIN, "%s", "");
 	if (st->window == AGG_WINDOW_NOW)
-		add_line(f, height, DS_FOOTER,
-			 "q quit  s/</> sort  r reverse  p pause  w window (10s)  j/k Enter hot  ? help");
+		add_line(
+			f, height, DS_FOOTER,
+			"q quit  s/</> sort  r reverse  p pause  w window (10s)  j/k Enter hot  ? help");
 	else
-		add_line(f, height, DS_FOOTER,
-			 "q quit  s/</> sort  r reverse  p pause  w window (%dm)  j/k Enter hot  ? help",
-			 st->window_minutes);
+		add_line(
+			f, height, DS_FOOTER,
+			"q quit  s/</> sort  r reverse  p pause  w window (%dm)  j/k Enter hot  ? help",
+			st->window_minutes);
 	clip_lines(f, width);
 }

@@ -13,10 +13,18 @@
 #include "aggregator.h"
 
 #define DASH_LINES_MAX 200
-#define DASH_LINE_BYTES 1024	/* UTF-8: sparkline blocks take 3 bytes each */
+#define DASH_LINE_BYTES 1024 /* UTF-8: sparkline blocks take 3 bytes each */
 
 enum dash_col {
-	COL_METHOD, COL_ROUTE, COL_RPS, COL_P50, COL_P95, COL_P99, COL_MAX, COL_5XX, COL_4XX,
+	COL_METHOD,
+	COL_ROUTE,
+	COL_RPS,
+	COL_P50,
+	COL_P95,
+	COL_P99,
+	COL_MAX,
+	COL_5XX,
+	COL_4XX,
 	COL__COUNT,
 };
 
@@ -36,8 +44,8 @@ struct dash_header {
 /* One line of the hot-functions pane. */
 struct dash_hot {
 	char function[256];
-	double own_pct, total_pct;	/* of the on-CPU samples in scope */
-	double wait_ms;			/* blocked time with it on the stack */
+	double own_pct, total_pct; /* of the on-CPU samples in scope */
+	double wait_ms;		   /* blocked time with it on the stack */
 };
 
 struct dash_state {

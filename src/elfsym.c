@@ -107,8 +107,8 @@ static int lookup_in(struct elf_file *ef, uint32_t type, const char *name, uint6
 
 		/* Written so that hostile offsets cannot wrap around 2^64. */
 		if (sh->sh_type != type || sh->sh_link >= ef->eh->e_shnum ||
-		    !in_file(ef, sh->sh_offset, sh->sh_size) || sh->sh_entsize != sizeof(Elf64_Sym) ||
-		    sh->sh_offset % _Alignof(Elf64_Sym))
+		    !in_file(ef, sh->sh_offset, sh->sh_size) ||
+		    sh->sh_entsize != sizeof(Elf64_Sym) || sh->sh_offset % _Alignof(Elf64_Sym))
 			continue;
 		strsh = section(ef, sh->sh_link);
 		if (!in_file(ef, strsh->sh_offset, strsh->sh_size))

@@ -18,8 +18,8 @@ struct console_exporter {
 	struct console_opts o;
 	char *buf;
 	size_t len;
-	uint64_t pending;		/* request records buffered */
-	uint64_t pending_other;		/* other records buffered */
+	uint64_t pending;	/* request records buffered */
+	uint64_t pending_other; /* other records buffered */
 	bool closed;
 	struct console_stats st;
 };
@@ -85,10 +85,8 @@ char *console_pretty(const char *line)
 			out[o++] = ':';
 			out[o++] = ' ';
 			break;
-		case '\n':
-			break; /* the caller adds its own */
-		default:
-			out[o++] = c;
+		case '\n': break; /* the caller adds its own */
+		default: out[o++] = c;
 		}
 	}
 	out[o] = 0;

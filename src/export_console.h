@@ -12,7 +12,7 @@
 
 struct console_opts {
 	bool pretty;
-	int fd;			/* normally STDOUT_FILENO */
+	int fd; /* normally STDOUT_FILENO */
 };
 
 struct console_stats {

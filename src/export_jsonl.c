@@ -105,8 +105,7 @@ static int put_str_field(char *buf, size_t size, int pos, const char *key, bool 
 }
 
 #define PUT_TEXT(buf, size, pos, r, f) \
-	put_str_field(buf, size, pos, #f, (r)->has_##f, (r)->f, (r)->f##_len, \
-		      (r)->f##_truncated)
+	put_str_field(buf, size, pos, #f, (r)->has_##f, (r)->f, (r)->f##_len, (r)->f##_truncated)
 
 int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 {
@@ -141,12 +140,12 @@ struct jsonl_exporter {
 	char *wbuf;
 	size_t wlen;
 	uint64_t pending;	/* request records in wbuf */
-	uint64_t pending_other;	/* other records (PROFILE) in wbuf */
+	uint64_t pending_other; /* other records (PROFILE) in wbuf */
 	struct jsonl_stats stats;
-	int last_errno;		/* the failure being reported, 0 when writing works */
-	uint64_t renames_warned;	/* rename failures already reported */
-	uint64_t deleted_warned;	/* deleted active files already reported */
-	uint64_t lost_since;	/* records lost since that failure began */
+	int last_errno;		 /* the failure being reported, 0 when writing works */
+	uint64_t renames_warned; /* rename failures already reported */
+	uint64_t deleted_warned; /* deleted active files already reported */
+	uint64_t lost_since;	 /* records lost since that failure began */
 	time_t last_warn;
 };
 
@@ -238,7 +237,8 @@ static void report_rename_failures(struct jsonl_exporter *x)
 	if (x->renames_warned == 0)
 		p_warn("a finished JSONL file could not be given its --filename-template name "
 		       "(%s); its records are kept as profilis-unrenamed-*.jsonl next to %s, and "
-		       "so will the next ones be (counted)", strerror(-err), rotfile__name(x->rf));
+		       "so will the next ones be (counted)",
+		       strerror(-err), rotfile__name(x->rf));
 	x->renames_warned = n;
 }
 
@@ -251,7 +251,8 @@ static void report_deleted(struct jsonl_exporter *x)
 		return;
 	p_warn("the JSONL file being written, now %s, was deleted by someone else (%" PRIu64
 	       " files so far, %" PRIu64 " bytes of records with them); writing goes on in a "
-	       "new file there", rotfile__name(x->rf), n, bytes);
+	       "new file there",
+	       rotfile__name(x->rf), n, bytes);
 	x->deleted_warned = n;
 }
 

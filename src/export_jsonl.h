@@ -15,7 +15,9 @@
  * escapes to at most 6 ("\u0000"), and route may be a copy of path. */
 #define JSONL_LINE_MAX 32768
 _Static_assert(6 * (PBPF_METHOD_MAX + 2 * PBPF_PATH_MAX + PBPF_ENDPOINT_MAX + PBPF_EXC_MAX) +
-		       1024 <= JSONL_LINE_MAX, "a record's longest line fits");
+			       1024 <=
+		       JSONL_LINE_MAX,
+	       "a record's longest line fits");
 
 /* Encodes one record as a JSON line ending in '\n'.  Returns its length, or
  * -ENOSPC if `size` is too small (nothing partial is left in `buf`). */
@@ -27,22 +29,22 @@ int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s);
 int jsonl_put_string_n(char *buf, size_t size, size_t pos, const char *s, size_t n);
 
 struct jsonl_opts {
-	const char *path;	/* NULL or "-": standard output */
-	const char *dir;	/* rotated files in this directory (wins over path) */
-	long long rotate_bytes;	/* dir: new file past this size, 0 never */
-	double rotate_secs;	/* dir: new file at this age, 0 never */
+	const char *path;	       /* NULL or "-": standard output */
+	const char *dir;	       /* rotated files in this directory (wins over path) */
+	long long rotate_bytes;	       /* dir: new file past this size, 0 never */
+	double rotate_secs;	       /* dir: new file at this age, 0 never */
 	const char *filename_template; /* dir: NULL = profilis-{timestamp}.jsonl */
 };
 
 struct jsonl_stats {
-	uint64_t written;	/* records fully written */
-	uint64_t write_errors;	/* records lost to a failed write */
+	uint64_t written;      /* records fully written */
+	uint64_t write_errors; /* records lost to a failed write */
 	uint64_t bytes;
-	uint64_t files;		/* finished (rotated) files */
+	uint64_t files;		  /* finished (rotated) files */
 	uint64_t rename_failures; /* of those, kept under a fallback name */
-	uint64_t deleted_files;	/* active files deleted by someone else */
-	uint64_t deleted_bytes;	/* the records they held */
-	uint64_t other_written;	/* PROFILE and other non-request records */
+	uint64_t deleted_files;	  /* active files deleted by someone else */
+	uint64_t deleted_bytes;	  /* the records they held */
+	uint64_t other_written;	  /* PROFILE and other non-request records */
 	uint64_t other_errors;
 };
 

@@ -58,10 +58,10 @@ int hist_index(uint64_t v)
 
 	if (v < HIST_SUB)
 		return (int)v;
-	e = 63 - __builtin_clzll(v);		/* >= 7 */
+	e = 63 - __builtin_clzll(v); /* >= 7 */
 	level = e - 7;
 	if (level >= HIST_LEVELS)
-		return HIST_BUCKETS - 1;	/* saturate: longer than 2.4 hours */
+		return HIST_BUCKETS - 1; /* saturate: longer than 2.4 hours */
 	return HIST_SUB + level * (HIST_SUB / 2) + (int)((v >> (level + 1)) - HIST_SUB / 2);
 }
 

@@ -13,18 +13,18 @@
 
 #include <stdint.h>
 
-#define HIST_SUB 128				/* exact range and precision */
-#define HIST_LEVELS 36				/* up to 2^43 ns, ~2.4 hours */
+#define HIST_SUB 128   /* exact range and precision */
+#define HIST_LEVELS 36 /* up to 2^43 ns, ~2.4 hours */
 #define HIST_BUCKETS (HIST_SUB + HIST_LEVELS * (HIST_SUB / 2))
 
 #define HIST_CHUNK 64
 #define HIST_CHUNKS (HIST_BUCKETS / HIST_CHUNK)
 
 struct histogram {
-	float *chunk[HIST_CHUNKS];		/* NULL: all zero */
+	float *chunk[HIST_CHUNKS]; /* NULL: all zero */
 	double total;
-	uint64_t min_ns, max_ns;		/* exact extremes */
-	uint64_t lost;				/* adds a failed allocation refused */
+	uint64_t min_ns, max_ns; /* exact extremes */
+	uint64_t lost;		 /* adds a failed allocation refused */
 };
 
 /* Empties h, freeing its chunks (h must be zeroed or used before). */

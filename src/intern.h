@@ -14,13 +14,13 @@
 #include <stdint.h>
 
 struct htab {
-	uint32_t *slot;		/* index + 1, 0 = empty */
-	size_t cap, n;		/* n: keys so far */
-	char **keys;		/* keys[i]: a copy of key i */
+	uint32_t *slot; /* index + 1, 0 = empty */
+	size_t cap, n;	/* n: keys so far */
+	char **keys;	/* keys[i]: a copy of key i */
 	size_t *lens;
-	size_t keycap;		/* room in keys[] and lens[] */
-	size_t valcap;		/* room in the caller's value array (ht_intern_vals) */
-	size_t max;		/* most keys, 0: no limit; set before the first key */
+	size_t keycap; /* room in keys[] and lens[] */
+	size_t valcap; /* room in the caller's value array (ht_intern_vals) */
+	size_t max;    /* most keys, 0: no limit; set before the first key */
 };
 
 uint64_t hash_bytes(const void *key, size_t len);

@@ -25,13 +25,13 @@ struct live {
 	uint64_t last_events, last_events_ns;
 	double events_per_s;
 	bool term_on;
-	bool holds_log;		/* messages held while the dashboard is shown */
+	bool holds_log; /* messages held while the dashboard is shown */
 	bool stats_warned;
-	struct agg_snapshot frozen;	/* what a paused dashboard keeps showing */
+	struct agg_snapshot frozen; /* what a paused dashboard keeps showing */
 	bool have_frozen;
-	int esc;			/* bytes of an escape sequence seen */
-	bool drill;			/* hot functions of the selected route */
-	char drill_key[300];		/* "METHOD route" of that route */
+	int esc;	     /* bytes of an escape sequence seen */
+	bool drill;	     /* hot functions of the selected route */
+	char drill_key[300]; /* "METHOD route" of that route */
 	struct dash_hot hot[12];
 };
 
@@ -101,9 +101,15 @@ static int on_key(struct live *l, int key)
 		break;
 	case '?': l->st.help = true; break;
 	case 'j': l->st.selected++; break;
-	case 'k': if (l->st.selected > 0) l->st.selected--; break;
+	case 'k':
+		if (l->st.selected > 0)
+			l->st.selected--;
+		break;
 	case '\r':
-	case '\n': l->drill = !l->drill; l->drill_key[0] = 0; break;
+	case '\n':
+		l->drill = !l->drill;
+		l->drill_key[0] = 0;
+		break;
 	case 27:
 	case 127: l->drill = false; break;
 	}
@@ -210,8 +216,8 @@ int live__tick(struct live *l, uint64_t now, const struct live_counters *c)
 
 	if (now - l->last_events_ns >= 1000000000ULL) {
 		if (l->last_events_ns)
-			l->events_per_s = (c->events - l->last_events) /
-					  ((now - l->last_events_ns) / 1e9);
+			l->events_per_s =
+				(c->events - l->last_events) / ((now - l->last_events_ns) / 1e9);
 		l->last_events = c->events;
 		l->last_events_ns = now;
 	}

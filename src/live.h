@@ -19,17 +19,17 @@ enum live_mode { LIVE_NONE, LIVE_DASHBOARD, LIVE_TABLE };
 
 struct live_opts {
 	enum live_mode mode;
-	double interval_s;		/* redraw / rewrite period */
-	const char *stats_json;		/* NULL: none */
+	double interval_s;	/* redraw / rewrite period */
+	const char *stats_json; /* NULL: none */
 	int window_minutes;
-	struct dash_header header;	/* pid, process, server, python */
-	struct profile *profile;	/* hot functions pane; NULL: none */
-	uint64_t start_ns;		/* CLOCK_MONOTONIC at attach */
+	struct dash_header header; /* pid, process, server, python */
+	struct profile *profile;   /* hot functions pane; NULL: none */
+	uint64_t start_ns;	   /* CLOCK_MONOTONIC at attach */
 };
 
 /* What the views show that the aggregator does not know. */
 struct live_counters {
-	uint64_t events;		/* events received so far */
+	uint64_t events; /* events received so far */
 	uint64_t lost;
 	int64_t inflight;
 };

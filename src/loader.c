@@ -28,11 +28,11 @@
 struct loader {
 	struct profilis_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *tp_links[3];	/* fork, exit, sched_switch */
-	struct bpf_link **cpu_links;	/* one sampling clock per CPU */
+	struct bpf_link *tp_links[3]; /* fork, exit, sched_switch */
+	struct bpf_link **cpu_links;  /* one sampling clock per CPU */
 	int ncpus;
-	struct bpf_link *uprobes[2];	/* PyContextVar_Set, PyContextVar_Reset */
-	__u32 max_procs;		/* the traced set's size */
+	struct bpf_link *uprobes[2]; /* PyContextVar_Set, PyContextVar_Reset */
+	__u32 max_procs;	     /* the traced set's size */
 	loader_event_fn on_event;
 	void *ctx;
 };
@@ -101,8 +101,9 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	/* Wake the reader early enough that a burst cannot fill the buffer
 	 * within one 100 ms tick. */
 	s->rodata->wake_bytes = o->ringbuf_bytes / 8;
-	s->rodata->max_depth = o->max_depth > 0 && o->max_depth <= PBPF_STACK_MAX
-				       ? o->max_depth : 64;
+	s->rodata->max_depth = 64;
+	if (o->max_depth > 0 && o->max_depth <= PBPF_STACK_MAX)
+		s->rodata->max_depth = o->max_depth;
 	s->rodata->stacks_enabled = o->sample_hz > 0 || o->offcpu;
 	err = pyoffsets_pack_names((struct pbpf_name_key *)s->rodata->names);
 	if (!err)
@@ -155,7 +156,8 @@ static int seed_tree(struct loader *l, pid_t root)
 	free(pids);
 	if (err == -E2BIG)
 		p_warn("the tree of PID %d has more than --max-procs %u processes: the rest "
-		       "are not traced", root, l->max_procs);
+		       "are not traced",
+		       root, l->max_procs);
 	p_dbg("tracing %d process(es) in the tree of PID %d", n, root);
 	return err == -E2BIG ? 0 : err;
 }
@@ -166,18 +168,19 @@ static int attach_uprobes(struct loader *l, const struct target *t, char *msg, s
 {
 	struct profilis_bpf *s = l->skel;
 
-	l->uprobes[0] = bpf_program__attach_uprobe(s->progs.ctxvar_set, false, -1,
-						   t->interp_host, t->set_offset);
+	l->uprobes[0] = bpf_program__attach_uprobe(s->progs.ctxvar_set, false, -1, t->interp_host,
+						   t->set_offset);
 	if (l->uprobes[0])
 		l->uprobes[1] = bpf_program__attach_uprobe(s->progs.ctxvar_reset, false, -1,
 							   t->interp_host, t->reset_offset);
 	if (!l->uprobes[0] || !l->uprobes[1]) {
 		int err = -errno;
 
-		snprintf(msg, msglen, "cannot attach uprobes to %s (PyContextVar_Set at 0x%llx, "
-			 "PyContextVar_Reset at 0x%llx): %s", t->interp,
-			 (unsigned long long)t->set_offset, (unsigned long long)t->reset_offset,
-			 strerror(-err));
+		snprintf(msg, msglen,
+			 "cannot attach uprobes to %s (PyContextVar_Set at 0x%llx, "
+			 "PyContextVar_Reset at 0x%llx): %s",
+			 t->interp, (unsigned long long)t->set_offset,
+			 (unsigned long long)t->reset_offset, strerror(-err));
 		return err;
 	}
 	p_dbg("attached uprobes to %s for the traced processes", t->interp);
@@ -193,7 +196,8 @@ static int attach_all(struct loader *l, const struct target *t, char *msg, size_
 	l->tp_links[1] = bpf_program__attach(s->progs.on_exit);
 	if (!l->tp_links[0] || !l->tp_links[1]) {
 		err = -errno;
-		snprintf(msg, msglen, "cannot attach the sched_process_fork/exit raw tracepoints: %s",
+		snprintf(msg, msglen,
+			 "cannot attach the sched_process_fork/exit raw tracepoints: %s",
 			 strerror(errno));
 		return err;
 	}
@@ -233,7 +237,8 @@ static int attach_sampler(struct loader *l, int hz, char *msg, size_t msglen)
 				 strerror(errno));
 			return -errno;
 		}
-		l->cpu_links[cpu] = bpf_program__attach_perf_event(l->skel->progs.on_cpu_sample, fd);
+		l->cpu_links[cpu] =
+			bpf_program__attach_perf_event(l->skel->progs.on_cpu_sample, fd);
 		if (!l->cpu_links[cpu]) {
 			int err = -errno;
 
@@ -268,9 +273,10 @@ struct loader *loader__new(const struct loader_opts *o, char *msg, size_t msglen
 		goto fail;
 	err = profilis_bpf__load(l->skel);
 	if (err) {
-		snprintf(msg, msglen,
-			 "the kernel refused the BPF programs: %s (run with -vv for the verifier log)",
-			 strerror(-err));
+		snprintf(
+			msg, msglen,
+			"the kernel refused the BPF programs: %s (run with -vv for the verifier log)",
+			strerror(-err));
 		goto fail;
 	}
 	err = attach_all(l, o->target, msg, msglen);

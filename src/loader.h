@@ -18,17 +18,17 @@ typedef int (*loader_event_fn)(void *ctx, const void *event, size_t size);
 
 struct loader_opts {
 	const struct target *target;
-	const struct pbpf_py_offsets *offsets;	/* the target's (pyruntime.c) */
-	const struct pbpf_filter_cfg *filter;	/* sampling and exclusions */
-	size_t ringbuf_bytes;			/* power of two */
+	const struct pbpf_py_offsets *offsets; /* the target's (pyruntime.c) */
+	const struct pbpf_filter_cfg *filter;  /* sampling and exclusions */
+	size_t ringbuf_bytes;		       /* power of two */
 	loader_event_fn on_event;
 	void *ctx;
-	int libbpf_verbose;			/* pass libbpf's log to stderr */
-	int sample_hz;				/* stack sampling; 0: off */
-	int max_depth;				/* frames per stack, <= PBPF_STACK_MAX */
-	int offcpu;				/* record blocked stacks */
-	int max_procs;				/* traced set and flask_seen; 0: 4096 */
-	int max_inflight;			/* requests in flight; 0: 16384 */
+	int libbpf_verbose; /* pass libbpf's log to stderr */
+	int sample_hz;	    /* stack sampling; 0: off */
+	int max_depth;	    /* frames per stack, <= PBPF_STACK_MAX */
+	int offcpu;	    /* record blocked stacks */
+	int max_procs;	    /* traced set and flask_seen; 0: 4096 */
+	int max_inflight;   /* requests in flight; 0: 16384 */
 };
 
 struct loader;

@@ -78,8 +78,10 @@ void log_hold(bool hold)
 		if (held_len && write(STDERR_FILENO, held, held_len) < 0)
 			held_len = 0;
 		if (held_dropped)
-			n = snprintf(tail, sizeof(tail), "profilis-bpf: warning: %lu more messages "
-				     "were not kept while the dashboard was shown\n", held_dropped);
+			n = snprintf(tail, sizeof(tail),
+				     "profilis-bpf: warning: %lu more messages "
+				     "were not kept while the dashboard was shown\n",
+				     held_dropped);
 		if (n > 0 && write(STDERR_FILENO, tail, n) < 0)
 			n = 0;
 		held_len = 0;

@@ -12,8 +12,7 @@ enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
-void p_log(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void p_log(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Holds messages (bounded) while the dashboard owns stderr's terminal;
  * log_hold(false) writes what was held, and how much did not fit. */

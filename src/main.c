@@ -36,7 +36,7 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
 	if (stop_signal) {
-		term_close(); /* write(2) and tcsetattr(3): safe in a handler */
+		term_close();	  /* write(2) and tcsetattr(3): safe in a handler */
 		_exit(128 + sig); /* second signal: leave now */
 	}
 	stop_signal = sig;
@@ -45,7 +45,7 @@ static void on_signal(int sig)
 struct app {
 	struct config cfg;
 	struct target t;
-	struct pbpf_py_offsets off;	/* the target's, see pyruntime.c */
+	struct pbpf_py_offsets off; /* the target's, see pyruntime.c */
 	struct filter *filter;
 	struct jsonl_exporter *jsonl;
 	struct console_exporter *console;
@@ -124,15 +124,16 @@ static int open_exporters(struct app *a)
 	if (!a->filter)
 		return p_err("cannot set up --exclude-route: %s", strerror(errno)), -1;
 	if (c->output) {
-		a->jsonl = jsonl__new(&(struct jsonl_opts){
-			.path = c->output_is_dir ? NULL : c->output,
-			.dir = c->output_is_dir ? c->output : NULL,
-			.rotate_bytes = c->rotate_bytes,
-			.rotate_secs = c->rotate_secs,
-			.filename_template = c->filename_template });
+		a->jsonl = jsonl__new(
+			&(struct jsonl_opts){ .path = c->output_is_dir ? NULL : c->output,
+					      .dir = c->output_is_dir ? c->output : NULL,
+					      .rotate_bytes = c->rotate_bytes,
+					      .rotate_secs = c->rotate_secs,
+					      .filename_template = c->filename_template });
 		if (!a->jsonl)
 			return p_err("cannot write JSONL to %s: %s", c->output,
-				     safefile_strerror(errno)), -1;
+				     safefile_strerror(errno)),
+			       -1;
 	}
 	if (c->console != CONSOLE_OFF) {
 		a->console = console__new(&(struct console_opts){
@@ -147,23 +148,34 @@ static int open_exporters(struct app *a)
 	if (!a->agg)
 		return p_err("cannot set up statistics: %s", strerror(errno)), -1;
 	if (c->sample_hz > 0 || c->offcpu) {
-		a->profile = profile__new(&(struct profile_opts){
+		struct profile_opts po = {
 			.off = &a->off,
 			.code_type = a->t.code_type_addr,
-			.sample_hz = c->sample_hz });
+			.sample_hz = c->sample_hz,
+		};
+
+		a->profile = profile__new(&po);
 		if (!a->profile)
 			return p_err("cannot set up the profiler: %s", strerror(errno)), -1;
 	}
-	a->pipe = (struct pipeline){
-		.realtime_offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
-		.sample_rate = c->sample, .filter = a->filter, .jsonl = a->jsonl,
-		.console = a->console, .agg = a->agg, .profile = a->profile,
-		.profile_every_ns = 10000000000ULL };
-	a->collector = collector__new(&(struct collector_opts){
-		.item_size = sizeof(struct pbpf_req_event), .queue_size = c->queue_size,
-		.batch_max = c->batch_max, .flush_interval_ns = c->flush_interval_s * 1e9,
-		.drop_oldest = c->drop_oldest, .sink = pipeline_sink, .tick = pipeline_tick,
-		.ctx = &a->pipe });
+	a->pipe = (struct pipeline){ .realtime_offset_ns =
+					     clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
+				     .sample_rate = c->sample,
+				     .filter = a->filter,
+				     .jsonl = a->jsonl,
+				     .console = a->console,
+				     .agg = a->agg,
+				     .profile = a->profile,
+				     .profile_every_ns = 10000000000ULL };
+	a->collector = collector__new(
+		&(struct collector_opts){ .item_size = sizeof(struct pbpf_req_event),
+					  .queue_size = c->queue_size,
+					  .batch_max = c->batch_max,
+					  .flush_interval_ns = c->flush_interval_s * 1e9,
+					  .drop_oldest = c->drop_oldest,
+					  .sink = pipeline_sink,
+					  .tick = pipeline_tick,
+					  .ctx = &a->pipe });
 	if (!a->collector)
 		return p_err("cannot start the collector: %s", strerror(errno)), -1;
 	return 0;
@@ -172,10 +184,15 @@ static int open_exporters(struct app *a)
 static int open_live(struct app *a)
 {
 	struct live_opts lo = {
-		.mode = a->cfg.dashboard ? LIVE_DASHBOARD : a->cfg.table ? LIVE_TABLE : LIVE_NONE,
-		.interval_s = a->cfg.interval_s, .stats_json = a->cfg.stats_json,
-		.window_minutes = a->cfg.window_minutes, .start_ns = a->start_ns,
-		.header = { .pid = a->t.pid }, .profile = a->profile,
+		.mode = a->cfg.dashboard ? LIVE_DASHBOARD
+			: a->cfg.table	 ? LIVE_TABLE
+					 : LIVE_NONE,
+		.interval_s = a->cfg.interval_s,
+		.stats_json = a->cfg.stats_json,
+		.window_minutes = a->cfg.window_minutes,
+		.start_ns = a->start_ns,
+		.header = { .pid = a->t.pid },
+		.profile = a->profile,
 	};
 
 	snprintf(lo.header.process, sizeof(lo.header.process), "%s", a->t.comm);
@@ -212,22 +229,28 @@ static int attach(struct app *a)
 	char msg[1024];
 
 	filter__bpf_config(a->filter, a->cfg.sample, a->cfg.keep_errors, &fcfg);
-	a->loader = loader__new(&(struct loader_opts){
-		.target = &a->t, .offsets = &a->off,
-		.filter = &fcfg, .ringbuf_bytes = a->cfg.ringbuf_bytes, .on_event = on_event,
-		.ctx = a, .libbpf_verbose = a->cfg.verbosity >= 2,
-		.sample_hz = a->cfg.sample_hz, .max_depth = a->cfg.max_depth,
-		.offcpu = a->cfg.offcpu, .max_procs = a->cfg.max_procs,
-		.max_inflight = a->cfg.max_inflight }, msg, sizeof(msg));
+	a->loader = loader__new(&(struct loader_opts){ .target = &a->t,
+						       .offsets = &a->off,
+						       .filter = &fcfg,
+						       .ringbuf_bytes = a->cfg.ringbuf_bytes,
+						       .on_event = on_event,
+						       .ctx = a,
+						       .libbpf_verbose = a->cfg.verbosity >= 2,
+						       .sample_hz = a->cfg.sample_hz,
+						       .max_depth = a->cfg.max_depth,
+						       .offcpu = a->cfg.offcpu,
+						       .max_procs = a->cfg.max_procs,
+						       .max_inflight = a->cfg.max_inflight },
+				msg, sizeof(msg));
 	if (!a->loader) {
 		p_err("%s", msg);
 		return -1;
 	}
-	p_info("attached to PID %d (%s, CPython %s, %s%s); Ctrl-C to stop", a->t.pid,
-	       a->t.comm, a->t.py_version, a->t.interp,
-	       a->t.is_lib ? "" : ", static");
+	p_info("attached to PID %d (%s, CPython %s, %s%s); Ctrl-C to stop", a->t.pid, a->t.comm,
+	       a->t.py_version, a->t.interp, a->t.is_lib ? "" : ", static");
 	p_dbg("tracing %d process(es); waiting for Flask requests (Flask may not be "
-	      "imported yet)", loader__traced_count(a->loader));
+	      "imported yet)",
+	      loader__traced_count(a->loader));
 	return open_live(a);
 }
 
@@ -248,12 +271,14 @@ static void warn_pressure(struct app *a, int64_t now)
 		       cs.depth * 100 / a->cfg.queue_size, cs.depth, a->cfg.queue_size);
 	if (cs.dropped > a->warned_dropped)
 		p_warn("dropped %llu oldest queued events (%llu in all); raise --queue-size "
-		       "or use --no-drop-oldest", (unsigned long long)(cs.dropped - a->warned_dropped),
+		       "or use --no-drop-oldest",
+		       (unsigned long long)(cs.dropped - a->warned_dropped),
 		       (unsigned long long)cs.dropped);
 	if (klost > a->warned_kernel_lost)
 		p_warn("lost %llu events in the kernel (ring buffer or in-flight table full; "
 		       "%llu in all); raise --ringbuf-mb or --max-inflight",
-		       (unsigned long long)(klost - a->warned_kernel_lost), (unsigned long long)klost);
+		       (unsigned long long)(klost - a->warned_kernel_lost),
+		       (unsigned long long)klost);
 	if (cs.dropped > a->warned_dropped || klost > a->warned_kernel_lost ||
 	    cs.depth * 5 > (uint64_t)a->cfg.queue_size * 4)
 		a->next_warn_ns = now + 5000000000LL;
@@ -310,8 +335,8 @@ static void summarize_other_losses(struct app *a, const struct pbpf_stats *bs,
 		       (unsigned long long)a->pipe.malformed);
 	if (bs->forks_untracked)
 		p_warn("%llu child processes were not traced: the traced set (--max-procs %u) "
-		       "was full; their requests are missing", (unsigned long long)bs->forks_untracked,
-		       loader__max_procs(a->loader));
+		       "was full; their requests are missing",
+		       (unsigned long long)bs->forks_untracked, loader__max_procs(a->loader));
 	if (bs->frame_missing)
 		p_warn("%llu request contexts were popped outside Flask.wsgi_app and gave no "
 		       "record: a stream_with_context body (Flask 3), test_request_context, or "
@@ -341,24 +366,28 @@ static void summarize(struct app *a)
 	if (a->console)
 		console__stats(a->console, &con);
 	/* With no exporter (dashboard, --table) a request counts once aggregated. */
-	recorded = a->jsonl ? js.written : a->console ? con.written
-				       : a->pipe.decoded - user_excluded;
+	recorded = a->jsonl	? js.written
+		   : a->console ? con.written
+				: a->pipe.decoded - user_excluded;
 	write_errors = a->jsonl ? js.write_errors : con.write_errors;
 	p_info("%llu requests recorded, %llu lost (kernel ring buffer full %llu, in-flight "
 	       "table full %llu, queue drops %llu, write errors %llu); %llu sampled out, "
 	       "%llu excluded (%llu in the kernel); %llu began before attach",
-	       recorded, (unsigned long long)(bs.ringbuf_drops + bs.inflight_drops + cs.dropped) +
-			 write_errors,
+	       recorded,
+	       (unsigned long long)(bs.ringbuf_drops + bs.inflight_drops + cs.dropped) +
+		       write_errors,
 	       (unsigned long long)bs.ringbuf_drops, (unsigned long long)bs.inflight_drops,
 	       (unsigned long long)cs.dropped, write_errors, (unsigned long long)bs.unsampled,
-	       (unsigned long long)bs.excluded + user_excluded,
-	       (unsigned long long)bs.excluded, (unsigned long long)bs.no_start);
+	       (unsigned long long)bs.excluded + user_excluded, (unsigned long long)bs.excluded,
+	       (unsigned long long)bs.no_start);
 	summarize_other_losses(a, &bs, &js);
 	if (a->jsonl && js.files)
-		p_info("%llu JSONL files written to %s", (unsigned long long)js.files, a->cfg.output);
+		p_info("%llu JSONL files written to %s", (unsigned long long)js.files,
+		       a->cfg.output);
 	if (js.rename_failures)
 		p_warn("%llu of them could not be renamed by --filename-template and were kept as "
-		       "profilis-unrenamed-*.jsonl", (unsigned long long)js.rename_failures);
+		       "profilis-unrenamed-*.jsonl",
+		       (unsigned long long)js.rename_failures);
 	if (js.deleted_files)
 		p_warn("%llu JSONL files were deleted by someone else while being written, with "
 		       "%llu bytes of records (counted as recorded: profilis-bpf wrote them)",
@@ -409,10 +438,12 @@ static void write_profiles(struct app *a)
 	       ps.offcpu_ns / 1e9, (unsigned long long)ps.truncated);
 	if (ps.capped)
 		p_info("profile: %llu routes, frames or stacks past their caps were folded into "
-		       "(other) buckets", (unsigned long long)ps.capped);
+		       "(other) buckets",
+		       (unsigned long long)ps.capped);
 	if (ps.oom || ps.dropped)
 		p_warn("profile: %llu allocations failed; %llu samples or blocked stacks were not "
-		       "kept", (unsigned long long)ps.oom, (unsigned long long)ps.dropped);
+		       "kept",
+		       (unsigned long long)ps.oom, (unsigned long long)ps.dropped);
 	p_dbg("profile: symbols of %llu exited processes dropped; %llu routes, %llu frames, "
 	      "%llu stacks, %llu cells, %llu cached code objects",
 	      (unsigned long long)ps.exited_procs, (unsigned long long)ps.routes,
@@ -421,7 +452,8 @@ static void write_profiles(struct app *a)
 	if (a->cfg.folded && (err = profile__write_folded(a->profile, a->cfg.folded)))
 		p_err("cannot write --folded %s: %s", a->cfg.folded, safefile_strerror(err));
 	if (a->cfg.speedscope && (err = profile__write_speedscope(a->profile, a->cfg.speedscope)))
-		p_err("cannot write --speedscope %s: %s", a->cfg.speedscope, safefile_strerror(err));
+		p_err("cannot write --speedscope %s: %s", a->cfg.speedscope,
+		      safefile_strerror(err));
 }
 
 static void teardown(struct app *a)

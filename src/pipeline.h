@@ -16,17 +16,17 @@ struct jsonl_exporter;
 struct console_exporter;
 
 struct pipeline {
-	int64_t realtime_offset_ns;	/* CLOCK_REALTIME - CLOCK_MONOTONIC */
-	double sample_rate;		/* configured --sample */
+	int64_t realtime_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	double sample_rate;	    /* configured --sample */
 	struct filter *filter;
-	struct jsonl_exporter *jsonl;	/* may be NULL */
+	struct jsonl_exporter *jsonl;	  /* may be NULL */
 	struct console_exporter *console; /* may be NULL */
-	struct aggregator *agg;		/* may be NULL */
-	struct profile *profile;	/* may be NULL: joins samples to routes */
-	uint64_t profile_every_ns;	/* PROFILE records period, 0: only at exit */
+	struct aggregator *agg;		  /* may be NULL */
+	struct profile *profile;	  /* may be NULL: joins samples to routes */
+	uint64_t profile_every_ns;	  /* PROFILE records period, 0: only at exit */
 	uint64_t next_profile_ns;
 	uint64_t decoded;
-	uint64_t malformed;		/* events that failed to decode */
+	uint64_t malformed; /* events that failed to decode */
 };
 
 /* collector_sink_fn: items are struct pbpf_req_event. */

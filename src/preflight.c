@@ -32,7 +32,10 @@ int preflight_capabilities(char *msg, size_t msglen)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2] = {};
-	static const struct { int cap; const char *name; } need[] = {
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
 		{ CAP_BPF, "CAP_BPF" },
 		{ CAP_PERFMON, "CAP_PERFMON" },
 		{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },
@@ -81,8 +84,10 @@ int preflight_uprobe(char *msg, size_t msglen)
 	int type = uprobe_pmu_type(), mfd = -1, fd = -1, err = 0;
 
 	if (type < 0) {
-		snprintf(msg, msglen, "this kernel has no uprobe PMU (/sys/bus/event_source/devices/"
-			 "uprobe/type: %s); it needs CONFIG_UPROBE_EVENTS=y", strerror(-type));
+		snprintf(msg, msglen,
+			 "this kernel has no uprobe PMU (/sys/bus/event_source/devices/"
+			 "uprobe/type: %s); it needs CONFIG_UPROBE_EVENTS=y",
+			 strerror(-type));
 		return type;
 	}
 	/* A probe on an unmapped memfd: it inserts no breakpoint anywhere. */
@@ -98,10 +103,12 @@ int preflight_uprobe(char *msg, size_t msglen)
 	fd = syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
 		err = -errno;
-		snprintf(msg, msglen, "the kernel refused to create a uprobe (%s): creating "
+		snprintf(msg, msglen,
+			 "the kernel refused to create a uprobe (%s): creating "
 			 "uprobes needs CAP_SYS_ADMIN here, CAP_PERFMON is not enough; run as "
 			 "root (sudo profilis-bpf ...) or grant "
-			 "cap_sys_admin,cap_sys_ptrace+ep", strerror(errno));
+			 "cap_sys_admin,cap_sys_ptrace+ep",
+			 strerror(errno));
 	}
 cleanup:
 	if (fd >= 0)

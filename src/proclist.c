@@ -42,7 +42,8 @@ static int read_listening(struct listen_sock *out, int max)
 			char *colon;
 
 			if (sscanf(line, " %*d: %127s %*s %x %*s %*s %*s %*d %*d %lu", local, &st,
-				   &inode) != 3 || st != 0x0A /* TCP_LISTEN */)
+				   &inode) != 3 ||
+			    st != 0x0A /* TCP_LISTEN */)
 				continue;
 			colon = strrchr(local, ':');
 			if (!colon || sscanf(colon + 1, "%x", &port) != 1)

@@ -19,8 +19,9 @@ int maps_parse_line(const char *line, struct maps_entry *out)
 	size_t len;
 
 	memset(out, 0, sizeof(*out));
-	if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %*u%n", &start, &end, perms, &off,
-		   &pos) != 4 || pos == 0 || end < start || strlen(perms) != 4)
+	if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %*u%n", &start, &end, perms, &off, &pos) !=
+		    4 ||
+	    pos == 0 || end < start || strlen(perms) != 4)
 		return -EINVAL;
 	out->start = start;
 	out->end = end;

@@ -25,10 +25,10 @@ int maps_parse_line(const char *line, struct maps_entry *out);
 int maps_python_kind(const char *path);
 
 struct py_mapping {
-	char path[MAPS_PATH_MAX];	/* as the target sees it */
-	int version_hint;		/* from the file name, see maps_python_kind */
-	int is_lib;			/* libpython: shared-library layout */
-	uint64_t start, offset;		/* one mapping of the file: for load bias */
+	char path[MAPS_PATH_MAX]; /* as the target sees it */
+	int version_hint;	  /* from the file name, see maps_python_kind */
+	int is_lib;		  /* libpython: shared-library layout */
+	uint64_t start, offset;	  /* one mapping of the file: for load bias */
 };
 
 /* Scans maps text for the interpreter: libpython wins over the executable

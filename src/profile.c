@@ -20,9 +20,9 @@
 #include "symbols.h"
 
 /* ---- the profile ---- */
-struct frame {			/* four strings in one allocation (str) */
-	char *name;		/* "qualname (file:line)" */
-	char *func;		/* "qualname (basename)": what hot functions group by */
+struct frame {	    /* four strings in one allocation (str) */
+	char *name; /* "qualname (file:line)" */
+	char *func; /* "qualname (basename)": what hot functions group by */
 	char *file;
 	char *qualname;
 	int line;
@@ -34,7 +34,7 @@ struct cell {
 };
 
 struct pending {
-	uint64_t key[2];	/* pid << 32 | tid, start */
+	uint64_t key[2]; /* pid << 32 | tid, start */
 	uint32_t stack;
 	int offcpu;
 	uint64_t offcpu_ns, arrived_ns;
@@ -49,7 +49,7 @@ struct profile {
 	struct cell *cell_v;
 	struct pending *pend;
 	size_t npend, cappend;
-	size_t nreq_routes;		/* "METHOD route" keys, pseudo routes not counted */
+	size_t nreq_routes; /* "METHOD route" keys, pseudo routes not counted */
 	uint64_t next_prune_ns;
 	struct profile_stats st;
 };
@@ -160,11 +160,12 @@ static long stack_id(struct profile *p, const uint32_t *ids, int n)
 /* Symbolizes an event into a stack id (frames root first). */
 static long intern_stack(struct profile *p, const struct pbpf_stack_event *e, uint64_t now)
 {
-	uint32_t ids[PBPF_STACK_MAX + 3];	/* [no GIL], [truncated], frames */
+	uint32_t ids[PBPF_STACK_MAX + 3]; /* [no GIL], [truncated], frames */
 	int n = 0;
 	long id;
 
-	if (e->cls == PBPF_CLASS_NO_PYTHON || (e->cls == PBPF_CLASS_NO_GIL && e->kind == PBPF_EV_SAMPLE)) {
+	if (e->cls == PBPF_CLASS_NO_PYTHON ||
+	    (e->cls == PBPF_CLASS_NO_GIL && e->kind == PBPF_EV_SAMPLE)) {
 		id = pseudo_frame(p, e->cls == PBPF_CLASS_NO_PYTHON ? "[no Python]" : "[no GIL]");
 		if (id < 0)
 			return id;
@@ -406,8 +407,7 @@ static int by_total(const void *a, const void *b)
 }
 
 /* Adds a cell's weights to the functions of its stack. */
-static void hot_cell(struct profile *p, struct func_acc *a, const struct cell *cl,
-		     uint32_t stack)
+static void hot_cell(struct profile *p, struct func_acc *a, const struct cell *cl, uint32_t stack)
 {
 	uint32_t seen[PBPF_STACK_MAX + 3];
 	size_t depth, nseen = 0;
@@ -438,8 +438,7 @@ static long find_route(struct profile *p, const char *route_key)
 	return ht_find(&p->routes, route_key, strlen(route_key) + 1);
 }
 
-size_t profile__hot(struct profile *p, const char *route_key, struct profile_hot *out,
-		    size_t max)
+size_t profile__hot(struct profile *p, const char *route_key, struct profile_hot *out, size_t max)
 {
 	struct func_acc a = { 0 };
 	double route_samples = 0, route_wall = 0;
@@ -465,10 +464,12 @@ size_t profile__hot(struct profile *p, const char *route_key, struct profile_hot
 
 		h->own_pct = route_samples ? 100 * h->own_samples / route_samples : 0;
 		h->total_pct = route_samples ? 100 * h->total_samples / route_samples : 0;
-		h->own_wall_pct = route_wall ? 100 * wall_s(p, h->own_samples, h->offcpu_own_ns) /
-						       route_wall : 0;
-		h->total_wall_pct = route_wall ? 100 * wall_s(p, h->total_samples, h->offcpu_ns) /
-							 route_wall : 0;
+		h->own_wall_pct =
+			route_wall ? 100 * wall_s(p, h->own_samples, h->offcpu_own_ns) / route_wall
+				   : 0;
+		h->total_wall_pct =
+			route_wall ? 100 * wall_s(p, h->total_samples, h->offcpu_ns) / route_wall
+				   : 0;
 	}
 	if (!a.v)
 		goto out; /* no samples in scope */
@@ -529,7 +530,7 @@ static size_t json_str(char *buf, size_t len, size_t o, const char *s)
 
 static void put_json_str(FILE *f, const char *s)
 {
-	char lit[2048];	/* names here are < 400 bytes: 6x escaping fits */
+	char lit[2048]; /* names here are < 400 bytes: 6x escaping fits */
 
 	if (jsonl_put_string(lit, sizeof(lit), 0, s) > 0)
 		fputs(lit, f);
@@ -571,8 +572,7 @@ int profile__write_folded(struct profile *p, const char *path)
 	return safefile_commit(&out);
 }
 
-static void speedscope_profile(struct profile *p, FILE *f, size_t route, int offcpu,
-			       int *first)
+static void speedscope_profile(struct profile *p, FILE *f, size_t route, int offcpu, int *first)
 {
 	double total = 0;
 	int any = 0;
@@ -639,7 +639,8 @@ int profile__write_speedscope(struct profile *p, const char *path)
 	pthread_mutex_lock(&p->lock);
 	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
 	      "\"name\":\"profilis-bpf\",\"exporter\":\"profilis-bpf\",\"activeProfileIndex\":0,"
-	      "\"shared\":{\"frames\":[", f);
+	      "\"shared\":{\"frames\":[",
+	      f);
 	for (size_t i = 0; i < p->frames.n; i++) {
 		const struct frame *fr = &p->frame_v[i];
 
@@ -696,7 +697,8 @@ int profile__jsonl(struct profile *p, const char *route_key, uint64_t ts_ns,
 		return -ENOENT;
 	n = profile__hot(p, route_key, hot, 10);
 	/* "METHOD route" keys; pseudo routes like "(outside a request)" have no method. */
-	w = snprintf(buf, len, "{\"kind\":\"PROFILE\",\"schema_version\":1,\"ts_ns\":%llu,"
+	w = snprintf(buf, len,
+		     "{\"kind\":\"PROFILE\",\"schema_version\":1,\"ts_ns\":%llu,"
 		     "\"time_unix_ns\":%llu,\"method\":",
 		     (unsigned long long)ts_ns, (unsigned long long)(ts_ns + realtime_offset_ns));
 	o = w > 0 ? (size_t)w : 0;
@@ -709,8 +711,10 @@ int profile__jsonl(struct profile *p, const char *route_key, uint64_t ts_ns,
 	} else
 		o += snprintf(buf + o, o < len ? len - o : 0, "null,\"route\":");
 	o = json_str(buf, len, o, sp && route_key[0] != '(' ? sp + 1 : route_key);
-	o += snprintf(buf + o, o < len ? len - o : 0, ",\"samples\":%.0f,\"sample_hz\":%d,"
-		      "\"offcpu_ns\":%.0f,\"functions\":[", samples, p->o.sample_hz, offcpu);
+	o += snprintf(buf + o, o < len ? len - o : 0,
+		      ",\"samples\":%.0f,\"sample_hz\":%d,"
+		      "\"offcpu_ns\":%.0f,\"functions\":[",
+		      samples, p->o.sample_hz, offcpu);
 	for (size_t i = 0; i < n && o < len; i++) {
 		o += snprintf(buf + o, o < len ? len - o : 0, "%s{\"function\":", i ? "," : "");
 		o = json_str(buf, len, o, hot[i].function);

@@ -36,7 +36,8 @@ static int str_is(pid_t pid, const struct pbpf_py_offsets *off, uint64_t addr, c
 	uint64_t len;
 	uint32_t state;
 
-	if (n + off->str_ascii_data > sizeof(buf) || pyinspect_read(pid, addr, buf, off->str_ascii_data + n))
+	if (n + off->str_ascii_data > sizeof(buf) ||
+	    pyinspect_read(pid, addr, buf, off->str_ascii_data + n))
 		return 0;
 	memcpy(&len, buf + off->str_length, 8);
 	memcpy(&state, buf + off->str_state, 4);
@@ -61,7 +62,9 @@ static int keys_shape(pid_t pid, const struct pbpf_py_offsets *off, uint64_t key
 		if (size >= 1ULL << 32)
 			return -EINVAL;
 		*entries_at = keys + off->keys_indices +
-			      size * (size <= 0xff ? 1 : size <= 0xffff ? 2 : 4);
+			      size * (size <= 0xff     ? 1
+				      : size <= 0xffff ? 2
+						       : 4);
 		*words = 3;
 		return 0;
 	}

@@ -45,8 +45,8 @@ const char *pyoffsets_supported(void)
 
 	buf[0] = 0;
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-		n += snprintf(buf + n, sizeof(buf) - n, "%s%u.%u", i ? ", " : "",
-			      table[i].major, table[i].minor);
+		n += snprintf(buf + n, sizeof(buf) - n, "%s%u.%u", i ? ", " : "", table[i].major,
+			      table[i].minor);
 	return buf;
 }
 

@@ -10,7 +10,7 @@
 
 struct py_version_offsets {
 	unsigned int major, minor;
-	const char *measured_on;	/* the debug build the numbers came from */
+	const char *measured_on; /* the debug build the numbers came from */
 	struct pbpf_py_offsets off;
 };
 

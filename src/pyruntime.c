@@ -19,15 +19,17 @@
 struct pydebug_313 {
 	char cookie[8];
 	uint64_t version, free_threaded;
-	struct { uint64_t size, finalizing, interpreters_head; } runtime_state;
 	struct {
-		uint64_t size, id, next, threads_head, gc, imports_modules, sysdict,
-			builtins, ceval_gil, gil_runtime_state, gil_runtime_state_enabled,
+		uint64_t size, finalizing, interpreters_head;
+	} runtime_state;
+	struct {
+		uint64_t size, id, next, threads_head, gc, imports_modules, sysdict, builtins,
+			ceval_gil, gil_runtime_state, gil_runtime_state_enabled,
 			gil_runtime_state_locked, gil_runtime_state_holder;
 	} interpreter_state;
 	struct {
-		uint64_t size, prev, next, interp, current_frame, thread_id,
-			native_thread_id, datastack_chunk, status;
+		uint64_t size, prev, next, interp, current_frame, thread_id, native_thread_id,
+			datastack_chunk, status;
 	} thread_state;
 	struct {
 		uint64_t size, previous, executable, instr_ptr, localsplus, owner;
@@ -36,16 +38,36 @@ struct pydebug_313 {
 		uint64_t size, filename, name, qualname, linetable, firstlineno, argcount,
 			localsplusnames, localspluskinds, co_code_adaptive;
 	} code_object;
-	struct { uint64_t size, ob_type; } pyobject;
-	struct { uint64_t size, tp_name, tp_repr, tp_flags; } type_object;
-	struct { uint64_t size, ob_item, ob_size; } tuple_object;
-	struct { uint64_t size, ob_item, ob_size; } list_object;
-	struct { uint64_t size, ma_keys, ma_values; } dict_object;
-	struct { uint64_t size, ob_fval; } float_object;
-	struct { uint64_t size, lv_tag, ob_digit; } long_object;
-	struct { uint64_t size, ob_size, ob_sval; } bytes_object;
-	struct { uint64_t size, state, length, asciiobject_size; } unicode_object;
-	struct { uint64_t size, collecting; } gc;
+	struct {
+		uint64_t size, ob_type;
+	} pyobject;
+	struct {
+		uint64_t size, tp_name, tp_repr, tp_flags;
+	} type_object;
+	struct {
+		uint64_t size, ob_item, ob_size;
+	} tuple_object;
+	struct {
+		uint64_t size, ob_item, ob_size;
+	} list_object;
+	struct {
+		uint64_t size, ma_keys, ma_values;
+	} dict_object;
+	struct {
+		uint64_t size, ob_fval;
+	} float_object;
+	struct {
+		uint64_t size, lv_tag, ob_digit;
+	} long_object;
+	struct {
+		uint64_t size, ob_size, ob_sval;
+	} bytes_object;
+	struct {
+		uint64_t size, state, length, asciiobject_size;
+	} unicode_object;
+	struct {
+		uint64_t size, collecting;
+	} gc;
 };
 
 _Static_assert(sizeof(struct pydebug_313) == PYDEBUG_313_SIZE,
@@ -58,8 +80,8 @@ static int small(uint64_t v)
 	return v < 1 << 20;
 }
 
-int pydebug_overlay_313(const uint8_t *img, size_t len, unsigned int major,
-			unsigned int minor, struct pbpf_py_offsets *off)
+int pydebug_overlay_313(const uint8_t *img, size_t len, unsigned int major, unsigned int minor,
+			struct pbpf_py_offsets *off)
 {
 	struct pydebug_313 d;
 	const uint64_t *w;
@@ -67,9 +89,8 @@ int pydebug_overlay_313(const uint8_t *img, size_t len, unsigned int major,
 	if (!img || len < sizeof(d))
 		return -EINVAL;
 	memcpy(&d, img, sizeof(d));
-	if (memcmp(d.cookie, "xdebugpy", 8) != 0 ||
-	    (d.version >> 24) != major || ((d.version >> 16) & 0xff) != minor ||
-	    d.free_threaded)
+	if (memcmp(d.cookie, "xdebugpy", 8) != 0 || (d.version >> 24) != major ||
+	    ((d.version >> 16) & 0xff) != minor || d.free_threaded)
 		return -EINVAL;
 	/* Every word after the header is an offset or a size. */
 	for (w = &d.runtime_state.size; w < (const uint64_t *)(&d + 1); w++)
@@ -179,8 +200,10 @@ static int find_gil_holder(const struct target *t, struct pbpf_py_offsets *o, ch
 		return -EFAULT;
 	}
 	if (!interp || !gil) {
-		snprintf(msg, msglen, "PID %d has no initialized interpreter yet (no GIL); "
-			 "try again once it serves requests", t->pid);
+		snprintf(msg, msglen,
+			 "PID %d has no initialized interpreter yet (no GIL); "
+			 "try again once it serves requests",
+			 t->pid);
 		return -EAGAIN;
 	}
 	o->holder_addr = gil + o->gil_last_holder;
@@ -188,18 +211,18 @@ static int find_gil_holder(const struct target *t, struct pbpf_py_offsets *o, ch
 	return 0;
 }
 
-int pyruntime_offsets(const struct target *t, struct pbpf_py_offsets *out, char *msg,
-		      size_t msglen)
+int pyruntime_offsets(const struct target *t, struct pbpf_py_offsets *out, char *msg, size_t msglen)
 {
 	const struct py_version_offsets *row = pyoffsets_find(t->py_major, t->py_minor);
 	uint8_t img[PYDEBUG_313_SIZE];
 	int err;
 
 	if (!row) {
-		snprintf(msg, msglen, "PID %d (%s) runs CPython %s (%s), which is not "
-			 "supported; supported: CPython %s", t->pid, t->comm,
-			 t->py_version[0] ? t->py_version : "of unknown version", t->interp,
-			 pyoffsets_supported());
+		snprintf(msg, msglen,
+			 "PID %d (%s) runs CPython %s (%s), which is not "
+			 "supported; supported: CPython %s",
+			 t->pid, t->comm, t->py_version[0] ? t->py_version : "of unknown version",
+			 t->interp, pyoffsets_supported());
 		return -ENOTSUP;
 	}
 	*out = row->off;
@@ -214,11 +237,12 @@ int pyruntime_offsets(const struct target *t, struct pbpf_py_offsets *out, char 
 			return -EFAULT;
 		}
 		if (pydebug_overlay_313(img, sizeof(img), t->py_major, t->py_minor, out)) {
-			snprintf(msg, msglen, "PID %d: the _Py_DebugOffsets at the start of "
+			snprintf(msg, msglen,
+				 "PID %d: the _Py_DebugOffsets at the start of "
 				 "_PyRuntime do not describe a CPython %u.%u with a GIL "
 				 "(bad cookie or version, or a free-threaded build, which "
-				 "is not supported)", t->pid, t->py_major,
-				 t->py_minor);
+				 "is not supported)",
+				 t->pid, t->py_major, t->py_minor);
 			return -EINVAL;
 		}
 	}

@@ -25,8 +25,8 @@ int pyruntime_offsets(const struct target *t, struct pbpf_py_offsets *out, char 
 
 /* Pure: overlays a 3.13 _Py_DebugOffsets image onto `off`.  0, or -EINVAL
  * when the cookie, the version (major.minor) or the size do not match. */
-int pydebug_overlay_313(const uint8_t *img, size_t len, unsigned int major,
-			unsigned int minor, struct pbpf_py_offsets *off);
+int pydebug_overlay_313(const uint8_t *img, size_t len, unsigned int major, unsigned int minor,
+			struct pbpf_py_offsets *off);
 
 /* Pure: how many bytes from a frame's start the sampler must read to see
  * the code, previous, instruction and owner fields; 0 if more than 128. */

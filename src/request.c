@@ -11,7 +11,8 @@
 #include "traceparent.h"
 
 _Static_assert(sizeof(((struct request_record *)0)->route) ==
-		       sizeof(((struct request_record *)0)->path), "route falls back to path");
+		       sizeof(((struct request_record *)0)->path),
+	       "route falls back to path");
 
 static size_t put_utf8(uint32_t cp, char *out, size_t room)
 {
@@ -136,8 +137,8 @@ static void decode_ids(const struct pbpf_req_event *e, struct request_record *r)
 
 	r->parent_span_id[0] = 0;
 	if (e->flags & PBPF_F_HAVE_TRACEPARENT) {
-		n = pystr_to_utf8(&e->traceparent_hdr, e->traceparent, sizeof(e->traceparent),
-				  true, header, sizeof(header));
+		n = pystr_to_utf8(&e->traceparent_hdr, e->traceparent, sizeof(e->traceparent), true,
+				  header, sizeof(header));
 		if (traceparent_parse(header, n, r->trace_id, r->parent_span_id) == 0)
 			goto span;
 	}
@@ -167,8 +168,7 @@ static size_t utf8_whole(const unsigned char *b, size_t n)
  * length, never from a full buffer).
  */
 static void text_field(const struct pbpf_str_hdr *hdr, const char *data, size_t data_size,
-		       bool wsgi_bytes, char *out, size_t out_size, uint32_t *len,
-		       bool *truncated)
+		       bool wsgi_bytes, char *out, size_t out_size, uint32_t *len, bool *truncated)
 {
 	size_t copied = hdr->copied < data_size ? hdr->copied : data_size;
 
@@ -178,9 +178,9 @@ static void text_field(const struct pbpf_str_hdr *hdr, const char *data, size_t 
 	*len = pystr_to_utf8(hdr, data, data_size, wsgi_bytes, out, out_size);
 }
 
-#define TEXT(e, r, f, field, wsgi) \
-	text_field(&(e)->f##_hdr, (e)->f, sizeof((e)->f), (wsgi), (r)->field, \
-		   sizeof((r)->field), &(r)->field##_len, &(r)->field##_truncated)
+#define TEXT(e, r, f, field, wsgi)                                                                \
+	text_field(&(e)->f##_hdr, (e)->f, sizeof((e)->f), (wsgi), (r)->field, sizeof((r)->field), \
+		   &(r)->field##_len, &(r)->field##_truncated)
 
 /* type(error).__name__: tp_name is a UTF-8 C string; BPF read one byte more
  * than it keeps, so a longer name is known to be cut. */
@@ -225,7 +225,8 @@ int request_decode(const struct pbpf_req_event *e, int64_t realtime_offset_ns,
 	r->pid = e->pid;
 	r->tid = e->tid;
 	r->status = (e->flags & PBPF_F_HAVE_STATUS) && e->status >= 0 && e->status < 1000
-			    ? (int)e->status : -1;
+			    ? (int)e->status
+			    : -1;
 	r->error = e->flags & PBPF_F_ERROR;
 	r->has_method = e->flags & PBPF_F_HAVE_METHOD;
 	if (r->has_method)

@@ -20,24 +20,24 @@
 
 /* Room for every code unit of a field expanded to UTF-8: a byte of a field
  * becomes at most 3 (a latin-1 byte that is not UTF-8 becomes U+FFFD). */
-#define REQ_TEXT(n) ((n) * 3 + 1)
+#define REQ_TEXT(n) ((n)*3 + 1)
 
 struct request_record {
-	uint64_t ts_ns;		/* CLOCK_MONOTONIC at request end */
+	uint64_t ts_ns; /* CLOCK_MONOTONIC at request end */
 	uint64_t dur_ns;
-	uint64_t time_unix_ns;	/* CLOCK_REALTIME at request end */
+	uint64_t time_unix_ns; /* CLOCK_REALTIME at request end */
 	uint32_t pid, tid;
-	int status;		/* -1: unknown */
-	double sample_rate;	/* probability this request was recorded (1.0 = all) */
+	int status;	    /* -1: unknown */
+	double sample_rate; /* probability this request was recorded (1.0 = all) */
 	bool error;
 	bool has_method, has_path, has_endpoint, has_exception_type;
-	bool has_route;		/* route holds text: the template, or the raw
+	bool has_route;	    /* route holds text: the template, or the raw
 				 * path of an unmatched request */
-	bool route_matched;	/* route is a rule's template (else statistics
+	bool route_matched; /* route is a rule's template (else statistics
 				 * key the request by REQ_UNMATCHED) */
 	char method[REQ_TEXT(PBPF_METHOD_MAX)];
 	char path[REQ_TEXT(PBPF_PATH_MAX)];
-	char route[REQ_TEXT(PBPF_PATH_MAX)];	/* rule template, else the raw path */
+	char route[REQ_TEXT(PBPF_PATH_MAX)]; /* rule template, else the raw path */
 	char endpoint[REQ_TEXT(PBPF_ENDPOINT_MAX)];
 	char exception_type[REQ_TEXT(PBPF_EXC_MAX)];
 	/* Text lengths in bytes: a text may hold NULs ("%00" in a path), so
@@ -48,7 +48,7 @@ struct request_record {
 		exception_type_truncated;
 	char trace_id[33];
 	char span_id[17];
-	char parent_span_id[17];	/* from traceparent; empty when none */
+	char parent_span_id[17]; /* from traceparent; empty when none */
 };
 
 /* Sets the text lengths of a record built from C strings (tests). */

@@ -36,16 +36,16 @@ struct rotfile {
 	int fd;
 	int owns_fd;
 	int is_regular;
-	int dirfd;		/* dir mode: the pinned directory (safefile's) */
+	int dirfd; /* dir mode: the pinned directory (safefile's) */
 	char active_name[NAME_MAX + 1];
-	char active[PATH_MAX + NAME_MAX + 2];	/* for messages */
-	off_t size;		/* bytes of complete lines in the active file */
-	uint64_t opened_ns;	/* when the active file was opened (monotonic) */
-	uint64_t seq;		/* finished files so far */
-	uint64_t rename_failures;	/* finished files kept under a fallback name */
-	uint64_t deleted_files;		/* active files someone else deleted */
-	uint64_t deleted_bytes;		/* what was in them */
-	int rename_error;		/* why the last of them failed, -errno */
+	char active[PATH_MAX + NAME_MAX + 2]; /* for messages */
+	off_t size;			      /* bytes of complete lines in the active file */
+	uint64_t opened_ns;		      /* when the active file was opened (monotonic) */
+	uint64_t seq;			      /* finished files so far */
+	uint64_t rename_failures;	      /* finished files kept under a fallback name */
+	uint64_t deleted_files;		      /* active files someone else deleted */
+	uint64_t deleted_bytes;		      /* what was in them */
+	int rename_error;		      /* why the last of them failed, -errno */
 };
 
 static const char *const fields[] = { "{timestamp}", "{pid}", "{seq}" };
@@ -60,14 +60,15 @@ int rotfile_check_template(const char *t, char *msg, size_t msglen)
 		snprintf(msg, msglen, "--filename-template: '%s' must be a file name (no '/')", t);
 		return -EINVAL;
 	}
-	for (const char *p = t; (p = strchr(p, '{')); ) {
+	for (const char *p = t; (p = strchr(p, '{'));) {
 		size_t i, n = sizeof(fields) / sizeof(fields[0]);
 
 		for (i = 0; i < n; i++)
 			if (strncmp(p, fields[i], strlen(fields[i])) == 0)
 				break;
 		if (i == n) {
-			snprintf(msg, msglen, "--filename-template: unknown field '%.*s' in '%s'; "
+			snprintf(msg, msglen,
+				 "--filename-template: unknown field '%.*s' in '%s'; "
 				 "known: {timestamp}, {pid}, {seq}",
 				 (int)strcspn(p, "}") + 1, p, t);
 			return -EINVAL;
@@ -76,14 +77,17 @@ int rotfile_check_template(const char *t, char *msg, size_t msglen)
 		p += strlen(fields[i]);
 	}
 	if (!has_unique) {
-		snprintf(msg, msglen, "--filename-template: '%s' needs {timestamp} or {seq} so "
-			 "that files get distinct names", t);
+		snprintf(msg, msglen,
+			 "--filename-template: '%s' needs {timestamp} or {seq} so "
+			 "that files get distinct names",
+			 t);
 		return -EINVAL;
 	}
 	if (rotfile_template_max_len(t) > NAME_MAX) {
-		snprintf(msg, msglen, "--filename-template: names from '%.40s...' can be %zu "
-			 "characters long; a file name has at most %d", t,
-			 rotfile_template_max_len(t), NAME_MAX);
+		snprintf(msg, msglen,
+			 "--filename-template: names from '%.40s...' can be %zu "
+			 "characters long; a file name has at most %d",
+			 t, rotfile_template_max_len(t), NAME_MAX);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -93,7 +97,7 @@ size_t rotfile_template_max_len(const char *t)
 {
 	size_t n = SUFFIX_LEN;
 
-	for (const char *p = t ? t : DEFAULT_TEMPLATE; *p; ) {
+	for (const char *p = t ? t : DEFAULT_TEMPLATE; *p;) {
 		if (strncmp(p, "{timestamp}", 11) == 0)
 			n += TS_LEN, p += 11;
 		else if (strncmp(p, "{pid}", 5) == 0)
@@ -112,16 +116,16 @@ int rotfile_check_path(const char *dir, const char *t, char *msg, size_t msglen)
 	size_t n = strlen(dir) + 1 + rotfile_template_max_len(t);
 
 	if (!err && n >= PATH_MAX) {
-		snprintf(msg, msglen, "-o %.60s%s: paths of files there can be %zu characters "
-			 "long; a path has at most %d", dir, strlen(dir) > 60 ? "..." : "", n,
-			 PATH_MAX - 1);
+		snprintf(msg, msglen,
+			 "-o %.60s%s: paths of files there can be %zu characters "
+			 "long; a path has at most %d",
+			 dir, strlen(dir) > 60 ? "..." : "", n, PATH_MAX - 1);
 		err = -ENAMETOOLONG;
 	}
 	return err;
 }
 
-int rotfile_render(const char *t, time_t when, int pid, uint64_t seq, char *out,
-		   size_t outlen)
+int rotfile_render(const char *t, time_t when, int pid, uint64_t seq, char *out, size_t outlen)
 {
 	size_t o = 0;
 	const char *p = t ? t : DEFAULT_TEMPLATE;
@@ -161,8 +165,7 @@ static int open_active(struct rotfile *rf)
 	int fd;
 
 	snprintf(prefix, sizeof(prefix), ".profilis-active-%d-", (int)getpid());
-	fd = safefile_create(rf->dirfd, prefix, ".jsonl", rf->active_name,
-			     sizeof(rf->active_name));
+	fd = safefile_create(rf->dirfd, prefix, ".jsonl", rf->active_name, sizeof(rf->active_name));
 	rf->opened_ns = mono_ns();
 	if (fd < 0)
 		return fd;
@@ -269,8 +272,7 @@ int rotfile__write(struct rotfile *rf, const char *buf, size_t len)
 static int publish(struct rotfile *rf)
 {
 	char base[NAME_MAX + 1], name[NAME_MAX + 1 + 16];
-	int err = rotfile_render(rf->o.template, time(NULL), getpid(), rf->seq, base,
-				 sizeof(base));
+	int err = rotfile_render(rf->o.template, time(NULL), getpid(), rf->seq, base, sizeof(base));
 
 	for (int attempt = 0; !err && attempt < 10000; attempt++) {
 		const char *dot = strrchr(base, '.');
@@ -282,8 +284,9 @@ static int publish(struct rotfile *rf)
 				 dot);
 		else
 			snprintf(name, sizeof(name), "%s-%d", base, attempt);
-		err = strlen(name) > NAME_MAX ? -ENAMETOOLONG
-					      : safefile_rename_new(rf->dirfd, rf->active_name, name);
+		err = strlen(name) > NAME_MAX
+			      ? -ENAMETOOLONG
+			      : safefile_rename_new(rf->dirfd, rf->active_name, name);
 		if (err != -EEXIST)
 			return err;
 		err = 0;

@@ -16,11 +16,11 @@
 #include <time.h>
 
 struct rotfile_opts {
-	const char *dir;		/* rotated files here; else: */
-	const char *file;		/* append to this file; else stdout */
-	long long rotate_bytes;		/* 0: never by size */
-	double rotate_secs;		/* 0: never by age */
-	const char *template;		/* NULL: "profilis-{timestamp}.jsonl" */
+	const char *dir;	/* rotated files here; else: */
+	const char *file;	/* append to this file; else stdout */
+	long long rotate_bytes; /* 0: never by size */
+	double rotate_secs;	/* 0: never by age */
+	const char *template;	/* NULL: "profilis-{timestamp}.jsonl" */
 };
 
 struct rotfile;

@@ -85,7 +85,8 @@ static void warn_if_shared(int fd, const char *path, const char *what)
 		p_warn("%s: directory %s can be written by %s: files are created there without "
 		       "following symbolic links or replacing files we did not create, but that "
 		       "user can rename or delete them; use a directory only root can write to "
-		       "keep them", what ? what : "output", path, why);
+		       "keep them",
+		       what ? what : "output", path, why);
 }
 
 static int pin_dir(const char *path, const char *what)
@@ -161,8 +162,7 @@ static int split(const char *path, char *dir, size_t dirlen, char *base, size_t 
 	return 0;
 }
 
-int safefile_create(int dirfd, const char *prefix, const char *suffix, char *name,
-		    size_t namelen)
+int safefile_create(int dirfd, const char *prefix, const char *suffix, char *name, size_t namelen)
 {
 	for (int attempt = 0; attempt < 8; attempt++) {
 		uint64_t r;
@@ -173,7 +173,8 @@ int safefile_create(int dirfd, const char *prefix, const char *suffix, char *nam
 		if ((size_t)snprintf(name, namelen, "%s%016llx%s", prefix, (unsigned long long)r,
 				     suffix) >= namelen)
 			return -ENAMETOOLONG;
-		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
 		if (fd < 0 && errno == EEXIST)
 			continue; /* planted, or a 1 in 2^64 collision: another name */
 		if (fd < 0)
@@ -228,8 +229,7 @@ static int check_ours(int fd)
 
 	if (fstat(fd, &st) != 0)
 		return -errno;
-	if ((st.st_uid != geteuid() && st.st_uid != 0) ||
-	    (S_ISREG(st.st_mode) && st.st_nlink > 1))
+	if ((st.st_uid != geteuid() && st.st_uid != 0) || (S_ISREG(st.st_mode) && st.st_nlink > 1))
 		return -EPERM;
 	return 0;
 }
@@ -353,8 +353,10 @@ static int check_name(int dirfd, const char *base)
 
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? 0 : -errno;
-	return S_ISREG(st.st_mode) ? 0 : S_ISLNK(st.st_mode) ? -ELOOP
-				  : S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST;
+	return S_ISREG(st.st_mode)   ? 0
+	       : S_ISLNK(st.st_mode) ? -ELOOP
+	       : S_ISDIR(st.st_mode) ? -EISDIR
+				     : -EEXIST;
 }
 
 int safefile_check(const char *what, const char *path, bool is_dir, char *msg, size_t msglen)
@@ -380,8 +382,8 @@ int safefile_check(const char *what, const char *path, bool is_dir, char *msg, s
 			snprintf(msg, msglen, "%s %s: no such directory (create it first)", what,
 				 path);
 		else
-			snprintf(msg, msglen, "%s %s: no such directory %s (create it first)",
-				 what, path, dir);
+			snprintf(msg, msglen, "%s %s: no such directory %s (create it first)", what,
+				 path, dir);
 		return dirfd;
 	}
 	if (dirfd < 0) {
@@ -394,8 +396,8 @@ int safefile_check(const char *what, const char *path, bool is_dir, char *msg, s
 			snprintf(msg, msglen, "%s %s: the directory is not writable: %s", what,
 				 path, strerror(-err));
 		else
-			snprintf(msg, msglen, "%s %s: directory %s is not writable: %s", what,
-				 path, dir, strerror(-err));
+			snprintf(msg, msglen, "%s %s: directory %s is not writable: %s", what, path,
+				 dir, strerror(-err));
 		return err;
 	}
 	if (!is_dir && (err = check_name(dirfd, base))) {
@@ -411,14 +413,11 @@ const char *safefile_strerror(int err)
 	case ELOOP:
 		return "it is a symbolic link, which is not followed or replaced here (remove "
 		       "it, or give the path it points to)";
-	case EISDIR:
-		return "it is a directory";
-	case EEXIST:
-		return "something that is not a regular file has that name";
+	case EISDIR: return "it is a directory";
+	case EEXIST: return "something that is not a regular file has that name";
 	case EPERM:
 		return "it belongs to another user, or has a second hard link, in a directory "
 		       "others can write to (remove it, or choose another name)";
-	default:
-		return strerror(err < 0 ? -err : err);
+	default: return strerror(err < 0 ? -err : err);
 	}
 }

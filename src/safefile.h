@@ -62,8 +62,7 @@ int safefile_dir_shared(int dirfd, char *why, size_t whylen);
 
 /* Creates a new file PREFIX<16 random hex>SUFFIX in dirfd, its name in
  * `name`; the file descriptor (O_WRONLY) or -errno. */
-int safefile_create(int dirfd, const char *prefix, const char *suffix, char *name,
-		    size_t namelen);
+int safefile_create(int dirfd, const char *prefix, const char *suffix, char *name, size_t namelen);
 
 /* Renames `from` to `to` in dirfd, never replacing: -EEXIST if taken. */
 int safefile_rename_new(int dirfd, const char *from, const char *to);

@@ -19,7 +19,7 @@
 /* sizeof(PyASCIIObject) in 3.12+, the smallest str header of any version:
  * a read this long never runs past a str object. */
 #define STR_HDR 40
-#define TABLE_MAX 65536	/* a big module body has ~16 KiB */
+#define TABLE_MAX 65536 /* a big module body has ~16 KiB */
 #define NBUCKETS 4096
 /* Caps on the cache: past them frames are still resolved, just not kept
  * (each costs a few process_vm_readv again). */
@@ -32,11 +32,11 @@ struct sym_entry {
 	pid_t pid;
 	uint64_t code;
 	uint64_t checked_ns;
-	uint64_t sig[3];	/* qualname ptr, filename ptr, firstlineno */
+	uint64_t sig[3]; /* qualname ptr, filename ptr, firstlineno */
 	char *qualname, *file;
 	int firstlineno;
-	int shim;		/* co_flags has the version's shim flag */
-	int retry;		/* incomplete for lack of memory: read again */
+	int shim;  /* co_flags has the version's shim flag */
+	int retry; /* incomplete for lack of memory: read again */
 	uint8_t *table;
 	size_t table_len;
 };
@@ -50,11 +50,11 @@ struct sym_proc {
 
 struct symbols {
 	struct pbpf_py_offsets off;
-	size_t code_hdr;	/* bytes of a code object read: up to its last field used */
+	size_t code_hdr; /* bytes of a code object read: up to its last field used */
 	uint64_t code_type;
 	struct sym_entry *buckets[NBUCKETS];
-	size_t entries, bytes;	/* cached, against SYM_ENTRY_MAX / SYM_BYTES_MAX */
-	struct sym_entry scratch;	/* past a cap: resolved, not kept */
+	size_t entries, bytes;	  /* cached, against SYM_ENTRY_MAX / SYM_BYTES_MAX */
+	struct sym_entry scratch; /* past a cap: resolved, not kept */
 	struct sym_proc *procs;
 	size_t nprocs, capprocs;
 	uint64_t misses, uncached;
@@ -77,9 +77,10 @@ static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 	if (!((state >> s->off.str_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
 		return NULL;
 	n = len * kind < sizeof(data) ? len * kind : sizeof(data) - sizeof(data) % kind;
-	if (pyinspect_read(pid, addr + (((state >> s->off.str_ascii_bit) & 1)
-					     ? s->off.str_ascii_data : s->off.str_compact_data),
-			data, n))
+	if (pyinspect_read(pid,
+			   addr + (((state >> s->off.str_ascii_bit) & 1) ? s->off.str_ascii_data
+									 : s->off.str_compact_data),
+			   data, n))
 		return NULL;
 	for (size_t i = 0; i + kind <= n && o + 5 < sizeof(out); i += kind) {
 		uint32_t cp = 0;
@@ -141,22 +142,22 @@ int linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
 		if (!(first & 0x80))
 			return -1; /* not at an entry start: corrupt table */
 		if (code == 15) {
-			cur = -1;			/* no location */
+			cur = -1; /* no location */
 		} else if (code == 14) {
-			line += read_svarint(t, len, &i);	/* long form */
+			line += read_svarint(t, len, &i); /* long form */
 			read_varint(t, len, &i);
 			read_varint(t, len, &i);
 			read_varint(t, len, &i);
 			cur = line;
 		} else if (code == 13) {
-			line += read_svarint(t, len, &i);	/* no columns */
+			line += read_svarint(t, len, &i); /* no columns */
 			cur = line;
 		} else if (code >= 10) {
-			line += code - 10;			/* one-line form */
+			line += code - 10; /* one-line form */
 			i += 2;
 			cur = line;
 		} else {
-			i += 1;					/* short form */
+			i += 1; /* short form */
 		}
 		if (index < unit + units)
 			return cur;
@@ -212,8 +213,7 @@ int instr_offset(const struct pbpf_py_offsets *off, uint64_t code, uint64_t inst
 	uint64_t base;
 
 	switch (off->instr_kind) {
-	case PBPF_INSTR_LASTI_BYTES:
-		return lasti < 0 ? -1 : lasti;
+	case PBPF_INSTR_LASTI_BYTES: return lasti < 0 ? -1 : lasti;
 	case PBPF_INSTR_LASTI_UNITS:
 		/* 3.10's PyFrame_GetLineNumber looks up f_lasti * 2. */
 		return lasti < 0 || lasti > INT_MAX / 2 ? -1 : lasti * 2;
@@ -233,20 +233,17 @@ int instr_offset(const struct pbpf_py_offsets *off, uint64_t code, uint64_t inst
 	return -1;
 }
 
-int frame_line(const struct pbpf_py_offsets *off, const uint8_t *table, size_t len,
-	       int firstlineno, uint64_t code, uint64_t instr)
+int frame_line(const struct pbpf_py_offsets *off, const uint8_t *table, size_t len, int firstlineno,
+	       uint64_t code, uint64_t instr)
 {
 	int at = instr_offset(off, code, instr);
 
 	if (at < 0)
 		return -1;
 	switch (off->lines_format) {
-	case PBPF_LINES_LNOTAB:
-		return lnotab_line(table, len, firstlineno, at);
-	case PBPF_LINES_310:
-		return linetable310_line(table, len, firstlineno, at);
-	case PBPF_LINES_LOCATIONS:
-		return linetable_line(table, len, firstlineno, at / 2);
+	case PBPF_LINES_LNOTAB: return lnotab_line(table, len, firstlineno, at);
+	case PBPF_LINES_310: return linetable310_line(table, len, firstlineno, at);
+	case PBPF_LINES_LOCATIONS: return linetable_line(table, len, firstlineno, at / 2);
 	}
 	return -1;
 }
@@ -270,8 +267,7 @@ static void entry_clear(struct sym_entry *e)
 
 /* Reads the code object's header; fills sig.  0, or -EFAULT if it is not
  * (or no longer) a code object. */
-static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr,
-		       uint64_t sig[3])
+static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr, uint64_t sig[3])
 {
 	uint64_t type = 0;
 	int32_t first = 0;
@@ -344,8 +340,10 @@ static int proc_start(pid_t pid, char *state, uint64_t *start)
 	buf[n > 0 ? n : 0] = 0;
 	/* comm may hold spaces and parentheses: fields resume after the last ')' */
 	if (!(p = strrchr(buf, ')')) ||
-	    sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-		   "%*d %*d %*d %llu", state, &st) != 2)
+	    sscanf(p + 1,
+		   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+		   "%*d %*d %*d %llu",
+		   state, &st) != 2)
 		return -EINVAL;
 	*start = st;
 	return 0;
@@ -401,8 +399,8 @@ static struct sym_entry *new_entry(struct symbols *s, struct sym_entry **b, pid_
 	return e;
 }
 
-void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t instr,
-		      uint64_t now, struct pyframe_sym *out)
+void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t instr, uint64_t now,
+		      struct pyframe_sym *out)
 {
 	struct sym_entry **b = bucket(s, pid, code), *e;
 	uint8_t hdr[CODE_HDR];
@@ -509,9 +507,12 @@ size_t symbols__cached(const struct symbols *s)
  * included); 0 when a field lies past CODE_HDR (PBPF_NONE always does). */
 static size_t code_header_len(const struct pbpf_py_offsets *o)
 {
-	const uint64_t ends[] = { 16, (uint64_t)o->code_qualname + 8,
-				  (uint64_t)o->code_filename + 8, (uint64_t)o->code_linetable + 8,
-				  (uint64_t)o->code_firstlineno + 4, (uint64_t)o->code_flags + 4 };
+	const uint64_t ends[] = { 16,
+				  (uint64_t)o->code_qualname + 8,
+				  (uint64_t)o->code_filename + 8,
+				  (uint64_t)o->code_linetable + 8,
+				  (uint64_t)o->code_firstlineno + 4,
+				  (uint64_t)o->code_flags + 4 };
 	size_t len = 0;
 
 	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {

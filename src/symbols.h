@@ -16,10 +16,10 @@
 #include "profilis/abi.h"
 
 struct pyframe_sym {
-	const char *qualname;	/* owned by the cache; valid until the next call on it */
+	const char *qualname; /* owned by the cache; valid until the next call on it */
 	const char *file;
-	int line;		/* -1 when unknown */
-	int shim;		/* a shim frame's code (3.13's __init__ clean-up) */
+	int line; /* -1 when unknown */
+	int shim; /* a shim frame's code (3.13's __init__ clean-up) */
 };
 
 struct symbols;
@@ -29,8 +29,8 @@ struct symbols;
  * headers it reads. */
 struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_type);
 /* Resolves one frame; unreadable code objects give "<unknown>". */
-void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t instr,
-		      uint64_t now_ns, struct pyframe_sym *out);
+void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t instr, uint64_t now_ns,
+		      struct pyframe_sym *out);
 uint64_t symbols__misses(const struct symbols *s);
 /* Frames resolved without being cached, because the cache was full. */
 uint64_t symbols__uncached(const struct symbols *s);
@@ -60,7 +60,7 @@ int linetable310_line(const uint8_t *table, size_t len, int firstlineno, int off
 int instr_offset(const struct pbpf_py_offsets *off, uint64_t code, uint64_t instr);
 
 /* Pure: instr_offset looked up in the version's table (off->lines_format). */
-int frame_line(const struct pbpf_py_offsets *off, const uint8_t *table, size_t len,
-	       int firstlineno, uint64_t code, uint64_t instr);
+int frame_line(const struct pbpf_py_offsets *off, const uint8_t *table, size_t len, int firstlineno,
+	       uint64_t code, uint64_t instr);
 
 #endif

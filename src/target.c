@@ -15,8 +15,7 @@
 #include "elfsym.h"
 #include "target.h"
 
-uint64_t target_load_bias(uint64_t start, uint64_t offset, uint64_t seg_vaddr,
-			  uint64_t seg_offset)
+uint64_t target_load_bias(uint64_t start, uint64_t offset, uint64_t seg_vaddr, uint64_t seg_offset)
 {
 	/* The byte at file `offset` lives at link-time seg_vaddr + (offset - seg_offset). */
 	return start - (seg_vaddr + (offset - seg_offset));
@@ -74,8 +73,8 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	 * app puts where one is expected (bytes in PATH_INFO): every CPython
 	 * exports them for extension modules. */
 	static const char *const needed[] = { "PyContextVar_Set", "PyContextVar_Reset",
-					      "_PyRuntime", "_Py_NoneStruct",
-					      "PyUnicode_Type", "PyLong_Type" };
+					      "_PyRuntime",	  "_Py_NoneStruct",
+					      "PyUnicode_Type",	  "PyLong_Type" };
 	uint64_t addr[6];
 
 	for (int i = 0; i < 6; i++) {
@@ -114,8 +113,8 @@ static void detect_version(struct target *t, struct elf_file *ef, int hint)
 	if (elf_file__symbol(ef, "Py_Version", &addr) == 0 &&
 	    elf_file__read(ef, addr, &hex, sizeof(hex)) == 0) {
 		target_decode_version(hex, &t->py_major, &t->py_minor, &t->py_micro);
-		snprintf(t->py_version, sizeof(t->py_version), "%u.%u.%u", t->py_major,
-			 t->py_minor, t->py_micro);
+		snprintf(t->py_version, sizeof(t->py_version), "%u.%u.%u", t->py_major, t->py_minor,
+			 t->py_micro);
 		return;
 	}
 	/* Before 3.11 there is no Py_Version: trust the file name, which does
@@ -123,8 +122,7 @@ static void detect_version(struct target *t, struct elf_file *ef, int hint)
 	if (hint >= 300) {
 		t->py_major = 3;
 		t->py_minor = hint - 300;
-		snprintf(t->py_version, sizeof(t->py_version), "%u.%u", t->py_major,
-			 t->py_minor);
+		snprintf(t->py_version, sizeof(t->py_version), "%u.%u", t->py_major, t->py_minor);
 	}
 }
 
@@ -184,8 +182,8 @@ int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
 	t->is_pie = elf_file__is_pie_or_shared(ef);
 	err = elf_file__seg_for_offset(ef, m.offset, &seg);
 	if (err) {
-		snprintf(msg, msglen, "%s: mapping at offset 0x%llx matches no segment",
-			 t->interp, (unsigned long long)m.offset);
+		snprintf(msg, msglen, "%s: mapping at offset 0x%llx matches no segment", t->interp,
+			 (unsigned long long)m.offset);
 		goto cleanup;
 	}
 	t->load_bias = target_load_bias(m.start, m.offset, seg.vaddr, seg.offset);

@@ -15,18 +15,18 @@
 struct target {
 	pid_t pid;
 	char comm[64];
-	char exe[MAPS_PATH_MAX];	/* readlink /proc/PID/exe */
-	char interp[MAPS_PATH_MAX];	/* interpreter file, as the target sees it */
+	char exe[MAPS_PATH_MAX];	      /* readlink /proc/PID/exe */
+	char interp[MAPS_PATH_MAX];	      /* interpreter file, as the target sees it */
 	char interp_host[MAPS_PATH_MAX + 32]; /* the same, via /proc/PID/root */
-	int is_lib;			/* shared libpython (else the executable) */
-	int is_pie;			/* ET_DYN: addresses need the load bias */
+	int is_lib;			      /* shared libpython (else the executable) */
+	int is_pie;			      /* ET_DYN: addresses need the load bias */
 	unsigned int py_major, py_minor, py_micro;
-	char py_version[16];		/* "3.11.2"; "3.10" when the micro is unknown */
+	char py_version[16]; /* "3.11.2"; "3.10" when the micro is unknown */
 	uint64_t load_bias;
-	uint64_t set_offset, reset_offset;	/* file offsets for the uprobes */
-	uint64_t runtime_addr, none_addr;	/* runtime addresses in the target */
+	uint64_t set_offset, reset_offset;	    /* file offsets for the uprobes */
+	uint64_t runtime_addr, none_addr;	    /* runtime addresses in the target */
 	uint64_t unicode_type_addr, long_type_addr; /* &PyUnicode_Type, &PyLong_Type */
-	uint64_t code_type_addr;		/* &PyCode_Type, 0 if not exported */
+	uint64_t code_type_addr;		    /* &PyCode_Type, 0 if not exported */
 };
 
 /*
@@ -39,8 +39,7 @@ int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen);
 
 /* Pure: the load bias of a mapping that starts at `start` with file offset
  * `offset`, inside a PT_LOAD with the given vaddr/offset. */
-uint64_t target_load_bias(uint64_t start, uint64_t offset, uint64_t seg_vaddr,
-			  uint64_t seg_offset);
+uint64_t target_load_bias(uint64_t start, uint64_t offset, uint64_t seg_vaddr, uint64_t seg_offset);
 
 /* Pure: decodes Py_Version (0x030B02F0 -> 3, 11, 2). */
 void target_decode_version(uint32_t hexversion, unsigned int *major, unsigned int *minor,

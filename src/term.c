@@ -127,8 +127,8 @@ int term_draw(const struct dash_frame *f)
 	for (int i = 0; i < f->nlines; i++) {
 		const char *on = style_on(f->style[i]);
 
-		n += snprintf(buf + n, cap - n, "%s%s%s\033[K%s", on, f->text[i], *on ? "\033[0m" : "",
-			      i + 1 < f->nlines ? "\r\n" : "");
+		n += snprintf(buf + n, cap - n, "%s%s%s\033[K%s", on, f->text[i],
+			      *on ? "\033[0m" : "", i + 1 < f->nlines ? "\r\n" : "");
 	}
 	n += snprintf(buf + n, cap - n, "\033[J");
 	put_all(buf, n < cap ? n : cap - 1);

@@ -41,37 +41,39 @@
  * default 4 MiB ring buffer holds, so the producer reads about as much
  * memory as it would from a full ring. */
 #define POOL 4096
-#define QUEUE_SIZE 2048		/* the defaults of --queue-size, --batch-max, */
-#define BATCH_MAX 128		/* --flush-interval */
+#define QUEUE_SIZE 2048 /* the defaults of --queue-size, --batch-max, */
+#define BATCH_MAX 128	/* --flush-interval */
 #define FLUSH_NS 100000000ULL
 #define MAX_REPS 99
 
 struct bench_opts {
-	unsigned long long events;	/* per run */
+	unsigned long long events; /* per run */
 	int reps;
-	const char *base;		/* temp directories are made in here */
+	const char *base; /* temp directories are made in here */
 };
 
 /* One end-to-end run. */
 struct run {
-	double secs;			/* first push -> collector__stop returned */
-	double finish_secs;		/* jsonl__finish: fsync + rename */
-	double cpu_secs;		/* user + system, both threads, same span as secs */
+	double secs;	    /* first push -> collector__stop returned */
+	double finish_secs; /* jsonl__finish: fsync + rename */
+	double cpu_secs;    /* user + system, both threads, same span as secs */
 	unsigned long long pushed, written, dropped, bytes, batches, high_water;
 };
 
 /* The CPU work per event, no I/O. */
 struct cpu_cost {
-	double decode_ns, both_ns, agg_ns;	/* both: decode + encode */
+	double decode_ns, both_ns, agg_ns; /* both: decode + encode */
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: bench-pipeline [-n EVENTS] [-r REPS] [-d DIR]\n"
+	fprintf(out,
+		"usage: bench-pipeline [-n EVENTS] [-r REPS] [-d DIR]\n"
 		"  -n EVENTS  events per run, 1000..100000000 (default 1000000)\n"
 		"  -r REPS    repetitions per configuration, 1..%d (default 3)\n"
 		"  -d DIR     where the temporary JSONL directories go; on disk, not tmpfs\n"
-		"             (default /var/tmp)\n", MAX_REPS);
+		"             (default /var/tmp)\n",
+		MAX_REPS);
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -109,21 +111,11 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 	*o = (struct bench_opts){ .events = 1000000, .reps = 3, .base = "/var/tmp" };
 	while ((c = getopt(argc, argv, "n:r:d:h")) != -1) {
 		switch (c) {
-		case 'n':
-			o->events = parse_num("-n", optarg, 1000, 100000000);
-			break;
-		case 'r':
-			o->reps = parse_num("-r", optarg, 1, MAX_REPS);
-			break;
-		case 'd':
-			o->base = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default: /* getopt said what was wrong */
-			usage(stderr);
-			exit(EXIT_USAGE);
+		case 'n': o->events = parse_num("-n", optarg, 1000, 100000000); break;
+		case 'r': o->reps = parse_num("-r", optarg, 1, MAX_REPS); break;
+		case 'd': o->base = optarg; break;
+		case 'h': usage(stdout); exit(0);
+		default: /* getopt said what was wrong */ usage(stderr); exit(EXIT_USAGE);
 		}
 	}
 	if (optind != argc)
@@ -243,8 +235,10 @@ static int rig_open(struct rig *r, const char *base, bool drop_oldest)
 	snprintf(r->dir, sizeof(r->dir), "%s/profilis-bench-pipeline.XXXXXX", base);
 	if (!mkdtemp(r->dir)) {
 		err = errno;
-		fprintf(stderr, "bench-pipeline: cannot create a directory in %s: %s; -d names "
-			"an existing, writable directory\n", base, strerror(err));
+		fprintf(stderr,
+			"bench-pipeline: cannot create a directory in %s: %s; -d names "
+			"an existing, writable directory\n",
+			base, strerror(err));
 		r->dir[0] = 0;
 		return -err;
 	}
@@ -255,17 +249,23 @@ static int rig_open(struct rig *r, const char *base, bool drop_oldest)
 			strerror(err));
 		return -err;
 	}
-	r->agg = agg__new(&(struct agg_opts){ .window_minutes = 15, .max_errors = 100,
-					      .start_ns = mono_ns() });
+	r->agg = agg__new(&(struct agg_opts){
+		.window_minutes = 15, .max_errors = 100, .start_ns = mono_ns() });
 	if (!r->agg)
 		return -errno;
 	r->pipe = (struct pipeline){ .realtime_offset_ns = realtime_offset_ns(),
-				     .sample_rate = 1.0, .jsonl = r->jsonl, .agg = r->agg };
-	r->collector = collector__new(&(struct collector_opts){
-		.item_size = sizeof(struct pbpf_req_event), .queue_size = QUEUE_SIZE,
-		.batch_max = BATCH_MAX, .flush_interval_ns = FLUSH_NS,
-		.drop_oldest = drop_oldest, .sink = pipeline_sink, .tick = pipeline_tick,
-		.ctx = &r->pipe });
+				     .sample_rate = 1.0,
+				     .jsonl = r->jsonl,
+				     .agg = r->agg };
+	r->collector =
+		collector__new(&(struct collector_opts){ .item_size = sizeof(struct pbpf_req_event),
+							 .queue_size = QUEUE_SIZE,
+							 .batch_max = BATCH_MAX,
+							 .flush_interval_ns = FLUSH_NS,
+							 .drop_oldest = drop_oldest,
+							 .sink = pipeline_sink,
+							 .tick = pipeline_tick,
+							 .ctx = &r->pipe });
 	return r->collector ? 0 : -errno;
 }
 
@@ -283,8 +283,7 @@ static long long rig_close(struct rig *r)
 }
 
 /* The replay: events 1 µs apart, as from a service at 1M requests/s. */
-static int push_all(struct collector *c, struct pbpf_req_event *pool,
-		    unsigned long long n)
+static int push_all(struct collector *c, struct pbpf_req_event *pool, unsigned long long n)
 {
 	uint64_t t = mono_ns();
 
@@ -307,11 +306,12 @@ static int check_run(const struct run *r, const struct pipeline *p, long long on
 {
 	if (r->written + r->dropped != r->pushed || p->malformed || p->decoded != r->written ||
 	    on_disk != (long long)r->bytes) {
-		fprintf(stderr, "bench-pipeline: accounting mismatch: pushed %llu, written %llu, "
+		fprintf(stderr,
+			"bench-pipeline: accounting mismatch: pushed %llu, written %llu, "
 			"dropped %llu, decoded %llu, malformed %llu, %llu bytes counted, %lld on "
-			"disk\n", r->pushed, r->written, r->dropped,
-			(unsigned long long)p->decoded, (unsigned long long)p->malformed,
-			r->bytes, on_disk);
+			"disk\n",
+			r->pushed, r->written, r->dropped, (unsigned long long)p->decoded,
+			(unsigned long long)p->malformed, r->bytes, on_disk);
 		return -EPROTO;
 	}
 	return 0;
@@ -343,10 +343,14 @@ static int one_run(const struct bench_opts *o, struct pbpf_req_event *pool, bool
 		goto cleanup;
 	collector__stats(rig.collector, &cs);
 	jsonl__stats(rig.jsonl, &js);
-	*out = (struct run){ .secs = (t1 - t0) / 1e9, .finish_secs = (t2 - t1) / 1e9,
+	*out = (struct run){ .secs = (t1 - t0) / 1e9,
+			     .finish_secs = (t2 - t1) / 1e9,
 			     .cpu_secs = cpu1 - cpu0,
-			     .pushed = cs.enqueued, .written = js.written, .dropped = cs.dropped,
-			     .bytes = js.bytes, .batches = cs.batches,
+			     .pushed = cs.enqueued,
+			     .written = js.written,
+			     .dropped = cs.dropped,
+			     .bytes = js.bytes,
+			     .batches = cs.batches,
 			     .high_water = cs.high_water };
 	if (js.write_errors)
 		err = -EIO;
@@ -453,9 +457,18 @@ static double bytes_per_line(const void *p)
 	return (double)r->bytes / r->written;
 }
 
-static double decode_ns(const void *p) { return ((const struct cpu_cost *)p)->decode_ns; }
-static double both_ns(const void *p) { return ((const struct cpu_cost *)p)->both_ns; }
-static double agg_ns(const void *p) { return ((const struct cpu_cost *)p)->agg_ns; }
+static double decode_ns(const void *p)
+{
+	return ((const struct cpu_cost *)p)->decode_ns;
+}
+static double both_ns(const void *p)
+{
+	return ((const struct cpu_cost *)p)->both_ns;
+}
+static double agg_ns(const void *p)
+{
+	return ((const struct cpu_cost *)p)->agg_ns;
+}
 
 static double encode_ns(const void *p)
 {
@@ -536,8 +549,8 @@ static const char *fs_name(const char *dir)
 	return other;
 }
 
-static int bench_config(const struct bench_opts *o, struct pbpf_req_event *pool,
-			bool drop_oldest, struct run *runs)
+static int bench_config(const struct bench_opts *o, struct pbpf_req_event *pool, bool drop_oldest,
+			struct run *runs)
 {
 	for (int i = 0; i < o->reps; i++) {
 		struct run *r = &runs[i];
@@ -547,11 +560,13 @@ static int bench_config(const struct bench_opts *o, struct pbpf_req_event *pool,
 			fprintf(stderr, "bench-pipeline: run failed: %s\n", strerror(-err));
 			return err;
 		}
-		fprintf(stderr, "  drop_oldest=%-5s run %d/%d: %.2f s (CPU %.2f s), %.0f events/s "
+		fprintf(stderr,
+			"  drop_oldest=%-5s run %d/%d: %.2f s (CPU %.2f s), %.0f events/s "
 			"written, %llu dropped, %.1f MB, %llu batches, queue high water %llu; "
-			"finish (fsync) %.2f s\n", drop_oldest ? "true" : "false", i + 1, o->reps,
-			r->secs, r->cpu_secs, written_rate(r), r->dropped, r->bytes / 1e6,
-			r->batches, r->high_water, r->finish_secs);
+			"finish (fsync) %.2f s\n",
+			drop_oldest ? "true" : "false", i + 1, o->reps, r->secs, r->cpu_secs,
+			written_rate(r), r->dropped, r->bytes / 1e6, r->batches, r->high_water,
+			r->finish_secs);
 	}
 	return 0;
 }
@@ -569,8 +584,10 @@ int main(int argc, char **argv)
 	log_set_level(LOG_WARN);
 	fs = fs_name(o.base);
 	if (!strcmp(fs, "tmpfs"))
-		fprintf(stderr, "bench-pipeline: warning: %s is tmpfs: this measures memory, not "
-			"a disk; use -d DIR\n", o.base);
+		fprintf(stderr,
+			"bench-pipeline: warning: %s is tmpfs: this measures memory, not "
+			"a disk; use -d DIR\n",
+			o.base);
 	pool = make_pool();
 	if (!pool)
 		return perror("bench-pipeline: pool"), 1;

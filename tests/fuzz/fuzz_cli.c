@@ -33,8 +33,8 @@
 #define MAX_ARGS 256
 
 static const char *const env_names[] = {
-	"PROFILIS_DEBUG",	   "PROFILIS_SAMPLE_RATE", "PROFILIS_QUEUE_SIZE",
-	"PROFILIS_BATCH_MAX",	   "PROFILIS_FLUSH_INTERVAL", "PROFILIS_LOG_DIR",
+	"PROFILIS_DEBUG",     "PROFILIS_SAMPLE_RATE",	 "PROFILIS_QUEUE_SIZE",
+	"PROFILIS_BATCH_MAX", "PROFILIS_FLUSH_INTERVAL", "PROFILIS_LOG_DIR",
 };
 
 #define MAX_LIVE 64
@@ -180,12 +180,12 @@ static void check_config(const struct config *c)
 	char msg[256];
 
 	if ((!c->pid && !c->check && !c->list) || c->pid < 0 || c->pid > 4194304 ||
-	    !(c->duration_s == 0 || in(c->duration_s, 0.001, 31536000)) ||
-	    !in(c->sample, 0, 1) || !in(c->queue_size, 1, 1048576) ||
-	    !in(c->batch_max, 1, c->queue_size) || !in(c->flush_interval_s, 0.001, 60) ||
-	    !in(c->interval_s, 0.1, 3600) || !in(c->window_minutes, 1, 1440) ||
-	    !in(c->max_errors, 1, 100000) || !in(c->sample_hz, 0, 1000) ||
-	    !in(c->max_depth, 1, 128) || c->n_exclude < 0 || c->n_exclude > CLI_EXCLUDE_MAX)
+	    !(c->duration_s == 0 || in(c->duration_s, 0.001, 31536000)) || !in(c->sample, 0, 1) ||
+	    !in(c->queue_size, 1, 1048576) || !in(c->batch_max, 1, c->queue_size) ||
+	    !in(c->flush_interval_s, 0.001, 60) || !in(c->interval_s, 0.1, 3600) ||
+	    !in(c->window_minutes, 1, 1440) || !in(c->max_errors, 1, 100000) ||
+	    !in(c->sample_hz, 0, 1000) || !in(c->max_depth, 1, 128) || c->n_exclude < 0 ||
+	    c->n_exclude > CLI_EXCLUDE_MAX)
 		abort();
 	if (c->ringbuf_bytes < (1u << 20) || c->ringbuf_bytes > (1024u << 20) ||
 	    (c->ringbuf_bytes & (c->ringbuf_bytes - 1)))
@@ -208,7 +208,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	/* -o paths are relative to here: the probe file check_dir_writable
 	 * makes lands in an empty scratch directory. */
-	if (!mkdtemp(dir) || chdir(dir) || !__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free))
+	if (!mkdtemp(dir) || chdir(dir) ||
+	    !__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free))
 		abort();
 	return 0;
 }

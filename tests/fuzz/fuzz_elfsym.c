@@ -19,8 +19,8 @@
 #include "elfsym.h"
 
 static const char *const names[] = {
-	"Py_Version", "_PyRuntime", "_PyEval_EvalFrameDefault", "tiny_helper",
-	"Py_Versio", "", "_PyRuntimeX",
+	"Py_Version", "_PyRuntime",  "_PyEval_EvalFrameDefault", "tiny_helper", "Py_Versio",
+	"",	      "_PyRuntimeX",
 };
 
 struct view {
@@ -58,8 +58,8 @@ static int ref_lookup_in(const struct view *v, const Elf64_Ehdr *eh, uint32_t ty
 		/* a linker aligns the table: a misaligned one is skipped */
 		if (shdr(v, eh, i, &sh) || sh.sh_type != type || sh.sh_link >= eh->e_shnum ||
 		    sh.sh_entsize != sizeof(Elf64_Sym) || !inside(v, sh.sh_offset, sh.sh_size) ||
-		    sh.sh_offset % 8 ||
-		    shdr(v, eh, sh.sh_link, &str) || !inside(v, str.sh_offset, str.sh_size))
+		    sh.sh_offset % 8 || shdr(v, eh, sh.sh_link, &str) ||
+		    !inside(v, str.sh_offset, str.sh_size))
 			continue;
 		for (uint64_t j = 0; j < sh.sh_size / sizeof(Elf64_Sym); j++) {
 			Elf64_Sym s;
@@ -106,8 +106,8 @@ static void check_address(struct elf_file *ef, const struct view *v, uint64_t va
 			abort();
 	}
 	if (elf_file__read(ef, vaddr, buf, sizeof(buf)) == 0) {
-		if (elf_file__vaddr_to_offset(ef, vaddr, &off) ||
-		    !inside(v, off, sizeof(buf)) || memcmp(buf, v->d + off, sizeof(buf)))
+		if (elf_file__vaddr_to_offset(ef, vaddr, &off) || !inside(v, off, sizeof(buf)) ||
+		    memcmp(buf, v->d + off, sizeof(buf)))
 			abort();
 	}
 }

@@ -150,8 +150,8 @@ static void check_line(const struct request_record *r, const char *line, int n)
 	if (!cJSON_IsNumber(it) || fabs(it->valuedouble - r->sample_rate) > 1e-6)
 		abort();
 	if (text_u64(line, "ts_ns") != r->ts_ns || text_u64(line, "dur_ns") != r->dur_ns ||
-	    text_u64(line, "time_unix_ns") != r->time_unix_ns ||
-	    text_u64(line, "pid") != r->pid || text_u64(line, "tid") != r->tid ||
+	    text_u64(line, "time_unix_ns") != r->time_unix_ns || text_u64(line, "pid") != r->pid ||
+	    text_u64(line, "tid") != r->tid ||
 	    text_u64(line, "schema_version") != JSONL_SCHEMA_VERSION)
 		abort();
 	cJSON_Delete(j);

@@ -79,9 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fclose(f);
 	if (rc != (found ? 0 : -ENOENT))
 		abort();
-	if (found && (strcmp(got.path, want.path) || got.version_hint != want.version_hint ||
-		      got.is_lib != want.is_lib || got.start != want.start ||
-		      got.offset != want.offset))
+	if (found &&
+	    (strcmp(got.path, want.path) || got.version_hint != want.version_hint ||
+	     got.is_lib != want.is_lib || got.start != want.start || got.offset != want.offset))
 		abort();
 	return 0;
 }

@@ -15,7 +15,9 @@
 #include "pyoffsets.h"
 #include "pyruntime.h"
 
-/* The fields pydebug_overlay_313 may change (the rest stay the table's). */
+/* The fields pydebug_overlay_313 may change (the rest stay the table's);
+ * an X-macro list, kept by hand: clang-format makes a staircase of it. */
+// clang-format off
 #define COVERED(X) X(runtime_interp_main) X(runtime_interpreters_head) X(interp_id) \
 	X(interp_next) X(interp_modules) X(interp_ceval_gil) X(gil_last_holder) \
 	X(gil_locked) X(tstate_frame) X(cframe_current_frame) X(tstate_native_thread_id) \
@@ -25,6 +27,7 @@
 	X(type_flags) X(tuple_items) X(dict_keys) X(dict_values) X(long_size) \
 	X(long_digits) X(bytes_size) X(bytes_data) X(str_state) X(str_length) \
 	X(str_ascii_data)
+// clang-format on
 
 static void check_accepted(const uint8_t *img, unsigned int major, unsigned int minor,
 			   const struct pbpf_py_offsets *before, const struct pbpf_py_offsets *off)
@@ -37,7 +40,9 @@ static void check_accepted(const uint8_t *img, unsigned int major, unsigned int 
 	if (memcmp(img, "xdebugpy", 8) || version >> 24 != major ||
 	    ((version >> 16) & 0xff) != minor)
 		abort();
-#define SMALL(f) if (off->f >= (1u << 20) && off->f != PBPF_NONE) abort();
+#define SMALL(f)                                         \
+	if (off->f >= (1u << 20) && off->f != PBPF_NONE) \
+		abort();
 	COVERED(SMALL)
 #define RESTORE(f) masked.f = before->f;
 	COVERED(RESTORE)

@@ -49,8 +49,8 @@ static char *expand(const char *t, time_t when, int pid, uint64_t seq)
 
 static void render(const char *t, time_t when, int pid, uint64_t seq, size_t outlen)
 {
-	char *out = malloc(outlen), *want = expand(t ? t : "profilis-{timestamp}.jsonl", when,
-						   pid, seq);
+	char *out = malloc(outlen),
+	     *want = expand(t ? t : "profilis-{timestamp}.jsonl", when, pid, seq);
 	int rc = rotfile_render(t, when, pid, seq, out, outlen);
 
 	if (rc == 0 && (strlen(out) >= outlen || strchr(out, '/') || strcmp(out, want)))

@@ -5,7 +5,7 @@
  * data, a static function only in .symtab), in a file of a few KB, built
  * by tests/fuzz/fuzz.mk as a shared object and as a non-PIE executable.
  */
-const unsigned long Py_Version = 0x030b07f0;	/* 3.11.7 final */
+const unsigned long Py_Version = 0x030b07f0; /* 3.11.7 final */
 char _PyRuntime[64] = { 1 };
 
 static __attribute__((noinline)) int tiny_helper(int x)

@@ -53,8 +53,8 @@ int oracle_nm(const char *path, int dynamic, const char *name, uint64_t *addr)
 	char cmd[512];
 	int count = 0;
 
-	snprintf(cmd, sizeof(cmd), "nm %s --defined-only '%s' 2>/dev/null",
-		 dynamic ? "-D" : "", path);
+	snprintf(cmd, sizeof(cmd), "nm %s --defined-only '%s' 2>/dev/null", dynamic ? "-D" : "",
+		 path);
 	if (strcmp(cmd, cache.cmd))
 		load_nm(cmd);
 	for (size_t i = 0; i < cache.n; i++) {
@@ -86,8 +86,7 @@ int oracle_load_segs(const char *path, struct oracle_seg *segs, int max)
 	return n;
 }
 
-int oracle_vaddr_to_offset(const struct oracle_seg *segs, int n, uint64_t vaddr,
-			   uint64_t *offset)
+int oracle_vaddr_to_offset(const struct oracle_seg *segs, int n, uint64_t vaddr, uint64_t *offset)
 {
 	for (int i = 0; i < n; i++) {
 		if (vaddr >= segs[i].vaddr && vaddr < segs[i].vaddr + segs[i].filesz) {

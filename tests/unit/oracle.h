@@ -26,7 +26,6 @@ int oracle_nm(const char *path, int dynamic, const char *name, uint64_t *addr);
 int oracle_load_segs(const char *path, struct oracle_seg *segs, int max);
 
 /* File offset of `vaddr` through the segments; 0, or -1 outside them. */
-int oracle_vaddr_to_offset(const struct oracle_seg *segs, int n, uint64_t vaddr,
-			   uint64_t *offset);
+int oracle_vaddr_to_offset(const struct oracle_seg *segs, int n, uint64_t vaddr, uint64_t *offset);
 
 #endif

@@ -30,12 +30,9 @@ const struct pbpf_py_offsets *offsets_of(unsigned int minor)
 uint64_t instr_word(const struct pbpf_py_offsets *o, uint64_t code, int unit)
 {
 	switch (o->instr_kind) {
-	case PBPF_INSTR_LASTI_BYTES:
-		return (uint32_t)(2 * unit);
-	case PBPF_INSTR_LASTI_UNITS:
-		return (uint32_t)unit;
-	default:
-		return code + o->code_code_adaptive + 2 * (int64_t)unit;
+	case PBPF_INSTR_LASTI_BYTES: return (uint32_t)(2 * unit);
+	case PBPF_INSTR_LASTI_UNITS: return (uint32_t)unit;
+	default: return code + o->code_code_adaptive + 2 * (int64_t)unit;
 	}
 }
 
@@ -69,7 +66,8 @@ uint8_t *pyv_fake_str(const struct pbpf_py_offsets *o, const char *s)
 {
 	uint8_t *obj = calloc(1, o->str_ascii_data + strlen(s) + 1);
 	uint64_t len = strlen(s);
-	uint32_t state = 1u << o->str_compact_bit | 1u << o->str_ascii_bit | 1u << o->str_kind_shift;
+	uint32_t state = 1u << o->str_compact_bit | 1u << o->str_ascii_bit |
+			 1u << o->str_kind_shift;
 
 	cr_assert_not_null(obj);
 	memcpy(obj + o->str_length, &len, 8);

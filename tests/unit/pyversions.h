@@ -27,39 +27,54 @@ static const struct pyver py312 = { "/root/.pyenv/versions/3.12.1/bin/python3.12
 static const struct pyver py313 = { "/root/.pyenv/versions/3.13.0/bin/python3.13", 13 };
 
 /* One test per version, so a failure names the version. */
-#define FOR_EACH_VERSION(suite, fn)                     \
-	Test(suite, fn##_3_9) { fn(&py39); }            \
-	Test(suite, fn##_3_10) { fn(&py310); }          \
-	Test(suite, fn##_3_11) { fn(&py311); }          \
-	Test(suite, fn##_3_12) { fn(&py312); }          \
-	Test(suite, fn##_3_13) { fn(&py313); }
+#define FOR_EACH_VERSION(suite, fn) \
+	Test(suite, fn##_3_9)       \
+	{                           \
+		fn(&py39);          \
+	}                           \
+	Test(suite, fn##_3_10)      \
+	{                           \
+		fn(&py310);         \
+	}                           \
+	Test(suite, fn##_3_11)      \
+	{                           \
+		fn(&py311);         \
+	}                           \
+	Test(suite, fn##_3_12)      \
+	{                           \
+		fn(&py312);         \
+	}                           \
+	Test(suite, fn##_3_13)      \
+	{                           \
+		fn(&py313);         \
+	}
 
 /* Python shared by the oracle and the child: unit_lines(co) is the line of
  * every code unit per PyCode_Addr2Line of its byte offset (-1: none),
  * checked against co_positions() (3.11+) or co_lines() (3.10); table(co) is
  * what the version's decoder reads.  Only single quotes: nothing to escape. */
-#define PY_UNIT_LINES                                                            \
-	"import ctypes, sys, types\n"                                            \
-	"A2L = ctypes.pythonapi.PyCode_Addr2Line\n"                              \
-	"A2L.argtypes = (ctypes.py_object, ctypes.c_int)\n"                      \
-	"A2L.restype = ctypes.c_int\n"                                           \
-	"\n"                                                                     \
-	"def unit_lines(co):\n"                                                  \
-	"    n = len(co.co_code) // 2\n"                                         \
-	"    lines = [A2L(co, 2 * i) for i in range(n)]\n"                       \
-	"    if hasattr(co, 'co_positions'):\n"                                  \
+#define PY_UNIT_LINES                                                                 \
+	"import ctypes, sys, types\n"                                                 \
+	"A2L = ctypes.pythonapi.PyCode_Addr2Line\n"                                   \
+	"A2L.argtypes = (ctypes.py_object, ctypes.c_int)\n"                           \
+	"A2L.restype = ctypes.c_int\n"                                                \
+	"\n"                                                                          \
+	"def unit_lines(co):\n"                                                       \
+	"    n = len(co.co_code) // 2\n"                                              \
+	"    lines = [A2L(co, 2 * i) for i in range(n)]\n"                            \
+	"    if hasattr(co, 'co_positions'):\n"                                       \
 	"        other = [-1 if p[0] is None else p[0] for p in co.co_positions()]\n" \
-	"    elif hasattr(co, 'co_lines'):\n"                                    \
-	"        other = [-1] * n\n"                                             \
-	"        for start, end, line in co.co_lines():\n"                       \
-	"            for b in range(start, end, 2):\n"                           \
-	"                other[b // 2] = -1 if line is None else line\n"         \
-	"    else:\n"                                                            \
-	"        other = lines\n"                                                \
-	"    assert other == lines, co\n"                                        \
-	"    return lines\n"                                                     \
-	"\n"                                                                     \
-	"def table(co):\n"                                                       \
+	"    elif hasattr(co, 'co_lines'):\n"                                         \
+	"        other = [-1] * n\n"                                                  \
+	"        for start, end, line in co.co_lines():\n"                            \
+	"            for b in range(start, end, 2):\n"                                \
+	"                other[b // 2] = -1 if line is None else line\n"              \
+	"    else:\n"                                                                 \
+	"        other = lines\n"                                                     \
+	"    assert other == lines, co\n"                                             \
+	"    return lines\n"                                                          \
+	"\n"                                                                          \
+	"def table(co):\n"                                                            \
 	"    return co.co_lnotab if sys.version_info < (3, 10) else co.co_linetable\n"
 
 /* The table row of 3.`minor` (asserts there is one); for 3.13 it agrees with

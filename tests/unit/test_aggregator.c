@@ -19,9 +19,9 @@
 
 #define MS 1000000ULL
 #define SEC 1000000000ULL
-#define T0 (1000 * SEC)		/* attach time on the injected clock */
+#define T0 (1000 * SEC) /* attach time on the injected clock */
 
-static uint64_t rng_next(uint64_t *s)	/* splitmix64 */
+static uint64_t rng_next(uint64_t *s) /* splitmix64 */
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
 
@@ -32,7 +32,8 @@ static uint64_t rng_next(uint64_t *s)	/* splitmix64 */
 
 static struct aggregator *mk(int window_minutes, int max_errors)
 {
-	struct agg_opts o = { .window_minutes = window_minutes, .max_errors = max_errors,
+	struct agg_opts o = { .window_minutes = window_minutes,
+			      .max_errors = max_errors,
 			      .start_ns = T0 };
 	struct aggregator *a = agg__new(&o);
 
@@ -92,8 +93,8 @@ static const struct agg_row *must_row(const struct agg_snapshot *s, const char *
 
 static void assert_near(double got, double want, const char *what)
 {
-	cr_assert_leq(fabs(got - want), 1e-9 * fmax(1, fabs(want)), "%s = %.12g, want %.12g",
-		      what, got, want);
+	cr_assert_leq(fabs(got - want), 1e-9 * fmax(1, fabs(want)), "%s = %.12g, want %.12g", what,
+		      got, want);
 }
 
 static void assert_empty_row(const struct agg_row *r)
@@ -172,13 +173,13 @@ Test(aggregator, single_event_rate_over_at_least_one_second)
 Test(aggregator, rate_divides_by_the_covered_window)
 {
 	struct aggregator *a = mk(15, 10);
-	uint64_t now = 3600 * SEC + 30 * SEC;	/* minute 60, 30 s into it */
+	uint64_t now = 3600 * SEC + 30 * SEC; /* minute 60, 30 s into it */
 	struct agg_snapshot s;
 
-	for (int i = 0; i < 15; i++)	/* 4 requests in each of minutes 46..60 */
+	for (int i = 0; i < 15; i++) /* 4 requests in each of minutes 46..60 */
 		for (int k = 0; k < 4; k++)
 			push(a, (46 + i) * 60 * SEC + k * SEC, "GET", "/a", 200, MS, 1);
-	push(a, 45 * 60 * SEC + 59 * SEC, "GET", "/a", 200, MS, 1);	/* just outside */
+	push(a, 45 * 60 * SEC + 59 * SEC, "GET", "/a", 200, MS, 1); /* just outside */
 	snap(a, AGG_WINDOW_LONG, now, &s);
 	assert_near(s.window_secs, 14 * 60 + 30, "window_secs");
 	cr_assert_eq(s.total.count, 60);
@@ -188,7 +189,7 @@ Test(aggregator, rate_divides_by_the_covered_window)
 	/* The 10 s window: 9 full seconds and the elapsed 0.25 s of the current one. */
 	push(a, now + 100 * MS, "GET", "/a", 200, MS, 1);
 	push(a, now - 9 * SEC, "GET", "/a", 200, MS, 1);
-	push(a, now - 10 * SEC, "GET", "/a", 200, MS, 1);	/* outside the 10 s */
+	push(a, now - 10 * SEC, "GET", "/a", 200, MS, 1); /* outside the 10 s */
 	snap(a, AGG_WINDOW_NOW, now + 250 * MS, &s);
 	assert_near(s.window_secs, 9.25, "now window_secs");
 	cr_assert_eq(s.total.count, 2);
@@ -200,12 +201,12 @@ Test(aggregator, rate_divides_by_the_covered_window)
 Test(aggregator, long_window_rolls_over)
 {
 	struct aggregator *a = mk(2, 10);
-	uint64_t t = T0 + 1 * SEC;	/* second 1001, minute 16 */
+	uint64_t t = T0 + 1 * SEC; /* second 1001, minute 16 */
 	struct agg_snapshot s;
 
 	for (int i = 0; i < 5; i++)
 		push(a, t, "GET", "/old", 200, 2 * MS, 1);
-	snap(a, AGG_WINDOW_LONG, t + 60 * SEC, &s);	/* minute 17: minutes 16-17 kept */
+	snap(a, AGG_WINDOW_LONG, t + 60 * SEC, &s); /* minute 17: minutes 16-17 kept */
 	cr_assert_eq(s.total.count, 5);
 	agg_snapshot_free(&s);
 	snap(a, AGG_WINDOW_LONG, t + 3 * 60 * SEC, &s);
@@ -214,10 +215,9 @@ Test(aggregator, long_window_rolls_over)
 	agg_snapshot_free(&s);
 
 	/* A newer minute reusing the old minute's slot starts from zero. */
-	push(a, t + 2 * 60 * SEC, "GET", "/new", 200, 7 * MS, 1);	/* minute 18: same slot */
+	push(a, t + 2 * 60 * SEC, "GET", "/new", 200, 7 * MS, 1); /* minute 18: same slot */
 	snap(a, AGG_WINDOW_LONG, t + 2 * 60 * SEC + SEC, &s);
-	cr_assert_eq(s.total.count, 1, "old minute leaked into the reused slot: %g",
-		     s.total.count);
+	cr_assert_eq(s.total.count, 1, "old minute leaked into the reused slot: %g", s.total.count);
 	cr_assert_eq(s.total.max_ns, 7 * MS);
 	cr_assert_eq(s.nrows, 1);
 	cr_assert_str_eq(s.rows[0].route, "/new");
@@ -278,10 +278,10 @@ Test(aggregator, now_window_forgets_after_ten_seconds)
 	snap(a, AGG_WINDOW_NOW, t + 5 * SEC, &s);
 	cr_assert_eq(s.total.count, 3);
 	agg_snapshot_free(&s);
-	snap(a, AGG_WINDOW_NOW, T0 + 10 * SEC + 900 * MS, &s);	/* seconds 1001..1010 */
+	snap(a, AGG_WINDOW_NOW, T0 + 10 * SEC + 900 * MS, &s); /* seconds 1001..1010 */
 	cr_assert_eq(s.total.count, 3);
 	agg_snapshot_free(&s);
-	snap(a, AGG_WINDOW_NOW, T0 + 11 * SEC, &s);		/* seconds 1002..1011 */
+	snap(a, AGG_WINDOW_NOW, T0 + 11 * SEC, &s); /* seconds 1002..1011 */
 	assert_empty_row(&s.total);
 	/* The sparkline always covers the last 60 s, whatever the window. */
 	cr_assert_eq(s.total.spark[AGG_SPARK - 11], 3);
@@ -388,8 +388,8 @@ Test(aggregator, one_row_per_method_and_route)
 	for (int i = 0; i < 2; i++)
 		push(a, T0 + SEC, "POST", "/a", 201, MS, 1);
 	push(a, T0 + SEC, "GET", "/b", 200, MS, 1);
-	push(a, T0 + SEC, NULL, "/c", 200, MS, 1);	/* method unknown */
-	push(a, T0 + SEC, "GET", NULL, 200, MS, 1);	/* route unknown */
+	push(a, T0 + SEC, NULL, "/c", 200, MS, 1);  /* method unknown */
+	push(a, T0 + SEC, "GET", NULL, 200, MS, 1); /* route unknown */
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
 	cr_assert_eq(s.nrows, 5);
 	cr_assert_eq(s.total.count, 8);
@@ -482,8 +482,11 @@ static bool valid_utf8(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-			: (*p & 0xf8) == 0xf0 ? 3 : -1;
+		int n = *p < 0x80	      ? 0
+			: (*p & 0xe0) == 0xc0 ? 1
+			: (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3
+					      : -1;
 
 		if (n < 0)
 			return false;
@@ -504,7 +507,7 @@ Test(aggregator, long_route_cut_keeps_utf8_valid)
 
 	r.route[o++] = '/';
 	r.route[o++] = 'a';
-	while (o + 2 < 300) {		/* "/aéééé…": an "é" straddles bytes 254-255 */
+	while (o + 2 < 300) { /* "/aéééé…": an "é" straddles bytes 254-255 */
 		memcpy(r.route + o, "é", 2);
 		o += 2;
 	}
@@ -524,7 +527,7 @@ Test(aggregator, sparkline_per_second_newest_last)
 {
 	struct aggregator *a = mk(15, 10);
 	struct agg_snapshot s;
-	uint64_t S = T0 + 100 * SEC;	/* the current second */
+	uint64_t S = T0 + 100 * SEC; /* the current second */
 
 	/* An old second in the same ring position as S, then S itself. */
 	for (int k = 0; k < 3; k++)
@@ -591,12 +594,12 @@ Test(aggregator, recent_errors_ring)
 			strcpy(r.exception_type, "ValueError");
 		}
 		agg__push(a, &r);
-		push(a, T0 + SEC, "GET", "/ok", 404, MS, 1);	/* a 4xx is not an error */
+		push(a, T0 + SEC, "GET", "/ok", 404, MS, 1); /* a 4xx is not an error */
 	}
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
 	cr_assert_eq(s.errors_total, 5);
 	cr_assert_eq(s.nerrors, 3);
-	for (int k = 0; k < 3; k++) {	/* newest first: 5, 4, 3 */
+	for (int k = 0; k < 3; k++) { /* newest first: 5, 4, 3 */
 		int i = 5 - k;
 
 		snprintf(route, sizeof(route), "/e%d", i);
@@ -680,7 +683,8 @@ Test(aggregator, per_route_percentiles_match_exact)
 			fast[nf++] = dur;
 			push(a, ts, "GET", "/fast", 200, dur, 1);
 		} else {
-			dur = 20 * MS + rng_next(&seed) % (rng_next(&seed) % 10 ? 80 * MS : 3 * SEC);
+			dur = 20 * MS +
+			      rng_next(&seed) % (rng_next(&seed) % 10 ? 80 * MS : 3 * SEC);
 			slow[ns++] = dur;
 			push(a, ts, "POST", "/slow", 200, dur, 1);
 		}

@@ -32,8 +32,8 @@ static char scratch[64];
 static void clean_env(void)
 {
 	static const char *const vars[] = { "PROFILIS_SAMPLE_RATE", "PROFILIS_QUEUE_SIZE",
-					    "PROFILIS_BATCH_MAX", "PROFILIS_FLUSH_INTERVAL",
-					    "PROFILIS_LOG_DIR", "PROFILIS_DEBUG" };
+					    "PROFILIS_BATCH_MAX",   "PROFILIS_FLUSH_INTERVAL",
+					    "PROFILIS_LOG_DIR",	    "PROFILIS_DEBUG" };
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
@@ -185,8 +185,9 @@ Test(cli, every_option_is_read)
 			   "--queue-size", "100", "--batch-max", "100", "--flush-interval", "0.005",
 			   "--no-drop-oldest", "--sample", "0.25", "--no-keep-errors",
 			   "--exclude-route", "/health", "--exclude-route", "re:^/x$", "-o", dir,
-			   "--rotate-bytes", "1.5k", "--rotate-secs", "60",
-			   "--filename-template", "r-{seq}.jsonl", "--console", "compact"), 0);
+			   "--rotate-bytes", "1.5k", "--rotate-secs", "60", "--filename-template",
+			   "r-{seq}.jsonl", "--console", "compact"),
+		     0);
 	cr_assert_eq(cfg.pid, 77);
 	cr_assert_eq(cfg.duration_s, 2.5);
 	cr_assert_eq(cfg.verbosity, 2);
@@ -219,8 +220,11 @@ Test(cli, drop_oldest_flags_toggle)
 
 Test(cli, size_suffixes_are_powers_of_1024)
 {
-	static const struct { char *arg; long long want; } cases[] = {
-		{ "100", 100 }, { "1k", 1024 }, { "1K", 1024 }, { "1M", 1048576 },
+	static const struct {
+		char *arg;
+		long long want;
+	} cases[] = {
+		{ "100", 100 },	   { "1k", 1024 },	   { "1K", 1024 },  { "1M", 1048576 },
 		{ "2m", 2097152 }, { "2G", 2147483648LL }, { "0.5k", 512 },
 	};
 	char *dir = make_scratch(true);
@@ -371,26 +375,26 @@ Test(cli, env_debug_zero_is_not)
 
 Test(cli, sample_out_of_range, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --sample: '1.5' is not a number in 0..1\n",
-		     "-p", "1", "--sample", "1.5");
+	EXPECT_USAGE("profilis-bpf: --sample: '1.5' is not a number in 0..1\n", "-p", "1",
+		     "--sample", "1.5");
 }
 
 Test(cli, sample_not_a_number, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --sample: 'nan' is not a number in 0..1\n",
-		     "-p", "1", "--sample", "nan");
+	EXPECT_USAGE("profilis-bpf: --sample: 'nan' is not a number in 0..1\n", "-p", "1",
+		     "--sample", "nan");
 }
 
 Test(cli, sample_trailing_garbage, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --sample: '0.5x' is not a number in 0..1\n",
-		     "-p", "1", "--sample", "0.5x");
+	EXPECT_USAGE("profilis-bpf: --sample: '0.5x' is not a number in 0..1\n", "-p", "1",
+		     "--sample", "0.5x");
 }
 
 Test(cli, queue_size_zero, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --queue-size: '0' is not a whole number in 1..1048576\n",
-		     "-p", "1", "--queue-size", "0");
+	EXPECT_USAGE("profilis-bpf: --queue-size: '0' is not a whole number in 1..1048576\n", "-p",
+		     "1", "--queue-size", "0");
 }
 
 Test(cli, queue_size_fraction, .exit_code = 64)
@@ -408,44 +412,44 @@ Test(cli, queue_size_too_big, .exit_code = 64)
 
 Test(cli, batch_max_over_queue_size, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --batch-max (4096) must not exceed --queue-size (2048)\n",
-		     "-p", "1", "--batch-max", "4096");
+	EXPECT_USAGE("profilis-bpf: --batch-max (4096) must not exceed --queue-size (2048)\n", "-p",
+		     "1", "--batch-max", "4096");
 }
 
 Test(cli, batch_max_zero, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --batch-max: '0' is not a whole number in 1..1048576\n",
-		     "-p", "1", "--batch-max", "0");
+	EXPECT_USAGE("profilis-bpf: --batch-max: '0' is not a whole number in 1..1048576\n", "-p",
+		     "1", "--batch-max", "0");
 }
 
 Test(cli, flush_interval_negative, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --flush-interval: '-1' is not a number in 0.001..60\n",
-		     "-p", "1", "--flush-interval", "-1");
+	EXPECT_USAGE("profilis-bpf: --flush-interval: '-1' is not a number in 0.001..60\n", "-p",
+		     "1", "--flush-interval", "-1");
 }
 
 Test(cli, flush_interval_too_long, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --flush-interval: '61' is not a number in 0.001..60\n",
-		     "-p", "1", "--flush-interval", "61");
+	EXPECT_USAGE("profilis-bpf: --flush-interval: '61' is not a number in 0.001..60\n", "-p",
+		     "1", "--flush-interval", "61");
 }
 
 Test(cli, ringbuf_not_a_power_of_two, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --ringbuf-mb: '3' is not a power of two in 1..1024\n",
-		     "-p", "1", "--ringbuf-mb", "3");
+	EXPECT_USAGE("profilis-bpf: --ringbuf-mb: '3' is not a power of two in 1..1024\n", "-p",
+		     "1", "--ringbuf-mb", "3");
 }
 
 Test(cli, ringbuf_too_big, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --ringbuf-mb: '2048' is not a whole number in 1..1024\n",
-		     "-p", "1", "--ringbuf-mb", "2048");
+	EXPECT_USAGE("profilis-bpf: --ringbuf-mb: '2048' is not a whole number in 1..1024\n", "-p",
+		     "1", "--ringbuf-mb", "2048");
 }
 
 Test(cli, output_dir_missing, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: -o /nonexistent/: no such directory (create it first)\n",
-		     "-p", "1", "-o", "/nonexistent/");
+	EXPECT_USAGE("profilis-bpf: -o /nonexistent/: no such directory (create it first)\n", "-p",
+		     "1", "-o", "/nonexistent/");
 }
 
 Test(cli, bad_exclude_regex, .exit_code = 64)
@@ -538,27 +542,26 @@ Test(cli, rotate_secs_too_short, .exit_code = 64)
 
 Test(cli, console_mode_unknown, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --console: 'loud' is not one of compact, pretty, off\n",
-		     "-p", "1", "--console", "loud");
+	EXPECT_USAGE("profilis-bpf: --console: 'loud' is not one of compact, pretty, off\n", "-p",
+		     "1", "--console", "loud");
 }
 
 Test(cli, pid_zero, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --pid: '0' is not a whole number in 1..4194304\n",
-		     "-p", "0");
+	EXPECT_USAGE("profilis-bpf: --pid: '0' is not a whole number in 1..4194304\n", "-p", "0");
 }
 
 Test(cli, duration_zero, .exit_code = 64)
 {
-	EXPECT_USAGE("profilis-bpf: --duration: '0' is not a number in 0.001..3.1536e+07\n",
-		     "-p", "1", "-d", "0");
+	EXPECT_USAGE("profilis-bpf: --duration: '0' is not a number in 0.001..3.1536e+07\n", "-p",
+		     "1", "-d", "0");
 }
 
 Test(cli, env_sample_rate_out_of_range, .exit_code = 64)
 {
 	setenv("PROFILIS_SAMPLE_RATE", "2", 1);
-	EXPECT_USAGE("profilis-bpf: PROFILIS_SAMPLE_RATE: '2' is not a number in 0..1\n",
-		     "-p", "1");
+	EXPECT_USAGE("profilis-bpf: PROFILIS_SAMPLE_RATE: '2' is not a number in 0..1\n", "-p",
+		     "1");
 }
 
 Test(cli, env_queue_size_zero, .exit_code = 64)
@@ -589,8 +592,8 @@ Test(cli, env_flush_interval_zero, .exit_code = 64)
 Test(cli, env_is_checked_even_when_a_flag_overrides_it, .exit_code = 64)
 {
 	setenv("PROFILIS_SAMPLE_RATE", "-1", 1);
-	EXPECT_USAGE("profilis-bpf: PROFILIS_SAMPLE_RATE: '-1' is not a number in 0..1\n",
-		     "-p", "1", "--sample", "0.5");
+	EXPECT_USAGE("profilis-bpf: PROFILIS_SAMPLE_RATE: '-1' is not a number in 0..1\n", "-p",
+		     "1", "--sample", "0.5");
 }
 
 /* argp's own errors exit 64 too; its text includes a --help hint. */
@@ -633,8 +636,8 @@ Test(cli, stray_argument, .exit_code = 64)
 
 Test(cli, unknown_option, .exit_code = 64)
 {
-	expect_argp_error("--frobnicate", (char *[]){ "profilis-bpf", "-p", "1", "--frobnicate",
-						       NULL });
+	expect_argp_error("--frobnicate",
+			  (char *[]){ "profilis-bpf", "-p", "1", "--frobnicate", NULL });
 }
 
 /* --- cli_validate on hand-made configurations --- */
@@ -691,8 +694,8 @@ Test(cli, validate_rejects_each_bad_field)
 	cfg.exclude[cfg.n_exclude++] = "/ok";
 	cfg.exclude[cfg.n_exclude++] = "re:[z-a]";
 	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
-	cr_assert_eq(strncmp(msg, "--exclude-route: bad regular expression '[z-a]': ", 49), 0,
-		     "%s", msg);
+	cr_assert_eq(strncmp(msg, "--exclude-route: bad regular expression '[z-a]': ", 49), 0, "%s",
+		     msg);
 
 	base_config(&cfg);
 	cfg.filename_template = "x-{seq}";
@@ -768,7 +771,8 @@ Test(cli, pathological_exclude_regex, .exit_code = 64)
 
 	memcpy(arg, "re:", 3);
 	memset(arg + 3, '^', 1400);
-	snprintf(msg, sizeof(msg), "profilis-bpf: --exclude-route: the regular expression "
+	snprintf(msg, sizeof(msg),
+		 "profilis-bpf: --exclude-route: the regular expression "
 		 "'%.200s' is too complex to compile within 256 MiB and 2 s; simplify it\n",
 		 arg + 3);
 	EXPECT_USAGE(msg, "-p", "1", "--exclude-route", arg);
@@ -804,8 +808,10 @@ Test(cli, template_longer_than_a_file_name, .exit_code = 64)
 	char *dir = make_scratch(true), t[400], want[512];
 
 	snprintf(t, sizeof(t), "{seq}-%0300d.jsonl", 0);
-	snprintf(want, sizeof(want), "profilis-bpf: --filename-template: names from '%.40s...' "
-		 "can be 332 characters long; a file name has at most 255\n", t);
+	snprintf(want, sizeof(want),
+		 "profilis-bpf: --filename-template: names from '%.40s...' "
+		 "can be 332 characters long; a file name has at most 255\n",
+		 t);
 	EXPECT_USAGE(want, "-p", "1", "-o", dir, "--filename-template", t);
 }
 
@@ -827,8 +833,10 @@ Test(cli, stats_json_names_a_directory, .exit_code = 64)
 {
 	char *dir = make_scratch(true), want[256];
 
-	snprintf(want, sizeof(want), "profilis-bpf: --stats-json %s: names a directory; give a "
-		 "file name\n", dir);
+	snprintf(want, sizeof(want),
+		 "profilis-bpf: --stats-json %s: names a directory; give a "
+		 "file name\n",
+		 dir);
 	EXPECT_USAGE(want, "-p", "1", "--stats-json", dir);
 }
 
@@ -844,8 +852,10 @@ Test(cli, validate_late_outputs_read_only_and_symlink)
 	base_config(&cfg);
 	cfg.stats_json = link;
 	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
-	snprintf(want, sizeof(want), "--stats-json %s: it is a symbolic link, which is not "
-		 "followed or replaced here (remove it, or give the path it points to)", link);
+	snprintf(want, sizeof(want),
+		 "--stats-json %s: it is a symbolic link, which is not "
+		 "followed or replaced here (remove it, or give the path it points to)",
+		 link);
 	cr_assert_str_eq(msg, want);
 	cr_assert_eq(unlink(link), 0);
 
@@ -863,7 +873,7 @@ Test(cli, validate_late_outputs_read_only_and_symlink)
 	base_config(&cfg);
 	cfg.speedscope = path;
 	cr_assert_eq(cli_validate(&cfg, msg, sizeof(msg)), -EINVAL);
-	snprintf(want, sizeof(want), "--speedscope %s: directory %s is not writable: %s", path,
-		 ro, strerror(EROFS));
+	snprintf(want, sizeof(want), "--speedscope %s: directory %s is not writable: %s", path, ro,
+		 strerror(EROFS));
 	cr_assert_str_eq(msg, want);
 }

@@ -26,7 +26,7 @@ TestSuite(collector, .timeout = 20);
 
 struct item {
 	uint64_t seq;
-	char pad[40];		/* items are copied whole: make them more than a word */
+	char pad[40]; /* items are copied whole: make them more than a word */
 };
 
 /* What the sink saw, and a gate that holds it shut until opened. */
@@ -35,13 +35,13 @@ struct rec {
 	pthread_cond_t cond;
 	bool gate_shut;
 	bool bad_pad;
-	unsigned sleep_us;	/* per batch, for a slow sink */
+	unsigned sleep_us; /* per batch, for a slow sink */
 	uint64_t *seqs;
 	size_t n_seqs, cap;
 	size_t *sizes;
-	uint64_t *at_ns;	/* when each batch arrived */
+	uint64_t *at_ns; /* when each batch arrived */
 	size_t n_batches;
-	size_t sink_entered;	/* batches that entered the sink, gate or not */
+	size_t sink_entered; /* batches that entered the sink, gate or not */
 	uint64_t ticks;
 };
 
@@ -246,7 +246,7 @@ Test(collector, random_bursts_keep_counters_consistent)
 struct producer {
 	struct collector *c;
 	size_t n;
-	int failed;		/* pushes that did not return 0 */
+	int failed; /* pushes that did not return 0 */
 	volatile int done;
 };
 
@@ -345,7 +345,7 @@ Test(collector, a_partial_batch_waits_for_the_flush_interval)
 
 	rec_init(&r, 64);
 	c = start(&r, 1024, 100, 50 * MS, true);
-	sleep_ms(5);	/* not aligned with the batcher's tick */
+	sleep_ms(5); /* not aligned with the batcher's tick */
 	t0 = now_ns();
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(push_seq(c, i), 0);
@@ -413,7 +413,7 @@ Test(collector, push_after_stop_is_refused)
 	cr_assert_eq(r.n_seqs, 2, "stop flushes what was queued");
 	cr_assert_eq(push_seq(c, 2), -ESHUTDOWN);
 	cr_assert_eq(push_seq(c, 3), -ESHUTDOWN);
-	collector__stop(c);	/* twice is harmless */
+	collector__stop(c); /* twice is harmless */
 	collector__stats(c, &st);
 	cr_assert_eq(st.enqueued, 2);
 	cr_assert_eq(st.exported, 2);

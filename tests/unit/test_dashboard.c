@@ -34,8 +34,8 @@ static const char long_route[] =
 	"/api/v2/organizations/<int:org_id>/projects/<int:project_id>/repositories/"
 	"<path:repo_name>/commits/<sha>/files/<path:file_path>/annotations/<int:line_no>/x";
 
-static struct agg_row mkrow(const char *method, const char *route, double rps, double p5,
-			    double p4, uint64_t p50, uint64_t p95, uint64_t p99, uint64_t max)
+static struct agg_row mkrow(const char *method, const char *route, double rps, double p5, double p4,
+			    uint64_t p50, uint64_t p95, uint64_t p99, uint64_t max)
 {
 	struct agg_row r;
 
@@ -61,22 +61,20 @@ static void fixture(struct agg_snapshot *s)
 
 	memset(s, 0, sizeof(*s));
 	rows[0] = mkrow("GET", "/healthz", 0.5, 0, 0, 120 * US, 150 * US, 200 * US, 250 * US);
-	rows[1] = mkrow("POST", "/api/orders", 45.6, 3.3, 10.0, 12340 * US, 87600 * US,
-			250 * MS, 2500 * MS);
-	rows[2] = mkrow("GET", long_route, 2.0, 0, 50.0, 35 * MS, 120 * MS, 480 * MS,
-			1750 * MS);
+	rows[1] = mkrow("POST", "/api/orders", 45.6, 3.3, 10.0, 12340 * US, 87600 * US, 250 * MS,
+			2500 * MS);
+	rows[2] = mkrow("GET", long_route, 2.0, 0, 50.0, 35 * MS, 120 * MS, 480 * MS, 1750 * MS);
 	rows[3] = mkrow("GET", "/api/users/<int:id>", 123.4, 0, 2.5, 850 * US, 1234 * US,
 			12340 * US, 1200 * MS);
-	rows[4] = mkrow("DELETE", "/api/sessions/<token>", 0.8, 50.0, 0, 5 * MS, 9900 * US,
-			10 * MS, 10 * MS);
-	rows[5] = mkrow("GET", "/café/<name>", 7.3, 0, 0, 420 * US, 900 * US, 1500 * US,
-			3200 * US);
+	rows[4] = mkrow("DELETE", "/api/sessions/<token>", 0.8, 50.0, 0, 5 * MS, 9900 * US, 10 * MS,
+			10 * MS);
+	rows[5] = mkrow("GET", "/café/<name>", 7.3, 0, 0, 420 * US, 900 * US, 1500 * US, 3200 * US);
 	rows[6] = mkrow("OPTIONS", "/api/users", 0.1, 0, 0, 60 * US, 60 * US, 60 * US, 60 * US);
 	s->window = AGG_WINDOW_LONG;
 	s->window_secs = 900;
-	s->total = mkrow("", "(all)", 179.65, 0.99, 3.72, 900 * US, 15600 * US, 245 * MS,
-			 2500 * MS);
-	for (int i = 0; i < AGG_SPARK; i++)	/* a wave with a 3-second gap */
+	s->total =
+		mkrow("", "(all)", 179.65, 0.99, 3.72, 900 * US, 15600 * US, 245 * MS, 2500 * MS);
+	for (int i = 0; i < AGG_SPARK; i++) /* a wave with a 3-second gap */
 		s->total.spark[i] = i >= 40 && i < 43 ? 0 : (i * 37) % 23 * 10;
 	s->rows = rows;
 	s->nrows = 7;
@@ -93,12 +91,20 @@ static void fixture(struct agg_snapshot *s)
 }
 
 static const struct dash_header header = {
-	.pid = 4242, .process = "gunicorn", .server = "gunicorn", .python = "3.11.2",
-	.uptime_s = 3725, .events_per_s = 1234.5, .lost = 0, .inflight = 3,
+	.pid = 4242,
+	.process = "gunicorn",
+	.server = "gunicorn",
+	.python = "3.11.2",
+	.uptime_s = 3725,
+	.events_per_s = 1234.5,
+	.lost = 0,
+	.inflight = 3,
 };
 
 static const struct dash_state state = {
-	.sort = COL_RPS, .window = AGG_WINDOW_LONG, .window_minutes = 15,
+	.sort = COL_RPS,
+	.window = AGG_WINDOW_LONG,
+	.window_minutes = 15,
 };
 
 static struct dash_frame *frame(void)
@@ -174,8 +180,8 @@ static void check_golden(const struct dash_frame *f, const char *name)
 		buf[n - 1] = 0;
 		cr_assert_lt(i, f->nlines, "%s has more lines than the frame's %d", path,
 			     f->nlines);
-		cr_assert_str_eq(f->text[i], buf, "%s:%d differs\n  got:  [%s]\n  want: [%s]",
-				 path, i + 1, f->text[i], buf);
+		cr_assert_str_eq(f->text[i], buf, "%s:%d differs\n  got:  [%s]\n  want: [%s]", path,
+				 i + 1, f->text[i], buf);
 	}
 	free(buf);
 	fclose(fp);
@@ -219,8 +225,9 @@ static void check_frame(const struct dash_frame *f, const struct agg_snapshot *s
 
 	cr_assert_eq(f->nlines, height, "%d lines at height %d", f->nlines, height);
 	for (int i = 0; i < f->nlines; i++)
-		cr_assert_leq(dash_columns(f->text[i]), width, "line %d is %d columns at width %d: %s",
-			      i, dash_columns(f->text[i]), width, f->text[i]);
+		cr_assert_leq(dash_columns(f->text[i]), width,
+			      "line %d is %d columns at width %d: %s", i, dash_columns(f->text[i]),
+			      width, f->text[i]);
 	cr_assert_eq(f->style[0], DS_TITLE);
 	cr_assert_eq(f->style[1], DS_TOTALS);
 	cr_assert_eq(f->style[height - 1], DS_FOOTER);
@@ -236,14 +243,16 @@ static void check_frame(const struct dash_frame *f, const struct agg_snapshot *s
 	for (size_t r = 0; r < s->nrows; r++) {
 		const char *line = f->text[heading + 1 + r];
 
-		cr_assert_eq(f->style[heading + 1 + r], s->rows[r].pct_5xx > 0 ? DS_ERROR : DS_PLAIN);
+		cr_assert_eq(f->style[heading + 1 + r],
+			     s->rows[r].pct_5xx > 0 ? DS_ERROR : DS_PLAIN);
 		cr_assert_eq(strncmp(line, s->rows[r].method, strlen(s->rows[r].method)), 0,
 			     "row %zu out of order: %s", r, line);
 		nr = token_ends(line, ends, 16);
 		cr_assert_eq(nr, COL__COUNT, "row %zu has %d fields: %s", r, nr, line);
 		for (int c = COL_RPS; c < COL__COUNT; c++)
-			cr_assert_eq(ends[c], hend[c], "row %zu column %d ends at %d, heading at %d",
-				     r, c, ends[c], hend[c]);
+			cr_assert_eq(ends[c], hend[c],
+				     "row %zu column %d ends at %d, heading at %d", r, c, ends[c],
+				     hend[c]);
 		/* The route starts in column 8 on every row. */
 		cr_assert_eq(ends[0] <= 7 && line[8] == '/', 1, "route misplaced: %s", line);
 	}
@@ -264,7 +273,8 @@ static void check_frame(const struct dash_frame *f, const struct agg_snapshot *s
 
 	cr_assert_geq(eh, 0);
 	cr_assert_eq(strncmp(f->text[eh + 1], "23:15:25  DELETE  /api/sessions/<token>  503  -",
-			     47), 0, "%s", f->text[eh + 1]);
+			     47),
+		     0, "%s", f->text[eh + 1]);
 	cr_assert_eq(strncmp(f->text[eh + 2], "23:15:20  POST    /api/orders  500  Value", 41), 0,
 		     "%s", f->text[eh + 2]);
 	cr_assert_eq(strncmp(f->text[eh + 3], "23:13:20  GET     /api/v2/", 26), 0, "%s",
@@ -288,9 +298,18 @@ static void golden_frame(int width)
 	free(f);
 }
 
-Test(dashboard, golden_80) { golden_frame(80); }
-Test(dashboard, golden_120) { golden_frame(120); }
-Test(dashboard, golden_200) { golden_frame(200); }
+Test(dashboard, golden_80)
+{
+	golden_frame(80);
+}
+Test(dashboard, golden_120)
+{
+	golden_frame(120);
+}
+Test(dashboard, golden_200)
+{
+	golden_frame(200);
+}
 
 Test(dashboard, frame_parts_at_200)
 {
@@ -306,8 +325,9 @@ Test(dashboard, frame_parts_at_200)
 	/* The whole 60-second sparkline fits at 200 and ends with the newest second. */
 	cr_assert_str_eq(strstr(f->text[1], "in-flight 3  ") + 13,
 			 " ▆▂▇▄▁▆▃█▄▁▆▃█▅▂▇▃█▅▂▇▄ ▆▂▇▄▁▆▃█▄▁▆▃█▅▂▇   ▂▇▄ ▆▂▇▄▁▆▃█▄▁▆▃█");
-	cr_assert_str_eq(f->text[29],
-			 "q quit  s/</> sort  r reverse  p pause  w window (15m)  j/k Enter hot  ? help");
+	cr_assert_str_eq(
+		f->text[29],
+		"q quit  s/</> sort  r reverse  p pause  w window (15m)  j/k Enter hot  ? help");
 	free(f);
 }
 
@@ -321,12 +341,13 @@ Test(dashboard, paused_title_and_now_window)
 	st.paused = true;
 	st.window = AGG_WINDOW_NOW;
 	f = render(&s, &st, 200, 30);
-	cr_assert_eq(strncmp(f->text[0], "profilis-bpf [PAUSED]  pid 4242 (gunicorn)", 42), 0,
-		     "%s", f->text[0]);
+	cr_assert_eq(strncmp(f->text[0], "profilis-bpf [PAUSED]  pid 4242 (gunicorn)", 42), 0, "%s",
+		     f->text[0]);
 	cr_assert_eq(strncmp(f->text[1], "10s 179.7 req/s  err 4.7% (5xx 1.0%, 4xx 3.7%)", 46), 0,
 		     "%s", f->text[1]);
-	cr_assert_str_eq(f->text[29],
-			 "q quit  s/</> sort  r reverse  p pause  w window (10s)  j/k Enter hot  ? help");
+	cr_assert_str_eq(
+		f->text[29],
+		"q quit  s/</> sort  r reverse  p pause  w window (10s)  j/k Enter hot  ? help");
 	free(f);
 	st.paused = false;
 	f = render(&s, &st, 200, 30);
@@ -388,8 +409,8 @@ Test(dashboard, any_size_fits)
 			dash_render(&header, &s, &state, w, h, f);
 			cr_assert_eq(f->nlines, h, "%dx%d: %d lines", w, h, f->nlines);
 			for (int i = 0; i < h; i++)
-				cr_assert_leq(dash_columns(f->text[i]), w, "%dx%d line %d: %s", w, h,
-					      i, f->text[i]);
+				cr_assert_leq(dash_columns(f->text[i]), w, "%dx%d line %d: %s", w,
+					      h, i, f->text[i]);
 			cr_assert_eq(f->style[h - 1], DS_FOOTER, "%dx%d: no footer", w, h);
 		}
 	}
@@ -423,8 +444,9 @@ Test(dashboard, long_table_keeps_every_error)
 	cr_assert_eq(strncmp(f->text[eh - 2], "GET     /r/19 ", 14), 0, "last row: %s",
 		     f->text[eh - 2]);
 	for (int k = 1; k <= 3; k++)
-		cr_assert_eq(f->style[eh + k], DS_ERROR, "error %d of 3 not shown (line %d: \"%s\")",
-			     k, eh + k, f->text[eh + k]);
+		cr_assert_eq(f->style[eh + k], DS_ERROR,
+			     "error %d of 3 not shown (line %d: \"%s\")", k, eh + k,
+			     f->text[eh + k]);
 	cr_assert_eq(strncmp(f->text[eh + 3], "23:13:20  GET", 13), 0, "%s", f->text[eh + 3]);
 	free(f);
 }
@@ -437,8 +459,11 @@ Test(dashboard, empty_snapshot)
 	s.total = mkrow("", "(all)", 0, 0, 0, 0, 0, 0, 0);
 	f = render(&s, &state, 100, 12);
 	cr_assert_eq(f->nlines, 12);
-	cr_assert_eq(strncmp(f->text[1], "all 0.0 req/s  err 0.0% (5xx 0.0%, 4xx 0.0%)  p50 -  "
-				      "p95 -  p99 -  in-flight 3  ", 73), 0, "%s", f->text[1]);
+	cr_assert_eq(strncmp(f->text[1],
+			     "all 0.0 req/s  err 0.0% (5xx 0.0%, 4xx 0.0%)  p50 -  "
+			     "p95 -  p99 -  in-flight 3  ",
+			     73),
+		     0, "%s", f->text[1]);
 	cr_assert_str_eq(f->text[4], "(no requests in this window yet)");
 	cr_assert_str_eq(f->text[6], "RECENT ERRORS (0 in all)");
 	free(f);
@@ -507,7 +532,7 @@ Test(dashboard, fmt_duration_width)
 			cr_expect_leq(strlen(out), 7, "%llu ns -> \"%s\"",
 				      (unsigned long long)(edges[i] - d), out);
 			if (strlen(out) > 7)
-				break;	/* one report per edge */
+				break; /* one report per edge */
 		}
 	}
 }
@@ -545,8 +570,11 @@ static bool valid_utf8(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-			: (*p & 0xf8) == 0xf0 ? 3 : -1;
+		int n = *p < 0x80	      ? 0
+			: (*p & 0xe0) == 0xc0 ? 1
+			: (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3
+					      : -1;
 
 		if (n < 0)
 			return false;
@@ -567,8 +595,8 @@ Test(dashboard, fit_small_buffer_keeps_whole_characters)
 			memset(out, 'Z', sizeof(out));
 			dash_fit("€€€€€€€€", cols, out, len);
 			cr_assert(memchr(out, 0, len), "len %zu: not terminated", len);
-			cr_assert(valid_utf8(out), "fit(\"€…\", %d) into %zu bytes split a character",
-				  cols, len);
+			cr_assert(valid_utf8(out),
+				  "fit(\"€…\", %d) into %zu bytes split a character", cols, len);
 			cr_assert_leq(dash_columns(out), cols);
 		}
 	}
@@ -646,7 +674,7 @@ static int order(const struct agg_row *a, const struct agg_row *b, enum dash_col
 	return strcmp(a->route, b->route) ?: strcmp(a->method, b->method);
 }
 
-static uint64_t rng_next(uint64_t *s)	/* splitmix64 */
+static uint64_t rng_next(uint64_t *s) /* splitmix64 */
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
 
@@ -666,7 +694,8 @@ Test(dashboard, sort_by_every_column)
 		char route[16];
 
 		/* Few distinct values, so ties (broken by route, then method) occur. */
-		snprintf(route, sizeof(route), "/r%llu", (unsigned long long)(rng_next(&seed) % 20));
+		snprintf(route, sizeof(route), "/r%llu",
+			 (unsigned long long)(rng_next(&seed) % 20));
 		rows[i] = mkrow(methods[rng_next(&seed) % 4], route, (double)(rng_next(&seed) % 5),
 				(double)(rng_next(&seed) % 3), (double)(rng_next(&seed) % 3),
 				rng_next(&seed) % 4 * MS, rng_next(&seed) % 4 * MS,
@@ -705,7 +734,8 @@ Test(dashboard, sort_heading_marker)
 static const struct dash_hot hot_fns[] = {
 	{ "app.py:list_users", 42.5, 80.0, 12.5 },
 	{ "sqlalchemy/engine/base.py:Connection._execute_context/with/a/very/long/qualified/"
-	  "name/that/cannot/fit/in/any/reasonable/terminal/width/at/all/really/none", 10, 20, 1500 },
+	  "name/that/cannot/fit/in/any/reasonable/terminal/width/at/all/really/none",
+	  10, 20, 1500 },
 	{ "json/encoder.py:iterencode", 3.25, 3.5, 0 },
 };
 
@@ -755,8 +785,8 @@ Test(dashboard, hot_pane)
 		for (int c = 1; c <= 3; c++)
 			cr_expect_eq(ends[n - c], hend[nh - c],
 				     "hot line %d: field %d from the right ends at column %d, "
-				     "its heading at %d\n  %s\n  %s", k, c, ends[n - c], hend[nh - c],
-				     f->text[hh], f->text[hh + k]);
+				     "its heading at %d\n  %s\n  %s",
+				     k, c, ends[n - c], hend[nh - c], f->text[hh], f->text[hh + k]);
 	}
 	free(f);
 }

@@ -128,14 +128,15 @@ static void check_offsets_against_readelf(const char *path, int dynamic)
 
 	cr_assert_eq(elf_file__vaddr_to_offset(ef, end, &off), -ERANGE);
 	cr_assert_eq(elf_file__vaddr_to_offset(ef, segs[n - 1].vaddr + segs[n - 1].memsz + 0x100000,
-						&off), -ERANGE);
+					       &off),
+		     -ERANGE);
 	cr_assert_eq(off, 0x55);
 	/* Every segment is found again from its own file offset. */
 	for (int i = 0; i < n; i++) {
 		struct elf_load_seg seg;
 
-		cr_assert_eq(elf_file__seg_for_offset(ef, segs[i].offset + segs[i].filesz - 1, &seg),
-			     0);
+		cr_assert_eq(
+			elf_file__seg_for_offset(ef, segs[i].offset + segs[i].filesz - 1, &seg), 0);
 		cr_assert_eq(seg.vaddr, segs[i].vaddr, "segment %d", i);
 		cr_assert_eq(seg.offset, segs[i].offset, "segment %d", i);
 		cr_assert_eq(seg.filesz, segs[i].filesz, "segment %d", i);
@@ -355,7 +356,7 @@ Test(elfsym, cut_string_table_matches_no_prefix)
 	cr_assert_eq(forged_lookup(&f, "Py_Version", &v), 0);
 	cr_assert_eq(v, 0x1234);
 	cr_assert_eq(forged_lookup(&f, "Py_Ver", &v), -ENOENT);
-	forge(&f, "\0Py_Ver", 7);	/* cut: no NUL after "Py_Ver" */
+	forge(&f, "\0Py_Ver", 7); /* cut: no NUL after "Py_Ver" */
 	cr_assert_eq(forged_lookup(&f, "Py_Version", &v), -ENOENT);
 	cr_assert_eq(forged_lookup(&f, "Py_Ver", &v), -ENOENT);
 }

@@ -83,16 +83,16 @@ Test(filter, prefixes_that_fit_go_to_bpf_in_order)
 	exact64[64] = 0;
 	p[0] = "/health";
 	p[1] = long65;		/* too long: userspace, and takes no BPF slot */
-	p[2] = "re:^/metrics$";	/* regex: userspace */
+	p[2] = "re:^/metrics$"; /* regex: userspace */
 	p[3] = "/static/";
-	p[4] = exact64;		/* exactly 64 bytes: fits */
+	p[4] = exact64; /* exactly 64 bytes: fits */
 	p[5] = "/a";
 	p[6] = "/b";
 	p[7] = "/c";
 	p[8] = "/d";
-	p[9] = "/e";		/* the 8th that fits */
-	p[10] = "/ninth";	/* one too many: userspace */
-	p[11] = "/f";		/* and so is this */
+	p[9] = "/e";	  /* the 8th that fits */
+	p[10] = "/ninth"; /* one too many: userspace */
+	p[11] = "/f";	  /* and so is this */
 	f = new_filter(p, 12);
 	memset(&cfg, 0xa5, sizeof(cfg));
 	filter__bpf_config(f, 1.0, true, &cfg);
@@ -212,8 +212,8 @@ Test(filter, bpf_and_userspace_together_exclude_exactly_the_matches)
 				/* "re:^/a+b" style: anchored, at most 8 a's. */
 				snprintf(store[i], sizeof(store[i]), "re:^/a{1,%d}b",
 					 1 + rand_r(&seed) % 8);
-				cr_assert_eq(regcomp(&re[i], store[i] + 3,
-						     REG_EXTENDED | REG_NOSUB), 0);
+				cr_assert_eq(
+					regcomp(&re[i], store[i] + 3, REG_EXTENDED | REG_NOSUB), 0);
 			} else {
 				/* Prefixes of 1..79 bytes: some too long for BPF. */
 				random_path(&seed, store[i], rand_r(&seed) % 2 ? 6 : 80);

@@ -32,12 +32,12 @@ static uint64_t rng_next(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static double rng_unit(uint64_t *s)	/* [0, 1) */
+static double rng_unit(uint64_t *s) /* [0, 1) */
 {
 	return (rng_next(s) >> 11) * 0x1.0p-53;
 }
 
-static double rng_normal(uint64_t *s)	/* Box-Muller */
+static double rng_normal(uint64_t *s) /* Box-Muller */
 {
 	double u = 1.0 - rng_unit(s), v = rng_unit(s);
 
@@ -152,8 +152,25 @@ static void check_value(uint64_t v)
 
 Test(histogram, values_land_in_their_bucket)
 {
-	static const uint64_t fixed[] = { 0, 1, 2, 63, 64, 65, 127, 128, 129, 130, 254, 255, 256,
-					  257, 1000, 999999, 1000000, 1ULL << 42, (1ULL << 43) - 1 };
+	static const uint64_t fixed[] = { 0,
+					  1,
+					  2,
+					  63,
+					  64,
+					  65,
+					  127,
+					  128,
+					  129,
+					  130,
+					  254,
+					  255,
+					  256,
+					  257,
+					  1000,
+					  999999,
+					  1000000,
+					  1ULL << 42,
+					  (1ULL << 43) - 1 };
 	uint64_t seed = 42;
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -263,7 +280,7 @@ Test(histogram, small_values_are_exact)
 	uint64_t v[100];
 
 	for (int i = 0; i < 100; i++)
-		v[i] = 100 - i;		/* 1..100, fed in reverse */
+		v[i] = 100 - i; /* 1..100, fed in reverse */
 	check_against_exact("1..100", v, 100);
 
 	struct histogram *h = hist_new();
@@ -294,8 +311,7 @@ Test(histogram, bimodal)
 	cr_assert(hist_percentile(h, 0.5) >= 900000 && hist_percentile(h, 0.5) <= 1110000,
 		  "bimodal p50 %llu is not ~1 ms", (unsigned long long)hist_percentile(h, 0.5));
 	cr_assert(hist_percentile(h, 0.95) >= 90 * MS && hist_percentile(h, 0.95) <= 111 * MS,
-		  "bimodal p95 %llu is not ~100 ms",
-		  (unsigned long long)hist_percentile(h, 0.95));
+		  "bimodal p95 %llu is not ~100 ms", (unsigned long long)hist_percentile(h, 0.95));
 	check_against_exact("bimodal", v, n);
 	hist_free(h);
 	free(v);
@@ -410,7 +426,8 @@ Test(histogram, merge_equals_adding_into_one)
 	for (int i = 0; i < 30000; i++) {
 		/* Each part gets a different range, so min and max come from different parts. */
 		int k = (int)(rng_next(&seed) % 3);
-		uint64_t ns = (uint64_t)(k + 1) * 1000 + rng_next(&seed) % ((uint64_t)(k + 1) * SEC);
+		uint64_t ns =
+			(uint64_t)(k + 1) * 1000 + rng_next(&seed) % ((uint64_t)(k + 1) * SEC);
 
 		hist_add(parts[k], ns, 1);
 		hist_add(one, ns, 1);

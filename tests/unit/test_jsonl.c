@@ -151,8 +151,8 @@ Test(jsonl, sample_rate_is_a_json_number)
 	static const struct {
 		double rate;
 		const char *text;
-	} cases[] = { { 1.0, "1" }, { 0.5, "0.5" }, { 0.1, "0.1" }, { 0.001, "0.001" },
-		      { 0.00001, "1e-05" }, { 0.0, "0" } };
+	} cases[] = { { 1.0, "1" },	  { 0.5, "0.5" },	{ 0.1, "0.1" },
+		      { 0.001, "0.001" }, { 0.00001, "1e-05" }, { 0.0, "0" } };
 	struct request_record r;
 	char buf[JSONL_LINE_MAX], want[64];
 
@@ -410,8 +410,9 @@ Test(jsonl, short_write_leaves_only_whole_lines, .init = cr_redirect_stderr)
 	jsonl__free(x);
 	data = slurp(path, &len);
 	/* Whatever survives is whole lines, and exactly the ones counted. */
-	cr_expect_eq(len % L, 0, "file holds %zu bytes: %zu whole lines and %zu bytes of half a record",
-		     len, len / L, len % L);
+	cr_expect_eq(len % L, 0,
+		     "file holds %zu bytes: %zu whole lines and %zu bytes of half a record", len,
+		     len / L, len % L);
 	cr_expect(len == 0 || data[len - 1] == '\n', "file ends inside a record");
 	cr_expect_eq(st.written, len / L, "written says %lu, the file has %zu lines", st.written,
 		     len / L);

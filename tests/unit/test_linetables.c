@@ -31,8 +31,7 @@ TestSuite(linetables, .fini = pyv_cleanup, .timeout = 60);
 
 /* Prints "firstlineno hex(table) units line..." per code object, hand-made
  * ones first, then "stdlib", the stdlib modules named in argv, and "end". */
-static const char oracle_py[] =
-	PY_UNIT_LINES
+static const char oracle_py[] = PY_UNIT_LINES
 	"NL = chr(10)\n"
 	"SRC = '''\n"
 	"def multi_line(a,\n"
@@ -74,7 +73,8 @@ static const char oracle_py[] =
 	"        return f\n"
 	"\n"
 	"def wide_columns():\n"
-	"    return str(1) + " W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 " + q(2)\n"
+	"    return str(1) + " W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10 W10
+	" + q(2)\n"
 	"\n"
 	"def long_line(v):\n"
 	"    return ''' + '+'.join(['v'] * 200) + '''\n"
@@ -189,8 +189,8 @@ static uint8_t *guarded(const uint8_t *t, size_t len)
 
 	cr_assert_leq(len, (size_t)pg);
 	if (!pages) {
-		pages = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			     -1, 0);
+		pages = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			     0);
 		cr_assert_neq(pages, MAP_FAILED);
 		cr_assert_eq(mprotect(pages + pg, pg, PROT_NONE), 0);
 	}
@@ -200,9 +200,9 @@ static uint8_t *guarded(const uint8_t *t, size_t len)
 
 /* What the oracle's tables exercised, so a test cannot pass on easy input. */
 struct table_forms {
-	int kinds[16], multibyte;			/* 3.11+ entry codes, varints */
-	int zero_step, big_step, no_line;		/* 3.9/3.10 pairs */
-	int backwards;					/* lines going back (loops) */
+	int kinds[16], multibyte;	  /* 3.11+ entry codes, varints */
+	int zero_step, big_step, no_line; /* 3.9/3.10 pairs */
+	int backwards;			  /* lines going back (loops) */
 };
 
 static void count_forms(unsigned int format, const struct oracle_code *c, struct table_forms *f)
@@ -267,7 +267,8 @@ static void lines_match_interpreter(const struct pyver *v)
 		/* A table that knows where the code ends has no line past it. */
 		if (o->lines_format != PBPF_LINES_LNOTAB)
 			cr_assert_eq(frame_line(o, c->table, c->len, c->firstlineno, FAKE_CODE,
-						instr_word(o, FAKE_CODE, c->units)), -1);
+						instr_word(o, FAKE_CODE, c->units)),
+				     -1);
 		count_forms(o->lines_format, c, &forms);
 	}
 	check_forms(o->lines_format, &forms);
@@ -340,8 +341,8 @@ static size_t truncated_pairs(const struct oracle_code *c, size_t cut, int lnota
 		else if (2 * i < reach)
 			cr_assert_eq(got, c->lines[i], "cut %zu of %zu, unit %d", cut, c->len, i);
 		else
-			cr_assert_eq(got, lnotab ? last : -1, "cut %zu of %zu, unit %d past the data",
-				     cut, c->len, i);
+			cr_assert_eq(got, lnotab ? last : -1,
+				     "cut %zu of %zu, unit %d past the data", cut, c->len, i);
 		tested++;
 	}
 	return tested;
@@ -427,7 +428,8 @@ Test(linetables, lnotab_garbage)
 	fuzz(lnotab_line, 0);
 	memset(buf, 0x01, sizeof(buf));
 	for (int at = 0; at < 300; at += 7)
-		cr_assert_eq(lnotab_line(guarded(buf, 255), 255, 1, at), -1, "odd length, at %d", at);
+		cr_assert_eq(lnotab_line(guarded(buf, 255), 255, 1, at), -1, "odd length, at %d",
+			     at);
 	/* Steps of 255 bytes, lines -1 each: the walk ends inside the table. */
 	memset(buf, 0xff, sizeof(buf));
 	cr_assert_eq(lnotab_line(guarded(buf, 254), 254, 500, 255 * 100), 400);
@@ -452,8 +454,7 @@ Test(linetables, linetable310_garbage)
 Test(linetables, linetable_edges)
 {
 	/* Three units: line 10 (short form), +1 (one-line form), no location. */
-	static const uint8_t t[] = { 0x80 | 0 << 3 | 0, 0x00,
-				     0x80 | 11 << 3 | 0, 0x04, 0x08,
+	static const uint8_t t[] = { 0x80 | 0 << 3 | 0, 0x00, 0x80 | 11 << 3 | 0, 0x04, 0x08,
 				     0x80 | 15 << 3 | 0 };
 
 	cr_assert_eq(linetable_line(t, sizeof(t), 10, 0), 10);

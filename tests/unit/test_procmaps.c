@@ -67,7 +67,8 @@ Test(procmaps, spaces_and_deleted)
 
 	cr_assert_str_eq(e.path, "/opt/my app/bin/python3.11");
 	cr_assert_eq(e.offset, 0x1000);
-	e = parse_ok("7f0000000000-7f0000001000 r--p 00000000 08:01 42 /usr/bin/python3.11 (deleted)\n");
+	e = parse_ok(
+		"7f0000000000-7f0000001000 r--p 00000000 08:01 42 /usr/bin/python3.11 (deleted)\n");
 	cr_assert_str_eq(e.path, "/usr/bin/python3.11 (deleted)");
 }
 
@@ -158,12 +159,12 @@ static int find_in(const char *text, struct py_mapping *m)
 	return err;
 }
 
-#define DEB_MAPS                                                                           \
-	"00400000-0041f000 r--p 00000000 fe:01 1835092 /usr/bin/python3.11\n"              \
-	"0041f000-006d2000 r-xp 0001f000 fe:01 1835092 /usr/bin/python3.11\n"              \
-	"006d2000-00945000 r--p 002d2000 fe:01 1835092 /usr/bin/python3.11\n"              \
-	"00945000-00a85000 rw-p 00544000 fe:01 1835092 /usr/bin/python3.11\n"              \
-	"01b8e000-01baf000 rw-p 00000000 00:00 0 [heap]\n"                                 \
+#define DEB_MAPS                                                                                \
+	"00400000-0041f000 r--p 00000000 fe:01 1835092 /usr/bin/python3.11\n"                   \
+	"0041f000-006d2000 r-xp 0001f000 fe:01 1835092 /usr/bin/python3.11\n"                   \
+	"006d2000-00945000 r--p 002d2000 fe:01 1835092 /usr/bin/python3.11\n"                   \
+	"00945000-00a85000 rw-p 00544000 fe:01 1835092 /usr/bin/python3.11\n"                   \
+	"01b8e000-01baf000 rw-p 00000000 00:00 0 [heap]\n"                                      \
 	"7f1c00000000-7f1c00022000 r--p 00000000 fe:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n" \
 	"7ffd5c3e1000-7ffd5c402000 rw-p 00000000 00:00 0 [stack]\n"
 
@@ -237,7 +238,8 @@ Test(procmaps, long_path_is_not_read_as_two_lines)
 	/* Header padded to column 73 as the kernel does; the path's tail at
 	 * byte 639 of the line is "7f3a4d000000-... /home/x/libpython3.12.so". */
 	snprintf(text, sizeof(text),
-		 DEB_MAPS "7f3a4c000000-7f3a4c021000 r--p 00000000 fe:00 4242%22s/home/x/%.*s/"
+		 DEB_MAPS
+		 "7f3a4c000000-7f3a4c021000 r--p 00000000 fe:00 4242%22s/home/x/%.*s/"
 		 "7f3a4d000000-7f3a4d100000 r-xp 00000000 fe:00 4243 /home/x/libpython3.12.so\n",
 		 "", 639 - 73 - 9 - 1, pad);
 	cr_assert_eq(find_in(text, &m), 0);

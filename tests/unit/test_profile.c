@@ -107,7 +107,7 @@ static uint64_t fn_in(const char *name, const char *file)
 	memcpy(table + o->long_size, &tlen, 8);
 	for (int i = 0; i < UNITS; i++) {
 		table[o->bytes_data + 2 * i] = 0x80 | 13 << 3; /* no columns, one unit */
-		table[o->bytes_data + 2 * i + 1] = i ? 2 : 0;	/* line delta +1 / 0 */
+		table[o->bytes_data + 2 * i + 1] = i ? 2 : 0;  /* line delta +1 / 0 */
 	}
 	pyv_set_ptr(c, 8, fake_code_type);
 	pyv_set_ptr(c, o->code_qualname, fake_str(name));
@@ -122,7 +122,8 @@ static uint64_t fn_in(const char *name, const char *file)
 
 static struct profile *new_profile(uint64_t pending_ns)
 {
-	struct profile_opts o = { .off = off(), .code_type = (uint64_t)(uintptr_t)fake_code_type,
+	struct profile_opts o = { .off = off(),
+				  .code_type = (uint64_t)(uintptr_t)fake_code_type,
 				  .pending_ns = pending_ns };
 	struct profile *p = profile__new(&o);
 
@@ -298,8 +299,8 @@ Test(profile, samples_wait_for_their_request)
 	sample(p, 7, 5000, "a;b;c");
 	sample(p, 7, 5000, "a;b;c");
 	sample(p, 7, 5000, "a;b;c");
-	sample(p, 8, 5000, "a;b");	/* another thread's request, same start */
-	sample(p, 7, 6000, "a");	/* the same thread's next request */
+	sample(p, 8, 5000, "a;b"); /* another thread's request, same start */
+	sample(p, 7, 6000, "a");   /* the same thread's next request */
 	blocked(p, 7, 5000, 3000000, "a;d");
 	profile__stats(p, &st);
 	cr_assert_eq(st.pending, 6);
@@ -333,7 +334,8 @@ Test(profile, samples_wait_for_their_request)
 	profile__push_request(p, getpid(), 8, 5000, "GET", "/late");
 	cr_assert_eq(profile__hot(p, "GET /late", h, 8), 0);
 	expect_folded(p,
-		      (const char *[]){ "GET /x;" A ";" B ";" C " 3", PROF_UNRECORDED ";" A ";" B " 1",
+		      (const char *[]){ "GET /x;" A ";" B ";" C " 3",
+					PROF_UNRECORDED ";" A ";" B " 1",
 					PROF_UNRECORDED ";" A " 1" },
 		      3);
 	profile__stats(p, &st);
@@ -482,7 +484,7 @@ Test(profile, unreadable_frames)
 	size_t n;
 
 	e.pid = getpid();
-	e.code[0] = 0x10;			/* innermost: unmapped */
+	e.code[0] = 0x10; /* innermost: unmapped */
 	e.code[1] = fn_in("a", "/srv/app/views.py");
 	profile__push_stack(p, &e, NOW);
 	profile__stats(p, &st);
@@ -610,9 +612,10 @@ Test(profile, folded_counts_on_cpu_samples_only)
 
 	sample(p, 3, 0, "a;b;c");
 	blocked(p, 3, 0, 9000000, "a;b;c"); /* the same cell, off-CPU */
-	blocked(p, 3, 0, 9000000, "e");	   /* off-CPU only */
+	blocked(p, 3, 0, 9000000, "e");	    /* off-CPU only */
 	expect_folded(p,
-		      (const char *[]){ "GET /x;" A ";" B ";" C " 3", "GET /x;" A ";b (views.py:12) 1",
+		      (const char *[]){ "GET /x;" A ";" B ";" C " 3",
+					"GET /x;" A ";b (views.py:12) 1",
 					"GET /r;" A ";" B ";" A ";" B " 2",
 					PROF_OUTSIDE ";" A ";" B ";" C " 1" },
 		      4);
@@ -714,16 +717,14 @@ static cJSON *profile_named(cJSON *profiles, const char *name)
 {
 	cJSON *it;
 
-	cJSON_ArrayForEach(it, profiles)
-		if (strcmp(cJSON_GetObjectItem(it, "name")->valuestring, name) == 0)
-			return it;
+	cJSON_ArrayForEach(it, profiles) if (strcmp(cJSON_GetObjectItem(it, "name")->valuestring,
+						    name) == 0) return it;
 	return NULL;
 }
 
 /* Checks one sampled profile's shape; returns the sum of its weights and
  * appends "frame;frame weight" per sample to `stacks`. */
-static double check_sampled(cJSON *prof, cJSON *frames, const char *unit, char *stacks,
-			    size_t len)
+static double check_sampled(cJSON *prof, cJSON *frames, const char *unit, char *stacks, size_t len)
 {
 	cJSON *samples = cJSON_GetObjectItem(prof, "samples");
 	cJSON *weights = cJSON_GetObjectItem(prof, "weights");
@@ -744,12 +745,16 @@ static double check_sampled(cJSON *prof, cJSON *frames, const char *unit, char *
 
 		cr_assert_gt(w, 0);
 		sum += w;
-		cJSON_ArrayForEach(idx, stack) {
-			cr_assert(cJSON_IsNumber(idx) && idx->valueint >= 0 && idx->valueint < nframes,
+		cJSON_ArrayForEach(idx, stack)
+		{
+			cr_assert(cJSON_IsNumber(idx) && idx->valueint >= 0 &&
+					  idx->valueint < nframes,
 				  "frame index %d of %d", idx->valueint, nframes);
-			o += snprintf(stacks + o, len - o, "%s%s", o && stacks[o - 1] != '|' ? ";" : "",
+			o += snprintf(stacks + o, len - o, "%s%s",
+				      o && stacks[o - 1] != '|' ? ";" : "",
 				      cJSON_GetObjectItem(cJSON_GetArrayItem(frames, idx->valueint),
-							  "name")->valuestring);
+							  "name")
+					      ->valuestring);
 		}
 		snprintf(stacks + o, len - o, " %.0f|", w);
 	}
@@ -774,7 +779,8 @@ Test(profile, speedscope_document)
 	frames = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "shared"), "frames");
 	profiles = cJSON_GetObjectItem(doc, "profiles");
 	cr_assert(cJSON_IsArray(frames) && cJSON_IsArray(profiles));
-	cJSON_ArrayForEach(it, frames) {
+	cJSON_ArrayForEach(it, frames)
+	{
 		cJSON *line = cJSON_GetObjectItem(it, "line");
 
 		cr_assert(cJSON_IsString(cJSON_GetObjectItem(it, "name")));
@@ -826,7 +832,8 @@ Test(profile, speedscope_escapes_and_pseudo_frames)
 	cr_assert_eq(profile__write_speedscope(p, out_path), 0);
 	doc = read_json(out_path);
 	frames = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "shared"), "frames");
-	cJSON_ArrayForEach(it, frames) {
+	cJSON_ArrayForEach(it, frames)
+	{
 		cJSON *f = cJSON_GetObjectItem(it, "file");
 
 		if (strcmp(cJSON_GetObjectItem(it, "name")->valuestring, "[no GIL]") == 0) {
@@ -851,8 +858,9 @@ Test(profile, speedscope_of_nothing)
 	cr_assert_eq(profile__write_speedscope(p, out_path), 0);
 	doc = read_json(out_path);
 	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "profiles")), 0);
-	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "shared"),
-							    "frames")), 0);
+	cr_assert_eq(cJSON_GetArraySize(
+			     cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "shared"), "frames")),
+		     0);
 	cJSON_Delete(doc);
 	profile__free(p);
 }
@@ -981,10 +989,10 @@ Test(profile, jsonl_escapes_the_method)
 struct race {
 	struct profile *p;
 	uint64_t seed;
-	int counts[RACE_REQS];	/* samples per request */
+	int counts[RACE_REQS]; /* samples per request */
 	long total;
 	volatile int done;
-	int violations;		/* counted here, asserted on the test's thread */
+	int violations; /* counted here, asserted on the test's thread */
 };
 
 static uint64_t xorshift(uint64_t *s)
@@ -1182,7 +1190,8 @@ Test(profile, frames_of_a_real_interpreter)
 
 static struct profile *new_profile_hz(int hz)
 {
-	struct profile_opts o = { .off = off(), .code_type = (uint64_t)(uintptr_t)fake_code_type,
+	struct profile_opts o = { .off = off(),
+				  .code_type = (uint64_t)(uintptr_t)fake_code_type,
 				  .sample_hz = hz };
 	struct profile *p = profile__new(&o);
 
@@ -1239,7 +1248,8 @@ Test(profile, offcpu_weighs_the_same_at_any_frequency)
 		j = jsonl(p, "GET /mixed");
 		cr_assert_eq(cJSON_GetObjectItem(j, "sample_hz")->valueint, hz[k]);
 		f = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "functions"), 1);
-		cr_assert_str_eq(cJSON_GetObjectItem(f, "function")->valuestring, "wait (views.py)");
+		cr_assert_str_eq(cJSON_GetObjectItem(f, "function")->valuestring,
+				 "wait (views.py)");
 		cr_assert_eq(cJSON_GetObjectItem(f, "own_wall_pct")->valuedouble, 30);
 		cr_assert_eq(cJSON_GetObjectItem(f, "total_wall_pct")->valuedouble, 30);
 		cJSON_Delete(j);
@@ -1376,7 +1386,8 @@ Test(profile, failed_allocations_drop_a_sample_not_the_profile)
 		int fired;
 
 		for (char c = 'a'; c <= 'p'; c++)
-			fn_in((char[]){ c, 0 }, "/srv/app/views.py"); /* forged before, not during */
+			fn_in((char[]){ c, 0 },
+			      "/srv/app/views.py"); /* forged before, not during */
 		sample(p, 1, 100, "a;b;c;d");
 		failalloc_arm(k);
 		sample(p, 1, 100, "a;e;f;g");
@@ -1402,8 +1413,8 @@ Test(profile, failed_allocations_drop_a_sample_not_the_profile)
 				continue;
 			}
 			cr_assert(strlen(h[i].function) == strlen("a (views.py)") &&
-				  h[i].function[0] >= 'a' && h[i].function[0] <= 'p' &&
-				  strcmp(h[i].function + 1, " (views.py)") == 0,
+					  h[i].function[0] >= 'a' && h[i].function[0] <= 'p' &&
+					  strcmp(h[i].function + 1, " (views.py)") == 0,
 				  "allocation %ld: a function named %s", k, h[i].function);
 			named++;
 		}

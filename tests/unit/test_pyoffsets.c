@@ -92,7 +92,7 @@ Test(pyoffsets, per_version_design_facts)
 
 Test(pyoffsets, supported_versions)
 {
-	static const unsigned int other[][2] = { { 3, 8 }, { 3, 14 }, { 2, 7 },
+	static const unsigned int other[][2] = { { 3, 8 },  { 3, 14 }, { 2, 7 },
 						 { 4, 11 }, { 0, 0 },  { 11, 3 } };
 
 	for (unsigned int minor = 9; minor <= 13; minor++)
@@ -127,7 +127,7 @@ Test(pyoffsets, names)
 		cr_assert_str_eq(pyoffsets_name(i), want[i], "name %d", i);
 	}
 	cr_assert_null(pyoffsets_name(PBPF_NAME__COUNT));
-	cr_assert_null(pyoffsets_name((enum pbpf_name)-1));
+	cr_assert_null(pyoffsets_name((enum pbpf_name) - 1));
 }
 
 Test(pyoffsets, pack_names)

@@ -24,7 +24,7 @@
 #define PYENV "/root/.pyenv/versions/"
 
 static const char *const pythons[] = {
-	PYENV "3.9.18/bin/python3.9",	PYENV "3.10.13/bin/python3.10",
+	PYENV "3.9.18/bin/python3.9",  PYENV "3.10.13/bin/python3.10",
 	PYENV "3.11.7/bin/python3.11", PYENV "3.12.1/bin/python3.12",
 	PYENV "3.13.0/bin/python3.13",
 };
@@ -114,11 +114,14 @@ Test(pyruntime, gil_holder_word_matches_gdb, .timeout = 120)
 				     pythons[i]);
 			cr_assert_eq(off.holder_locked_addr, 0);
 		} else {
-			cr_assert_eq(off.holder_addr,
-				     gdb_eval(pid, "&_PyRuntime.interpreters.main->ceval.gil->last_holder"),
-				     "%s", pythons[i]);
+			cr_assert_eq(
+				off.holder_addr,
+				gdb_eval(pid,
+					 "&_PyRuntime.interpreters.main->ceval.gil->last_holder"),
+				"%s", pythons[i]);
 			cr_assert_eq(off.holder_locked_addr,
-				     gdb_eval(pid, "&_PyRuntime.interpreters.main->ceval.gil->locked"),
+				     gdb_eval(pid,
+					      "&_PyRuntime.interpreters.main->ceval.gil->locked"),
 				     "%s", pythons[i]);
 		}
 		stop_python(pid);
@@ -251,7 +254,8 @@ Test(pyruntime, unsupported_version_names_the_supported_ones)
 	strcpy(t.interp, "/usr/lib/libpython3.8.so.1.0");
 	cr_assert_eq(pyruntime_offsets(&t, &off, msg, sizeof(msg)), -ENOTSUP);
 	cr_assert(strstr(msg, "CPython 3.8") && strstr(msg, "not supported") &&
-		  strstr(msg, "supported: CPython 3.9, 3.10, 3.11, 3.12, 3.13"), "%s", msg);
+			  strstr(msg, "supported: CPython 3.9, 3.10, 3.11, 3.12, 3.13"),
+		  "%s", msg);
 }
 
 Test(pyruntime, process_gone_is_an_error_not_garbage)

@@ -20,11 +20,10 @@
 
 #define FFFD "\xef\xbf\xbd"
 
-#define SET_STR(e, f, bytes, n, k) \
-	set_str(&(e)->f##_hdr, (e)->f, sizeof((e)->f), (bytes), (n), (k))
+#define SET_STR(e, f, bytes, n, k) set_str(&(e)->f##_hdr, (e)->f, sizeof((e)->f), (bytes), (n), (k))
 
-static void set_str(struct pbpf_str_hdr *h, char *field, size_t size, const void *bytes,
-		    size_t n, int kind)
+static void set_str(struct pbpf_str_hdr *h, char *field, size_t size, const void *bytes, size_t n,
+		    int kind)
 {
 	cr_assert_leq(n, size);
 	memcpy(field, bytes, n);
@@ -104,8 +103,8 @@ Test(request, status_range)
 		int have;
 		int64_t in;
 		int out;
-	} cases[] = { { 1, 200, 200 }, { 1, 404, 404 },	  { 1, 999, 999 },
-		      { 1, 1000, -1 }, { 1, 5000, -1 },	  { 1, -1, -1 },
+	} cases[] = { { 1, 200, 200 },	    { 1, 404, 404 },	  { 1, 999, 999 },
+		      { 1, 1000, -1 },	    { 1, 5000, -1 },	  { 1, -1, -1 },
 		      { 1, INT64_MAX, -1 }, { 1, INT64_MIN, -1 }, { 1, 4294967496LL, -1 },
 		      { 0, 200, -1 } };
 	struct pbpf_req_event e;
@@ -185,7 +184,8 @@ Test(request, bad_traceparent_gets_fresh_ids)
 		if (i < sizeof(bad) / sizeof(bad[0]))
 			set_traceparent(&e, bad[i]);
 		else /* a valid header without the flag is not read */
-			SET_STR(&e, traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55, 1);
+			SET_STR(&e, traceparent,
+				"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55, 1);
 		trace_seed(42);
 		decode_ok(&e, 0, &r);
 		trace_seed(42);
@@ -214,13 +214,13 @@ Test(request, pystr_kinds)
 	static const uint16_t lone[] = { 'A', 0xd800, 'B', 0xdfff };
 	static const uint32_t astral[] = { 0x1f600, 0x10ffff, 0x110000, 0xd83d, '!' };
 
-	conv("caf\xe9", 4, 1, false, "caf\xc3\xa9");		      /* latin-1 é */
-	conv("\xff\x80\x01", 3, 1, false, "\xc3\xbf\xc2\x80\x01");    /* U+00FF U+0080 U+0001 */
-	conv("/caf\xc3\xa9", 6, 1, true, "/caf\xc3\xa9");	      /* WSGI bytes */
-	conv("/caf\xc3\xa9", 6, 1, false, "/caf\xc3\x83\xc2\xa9");    /* as latin-1 text */
-	conv(nihon, 4, 2, false, "\xe6\x97\xa5\xe6\x9c\xac");	      /* 日本 */
-	conv(lone, 8, 2, false, "A" FFFD "B" FFFD);		      /* lone surrogates */
-	conv(nihon, 3, 2, false, "\xe6\x97\xa5");		      /* odd byte dropped */
+	conv("caf\xe9", 4, 1, false, "caf\xc3\xa9");		   /* latin-1 é */
+	conv("\xff\x80\x01", 3, 1, false, "\xc3\xbf\xc2\x80\x01"); /* U+00FF U+0080 U+0001 */
+	conv("/caf\xc3\xa9", 6, 1, true, "/caf\xc3\xa9");	   /* WSGI bytes */
+	conv("/caf\xc3\xa9", 6, 1, false, "/caf\xc3\x83\xc2\xa9"); /* as latin-1 text */
+	conv(nihon, 4, 2, false, "\xe6\x97\xa5\xe6\x9c\xac");	   /* 日本 */
+	conv(lone, 8, 2, false, "A" FFFD "B" FFFD);		   /* lone surrogates */
+	conv(nihon, 3, 2, false, "\xe6\x97\xa5");		   /* odd byte dropped */
 	conv(astral, 20, 4, false, "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf" FFFD FFFD "!");
 	conv("abcd", 4, 3, false, "");
 	conv("abcd", 4, 0, false, "");
@@ -229,12 +229,14 @@ Test(request, pystr_kinds)
 
 Test(request, wsgi_invalid_utf8)
 {
-	conv("/a\xff" "b\xfe", 5, 1, true, "/a" FFFD "b" FFFD);
-	conv("\xc0\xaf", 2, 1, true, FFFD FFFD);		/* overlong '/' */
-	conv("\xed\xa0\x80", 3, 1, true, FFFD FFFD FFFD);	/* encoded surrogate */
+	conv("/a\xff"
+	     "b\xfe",
+	     5, 1, true, "/a" FFFD "b" FFFD);
+	conv("\xc0\xaf", 2, 1, true, FFFD FFFD);		   /* overlong '/' */
+	conv("\xed\xa0\x80", 3, 1, true, FFFD FFFD FFFD);	   /* encoded surrogate */
 	conv("\xf4\x90\x80\x80", 4, 1, true, FFFD FFFD FFFD FFFD); /* > U+10FFFF */
-	conv("/\xc3", 2, 1, true, "/" FFFD);			/* cut at the end */
-	conv("\x80x", 2, 1, true, FFFD "x");			/* stray continuation */
+	conv("/\xc3", 2, 1, true, "/" FFFD);			   /* cut at the end */
+	conv("\x80x", 2, 1, true, FFFD "x");			   /* stray continuation */
 	conv("\xf0\x9f\x98\x80", 4, 1, true, "\xf0\x9f\x98\x80");
 }
 
@@ -263,8 +265,7 @@ static char *guarded_end(void)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	size_t data = (sizeof(struct pbpf_req_event) + pg - 1) / pg * pg;
-	char *p = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	char *p = mmap(NULL, data + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	cr_assert_neq(p, MAP_FAILED);
 	cr_assert_eq(mprotect(p + data, pg, PROT_NONE), 0);
@@ -330,7 +331,8 @@ Test(request, exception_type)
 	cr_assert(r.error);
 	cr_assert(r.has_exception_type);
 	cr_assert_str_eq(r.exception_type, "ZeroDivisionError");
-	strcpy(e.exc_type, "Caf\xe9" "Error"); /* tp_name is UTF-8; invalid bytes are not */
+	strcpy(e.exc_type, "Caf\xe9"
+			   "Error"); /* tp_name is UTF-8; invalid bytes are not */
 	decode_ok(&e, 0, &r);
 	cr_assert_str_eq(r.exception_type, "Caf" FFFD "Error");
 	e.exc_type[0] = 0;
@@ -349,9 +351,19 @@ static int valid_utf8_n(const unsigned char *s, size_t len)
 	const unsigned char *end = s + len;
 
 	while (s < end) {
-		unsigned char c = *s++, lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80,
-				  hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-		int n = c < 0x80 ? 0 : c < 0xc2 ? -1 : c < 0xe0 ? 1 : c < 0xf0 ? 2 : c < 0xf5 ? 3 : -1;
+		unsigned char c = *s++,
+			      lo = c == 0xe0   ? 0xa0
+				   : c == 0xf0 ? 0x90
+					       : 0x80,
+			      hi = c == 0xed   ? 0x9f
+				   : c == 0xf4 ? 0x8f
+					       : 0xbf;
+		int n = c < 0x80   ? 0
+			: c < 0xc2 ? -1
+			: c < 0xe0 ? 1
+			: c < 0xf0 ? 2
+			: c < 0xf5 ? 3
+				   : -1;
 
 		for (int i = 0; i < n; i++, s++, lo = 0x80, hi = 0xbf)
 			if (s >= end || *s < lo || *s > hi)
@@ -390,8 +402,7 @@ static void check_text(const char *name, const char *s, uint32_t len, size_t siz
 	cr_assert(cJSON_IsString(v), "%s", name);
 	/* cJSON's strings end at the first NUL: compare up to it. */
 	cr_assert_eq(strlen(v->valuestring), strnlen(s, len), "%s does not round-trip", name);
-	cr_assert_eq(memcmp(v->valuestring, s, strnlen(s, len)), 0, "%s does not round-trip",
-		     name);
+	cr_assert_eq(memcmp(v->valuestring, s, strnlen(s, len)), 0, "%s does not round-trip", name);
 }
 
 Test(request, random_events)
@@ -436,8 +447,7 @@ Test(request, random_events)
 		CHECK_TEXT(route);
 		CHECK_TEXT(endpoint);
 		check_text("exception_type", r.exception_type, r.exception_type_len,
-			   sizeof(r.exception_type), j,
-			   r.has_exception_type);
+			   sizeof(r.exception_type), j, r.has_exception_type);
 		cJSON_Delete(j);
 	}
 }
@@ -463,9 +473,10 @@ Test(request, truncation_is_read_from_the_str_header)
 	encode(&e, &r, line);
 	cr_assert(r.path_truncated && r.route_truncated, "unmatched: route is the cut path");
 	cr_assert_eq(r.path_len, PBPF_PATH_MAX);
-	snprintf(want, sizeof(want), "\"path\":\"%.*s\",\"path_truncated\":true,\"route\":\"%.*s\","
-		 "\"route_truncated\":true,\"endpoint\":null,", PBPF_PATH_MAX, e.path,
-		 PBPF_PATH_MAX, e.path);
+	snprintf(want, sizeof(want),
+		 "\"path\":\"%.*s\",\"path_truncated\":true,\"route\":\"%.*s\","
+		 "\"route_truncated\":true,\"endpoint\":null,",
+		 PBPF_PATH_MAX, e.path, PBPF_PATH_MAX, e.path);
 	cr_assert_not_null(strstr(line, want), "%s", line);
 	/* Exactly full is not cut: the header, not the full buffer, decides. */
 	e.path_hdr.len = PBPF_PATH_MAX;
@@ -579,8 +590,9 @@ Test(request, long_exception_names_are_marked)
 	encode(&e, &r, line);
 	cr_assert(r.exception_type_truncated);
 	cr_assert_eq(r.exception_type_len, PBPF_EXC_MAX);
-	snprintf(want, sizeof(want), "\"exception_type\":\"%.*s\",\"exception_type_truncated\":true,",
-		 PBPF_EXC_MAX, e.exc_type);
+	snprintf(want, sizeof(want),
+		 "\"exception_type\":\"%.*s\",\"exception_type_truncated\":true,", PBPF_EXC_MAX,
+		 e.exc_type);
 	cr_assert_not_null(strstr(line, want), "%s", line);
 	/* Exactly 128: whole. */
 	e.exc_type[PBPF_EXC_MAX] = 0;

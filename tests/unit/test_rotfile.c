@@ -64,7 +64,7 @@ struct file {
 	char name[256];
 	char *data;
 	size_t size;
-	long first;	/* the number on its first line */
+	long first; /* the number on its first line */
 };
 
 static char *slurp(const char *path, size_t *size)
@@ -192,7 +192,8 @@ Test(rotfile, templates_render_exactly)
 	cr_assert_eq(rotfile_render(NULL, when, 4123, 0, out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "profilis-20231114T221320Z.jsonl");
 	cr_assert_eq(rotfile_render("p-{timestamp}-{pid}-{seq}.jsonl", when, 4123, 7, out,
-				    sizeof(out)), 0);
+				    sizeof(out)),
+		     0);
 	cr_assert_str_eq(out, "p-20231114T221320Z-4123-000007.jsonl");
 	cr_assert_eq(rotfile_render("{seq}", when, 1, 1234567, out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "1234567");
@@ -213,8 +214,8 @@ Test(rotfile, a_name_that_does_not_fit_is_an_error_not_a_truncation)
 	memset(out, 'X', sizeof(out));
 	cr_assert_eq(rotfile_render("p-{timestamp}.jsonl", when, 1, 0, out, 10), -ENAMETOOLONG);
 	/* A literal tail longer than the room left must not be cut silently. */
-	cr_assert_eq(rotfile_render("{seq}-abcdefghij.jsonl", when, 1, 0, out, 12),
-		     -ENAMETOOLONG, "rendered '%s' into 12 bytes", out);
+	cr_assert_eq(rotfile_render("{seq}-abcdefghij.jsonl", when, 1, 0, out, 12), -ENAMETOOLONG,
+		     "rendered '%s' into 12 bytes", out);
 	cr_assert_eq(rotfile_render(NULL, when, 1, 0, out, 31), -ENAMETOOLONG,
 		     "rendered '%s' into 31 bytes", out);
 }
@@ -822,6 +823,7 @@ Test(rotfile, templates_too_long_for_a_file_name_are_rejected)
 	cr_assert_eq(rotfile_check_path(longdir, NULL, msg, sizeof(msg)), -ENAMETOOLONG);
 	cr_assert_eq(strncmp(msg, "-o /ddd", 7), 0, "%s", msg);
 	cr_assert_not_null(strstr(msg, "ddd...: paths of files there can be 4107 characters long; "
-				       "a path has at most 4095"), "%s", msg);
+				       "a path has at most 4095"),
+			   "%s", msg);
 	cr_assert_eq(rotfile_check_path(dir, NULL, msg, sizeof(msg)), 0);
 }

@@ -434,7 +434,8 @@ Test(safefile, the_check_names_option_path_and_reason)
 	char msg[512], want[512], path[256], ro[128];
 
 	cr_assert_eq(safefile_check("--speedscope", "/nonexistent-profilis/p.json", false, msg,
-				    sizeof(msg)), -ENOENT);
+				    sizeof(msg)),
+		     -ENOENT);
 	cr_assert_str_eq(msg, "--speedscope /nonexistent-profilis/p.json: no such directory "
 			      "/nonexistent-profilis (create it first)");
 	cr_assert_eq(safefile_check("--folded", "/etc/passwd/x", false, msg, sizeof(msg)),
@@ -459,8 +460,8 @@ Test(safefile, the_check_names_option_path_and_reason)
 		cr_skip_test("cannot mount a read-only tmpfs: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/p.json", ro);
 	cr_assert_eq(safefile_check("--speedscope", path, false, msg, sizeof(msg)), -EROFS);
-	snprintf(want, sizeof(want), "--speedscope %s: directory %s is not writable: %s", path,
-		 ro, strerror(EROFS));
+	snprintf(want, sizeof(want), "--speedscope %s: directory %s is not writable: %s", path, ro,
+		 strerror(EROFS));
 	cr_assert_str_eq(msg, want);
 	umount2(ro, MNT_DETACH);
 }

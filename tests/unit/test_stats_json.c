@@ -57,10 +57,10 @@ static void fixture(struct agg_snapshot *s)
 	memset(s, 0, sizeof(*s));
 	s->window = AGG_WINDOW_LONG;
 	s->window_secs = 900;
-	s->total = mkrow("", "(all)", 11106, 12.34, 1.5, 2.5, 1234 * 1000, 15600 * 1000,
-			 245 * MS, 2500 * MS);
-	rows[0] = mkrow("GET", "/api/users/<int:id>", 9000, 10.0, 0, 3.0, 850 * 1000,
-			1234 * 1000, 12340 * 1000, 1200 * MS);
+	s->total = mkrow("", "(all)", 11106, 12.34, 1.5, 2.5, 1234 * 1000, 15600 * 1000, 245 * MS,
+			 2500 * MS);
+	rows[0] = mkrow("GET", "/api/users/<int:id>", 9000, 10.0, 0, 3.0, 850 * 1000, 1234 * 1000,
+			12340 * 1000, 1200 * MS);
 	rows[1] = mkrow("POST", odd_route, 2106, 2.34, 7.9, 0.5, 35 * MS, 120 * MS, 480 * MS,
 			1750 * MS);
 	s->rows = rows;

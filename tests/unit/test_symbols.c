@@ -56,8 +56,7 @@ static const struct pbpf_py_offsets *off311(void)
  * PyCode_Type, None and a function object, and sleeps.  The call is split
  * over two lines so that, from 3.11 on, the unit before the call is on
  * another line than the call: an off-by-one in the frame's word shows. */
-static const char child_py[] =
-	PY_UNIT_LINES
+static const char child_py[] = PY_UNIT_LINES
 	"import threading, time\n"
 	"class Outer:\n"
 	"    def method(self):\n"
@@ -130,8 +129,8 @@ struct child {
 	struct child_code c[16];
 	int n;
 	uint64_t code_type, none, function;
-	uint64_t parked_frame, parked_code;	/* PyFrameObject *, its code */
-	int parked_line, call_line;		/* f_lineno, the line of "sleep(" */
+	uint64_t parked_frame, parked_code; /* PyFrameObject *, its code */
+	int parked_line, call_line;	    /* f_lineno, the line of "sleep(" */
 };
 
 static void read_line(int fd, char *buf, size_t len)
@@ -167,7 +166,8 @@ static void parse_code(struct child *ch, char *line)
 
 	cr_assert_leq(ch->n, 16);
 	cr_assert_eq(sscanf(line, "%15s %llu %d %4095s %1023s%n", c->tag, &code, &c->firstlineno,
-			    qhex, fhex, &used), 5, "bad line: %s", line);
+			    qhex, fhex, &used),
+		     5, "bad line: %s", line);
 	c->code = code;
 	unhex(qhex, c->qualname, sizeof(c->qualname));
 	unhex(fhex, c->file, sizeof(c->file));
@@ -350,8 +350,11 @@ static int valid_utf8(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
-			: (*p & 0xf8) == 0xf0 ? 3 : -1;
+		int n = *p < 0x80	      ? 0
+			: (*p & 0xe0) == 0xc0 ? 1
+			: (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3
+					      : -1;
 
 		if (n < 0)
 			return 0;

@@ -107,8 +107,10 @@ Test(target, decode_version)
 	static const struct {
 		uint32_t hex;
 		unsigned int ma, mi, mc;
-	} cases[] = { { 0x030B02F0, 3, 11, 2 }, { 0x030B07F0, 3, 11, 7 },
-		      { 0x030C00A1, 3, 12, 0 }, { 0x02070FF0, 2, 7, 15 } };
+	} cases[] = { { 0x030B02F0, 3, 11, 2 },
+		      { 0x030B07F0, 3, 11, 7 },
+		      { 0x030C00A1, 3, 12, 0 },
+		      { 0x02070FF0, 2, 7, 15 } };
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		unsigned int ma, mi, mc;
@@ -208,12 +210,12 @@ Test(target, alive)
 	cr_assert_eq(target_alive(NO_PID), 0);
 }
 
-#define PY_SCRIPT                                                                         \
-	"import ctypes, sys, threading, time\n"                                           \
-	"t = threading.Thread(target=time.sleep, args=(30,), daemon=True)\n"             \
-	"t.start()\n"                                                                     \
-	"rt = ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, '_PyRuntime'))\n"   \
-	"print(id(None), rt, sys.version_info.micro, t.native_id, flush=True)\n"          \
+#define PY_SCRIPT                                                                       \
+	"import ctypes, sys, threading, time\n"                                         \
+	"t = threading.Thread(target=time.sleep, args=(30,), daemon=True)\n"            \
+	"t.start()\n"                                                                   \
+	"rt = ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, '_PyRuntime'))\n" \
+	"print(id(None), rt, sys.version_info.micro, t.native_id, flush=True)\n"        \
 	"time.sleep(30)\n"
 
 struct py_child {
@@ -326,8 +328,7 @@ Test(target, resolve_pyenv_shared)
 	cr_assert_eq(t.is_lib, 1);
 	cr_assert_eq(t.is_pie, 1);
 	n = strlen(t.interp);
-	cr_assert(n > 20 && strcmp(t.interp + n - 20, "libpython3.11.so.1.0") == 0, "%s",
-		  t.interp);
+	cr_assert(n > 20 && strcmp(t.interp + n - 20, "libpython3.11.so.1.0") == 0, "%s", t.interp);
 	cr_assert_str_eq(t.interp, PYENV_LIB);
 	cr_assert_str_eq(t.exe, PYENV_PY);
 	cr_assert(t.py_major == 3 && t.py_minor == 11 && t.py_micro == 7, "%u.%u.%u", t.py_major,

@@ -29,7 +29,8 @@ Test(traceparent, w3c_example)
 	cr_assert_str_eq(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
 	cr_assert_str_eq(parent, "00f067aa0ba902b7");
 	cr_assert_eq(parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", trace,
-			   parent), 0, "unsampled flags");
+			   parent),
+		     0, "unsampled flags");
 }
 
 Test(traceparent, rejects)
@@ -37,18 +38,18 @@ Test(traceparent, rejects)
 	static const char *const bad[] = {
 		"",
 		"00",
-		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper trace */
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01", /* upper parent */
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A", /* upper flags */
-		"0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* upper version */
-		"00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace */
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero parent */
-		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version ff */
-		"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  /* short trace */
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  /* upper trace */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",  /* upper parent */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",  /* upper flags */
+		"0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* upper version */
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",  /* zero trace */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  /* zero parent */
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* version ff */
+		"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",   /* short trace */
 		"00-4bf92f3577b34da6a3ce929d0e0e47366-00f067aa0ba902b7-01", /* long trace */
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",  /* short parent */
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",  /* short flags */
-		"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* separator */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",   /* short parent */
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",   /* short flags */
+		"00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  /* separator */
 		"00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01",
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01",
 		"00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01", /* non-hex */
@@ -73,12 +74,14 @@ Test(traceparent, future_version_with_suffix)
 {
 	char trace[33], parent[17];
 
-	cr_assert_eq(parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-			   trace, parent), 0);
+	cr_assert_eq(parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", trace,
+			   parent),
+		     0);
 	cr_assert_str_eq(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
 	cr_assert_str_eq(parent, "00f067aa0ba902b7");
 	cr_assert_eq(parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", trace,
-			   parent), 0, "future version, exact length");
+			   parent),
+		     0, "future version, exact length");
 }
 
 Test(traceparent, surrounding_whitespace)
