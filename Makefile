@@ -12,7 +12,11 @@ PYTHON    ?= /usr/bin/python3.11
 
 CFLAGS    ?= -g -O2
 CFLAGS    += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE
-CPPFLAGS  += -Iinclude -I$(OUTPUT) -Isrc -MMD -MP
+# One folder per stage (STYLE.md); headers are included by name.
+STAGES    := target python kernel pipeline stats profile export ui
+SRC_DIRS  := src $(addprefix src/,$(STAGES))
+SRC_INC   := $(addprefix -I,$(SRC_DIRS))
+CPPFLAGS  += -Iinclude -I$(OUTPUT) $(SRC_INC) -MMD -MP
 LDLIBS    += -lbpf -lelf -lz -lcjson -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 	-Iinclude -Ivmlinux/$(ARCH) -Ibpf -MMD -MP
@@ -27,7 +31,7 @@ endif
 
 BPF_SRCS  := bpf/profilis.bpf.c
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_SRCS  := $(filter-out src/main.c,$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS  := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BIN  := $(OUTPUT)/unit-tests
@@ -41,7 +45,7 @@ BENCH_BIN := $(OUTPUT)/bench-pipeline
 
 all: profilis-bpf
 
-$(OUTPUT) $(OUTPUT)/src $(OUTPUT)/bpf $(OUTPUT)/tests:
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)/bpf
@@ -53,8 +57,9 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o | $(OUTPUT)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
 # Every userspace object may include a skeleton through loader.c.
-$(OUTPUT)/src/%.o: src/%.c $(SKELS) | $(OUTPUT)/src
+$(OUTPUT)/src/%.o: src/%.c $(SKELS)
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
 
 profilis-bpf: $(OUTPUT)/src/main.o $(LIB_OBJS)
@@ -63,7 +68,7 @@ profilis-bpf: $(OUTPUT)/src/main.o $(LIB_OBJS)
 
 $(UNIT_BIN): $(UNIT_SRCS) $(LIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,TEST-CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Iinclude -I$(OUTPUT) -Isrc $(UNIT_SRCS) $(LIB_OBJS) \
+	$(Q)$(CC) $(CFLAGS) -Iinclude -I$(OUTPUT) $(SRC_INC) $(UNIT_SRCS) $(LIB_OBJS) \
 		$(LDLIBS) -lcriterion -lcjson -o $@
 
 # The pipeline replay benchmark that tools/bench runs: the program's stages
@@ -103,7 +108,8 @@ soak: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/soak
 
-FMT_FILES = $(wildcard src/*.c src/*.h bpf/*.c bpf/*.h include/profilis/*.h tests/unit/*.c \
+FMT_FILES = $(wildcard src/*.c src/*.h src/*/*.c src/*/*.h bpf/*.c bpf/*.h include/profilis/*.h \
+	tests/unit/*.c \
 	tests/unit/*.h tests/fuzz/*.c tools/*.c)
 
 fmt:
@@ -123,4 +129,5 @@ clean:
 
 include tests/fuzz/fuzz.mk
 
--include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/bpf/*.d $(OUTPUT)/bench-pipeline.d)
+-include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/src/*/*.d $(OUTPUT)/bpf/*.d \
+	$(OUTPUT)/bench-pipeline.d)

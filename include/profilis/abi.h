@@ -88,7 +88,7 @@ enum pbpf_instr_kind {
 };
 
 /*
- * Byte offsets inside one CPython build.  Filled in by src/pyruntime.c from
+ * Byte offsets inside one CPython build.  Filled in by src/python/pyruntime.c from
  * a per-version table checked against the debug builds (tools/gen-offsets)
  * and, for 3.13+, the target's own _Py_DebugOffsets.
  */

@@ -14,19 +14,21 @@ FUZZ_OUT     := $(OUTPUT)/fuzz
 FUZZ_NAMES   := procmaps elfsym pydebug cli traceparent jsonl rotfile
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
 	-Wno-unused-parameter -fsanitize=address,undefined -fno-sanitize-recover=all \
-	-Iinclude -Isrc -MMD -MP
+	-Iinclude $(SRC_INC) -MMD -MP
 
 # What each target links besides its harness.
-fuzz_procmaps_SRCS    := src/procmaps.c
-fuzz_elfsym_SRCS      := src/elfsym.c
-fuzz_pydebug_SRCS     := src/pyruntime.c src/pyinspect.c src/pyoffsets.c
-fuzz_cli_SRCS         := src/cli.c src/export_jsonl.c src/rotfile.c src/safefile.c src/log.c
+fuzz_procmaps_SRCS    := src/target/procmaps.c
+fuzz_elfsym_SRCS      := src/target/elfsym.c
+fuzz_pydebug_SRCS     := src/python/pyruntime.c src/python/pyinspect.c src/python/pyoffsets.c
+fuzz_cli_SRCS         := src/cli.c src/export/export_jsonl.c src/export/rotfile.c \
+	src/export/safefile.c src/log.c
 fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse -Wl,--wrap=fork
-fuzz_traceparent_SRCS := src/traceparent.c
-fuzz_jsonl_SRCS       := src/export_jsonl.c src/rotfile.c src/safefile.c src/log.c src/request.c \
-	src/traceparent.c
+fuzz_traceparent_SRCS := src/pipeline/traceparent.c
+fuzz_jsonl_SRCS       := src/export/export_jsonl.c src/export/rotfile.c src/export/safefile.c \
+	src/log.c src/pipeline/request.c \
+	src/pipeline/traceparent.c
 fuzz_jsonl_LDLIBS     := -lcjson
-fuzz_rotfile_SRCS     := src/rotfile.c src/safefile.c src/log.c
+fuzz_rotfile_SRCS     := src/export/rotfile.c src/export/safefile.c src/log.c
 
 FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ_NAMES))
 # ELF seeds are built, not committed: a tiny shared object, with and without
@@ -39,12 +41,13 @@ fuzz-build: $(FUZZ_BINS) $(FUZZ_ELF_SEEDS)
 $(FUZZ_OUT)/obj $(FUZZ_OUT)/seeds/elfsym:
 	$(Q)mkdir -p $@
 
-$(FUZZ_OUT)/obj/%.o: src/%.c | $(FUZZ_OUT)/obj
+vpath %.c $(SRC_DIRS)
+$(FUZZ_OUT)/obj/%.o: %.c | $(FUZZ_OUT)/obj
 	$(call msg,FUZZ-CC,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 define fuzz_target
-$(FUZZ_OUT)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(patsubst src/%.c,$(FUZZ_OUT)/obj/%.o,$(fuzz_$(1)_SRCS)) | $(FUZZ_OUT)/obj
+$(FUZZ_OUT)/fuzz_$(1): tests/fuzz/fuzz_$(1).c $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(notdir $(fuzz_$(1)_SRCS))) | $(FUZZ_OUT)/obj
 	$$(call msg,FUZZ-LD,$$@)
 	$$(Q)$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer $(fuzz_$(1)_LDFLAGS) $$(filter %.c %.o,$$^) $(fuzz_$(1)_LDLIBS) -o $$@
 endef

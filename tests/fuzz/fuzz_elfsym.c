@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: ELF symbol reading (src/elfsym.c).  elf_file__open takes
+ * libFuzzer target: ELF symbol reading (src/target/elfsym.c).  elf_file__open takes
  * a path, so each input is written to a memfd and opened as /proc/self/fd/N
  * (mapped exactly as a real file would be).  Differential: a second lookup
  * that reads every header field with memcpy and bounds-checks each byte must

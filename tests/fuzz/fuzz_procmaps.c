@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: /proc/PID/maps text (src/procmaps.c).  Every line goes
+ * libFuzzer target: /proc/PID/maps text (src/target/procmaps.c).  Every line goes
  * through maps_parse_line from an exact-size copy (ASan sees any read past
  * it) and must give a sane entry or -EINVAL; maps_python_kind must answer
  * 0, 1 or a 3xx version.  Differential: maps_find_python reading the text

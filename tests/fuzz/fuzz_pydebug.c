@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * libFuzzer target: a target's 3.13 _Py_DebugOffsets image, the leading
- * bytes of its _PyRuntime (pydebug_overlay_313 in src/pyruntime.c), onto
+ * bytes of its _PyRuntime (pydebug_overlay_313 in src/python/pyruntime.c), onto
  * the 3.13 table row.  The image comes from a process we do not trust, so:
  * an image that is refused must leave the offsets exactly as they were
  * (never half applied); an accepted one must carry the cookie and version

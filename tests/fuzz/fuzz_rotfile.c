@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: the rotation file-name template (src/rotfile.c):
+ * libFuzzer target: the rotation file-name template (src/export/rotfile.c):
  * rotfile_check_template, then rotfile_render of what it accepts.  The
  * message must be a NUL-terminated string within its buffer; a rendered
  * name must contain no '/', fit its exact-size buffer (ASan sees one byte

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: traceparent_parse (src/traceparent.c) on header bytes
+ * libFuzzer target: traceparent_parse (src/pipeline/traceparent.c) on header bytes
  * that are not NUL terminated (libFuzzer's exact-size buffer, so ASan sees
  * any read past `len`).  Differential: a second, plain reading of the W3C
  * Trace Context rules must agree on accept/reject and on the ids.  And ids

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Per-target offsets (src/pyruntime.c) against live pyenv interpreters of
+ * Per-target offsets (src/python/pyruntime.c) against live pyenv interpreters of
  * every supported version.  Oracles: the table itself (measured by gdb on the
  * debug builds, re-checked by tools/gen-offsets --check) for what 3.13's
  * _Py_DebugOffsets must agree with, and gdb attached to the same process for

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The interpreter offsets for one live target: its version's table row
- * (src/pyoffsets_table.inc), overlaid for 3.13+ with the target's own
+ * (src/python/pyoffsets_table.inc), overlaid for 3.13+ with the target's own
  * _Py_DebugOffsets, plus what depends on where the interpreter is loaded
  * and which GIL it runs under.
  */
