@@ -94,7 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		render(NULL, when, pid, seq, outlen);
 		if (strchr(t, '/'))
 			abort(); /* accepted a directory part */
-		if (pid >= 0 && pid <= 4194304) {
+		/* The program's domain: time(NULL) (years 1970..9999, a 16-byte
+		 * timestamp) and a pid within pid_max. */
+		if (when >= 0 && pid >= 0 && pid <= 4194304) {
 			char *name = expand(t, when, pid, seq);
 
 			if (strlen(name) > NAME_MAX)
