@@ -82,6 +82,29 @@ static __always_inline void note_thread(__u32 tid, __u64 start_ns)
 	bpf_map_update_elem(&thread_request, &tid, &start_ns, BPF_ANY);
 }
 
+static __always_inline bool is_wsgi_app(const void *frame, const void **code)
+{
+	struct py_key k;
+
+	*code = read_ptr(frame + py.frame_code);
+	return *code && !read_ascii_key((__u64)read_ptr(*code + py.code_name), &k) &&
+	       key_is(&k, PBPF_NAME_WSGI_APP);
+}
+
+/* A push of a context already in flight on this thread is nested only while
+ * its record is not out yet and the push does not come from wsgi_app itself:
+ * an entry left behind (a pop that was not seen) at an address the allocator
+ * hands to the next request is replaced by that request, not taken for a
+ * nested push (which would stop this thread's records at that address). */
+static __always_inline bool is_nested_push(const struct inflight_val *found)
+{
+	const void *frame = current_frame(), *code;
+
+	if (found->emitted || !frame)
+		return false;
+	return !is_wsgi_app(read_ptr(frame + py.frame_previous), &code);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 {
@@ -98,7 +121,7 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	/* The same context pushed again (Flask 2.2's stream_with_context does,
 	 * inside the view): the request started at the first push. */
 	found = bpf_map_lookup_elem(&inflight, &key);
-	if (found) {
+	if (found && is_nested_push(found)) {
 		found->depth++;
 		__sync_fetch_and_add(&stats.nested_pushes, 1);
 		return 0;
@@ -111,15 +134,6 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	if (stacks_enabled)
 		note_thread((__u32)id, v.start_ns);
 	return 0;
-}
-
-static __always_inline bool is_wsgi_app(const void *frame, const void **code)
-{
-	struct py_key k;
-
-	*code = read_ptr(frame + py.frame_code);
-	return *code && !read_ascii_key((__u64)read_ptr(*code + py.code_name), &k) &&
-	       key_is(&k, PBPF_NAME_WSGI_APP);
 }
 
 /* A pop of a context pushed more than once: only the one that wsgi_app itself

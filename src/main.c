@@ -386,7 +386,8 @@ static void summarize(struct app *a)
 		       a->cfg.output);
 	if (js.rename_failures)
 		p_warn("%llu of them could not be renamed by --filename-template and were kept as "
-		       "profilis-unrenamed-*.jsonl",
+		       "profilis-unrenamed-*.jsonl (or, where even that failed, under their "
+		       "hidden .profilis-active-* name)",
 		       (unsigned long long)js.rename_failures);
 	if (js.deleted_files)
 		p_warn("%llu JSONL files were deleted by someone else while being written, with "

@@ -164,6 +164,12 @@ static int open_active(struct rotfile *rf)
 	char prefix[64];
 	int fd;
 
+	/* The directory as pinned now: safefile pins it again when it was
+	 * removed, and a retry after a failed rotation must see that. */
+	fd = safefile_dir(rf->o.dir, "-o");
+	if (fd < 0)
+		return fd;
+	rf->dirfd = fd;
 	snprintf(prefix, sizeof(prefix), ".profilis-active-%d-", (int)getpid());
 	fd = safefile_create(rf->dirfd, prefix, ".jsonl", rf->active_name, sizeof(rf->active_name));
 	rf->opened_ns = mono_ns();
@@ -219,7 +225,6 @@ struct rotfile *rotfile__open(const struct rotfile_opts *o)
 static int reopen_if_deleted(struct rotfile *rf)
 {
 	struct stat st;
-	int fd;
 
 	if (fstat(rf->fd, &st) != 0 || st.st_nlink > 0)
 		return 0;
@@ -227,12 +232,8 @@ static int reopen_if_deleted(struct rotfile *rf)
 	rf->deleted_bytes += rf->size;
 	close(rf->fd);
 	rf->fd = -1;
-	/* safefile pins the directory again if it was removed. */
-	fd = safefile_dir(rf->o.dir, "-o");
-	if (fd < 0)
-		return fd;
-	rf->dirfd = fd;
-	return open_active(rf);
+	rf->size = 0;
+	return open_active(rf); /* in the directory now at that path */
 }
 
 int rotfile__write(struct rotfile *rf, const char *buf, size_t len)
@@ -314,10 +315,13 @@ static int finish_active(struct rotfile *rf)
 {
 	int err = 0, err2;
 
+	if (rf->fd < 0)
+		return 0; /* a failed rotation left no active file */
 	if (fsync(rf->fd) != 0)
 		err = -errno;
 	close(rf->fd);
 	rf->fd = -1;
+	rf->size = 0;
 	err2 = publish(rf);
 	if (err2) {
 		rf->rename_error = err2;

@@ -118,7 +118,8 @@ static int repin_if_removed(int i, const char *what)
 	if (fd < 0)
 		return -errno;
 	warn_if_shared(fd, pins[i].path, what);
-	close(pins[i].fd);
+	/* The old handle stays open: another output may still hold its number,
+	 * and a reused number would point it elsewhere (one fd per removal). */
 	pins[i].fd = fd;
 	return fd;
 }
