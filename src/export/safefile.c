@@ -163,6 +163,25 @@ static int split(const char *path, char *dir, size_t dirlen, char *base, size_t 
 	return 0;
 }
 
+/* A new file at dirfd/name, never an existing one nor through a link, with
+ * the configured mode whatever the umask; nothing is left behind on failure.
+ * The fd, or -errno (-EEXIST when the name is taken). */
+static int create_new(int dirfd, const char *name, int flags)
+{
+	int fd = openat(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, file_mode) != 0) {
+		int err = -errno;
+
+		close(fd);
+		unlinkat(dirfd, name, 0);
+		return err;
+	}
+	return fd;
+}
+
 int safefile_create(int dirfd, const char *prefix, const char *suffix, char *name, size_t namelen)
 {
 	for (int attempt = 0; attempt < 8; attempt++) {
@@ -174,20 +193,10 @@ int safefile_create(int dirfd, const char *prefix, const char *suffix, char *nam
 		if ((size_t)snprintf(name, namelen, "%s%016llx%s", prefix, (unsigned long long)r,
 				     suffix) >= namelen)
 			return -ENAMETOOLONG;
-		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    0600);
-		if (fd < 0 && errno == EEXIST)
-			continue; /* planted, or a 1 in 2^64 collision: another name */
-		if (fd < 0)
-			return -errno;
-		if (fchmod(fd, file_mode) != 0) {
-			int err = -errno;
-
-			close(fd);
-			unlinkat(dirfd, name, 0);
-			return err;
-		}
-		return fd;
+		fd = create_new(dirfd, name, O_WRONLY);
+		if (fd != -EEXIST)
+			return fd;
+		/* planted, or a 1 in 2^64 collision: another name */
 	}
 	return -EEXIST;
 }
@@ -270,17 +279,9 @@ int safefile_open_append(const char *path)
 		return dirfd;
 	if ((shared = safefile_dir_shared(dirfd, why, sizeof(why))) < 0)
 		return shared;
-	fd = openat(dirfd, base, flags | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-	if (fd >= 0) {
-		if (fchmod(fd, file_mode) != 0) {
-			err = -errno;
-			close(fd);
-			return err;
-		}
+	fd = create_new(dirfd, base, flags);
+	if (fd != -EEXIST)
 		return fd;
-	}
-	if (errno != EEXIST)
-		return -errno;
 	/* Where only we can write, a symlink at FILE is the admin's: follow it. */
 	fd = open_existing(dirfd, base, flags | (shared ? O_NOFOLLOW : 0), path);
 	if (fd >= 0 && shared && (err = check_ours(fd))) {
