@@ -520,14 +520,18 @@ def describe(t):
              ("host has " + exe, os.path.exists(exe)),
              ("/proc/PID/root + exe exists", via_root),
              ("root mount", ",".join(root_opts) or "(not visible: chroot)"),
-             ("cgroup", t.cgroup().splitlines()[-1]), ("comm", open("/proc/%d/comm" % t.pid).read().strip())]
+             ("uid", open("/proc/%d/status" % t.pid).read().split("Uid:")[1].split()[0])]
+    facts += [("cgroup", line) for line in t.cgroup().splitlines()
+              if line.startswith("0::") or ":memory:" in line]
     if isinstance(t, Container):
         # Not root + "/var/run/...": /var/run is an absolute symlink to /run,
         # and the kernel resolves it against the READER's root, the host's.
         with open(root + "/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
             facts.append(("serviceaccount namespace", f.read()))
         with open("/proc/%d/environ" % t.pid) as f:
-            facts.append(("HOSTNAME", [v for v in f.read().split("\0") if v.startswith("HOSTNAME=")]))
+            env = f.read().split("\0")
+        facts.append(("environment", " ".join(v for v in env if v.startswith(("HOSTNAME=",
+                                                                             "OTEL_")))))
         facts.append(("runc status", t.state()["status"]))
     return ["  %-26s %s" % kv for kv in facts]
 
@@ -562,6 +566,7 @@ def selftest():
         shutil.rmtree(cache)
     specs = [(Container, dict(rootfs="sid", python="python3.14")),
              (Container, dict(rootfs="sid", python="python3.15", uid=65534)),
+             (Container, dict(rootfs="sid", python="python3.14d", workers=1)),
              (Container, dict(rootfs="bookworm", python="python3.11")),
              (Chroot, dict(rootfs="bookworm", python="python3.11")),
              (Chroot, dict(rootfs="sid", python="python3.14", kind="werkzeug", workers=0))]
