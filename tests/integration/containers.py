@@ -282,6 +282,8 @@ class Container(_Target):
     def __init__(self, rootfs="sid", python="python3.14", app="shop", workers=2, extra=(),
                  kind="gunicorn", uid=0, pod=None, namespace="default"):
         self.rootfs = ensure_rootfs(rootfs)
+        check(os.access(RUNC, os.X_OK), "runc is not installed (%s): tools/rootfs, run as "
+              "root, installs it, or apt-get install runc", RUNC)
         sweep()
         self.python = "/usr/bin/" + python
         self.port = harness.free_port()
