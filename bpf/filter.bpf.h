@@ -21,7 +21,7 @@ static __always_inline bool sample_request(void)
 }
 
 /* Whether the str `path` starts with one of the configured prefixes. */
-__noinline bool path_excluded(__u64 path_addr)
+__noinline bool path_excluded(const struct pbpf_py_offsets *py, __u64 path_addr)
 {
 	const void *path = (const void *)path_addr;
 	struct py_scratch *sc = scratch();
@@ -29,7 +29,7 @@ __noinline bool path_excluded(__u64 path_addr)
 	__u64 len;
 	int p, i;
 
-	if (!path || !sc || !filter.n_prefixes || str_head(path, &h))
+	if (!py || !path || !sc || !filter.n_prefixes || str_head(py, path, &h))
 		return false;
 	/* WSGI paths are latin-1 strs: one byte per code unit. */
 	if (h.kind != 1)

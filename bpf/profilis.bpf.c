@@ -47,11 +47,11 @@ struct {
 	__type(value, __u8);
 } flask_seen SEC(".maps");
 
-static __always_inline bool is_request_ctx_var(const void *var)
+static __always_inline bool is_request_ctx_var(const struct pbpf_py_offsets *py, const void *var)
 {
 	struct py_key k;
 
-	if (read_ascii_key((__u64)read_ptr(var + py.contextvar_name), &k))
+	if (read_ascii_key(py, (__u64)read_ptr(var + py->contextvar_name), &k))
 		return false;
 	return key_is(&k, PBPF_NAME_REQUEST_CTX);
 }
@@ -73,21 +73,22 @@ static __always_inline void announce_flask(__u32 tgid)
 
 /* For the stack sampler: this thread's PyThreadState (it holds the GIL
  * here) and the request now in flight on it. */
-static __always_inline void note_thread(__u32 tid, __u64 start_ns)
+static __always_inline void note_thread(const struct pbpf_py_offsets *py, __u32 tid, __u64 start_ns)
 {
-	__u64 tstate = (__u64)gil_holder();
+	__u64 tstate = (__u64)gil_holder(py);
 
 	if (tstate)
 		bpf_map_update_elem(&thread_tstate, &tid, &tstate, BPF_ANY);
 	bpf_map_update_elem(&thread_request, &tid, &start_ns, BPF_ANY);
 }
 
-static __always_inline bool is_wsgi_app(const void *frame, const void **code)
+static __always_inline bool is_wsgi_app(const struct pbpf_py_offsets *py, const void *frame,
+					const void **code)
 {
 	struct py_key k;
 
-	*code = read_ptr(frame + py.frame_code);
-	return *code && !read_ascii_key((__u64)read_ptr(*code + py.code_name), &k) &&
+	*code = read_ptr(frame + py->frame_code);
+	return *code && !read_ascii_key(py, (__u64)read_ptr(*code + py->code_name), &k) &&
 	       key_is(&k, PBPF_NAME_WSGI_APP);
 }
 
@@ -96,13 +97,14 @@ static __always_inline bool is_wsgi_app(const void *frame, const void **code)
  * an entry left behind (a pop that was not seen) at an address the allocator
  * hands to the next request is replaced by that request, not taken for a
  * nested push (which would stop this thread's records at that address). */
-static __always_inline bool is_nested_push(const struct inflight_val *found)
+static __always_inline bool is_nested_push(const struct pbpf_py_offsets *py,
+					   const struct inflight_val *found)
 {
-	const void *frame = current_frame(), *code;
+	const void *frame = current_frame(py), *code;
 
 	if (found->emitted || !frame)
 		return false;
-	return !is_wsgi_app(read_ptr(frame + py.frame_previous), &code);
+	return !is_wsgi_app(py, read_ptr(frame + py->frame_previous), &code);
 }
 
 SEC("uprobe")
@@ -110,18 +112,19 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight_key key = { .tid = (__u32)id, .ctx = (__u64)value };
+	const struct pbpf_py_offsets *py = readable(traced(id >> 32));
 	struct inflight_val v = {}, *found;
 
-	if (!is_traced(id >> 32))
+	if (!py)
 		return 0;
 	__sync_fetch_and_add(&stats.ctxvar_hits, 1);
-	if (!is_request_ctx_var(var))
+	if (!is_request_ctx_var(py, var))
 		return 0;
 	announce_flask(id >> 32);
 	/* The same context pushed again (Flask 2.2's stream_with_context does,
 	 * inside the view): the request started at the first push. */
 	found = bpf_map_lookup_elem(&inflight, &key);
-	if (found && is_nested_push(found)) {
+	if (found && is_nested_push(py, found)) {
 		found->depth++;
 		__sync_fetch_and_add(&stats.nested_pushes, 1);
 		return 0;
@@ -132,15 +135,15 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY))
 		__sync_fetch_and_add(&stats.inflight_drops, 1);
 	if (stacks_enabled)
-		note_thread((__u32)id, v.start_ns);
+		note_thread(py, (__u32)id, v.start_ns);
 	return 0;
 }
 
 /* A pop of a context pushed more than once: only the one that wsgi_app itself
  * makes (its direct callee) ends the request; 0 to go on and emit, 1 when
  * this pop is not the request's end (it is counted). */
-static __always_inline int nested_pop(struct inflight_val *found, const void *frame,
-				      struct inflight_key *key)
+static __always_inline int nested_pop(const struct pbpf_py_offsets *py, struct inflight_val *found,
+				      const void *frame, struct inflight_key *key)
 {
 	const void *code;
 
@@ -150,7 +153,8 @@ static __always_inline int nested_pop(struct inflight_val *found, const void *fr
 		bpf_map_delete_elem(&inflight, key); /* the last pop, after the record */
 	} else {
 		found->depth--;
-		if (!found->emitted && is_wsgi_app(read_ptr(frame + py.frame_previous), &code)) {
+		if (!found->emitted &&
+		    is_wsgi_app(py, read_ptr(frame + py->frame_previous), &code)) {
 			found->emitted = 1;
 			return 0;
 		}
@@ -160,83 +164,88 @@ static __always_inline int nested_pop(struct inflight_val *found, const void *fr
 }
 
 /* Walks up from RequestContext.pop to the nearest Flask.wsgi_app frame. */
-static __always_inline const void *find_wsgi_app(const void *frame, const void **code)
+static __always_inline const void *find_wsgi_app(const struct pbpf_py_offsets *py,
+						 const void *frame, const void **code)
 {
 	int i;
 
 	for (i = 0; i < PY_FRAME_WALK_MAX && frame; i++) {
-		if (is_wsgi_app(frame, code))
+		if (is_wsgi_app(py, frame, code))
 			return frame;
-		frame = read_ptr(frame + py.frame_previous);
+		frame = read_ptr(frame + py->frame_previous);
 	}
 	return NULL;
 }
 
-static __always_inline void copy_environ(const struct py_want *w, struct pbpf_req_event *e)
+static __always_inline void copy_environ(const struct pbpf_py_offsets *py, const struct py_want *w,
+					 struct pbpf_req_event *e)
 {
-	if (!read_str(w->vals[0], &e->method_hdr, e->method, sizeof(e->method)))
+	if (!read_str(py, w->vals[0], &e->method_hdr, e->method, sizeof(e->method)))
 		e->flags |= PBPF_F_HAVE_METHOD;
-	if (!read_str(w->vals[1], &e->path_hdr, e->path, sizeof(e->path)))
+	if (!read_str(py, w->vals[1], &e->path_hdr, e->path, sizeof(e->path)))
 		e->flags |= PBPF_F_HAVE_PATH;
-	if (!read_str(w->vals[2], &e->traceparent_hdr, e->traceparent, sizeof(e->traceparent)))
+	if (!read_str(py, w->vals[2], &e->traceparent_hdr, e->traceparent, sizeof(e->traceparent)))
 		e->flags |= PBPF_F_HAVE_TRACEPARENT;
 }
 
 /* ctx.request.url_rule -> .rule and .endpoint */
-static __always_inline void read_rule(const void *ctx, struct pbpf_req_event *e)
+static __always_inline void read_rule(const struct pbpf_py_offsets *py, const void *ctx,
+				      struct pbpf_req_event *e)
 {
 	struct py_want w = { .ids = { PBPF_NAME_RULE, PBPF_NAME_ENDPOINT }, .nwant = 2 };
 	const void *request, *rule;
 
-	request = getattr1(ctx, PBPF_NAME_REQUEST);
-	rule = getattr1(request, PBPF_NAME_URL_RULE);
+	request = getattr1(py, ctx, PBPF_NAME_REQUEST);
+	rule = getattr1(py, request, PBPF_NAME_URL_RULE);
 	if (!rule)
 		return;
-	if ((__u64)rule == py.none_addr) {
+	if ((__u64)rule == py->none_addr) {
 		e->flags |= PBPF_F_NO_RULE; /* no rule matched: 404, 405 */
 		return;
 	}
 	/* A rule matched: from here an unreadable template is null, not the
 	 * raw path (which stands in only for unmatched requests). */
 	e->flags |= PBPF_F_RULE_OBJ;
-	if (getattrs((__u64)rule, &w))
+	if (getattrs(py, (__u64)rule, &w))
 		return;
-	if (!read_str(w.vals[0], &e->route_hdr, e->route, sizeof(e->route)))
+	if (!read_str(py, w.vals[0], &e->route_hdr, e->route, sizeof(e->route)))
 		e->flags |= PBPF_F_HAVE_RULE;
-	if (!read_str(w.vals[1], &e->endpoint_hdr, e->endpoint, sizeof(e->endpoint)))
+	if (!read_str(py, w.vals[1], &e->endpoint_hdr, e->endpoint, sizeof(e->endpoint)))
 		e->flags |= PBPF_F_HAVE_ENDPOINT;
 }
 
-static __always_inline bool is_error(const void *error)
+static __always_inline bool is_error(const struct pbpf_py_offsets *py, const void *error)
 {
-	return error && (__u64)error != py.none_addr;
+	return error && (__u64)error != py->none_addr;
 }
 
 /* type(error).tp_name, a C string: one byte more than kept is read, so a
  * name longer than PBPF_EXC_MAX is known to be cut, not guessed to be. */
-static __always_inline void read_exc_type(const void *error, struct pbpf_req_event *e)
+static __always_inline void read_exc_type(const struct pbpf_py_offsets *py, const void *error,
+					  struct pbpf_req_event *e)
 {
 	const void *type = read_ptr(error + 8);
 	long n;
 
 	if (!type)
 		return;
-	n = bpf_probe_read_user_str(e->exc_type, PBPF_EXC_MAX + 2, read_ptr(type + py.type_name));
+	n = bpf_probe_read_user_str(e->exc_type, PBPF_EXC_MAX + 2, read_ptr(type + py->type_name));
 	if (n > 1) {
 		e->exc_type_len = n - 1;
 		e->flags |= PBPF_F_HAVE_EXC_TYPE;
 	}
 }
 
-static __always_inline void read_outcome(const void *error, __s64 status, struct pbpf_req_event *e)
+static __always_inline void read_outcome(const struct pbpf_py_offsets *py, const void *error,
+					 __s64 status, struct pbpf_req_event *e)
 {
 	e->status = status;
 	if (status >= 0)
 		e->flags |= PBPF_F_HAVE_STATUS;
-	if (!is_error(error))
+	if (!is_error(py, error))
 		return;
 	e->flags |= PBPF_F_ERROR;
-	read_exc_type(error, e);
+	read_exc_type(py, error, e);
 }
 
 /* Zeroes what userspace reads unconditionally; string bytes past each
@@ -256,9 +265,10 @@ static __always_inline void clear_event(struct pbpf_req_event *e)
 
 /* Requests not sampled at start are kept only when they fail (5xx or an
  * unhandled exception) and keep_errors is on. */
-static __always_inline bool keep_unsampled(const void *error, __s64 status)
+static __always_inline bool keep_unsampled(const struct pbpf_py_offsets *py, const void *error,
+					   __s64 status)
 {
-	return filter.keep_errors && (is_error(error) || status >= 500);
+	return filter.keep_errors && (is_error(py, error) || status >= 500);
 }
 
 SEC("uprobe")
@@ -277,23 +287,24 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	struct inflight_key key = { .tid = (__u32)id };
 	const void *frame, *app_frame, *code = NULL;
 	struct inflight_val *found, v;
+	const struct pbpf_py_offsets *py = readable(traced(id >> 32));
 	struct pbpf_req_event *e;
 	__s64 status;
 
-	if (!is_traced(id >> 32))
+	if (!py)
 		return 0;
 	__sync_fetch_and_add(&stats.ctxvar_hits, 1);
-	if (!is_request_ctx_var(var))
+	if (!is_request_ctx_var(py, var))
 		return 0;
 	/* The popping context is `self`, the first local of RequestContext.pop. */
-	frame = current_frame();
+	frame = current_frame(py);
 	if (!frame) {
 		__sync_fetch_and_add(&stats.request_ends, 1);
 		goto no_frame;
 	}
-	key.ctx = (__u64)read_ptr(frame + py.frame_localsplus);
+	key.ctx = (__u64)read_ptr(frame + py->frame_localsplus);
 	found = bpf_map_lookup_elem(&inflight, &key);
-	if (found && (found->depth || found->emitted) && nested_pop(found, frame, &key))
+	if (found && (found->depth || found->emitted) && nested_pop(py, found, frame, &key))
 		return 0;
 	__sync_fetch_and_add(&stats.request_ends, 1);
 	if (!found) {
@@ -307,15 +318,15 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 		bpf_map_delete_elem(&thread_request, &key.tid);
 	if (!v.sampled && !filter.keep_errors)
 		goto unsampled;
-	app_frame = find_wsgi_app(frame, &code);
-	if (!app_frame || frame_locals((__u64)app_frame, (__u64)code, &w) ||
+	app_frame = find_wsgi_app(py, frame, &code);
+	if (!app_frame || frame_locals(py, (__u64)app_frame, (__u64)code, &w) ||
 	    (__u64)w.vals[1] != key.ctx)
 		goto no_frame; /* a context pushed outside wsgi_app */
-	status = read_status(getattr1(w.vals[3], PBPF_NAME_STATUS_CODE));
-	if (!v.sampled && !keep_unsampled(w.vals[2], status))
+	status = read_status(py, getattr1(py, w.vals[3], PBPF_NAME_STATUS_CODE));
+	if (!v.sampled && !keep_unsampled(py, w.vals[2], status))
 		goto unsampled;
-	dict_lookup(w.vals[0], &env);
-	if (filter.n_prefixes && path_excluded((__u64)env.vals[1])) {
+	dict_lookup(py, w.vals[0], &env);
+	if (filter.n_prefixes && path_excluded(py, (__u64)env.vals[1])) {
 		__sync_fetch_and_add(&stats.excluded, 1);
 		return 0;
 	}
@@ -329,13 +340,13 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	e->flags = PBPF_F_HAVE_FRAME;
 	/* With keep_errors every failure is recorded: its weight is 1 even when
 	 * the coin also chose it. */
-	e->keep = keep_unsampled(w.vals[2], status) ? PBPF_KEEP_ERROR : PBPF_KEEP_SAMPLED;
+	e->keep = keep_unsampled(py, w.vals[2], status) ? PBPF_KEEP_ERROR : PBPF_KEEP_SAMPLED;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->start_ns = v.start_ns;
-	copy_environ(&env, e);
-	read_rule(w.vals[1], e);
-	read_outcome(w.vals[2], status, e);
+	copy_environ(py, &env, e);
+	read_rule(py, w.vals[1], e);
+	read_outcome(py, w.vals[2], status, e);
 	e->end_ns = bpf_ktime_get_ns();
 	submit_quietly(e);
 	return 0;
@@ -356,9 +367,7 @@ int BPF_PROG(on_exit)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 
-	if (!is_traced(tgid))
-		return 0;
-	if ((__u32)id == tgid) {
+	if ((__u32)id == tgid && traced(tgid)) {
 		bpf_map_delete_elem(&traced_procs, &tgid);
 		bpf_map_delete_elem(&flask_seen, &tgid);
 	}

@@ -40,6 +40,7 @@ struct {
 } attr_slots SEC(".maps");
 
 struct dict_scan {
+	const struct pbpf_py_offsets *py;
 	const void *entries; /* first entry of the key table */
 	const void *values;  /* split table: values[i]; NULL: in the entry */
 	__u64 nentries;
@@ -77,7 +78,7 @@ static long dict_entry_step(__u64 j, void *ctx)
 	val = d->values ? d->sc->values[j & (PY_CHUNK - 1)] : d->sc->entries[w + 1];
 	if (!key || !val)
 		return 0; /* deleted or never used slot */
-	if (!read_ascii_key(key, &d->key))
+	if (!read_ascii_key(d->py, key, &d->key))
 		want_match(d->want, &d->key, (const void *)val, d->base + j);
 	return 0;
 }
@@ -125,7 +126,8 @@ static __always_inline void slots_lookup(struct dict_scan *d)
 			continue;
 		i = *slot;
 		key = read_ptr(d->entries + (i * d->entry_words + d->key_word) * 8);
-		if (!key || read_ascii_key((__u64)key, &d->key) || !key_is(&d->key, w->ids[j]))
+		if (!key || read_ascii_key(d->py, (__u64)key, &d->key) ||
+		    !key_is(&d->key, w->ids[j]))
 			continue;
 		val = read_ptr(d->values + i * 8);
 		if (val && !w->vals[j]) {
@@ -158,15 +160,16 @@ static __always_inline void slots_remember(struct dict_scan *d)
  * the slot count, with 1-, 2-, 4- or 8-byte slots, and general entries only. */
 static __always_inline int keys_shape(const void *keys, struct dict_scan *d)
 {
+	const struct pbpf_py_offsets *py = d->py;
 	__u8 log2_index_bytes = 0, kind = 0;
 	__u64 size = 0;
 
-	if (py.keys_layout == PBPF_KEYS_SIZE) {
-		if (bpf_probe_read_user(&size, 8, keys + py.keys_size))
+	if (py->keys_layout == PBPF_KEYS_SIZE) {
+		if (bpf_probe_read_user(&size, 8, keys + py->keys_size))
 			goto fail;
 		if (size >= 1ULL << 32)
 			return -1;
-		d->entries = keys + py.keys_indices +
+		d->entries = keys + py->keys_indices +
 			     size * (size <= 0xff     ? 1
 				     : size <= 0xffff ? 2
 						      : 4);
@@ -174,12 +177,12 @@ static __always_inline int keys_shape(const void *keys, struct dict_scan *d)
 		d->key_word = 1;
 		return 0;
 	}
-	if (bpf_probe_read_user(&log2_index_bytes, 1, keys + py.keys_log2_index_bytes) ||
-	    bpf_probe_read_user(&kind, 1, keys + py.keys_kind))
+	if (bpf_probe_read_user(&log2_index_bytes, 1, keys + py->keys_log2_index_bytes) ||
+	    bpf_probe_read_user(&kind, 1, keys + py->keys_kind))
 		goto fail;
 	if (log2_index_bytes > 40)
 		return -1;
-	d->entries = keys + py.keys_indices + (1ULL << log2_index_bytes);
+	d->entries = keys + py->keys_indices + (1ULL << log2_index_bytes);
 	d->entry_words = kind == 0 ? 3 : 2;
 	d->key_word = kind == 0 ? 1 : 0;
 	return 0;
@@ -190,16 +193,18 @@ fail:
 
 /* Scans a PyDictKeysObject; `values_addr` is the split table's value array
  * (already past any PyDictValues header) or 0. */
-__noinline int keys_lookup(__u64 keys_addr, __u64 values_addr, struct py_want *want)
+__noinline int keys_lookup(const struct pbpf_py_offsets *py, __u64 keys_addr, __u64 values_addr,
+			   struct py_want *want)
 {
 	const void *keys = (const void *)keys_addr, *values = (const void *)values_addr;
 	struct dict_scan d = {};
 	__s64 nentries = 0;
 
 	d.sc = scratch();
-	if (!keys || !want || !d.sc || keys_shape(keys, &d))
+	d.py = py;
+	if (!py || !keys || !want || !d.sc || keys_shape(keys, &d))
 		return -1;
-	if (bpf_probe_read_user(&nentries, 8, keys + py.keys_nentries)) {
+	if (bpf_probe_read_user(&nentries, 8, keys + py->keys_nentries)) {
 		__sync_fetch_and_add(&stats.read_failures, 1);
 		return -1;
 	}
@@ -219,25 +224,26 @@ __noinline int keys_lookup(__u64 keys_addr, __u64 values_addr, struct py_want *w
 }
 
 /* A split table's values array, past the PyDictValues header (3.13+). */
-static __always_inline __u64 values_array(const void *values)
+static __always_inline __u64 values_array(const struct pbpf_py_offsets *py, const void *values)
 {
-	return values ? (__u64)values + py.values_items : 0;
+	return values ? (__u64)values + py->values_items : 0;
 }
 
-static __always_inline int dict_lookup(const void *dict, struct py_want *want)
+static __always_inline int dict_lookup(const struct pbpf_py_offsets *py, const void *dict,
+				       struct py_want *want)
 {
 	if (!dict)
 		return -1;
-	return keys_lookup((__u64)read_ptr(dict + py.dict_keys),
-			   values_array(read_ptr(dict + py.dict_values)), want);
+	return keys_lookup(py, (__u64)read_ptr(dict + py->dict_keys),
+			   values_array(py, read_ptr(dict + py->dict_values)), want);
 }
 
 /* Values that live with the object and use the type's shared keys. */
-static __always_inline int shared_values_lookup(const void *type, const void *values,
-						struct py_want *want)
+static __always_inline int shared_values_lookup(const struct pbpf_py_offsets *py, const void *type,
+						const void *values, struct py_want *want)
 {
-	return keys_lookup((__u64)read_ptr(type + py.heaptype_cached_keys), values_array(values),
-			   want);
+	return keys_lookup(py, (__u64)read_ptr(type + py->heaptype_cached_keys),
+			   values_array(py, values), want);
 }
 
 /*
@@ -249,51 +255,53 @@ static __always_inline int shared_values_lookup(const void *type, const void *va
  *             after the object header while their `valid` byte is set.
  * Types without a managed dict keep tp_dictoffset in every version.
  */
-__noinline int getattrs(__u64 obj_addr, struct py_want *want)
+__noinline int getattrs(const struct pbpf_py_offsets *py, __u64 obj_addr, struct py_want *want)
 {
 	const void *obj = (const void *)obj_addr, *type, *p;
 	__u64 flags = 0, word;
 	__s64 dictoffset = 0;
 	__u8 valid = 0;
 
-	if (!obj || !want)
+	if (!py || !obj || !want)
 		return -1;
 	type = read_ptr(obj + 8);
-	if (!type || bpf_probe_read_user(&flags, 8, type + py.type_flags))
+	if (!type || bpf_probe_read_user(&flags, 8, type + py->type_flags))
 		return -1;
-	if (py.attr_layout != PBPF_ATTR_DICTOFFSET && (flags & py.managed_dict_flag)) {
-		if (py.attr_layout == PBPF_ATTR_311) {
-			p = read_ptr(obj + py.managed_values_ptr);
+	if (py->attr_layout != PBPF_ATTR_DICTOFFSET && (flags & py->managed_dict_flag)) {
+		if (py->attr_layout == PBPF_ATTR_311) {
+			p = read_ptr(obj + py->managed_values_ptr);
 			if (p)
-				return shared_values_lookup(type, p, want);
-			return dict_lookup(read_ptr(obj + py.managed_dict_ptr), want);
+				return shared_values_lookup(py, type, p, want);
+			return dict_lookup(py, read_ptr(obj + py->managed_dict_ptr), want);
 		}
-		if (py.attr_layout == PBPF_ATTR_312) {
-			word = (__u64)read_ptr(obj + py.managed_dict_ptr);
+		if (py->attr_layout == PBPF_ATTR_312) {
+			word = (__u64)read_ptr(obj + py->managed_dict_ptr);
 			if (word & 1)
-				return shared_values_lookup(type, (const void *)(word + 1), want);
-			return dict_lookup((const void *)word, want);
+				return shared_values_lookup(py, type, (const void *)(word + 1),
+							    want);
+			return dict_lookup(py, (const void *)word, want);
 		}
-		p = read_ptr(obj + py.managed_dict_ptr);
+		p = read_ptr(obj + py->managed_dict_ptr);
 		if (p)
-			return dict_lookup(p, want);
-		if (!(flags & py.inline_values_flag))
+			return dict_lookup(py, p, want);
+		if (!(flags & py->inline_values_flag))
 			return -1;
-		p = obj + py.inline_values_at;
-		if (bpf_probe_read_user(&valid, 1, p + py.values_valid) || !valid)
+		p = obj + py->inline_values_at;
+		if (bpf_probe_read_user(&valid, 1, p + py->values_valid) || !valid)
 			return -1;
-		return shared_values_lookup(type, p, want);
+		return shared_values_lookup(py, type, p, want);
 	}
-	if (bpf_probe_read_user(&dictoffset, 8, type + py.type_dictoffset) || dictoffset <= 0)
+	if (bpf_probe_read_user(&dictoffset, 8, type + py->type_dictoffset) || dictoffset <= 0)
 		return -1;
-	return dict_lookup(read_ptr(obj + dictoffset), want);
+	return dict_lookup(py, read_ptr(obj + dictoffset), want);
 }
 
-static __always_inline const void *getattr1(const void *obj, __u32 id)
+static __always_inline const void *getattr1(const struct pbpf_py_offsets *py, const void *obj,
+					    __u32 id)
 {
 	struct py_want w = { .ids = { id }, .nwant = 1 };
 
-	getattrs((__u64)obj, &w);
+	getattrs(py, (__u64)obj, &w);
 	return w.vals[0];
 }
 

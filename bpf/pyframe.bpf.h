@@ -10,27 +10,29 @@
 
 /* A thread's innermost frame: behind a _PyCFrame in 3.11/3.12, directly in
  * the thread state otherwise. */
-static __always_inline const void *tstate_frame(const void *tstate)
+static __always_inline const void *tstate_frame(const struct pbpf_py_offsets *py,
+						const void *tstate)
 {
 	const void *p;
 
 	if (!tstate)
 		return NULL;
-	p = read_ptr(tstate + py.tstate_frame);
-	if (p && py.cframe_current_frame != PBPF_NONE)
-		p = read_ptr(p + py.cframe_current_frame);
+	p = read_ptr(tstate + py->tstate_frame);
+	if (p && py->cframe_current_frame != PBPF_NONE)
+		p = read_ptr(p + py->cframe_current_frame);
 	return p;
 }
 
 /* The frame of the thread holding the GIL, which is the caller at our
  * uprobes. */
-static __always_inline const void *current_frame(void)
+static __always_inline const void *current_frame(const struct pbpf_py_offsets *py)
 {
-	return tstate_frame(gil_holder());
+	return tstate_frame(py, gil_holder(py));
 }
 
 /* Looks up locals of `frame` by name through co_localsplusnames. */
 struct locals_scan {
+	const struct pbpf_py_offsets *py;
 	__s64 n;
 	struct py_want *want;
 	struct py_scratch *sc;
@@ -45,12 +47,13 @@ static long locals_scan_step(__u64 i, void *ctx)
 	if (i >= s->n || i >= PY_LOCALS_MAX || s->want->nfound >= s->want->nwant)
 		return 1;
 	val = s->sc->slots[i & (PY_LOCALS_MAX - 1)];
-	if (val && !read_ascii_key(s->sc->names[i & (PY_LOCALS_MAX - 1)], &s->key))
+	if (val && !read_ascii_key(s->py, s->sc->names[i & (PY_LOCALS_MAX - 1)], &s->key))
 		want_match(s->want, &s->key, (const void *)val, i);
 	return 0;
 }
 
-__noinline int frame_locals(__u64 frame_addr, __u64 code_addr, struct py_want *want)
+__noinline int frame_locals(const struct pbpf_py_offsets *py, __u64 frame_addr, __u64 code_addr,
+			    struct py_want *want)
 {
 	const void *frame = (const void *)frame_addr, *code = (const void *)code_addr;
 	struct locals_scan s = {};
@@ -59,10 +62,11 @@ __noinline int frame_locals(__u64 frame_addr, __u64 code_addr, struct py_want *w
 	__u64 bytes;
 
 	s.sc = scratch();
-	if (!frame || !code || !want || !s.sc)
+	s.py = py;
+	if (!py || !frame || !code || !want || !s.sc)
 		return -1;
-	tuple = read_ptr(code + py.code_localsplusnames);
-	if (!tuple || bpf_probe_read_user(&n, 4, code + py.code_nlocalsplus))
+	tuple = read_ptr(code + py->code_localsplusnames);
+	if (!tuple || bpf_probe_read_user(&n, 4, code + py->code_nlocalsplus))
 		return -1;
 	if (n <= 0)
 		return 0;
@@ -70,8 +74,8 @@ __noinline int frame_locals(__u64 frame_addr, __u64 code_addr, struct py_want *w
 	if (n > PY_LOCALS_MAX - 1)
 		n = PY_LOCALS_MAX - 1;
 	bytes = ((__u64)n & (PY_LOCALS_MAX - 1)) * 8;
-	if (bpf_probe_read_user(s.sc->names, bytes, tuple + py.tuple_items) ||
-	    bpf_probe_read_user(s.sc->slots, bytes, frame + py.frame_localsplus)) {
+	if (bpf_probe_read_user(s.sc->names, bytes, tuple + py->tuple_items) ||
+	    bpf_probe_read_user(s.sc->slots, bytes, frame + py->frame_localsplus)) {
 		__sync_fetch_and_add(&stats.read_failures, 1);
 		return -1;
 	}

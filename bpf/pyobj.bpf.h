@@ -2,9 +2,10 @@
 /*
  * Reading CPython objects from BPF, the basics: the offsets table, scratch
  * space, pointers, str keys and values, small ints.  Dicts and attributes are
- * in pydict.bpf.h, frames in pyframe.bpf.h.  Every offset comes from the
- * rodata table `py` that userspace fills for the target's exact version, so
- * nothing here knows one build's layout.  A failed read makes the result
+ * in pydict.bpf.h, frames in pyframe.bpf.h.  Every offset comes from `py`,
+ * the traced process's interpreter descriptor (struct pbpf_proc_desc) that
+ * userspace filled for its exact version, and is passed down from the
+ * program that looked it up; nothing here knows one build's layout.  A failed read makes the result
  * "unknown" (NULL / -1) and bumps stats.read_failures; it never guesses.
  */
 #ifndef PROFILIS_PYOBJ_BPF_H
@@ -14,7 +15,6 @@
 #include <bpf/bpf_helpers.h>
 #include "profilis/abi.h"
 
-const volatile struct pbpf_py_offsets py = {};
 const volatile struct pbpf_name_key names[PBPF_NAME__COUNT] = {};
 
 struct pbpf_stats stats = {};
@@ -66,6 +66,25 @@ static __always_inline void *read_ptr(const void *addr)
 	return v;
 }
 
+/*
+ * The `bytes`-wide field at byte `off` of words read in one go; `nwords` is
+ * a power of two.  Offsets come from a map now, unknown to the verifier, and
+ * it refuses a variable-offset stack read that may be misaligned: indexing
+ * whole words, then shifting, keeps every access aligned.  Fields are
+ * naturally aligned in every CPython, so none straddles two words.
+ */
+static __always_inline __u64 word_field(const __u64 *w, __u32 nwords, __u32 off, __u32 bytes)
+{
+	__u64 v;
+
+	/* Keeps the mask: clang would drop it, knowing the caller's bound
+	 * check, and the verifier does not carry that bound over. */
+	barrier_var(off);
+	v = w[(off / 8) & (nwords - 1)] >> ((off % 8) * 8);
+
+	return bytes >= 8 ? v : v & ((1ULL << (bytes * 8)) - 1);
+}
+
 struct py_key {
 	__u64 len;
 	__u64 w[PBPF_NAME_BYTES / 8];
@@ -78,15 +97,20 @@ struct py_key {
  */
 
 /* Reads a compact ASCII str into `k` (first 24 bytes, zero padded). */
-__noinline int read_ascii_key(__u64 str_addr, struct py_key *k)
+__noinline int read_ascii_key(const struct pbpf_py_offsets *py, __u64 str_addr, struct py_key *k)
 {
 	const void *str = (const void *)str_addr;
 	struct py_scratch *sc = scratch();
-	__u32 loff = py.str_length, soff = py.str_state, doff = py.str_ascii_data;
+	__u32 loff, soff, doff;
 	__u64 len;
 	__u32 state;
 	int i;
 
+	if (!py)
+		return -1;
+	loff = py->str_length;
+	soff = py->str_state;
+	doff = py->str_ascii_data;
 	if (!str || !k || !sc || loff > PY_KEYBUF - 8 || soff > PY_KEYBUF - 4 ||
 	    doff > PY_KEYBUF - PBPF_NAME_BYTES)
 		return -1;
@@ -98,11 +122,11 @@ __noinline int read_ascii_key(__u64 str_addr, struct py_key *k)
 	     bpf_probe_read_user(sc->keybuf + soff, 4, str + soff) ||
 	     bpf_probe_read_user(sc->keybuf + doff, PBPF_NAME_BYTES, str + doff)))
 		return -1;
-	if (*(__u64 *)(sc->keybuf + 8) != py.unicode_type_addr)
+	if (*(__u64 *)(sc->keybuf + 8) != py->unicode_type_addr)
 		return -1; /* a bytes key is not one of our names */
 	len = *(__u64 *)(sc->keybuf + loff);
 	state = *(__u32 *)(sc->keybuf + soff);
-	if (!((state >> py.str_compact_bit) & 1) || !((state >> py.str_ascii_bit) & 1))
+	if (!((state >> py->str_compact_bit) & 1) || !((state >> py->str_ascii_bit) & 1))
 		return -1;
 	k->len = len;
 	k->w[0] = k->w[1] = k->w[2] = 0;
@@ -147,10 +171,11 @@ struct py_str_head {
  * with &PyUnicode_Type costs no read beyond the header's; str subclasses are
  * not compact anyway, so tp_flags' UNICODE_SUBCLASS bit would buy nothing.
  */
-static __always_inline int str_head(const void *obj, struct py_str_head *h)
+static __always_inline int str_head(const struct pbpf_py_offsets *py, const void *obj,
+				    struct py_str_head *h)
 {
 	__u64 w[PY_HEAD_BYTES / 8] = {};
-	__u32 loff = py.str_length - 8, soff = py.str_state - 8, state;
+	__u32 loff = py->str_length - 8, soff = py->str_state - 8, state;
 
 	if (!obj || loff > PY_HEAD_BYTES - 8 || soff > PY_HEAD_BYTES - 4)
 		return -1;
@@ -158,15 +183,15 @@ static __always_inline int str_head(const void *obj, struct py_str_head *h)
 		__sync_fetch_and_add(&stats.read_failures, 1);
 		return -1;
 	}
-	if (w[0] != py.unicode_type_addr)
+	if (w[0] != py->unicode_type_addr)
 		return -1;
-	h->len = *(__u64 *)((char *)w + loff);
-	state = *(__u32 *)((char *)w + soff);
-	h->kind = (state >> py.str_kind_shift) & 7;
-	if (!((state >> py.str_compact_bit) & 1) || h->len > (1ULL << 31) ||
+	h->len = word_field(w, PY_HEAD_BYTES / 8, loff, 8);
+	state = word_field(w, PY_HEAD_BYTES / 8, soff, 4);
+	h->kind = (state >> py->str_kind_shift) & 7;
+	if (!((state >> py->str_compact_bit) & 1) || h->len > (1ULL << 31) ||
 	    (h->kind != 1 && h->kind != 2 && h->kind != 4))
 		return -1;
-	h->data = ((state >> py.str_ascii_bit) & 1) ? py.str_ascii_data : py.str_compact_data;
+	h->data = ((state >> py->str_ascii_bit) & 1) ? py->str_ascii_data : py->str_compact_data;
 	return 0;
 }
 
@@ -176,13 +201,13 @@ static __always_inline int str_head(const void *obj, struct py_str_head *h)
  * from the header, not guessed from a full buffer.  Returns 0, or -1 when
  * `obj` is not a str (the field then stays unknown).
  */
-static __always_inline int read_str(const void *obj, struct pbpf_str_hdr *hdr, char *buf,
-				    __u32 size)
+static __always_inline int read_str(const struct pbpf_py_offsets *py, const void *obj,
+				    struct pbpf_str_hdr *hdr, char *buf, __u32 size)
 {
 	struct py_str_head h;
 	__u64 bytes;
 
-	if (!hdr || !buf || str_head(obj, &h))
+	if (!hdr || !buf || str_head(py, obj, &h))
 		return -1;
 	bytes = h.len * h.kind;
 	/* Field sizes are multiples of 4, so this never splits a code unit. */
@@ -202,24 +227,24 @@ static __always_inline int read_str(const void *obj, struct pbpf_str_hdr *hdr, c
  * int (None, a str: `status` is then null, never 0).  One read from ob_type
  * to the first digit.  Up to 3.11 ob_size is the signed digit count; from
  * 3.12 lv_tag = ndigits << 3 | sign (0 positive, 1 zero, 2 negative). */
-static __always_inline __s64 read_status(const void *obj)
+static __always_inline __s64 read_status(const struct pbpf_py_offsets *py, const void *obj)
 {
-	__u64 w[3] = {};
-	__u32 soff = py.long_size - 8, doff = py.long_digits - 8;
+	__u64 w[4] = {}; /* 24 bytes read: a one-digit int ends at 28 */
+	__u32 soff = py->long_size - 8, doff = py->long_digits - 8;
 	__s64 size;
 	__u32 digit;
 
-	if (!obj || soff > sizeof(w) - 8 || doff > sizeof(w) - 4)
+	if (!obj || soff > 16 || doff > 20)
 		return -1;
-	if (bpf_probe_read_user(w, sizeof(w), obj + 8)) {
+	if (bpf_probe_read_user(w, 24, obj + 8)) {
 		__sync_fetch_and_add(&stats.read_failures, 1);
 		return -1;
 	}
-	if (w[0] != py.long_type_addr)
+	if (w[0] != py->long_type_addr)
 		return -1;
-	size = *(__s64 *)((char *)w + soff);
-	digit = *(__u32 *)((char *)w + doff);
-	if (py.long_layout == PBPF_LONG_TAG) {
+	size = word_field(w, 4, soff, 8);
+	digit = word_field(w, 4, doff, 4);
+	if (py->long_layout == PBPF_LONG_TAG) {
 		if ((size & 3) == 1)
 			return 0;
 		if ((size & 3) != 0)
@@ -236,15 +261,15 @@ static __always_inline __s64 read_status(const void *obj)
 /* The PyThreadState that holds the GIL, NULL when none does.  3.9-3.11 keep
  * it in _PyRuntime; 3.12+ only as the GIL's last holder, which is the
  * holder while the GIL is locked.  Userspace resolved both addresses. */
-static __always_inline const void *gil_holder(void)
+static __always_inline const void *gil_holder(const struct pbpf_py_offsets *py)
 {
 	int locked = 0;
 
 	/* locked is -1 once the GIL is destroyed (shutdown): no holder then. */
-	if (py.holder_locked_addr &&
-	    (bpf_probe_read_user(&locked, 4, (const void *)py.holder_locked_addr) || locked <= 0))
+	if (py->holder_locked_addr &&
+	    (bpf_probe_read_user(&locked, 4, (const void *)py->holder_locked_addr) || locked <= 0))
 		return NULL;
-	return read_ptr((const void *)py.holder_addr);
+	return read_ptr((const void *)py->holder_addr);
 }
 
 #endif /* PROFILIS_PYOBJ_BPF_H */

@@ -58,19 +58,12 @@ struct {
 } stack_scratch SEC(".maps");
 
 struct walk_ctx {
+	const struct pbpf_py_offsets *py;
 	const void *frame;
 	struct pbpf_stack_event *e; /* its depth counts the frames recorded */
 };
 
 #define FRAME_WORDS 16 /* the frame window is at most 128 bytes */
-
-/* The `bytes`-wide field at byte `off` of a frame window. */
-static __always_inline __u64 window_field(const __u64 *f, __u32 off, __u32 bytes)
-{
-	__u64 v = f[(off / 8) & (FRAME_WORDS - 1)] >> ((off % 8) * 8);
-
-	return bytes >= 8 ? v : v & ((1ULL << (bytes * 8)) - 1);
-}
 
 /* One frame per step, one read of its first frame_window bytes: code,
  * previous, the instruction word and (3.11+) the owner all sit there.  3.12+
@@ -81,6 +74,7 @@ static long walk_step(__u64 i, void *ctx)
 {
 	struct walk_ctx *w = ctx;
 	__u64 f[FRAME_WORDS] = {};
+	const struct pbpf_py_offsets *py = w->py;
 	const void *frame = w->frame;
 	/* The count lives in the event (map memory), not in `w` on the stack:
 	 * the verifier tracks a stack counter as the constant it starts as,
@@ -89,31 +83,33 @@ static long walk_step(__u64 i, void *ctx)
 
 	if (!frame)
 		return 1;
-	if (bpf_probe_read_user(f, py.frame_window < sizeof(f) ? py.frame_window : sizeof(f),
+	if (bpf_probe_read_user(f, py->frame_window < sizeof(f) ? py->frame_window : sizeof(f),
 				frame)) {
 		w->frame = NULL;
 		return 1;
 	}
-	w->frame = (const void *)window_field(f, py.frame_previous, 8);
+	w->frame = (const void *)word_field(f, FRAME_WORDS, py->frame_previous, 8);
 	/* A shim neither counts toward --max-depth nor makes a stack "cut". */
-	if (py.frame_owner != PBPF_NONE &&
-	    window_field(f, py.frame_owner, 1) == py.frame_owner_cstack)
+	if (py->frame_owner != PBPF_NONE &&
+	    word_field(f, FRAME_WORDS, py->frame_owner, 1) == py->frame_owner_cstack)
 		return 0;
 	if (n >= max_depth || n >= PBPF_STACK_MAX) {
 		w->e->truncated = 1;
 		return 1;
 	}
-	w->e->code[n & (PBPF_STACK_MAX - 1)] = window_field(f, py.frame_code, 8);
+	w->e->code[n & (PBPF_STACK_MAX - 1)] = word_field(f, FRAME_WORDS, py->frame_code, 8);
 	/* 3.9/3.10: int f_lasti; later versions: a pointer. */
-	w->e->instr[n & (PBPF_STACK_MAX - 1)] = window_field(
-		f, py.frame_prev_instr, py.instr_kind <= PBPF_INSTR_LASTI_UNITS ? 4 : 8);
+	w->e->instr[n & (PBPF_STACK_MAX - 1)] =
+		word_field(f, FRAME_WORDS, py->frame_prev_instr,
+			   py->instr_kind <= PBPF_INSTR_LASTI_UNITS ? 4 : 8);
 	w->e->depth = n + 1;
 	return 0;
 }
 
-static __always_inline void walk_stack(const void *tstate, struct pbpf_stack_event *e)
+static __always_inline void walk_stack(const struct pbpf_py_offsets *py, const void *tstate,
+				       struct pbpf_stack_event *e)
 {
-	struct walk_ctx w = { .e = e, .frame = tstate_frame(tstate) };
+	struct walk_ctx w = { .py = py, .e = e, .frame = tstate_frame(py, tstate) };
 
 	e->depth = 0;
 	e->truncated = 0;
@@ -127,29 +123,31 @@ static __always_inline void walk_stack(const void *tstate, struct pbpf_stack_eve
 /* Whether `holder` is the running thread's state: by native_thread_id
  * (3.11+), else (3.9/3.10) by thread_id, which is pthread_self(), which with
  * glibc on x86-64 is the thread's TLS block, the FS base. */
-static __always_inline bool holder_is_current(const void *holder, __u32 tid)
+static __always_inline bool holder_is_current(const struct pbpf_py_offsets *py, const void *holder,
+					      __u32 tid)
 {
 	struct task_struct *task;
 	__u64 id = 0;
 
-	if (py.tstate_native_thread_id != PBPF_NONE)
-		return !bpf_probe_read_user(&id, 8, holder + py.tstate_native_thread_id) &&
+	if (py->tstate_native_thread_id != PBPF_NONE)
+		return !bpf_probe_read_user(&id, 8, holder + py->tstate_native_thread_id) &&
 		       id == tid;
 	task = bpf_get_current_task_btf();
-	return !bpf_probe_read_user(&id, 8, holder + py.tstate_thread_id) &&
+	return !bpf_probe_read_user(&id, 8, holder + py->tstate_thread_id) &&
 	       id == BPF_CORE_READ(task, thread.fsbase);
 }
 
 /* The thread state of `tid`, learned at the uprobes or recognised as the
  * GIL holder's; NULL for threads that never ran Python. */
-static __always_inline const void *thread_state(__u32 tid, const void *holder)
+static __always_inline const void *thread_state(const struct pbpf_py_offsets *py, __u32 tid,
+						const void *holder)
 {
 	__u64 *known = bpf_map_lookup_elem(&thread_tstate, &tid);
 	__u64 ts;
 
 	if (known)
 		return (const void *)*known;
-	if (!holder || !holder_is_current(holder, tid))
+	if (!holder || !holder_is_current(py, holder, tid))
 		return NULL;
 	ts = (__u64)holder;
 	bpf_map_update_elem(&thread_tstate, &tid, &ts, BPF_ANY);
@@ -167,19 +165,22 @@ SEC("perf_event")
 int on_cpu_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	const struct pbpf_proc_desc *d = traced(id >> 32);
+	const struct pbpf_py_offsets *py = readable(d);
 	const void *holder, *tstate;
 	struct pbpf_stack_event *e;
 
-	if (!is_traced(id >> 32))
+	if (!py)
 		return 0;
-	holder = gil_holder();
-	tstate = thread_state((__u32)id, holder);
+	holder = gil_holder(py);
+	tstate = thread_state(py, (__u32)id, holder);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&stats.sample_drops, 1);
 		return 0;
 	}
 	e->kind = PBPF_EV_SAMPLE;
+	e->desc_id = d->desc_id;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->ts_ns = bpf_ktime_get_ns();
@@ -191,7 +192,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	e->depth = 0;
 	e->truncated = 0;
 	if (e->cls == PBPF_CLASS_PYTHON)
-		walk_stack(tstate, e);
+		walk_stack(py, tstate, e);
 	__sync_fetch_and_add(&stats.cpu_samples, 1);
 	submit_quietly(e);
 	return 0;
@@ -204,6 +205,8 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 {
 	__u32 prev_tgid = BPF_CORE_READ(prev, tgid), prev_tid = BPF_CORE_READ(prev, pid);
 	__u32 next_tid = BPF_CORE_READ(next, pid), zero = 0;
+	const struct pbpf_proc_desc *d;
+	const struct pbpf_py_offsets *py;
 	struct pbpf_stack_event *st, *e;
 	__u64 *tstate;
 
@@ -219,7 +222,11 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		}
 		bpf_map_delete_elem(&offcpu_stacks, &next_tid);
 	}
-	if (preempt || BPF_CORE_READ(prev, __state) == 0 || !is_traced(prev_tgid))
+	if (preempt || BPF_CORE_READ(prev, __state) == 0)
+		return 0;
+	d = traced(prev_tgid);
+	py = readable(d);
+	if (!py)
 		return 0;
 	tstate = bpf_map_lookup_elem(&thread_tstate, &prev_tid);
 	if (!tstate || !request_of(prev_tid))
@@ -228,13 +235,14 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	if (!st)
 		return 0;
 	st->kind = PBPF_EV_OFFCPU;
+	st->desc_id = d->desc_id;
 	st->pid = prev_tgid;
 	st->tid = prev_tid;
 	st->cls = PBPF_CLASS_NO_GIL;
 	st->req_start_ns = request_of(prev_tid);
 	st->ts_ns = bpf_ktime_get_ns();
 	/* We run in prev's context here: its memory is the current mm. */
-	walk_stack((const void *)*tstate, st);
+	walk_stack(py, (const void *)*tstate, st);
 	bpf_map_update_elem(&offcpu_stacks, &prev_tid, st, BPF_ANY);
 	__sync_fetch_and_add(&stats.offcpu_stacks, 1);
 	return 0;

@@ -29,6 +29,7 @@ static const char doc[] =
 	"\n"
 	"Attaches uprobes to the CPython interpreter of PID (and of every process it\n"
 	"forks: a gunicorn master PID covers its workers, re-spawned ones included)\n"
+	"-- or of several PIDs, each with its own CPython version, at once --\n"
 	"and writes one JSON line per HTTP request: method, path, route template,\n"
 	"endpoint, status, duration, exception type and W3C trace ids.  No code\n"
 	"change, no restart.  Supported: CPython 3.9 to 3.13 with Flask >= 2.2."
@@ -39,13 +40,14 @@ static const char doc[] =
 	"  sudo profilis-bpf -p 4123 -o /var/log/profilis --rotate-secs 3600\n"
 	"  sudo profilis-bpf -p 4123 --sample 0.1 --exclude-route /health\n"
 	"  sudo profilis-bpf -p 4123 | jq -c 'select(.status >= 500)'\n"
+	"  sudo profilis-bpf -p 4123 -p 5210                  # two services at once\n"
 	"\n"
 	"Environment (flags win over variables, variables over defaults):\n"
 	"  PROFILIS_SAMPLE_RATE, PROFILIS_QUEUE_SIZE, PROFILIS_BATCH_MAX,\n"
 	"  PROFILIS_FLUSH_INTERVAL as the options of those names; PROFILIS_LOG_DIR\n"
 	"  as -o DIR; PROFILIS_DEBUG=1 as -v.\n"
 	"\n"
-	"Needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE, and a kernel with BTF.\n"
+	"Needs root, or CAP_SYS_ADMIN and CAP_SYS_PTRACE, and a kernel with BTF.\n"
 	"Exit status: 0 done (also when the target exits), 1 runtime failure,\n"
 	"64 bad usage.";
 
@@ -80,7 +82,10 @@ enum {
 
 static const struct argp_option options[] = {
 	{ 0, 0, 0, 0, "Target and duration:", 1 },
-	{ "pid", 'p', "PID", 0, "Process to trace, with all its descendants (required)", 1 },
+	{ "pid", 'p', "PID", 0,
+	  "Process to trace, with all its descendants (required; repeat for several: "
+	  "each may run another CPython version)",
+	  1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until Ctrl-C/SIGTERM)", 1 },
 	{ "list", OPT_LIST, 0, 0,
 	  "List the Python processes here (version, server, workers, "
@@ -335,7 +340,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		long v = 0;
 
 		bad = set_long("--pid", arg, 1, 4194304, &v);
-		cfg->pid = v;
+		if (bad)
+			break;
+		for (int i = 0; i < cfg->n_pids; i++)
+			if (cfg->pids[i] == v)
+				argp_error(state, "-p %ld is given twice", v);
+		if (cfg->n_pids == CLI_PID_MAX)
+			argp_error(state, "-p is given more than %d times", CLI_PID_MAX);
+		cfg->pids[cfg->n_pids++] = v;
 		break;
 	}
 	case 'd': bad = number("--duration", arg, 0.001, 31536000, false, &cfg->duration_s); break;
@@ -422,7 +434,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_ARG: argp_error(state, "unexpected argument '%s'", arg); break;
 	case ARGP_KEY_END:
-		if (!cfg->pid && !cfg->check && !cfg->list)
+		if (!cfg->n_pids && !cfg->check && !cfg->list)
 			argp_error(state, "-p PID is required");
 		break;
 	default: return ARGP_ERR_UNKNOWN;

@@ -12,11 +12,13 @@
 
 #define EXIT_USAGE 64
 #define CLI_EXCLUDE_MAX 64
+#define CLI_PID_MAX 64 /* -p given this many times */
 
 enum console_mode { CONSOLE_AUTO, CONSOLE_OFF, CONSOLE_COMPACT, CONSOLE_PRETTY };
 
 struct config {
-	pid_t pid;
+	pid_t pids[CLI_PID_MAX]; /* -p, in the order given */
+	int n_pids;
 	bool check;	   /* --check: report machine support, exit */
 	bool list;	   /* --list: Python processes, exit */
 	double duration_s; /* 0: until interrupted */

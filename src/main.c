@@ -26,7 +26,8 @@
 #include "pipeline.h"
 #include "preflight.h"
 #include "profile.h"
-#include "pyruntime.h"
+#include "interps.h"
+#include "router.h"
 #include "safefile.h"
 #include "target.h"
 #include "term.h"
@@ -44,12 +45,14 @@ static void on_signal(int sig)
 
 struct app {
 	struct config cfg;
-	struct target t;
-	struct pbpf_py_offsets off; /* the target's, see pyruntime.c */
+	struct interp targets[CLI_PID_MAX]; /* -p, resolved */
+	int ntargets;
+	struct interps *interps; /* descriptors of every traced process */
 	struct filter *filter;
 	struct jsonl_exporter *jsonl;
 	struct console_exporter *console;
-	struct collector *collector;
+	struct collector *collector; /* request records -> pipeline */
+	struct collector *stacks;    /* stack events -> profile (symbolized there) */
 	struct loader *loader;
 	struct aggregator *agg;
 	struct profile *profile;
@@ -61,18 +64,43 @@ struct app {
 	int64_t next_warn_ns;
 };
 
-static int on_event(void *ctx, const void *event, size_t size)
+/* The router's sinks, on the ring-buffer thread: they only queue. */
+static void on_request(void *ctx, const struct pbpf_req_event *e)
 {
-	const struct pbpf_proc_event *pe = event;
 	struct app *a = ctx;
 
-	if (pe->kind == PBPF_EV_FIRST_SEEN)
-		p_dbg("first Flask request context seen in PID %u", pe->pid);
-	else if (pe->kind == PBPF_EV_REQUEST)
-		collector__push(a->collector, event);
-	else if ((pe->kind == PBPF_EV_SAMPLE || pe->kind == PBPF_EV_OFFCPU) && a->profile)
-		profile__push_stack(a->profile, event, clock_ns(CLOCK_MONOTONIC));
-	return 0;
+	collector__push(a->collector, e);
+}
+
+static void on_stack(void *ctx, const struct pbpf_stack_event *e)
+{
+	struct app *a = ctx;
+
+	if (a->stacks)
+		collector__push(a->stacks, e);
+}
+
+static void on_exec(void *ctx, uint32_t pid)
+{
+	struct app *a = ctx;
+
+	loader__exec_seen(a->loader, pid);
+}
+
+static void on_first_seen(void *ctx, uint32_t pid)
+{
+	p_dbg("first Flask request context seen in PID %u", pid);
+}
+
+/* The stack collector's thread: symbolization and profile aggregation. */
+static void stacks_sink(void *ctx, const void *items, size_t n)
+{
+	const struct pbpf_stack_event *e = items;
+	struct app *a = ctx;
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+
+	for (size_t i = 0; i < n; i++)
+		profile__push_stack(a->profile, &e[i], now);
 }
 
 static void install_signals(void)
@@ -84,36 +112,41 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static int check_machine(struct app *a)
+/* Resolves every -p; a thread stands for its process, named once. */
+static int resolve_targets(struct app *a)
 {
 	char msg[1024];
 
-	char why[1024];
-	int err;
+	for (int i = 0; i < a->cfg.n_pids; i++) {
+		struct interp *ip = &a->targets[a->ntargets];
+		pid_t pid = a->cfg.pids[i];
+		int dup = 0;
+
+		if (interp_resolve(pid, ip, msg, sizeof(msg))) {
+			p_err("%s", msg);
+			return -1;
+		}
+		if (ip->t.pid != pid)
+			p_info("%d is a thread of PID %d; tracing PID %d", pid, ip->t.pid,
+			       ip->t.pid);
+		for (int j = 0; j < a->ntargets; j++)
+			dup |= a->targets[j].t.pid == ip->t.pid;
+		if (!dup)
+			a->ntargets++;
+	}
+	return 0;
+}
+
+static int check_machine(struct app *a)
+{
+	char msg[1024];
 
 	if (preflight_capabilities(msg, sizeof(msg)) || preflight_uprobe(msg, sizeof(msg)) ||
 	    preflight_btf("/sys/kernel/btf/vmlinux", msg, sizeof(msg))) {
 		p_err("%s", msg);
 		return -1;
 	}
-	err = target_resolve(a->cfg.pid, &a->t, msg, sizeof(msg));
-	/* A CPython too old to have the hooked functions gets the version
-	 * message that names the supported ones. */
-	if (err == -ENOTSUP && pyruntime_offsets(&a->t, &a->off, why, sizeof(why)) == -ENOTSUP)
-		snprintf(msg, sizeof(msg), "%s", why);
-	if (err) {
-		p_err("%s", msg);
-		return -1;
-	}
-	if (pyruntime_offsets(&a->t, &a->off, msg, sizeof(msg))) {
-		p_err("%s", msg);
-		return -1;
-	}
-	if (a->t.pid != a->cfg.pid) {
-		p_info("%d is a thread of PID %d; tracing PID %d", a->cfg.pid, a->t.pid, a->t.pid);
-		a->cfg.pid = a->t.pid;
-	}
-	return 0;
+	return resolve_targets(a);
 }
 
 static int open_exporters(struct app *a)
@@ -149,14 +182,25 @@ static int open_exporters(struct app *a)
 		return p_err("cannot set up statistics: %s", strerror(errno)), -1;
 	if (c->sample_hz > 0 || c->offcpu) {
 		struct profile_opts po = {
-			.off = &a->off,
-			.code_type = a->t.code_type_addr,
+			.interps = a->interps,
 			.sample_hz = c->sample_hz,
 		};
 
 		a->profile = profile__new(&po);
 		if (!a->profile)
 			return p_err("cannot set up the profiler: %s", strerror(errno)), -1;
+		/* Stacks queue apart from requests: a sample never takes a
+		 * record's place, and their losses are counted apart. */
+		a->stacks = collector__new(
+			&(struct collector_opts){ .item_size = sizeof(struct pbpf_stack_event),
+						  .queue_size = 8192,
+						  .batch_max = 256,
+						  .flush_interval_ns = 100000000,
+						  .drop_oldest = true,
+						  .sink = stacks_sink,
+						  .ctx = a });
+		if (!a->stacks)
+			return p_err("cannot start the stack collector: %s", strerror(errno)), -1;
 	}
 	a->pipe = (struct pipeline){ .realtime_offset_ns =
 					     clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC),
@@ -167,6 +211,7 @@ static int open_exporters(struct app *a)
 				     .agg = a->agg,
 				     .profile = a->profile,
 				     .profile_every_ns = 10000000000ULL };
+	a->pipe.stacks = a->stacks;
 	a->collector = collector__new(
 		&(struct collector_opts){ .item_size = sizeof(struct pbpf_req_event),
 					  .queue_size = c->queue_size,
@@ -191,13 +236,22 @@ static int open_live(struct app *a)
 		.stats_json = a->cfg.stats_json,
 		.window_minutes = a->cfg.window_minutes,
 		.start_ns = a->start_ns,
-		.header = { .pid = a->t.pid },
+		.header = { .pid = a->targets[0].t.pid },
 		.profile = a->profile,
 	};
+	struct dash_header *h = &lo.header;
 
-	snprintf(lo.header.process, sizeof(lo.header.process), "%s", a->t.comm);
-	target_server_kind(a->t.pid, lo.header.server, sizeof(lo.header.server));
-	snprintf(lo.header.python, sizeof(lo.header.python), "%s", a->t.py_version);
+	snprintf(h->process, sizeof(h->process), "%s", a->targets[0].t.comm);
+	if (a->ntargets > 1)
+		snprintf(h->process + strlen(h->process), sizeof(h->process) - strlen(h->process),
+			 " +%d more", a->ntargets - 1);
+	target_server_kind(h->pid, h->server, sizeof(h->server));
+	for (int i = 0; i < a->ntargets; i++) {
+		size_t n = strlen(h->python);
+
+		snprintf(h->python + n, sizeof(h->python) - n, "%s%s", i ? ", " : "",
+			 a->targets[i].t.py_version);
+	}
 	if (lo.mode == LIVE_NONE && !lo.stats_json)
 		return 0;
 	a->live = live__new(&lo, a->agg);
@@ -225,16 +279,19 @@ static void live_counters(struct app *a, struct live_counters *c)
 
 static int attach(struct app *a)
 {
+	static struct router_sinks sinks = { .request = on_request,
+					     .stack = on_stack,
+					     .exec = on_exec,
+					     .first_seen = on_first_seen };
 	struct pbpf_filter_cfg fcfg;
 	char msg[1024];
 
+	sinks.ctx = a;
 	filter__bpf_config(a->filter, a->cfg.sample, a->cfg.keep_errors, &fcfg);
-	a->loader = loader__new(&(struct loader_opts){ .target = &a->t,
-						       .offsets = &a->off,
+	a->loader = loader__new(&(struct loader_opts){ .interps = a->interps,
 						       .filter = &fcfg,
 						       .ringbuf_bytes = a->cfg.ringbuf_bytes,
-						       .on_event = on_event,
-						       .ctx = a,
+						       .sinks = &sinks,
 						       .libbpf_verbose = a->cfg.verbosity >= 2,
 						       .sample_hz = a->cfg.sample_hz,
 						       .max_depth = a->cfg.max_depth,
@@ -246,8 +303,17 @@ static int attach(struct app *a)
 		p_err("%s", msg);
 		return -1;
 	}
-	p_info("attached to PID %d (%s, CPython %s, %s%s); Ctrl-C to stop", a->t.pid, a->t.comm,
-	       a->t.py_version, a->t.interp, a->t.is_lib ? "" : ", static");
+	for (int i = 0; i < a->ntargets; i++) {
+		const struct target *t = &a->targets[i].t;
+
+		if (loader__trace(a->loader, &a->targets[i], msg, sizeof(msg))) {
+			p_err("%s", msg);
+			return -1;
+		}
+		p_info("attached to PID %d (%s, CPython %s, %s%s)%s", t->pid, t->comm,
+		       t->py_version, t->interp, t->is_lib ? "" : ", static",
+		       i == a->ntargets - 1 ? "; Ctrl-C to stop" : "");
+	}
 	p_dbg("tracing %d process(es); waiting for Flask requests (Flask may not be "
 	      "imported yet)",
 	      loader__traced_count(a->loader));
@@ -286,7 +352,15 @@ static void warn_pressure(struct app *a, int64_t now)
 	a->warned_kernel_lost = klost;
 }
 
-/* Returns why the loop ended: 0 stopped or duration over, 1 target exited. */
+static int any_target_alive(const struct app *a)
+{
+	for (int i = 0; i < a->ntargets; i++)
+		if (target_alive(a->targets[i].t.pid))
+			return 1;
+	return 0;
+}
+
+/* Returns why the loop ended: 0 stopped or duration over, 1 targets exited. */
 static int run_loop(struct app *a)
 {
 	int64_t deadline = a->cfg.duration_s > 0
@@ -316,9 +390,10 @@ static int run_loop(struct app *a)
 			p_info("standard output was closed; stopping");
 			return 0;
 		}
+		loader__retrack(a->loader, now);
 		if (now >= next_check) {
 			next_check = now + 200000000LL;
-			if (!target_alive(a->cfg.pid))
+			if (!any_target_alive(a))
 				return 1;
 		}
 	}
@@ -426,6 +501,7 @@ static void print_summary_table(struct app *a)
  * (main has already given every pending sample its route). */
 static void write_profiles(struct app *a)
 {
+	struct collector_stats cs;
 	struct profile_stats ps;
 	int err;
 
@@ -441,6 +517,11 @@ static void write_profiles(struct app *a)
 		p_info("profile: %llu routes, frames or stacks past their caps were folded into "
 		       "(other) buckets",
 		       (unsigned long long)ps.capped);
+	collector__stats(a->stacks, &cs);
+	if (cs.dropped)
+		p_warn("profile: %llu stack events dropped: symbolization fell behind the sampler "
+		       "(lower -F)",
+		       (unsigned long long)cs.dropped);
 	if (ps.oom || ps.dropped)
 		p_warn("profile: %llu allocations failed; %llu samples or blocked stacks were not "
 		       "kept",
@@ -462,12 +543,14 @@ static void teardown(struct app *a)
 	/* Detach first so nothing new arrives, then let the queue empty. */
 	loader__free(a->loader);
 	collector__free(a->collector);
+	collector__free(a->stacks);
 	live__free(a->live);
 	jsonl__free(a->jsonl);
 	console__free(a->console);
 	filter__free(a->filter);
 	agg__free(a->agg);
 	profile__free(a->profile);
+	interps__free(a->interps);
 }
 
 int main(int argc, char **argv)
@@ -484,11 +567,15 @@ int main(int argc, char **argv)
 	log_set_level(a.cfg.quiet ? LOG_WARN : a.cfg.verbosity ? LOG_DEBUG : LOG_INFO);
 	safefile_set_mode(a.cfg.file_mode);
 	install_signals();
+	a.interps = interps__new();
+	if (!a.interps)
+		return p_err("cannot allocate: %s", strerror(errno)), 1;
 	if (check_machine(&a) || open_exporters(&a) || attach(&a))
 		goto cleanup;
 	why = run_loop(&a);
 	loader__drain(a.loader);
 	collector__stop(a.collector);
+	collector__stop(a.stacks);
 	/* Losses since the last (rate-limited) warning are reported too. */
 	a.next_warn_ns = 0;
 	warn_pressure(&a, clock_ns(CLOCK_MONOTONIC));
@@ -503,8 +590,10 @@ int main(int argc, char **argv)
 	a.live = NULL;
 	print_summary_table(&a);
 	/* The summary below says what was recorded and what was lost. */
-	if (why == 1)
-		p_info("PID %d exited; tracing stopped", a.cfg.pid);
+	if (why == 1 && a.ntargets > 1)
+		p_info("all %d PIDs given with -p exited; tracing stopped", a.ntargets);
+	else if (why == 1)
+		p_info("PID %d exited; tracing stopped", a.targets[0].t.pid);
 	summarize(&a);
 	write_profiles(&a);
 	rc = 0;

@@ -173,6 +173,29 @@ struct pbpf_py_offsets {
 	__u32 interp_next;		 /* PyInterpreterState.next */
 };
 
+/* What a traced process is to the BPF programs (enum pbpf_proc_flags). */
+enum pbpf_proc_flags {
+	/* In the tree and followed at fork, but not a CPython of ours (a shell
+	 * between gunicorn and its workers, or an unsupported build): its
+	 * children are traced, its own memory is never read. */
+	PBPF_PROC_NOT_PYTHON = 1 << 0,
+	/* It called exec after its descriptor was written: the addresses belong
+	 * to the old image, so nothing is read until userspace resolves it again. */
+	PBPF_PROC_EXECED = 1 << 1,
+};
+
+/*
+ * One traced process: the interpreter descriptor userspace resolved for it,
+ * the offsets of its build and the addresses in its address space.  The value
+ * of the traced set, keyed by tgid; a fork copies the parent's (same image,
+ * same addresses), so one loaded object serves any mix of versions.
+ */
+struct pbpf_proc_desc {
+	__u32 desc_id; /* userspace's descriptor (stack events carry it) */
+	__u32 flags;   /* enum pbpf_proc_flags */
+	struct pbpf_py_offsets py;
+};
+
 #define PBPF_PREFIX_MAX 8    /* exclusion prefixes checked in BPF */
 #define PBPF_PREFIX_BYTES 64 /* longer ones are checked in userspace */
 
@@ -229,6 +252,7 @@ enum pbpf_event_kind {
 	/* 3 was a fork event: the traced set now grows in the kernel alone. */
 	PBPF_EV_SAMPLE = 4, /* an on-CPU stack sample */
 	PBPF_EV_OFFCPU = 5, /* a stack that blocked, and for how long */
+	PBPF_EV_EXEC = 6,   /* a traced process called exec: resolve it again */
 };
 
 #define PBPF_STACK_MAX 128  /* --max-depth cap */
@@ -247,8 +271,10 @@ struct pbpf_stack_event {
 	__u32 pid;
 	__u32 tid;
 	__u16 depth;
-	__u8 truncated;		     /* more frames than --max-depth */
-	__u8 cls;		     /* enum pbpf_sample_class */
+	__u8 truncated; /* more frames than --max-depth */
+	__u8 cls;	/* enum pbpf_sample_class */
+	__u32 desc_id;	/* the process's descriptor: how to read code */
+	__u32 pad;
 	__u64 req_start_ns;	     /* the request in flight (0: none); joins REQ */
 	__u64 ts_ns;		     /* when the sample was taken / the thread blocked */
 	__u64 offcpu_ns;	     /* OFFCPU: how long it stayed blocked */
@@ -301,6 +327,7 @@ struct pbpf_stats {
 	__u64 excluded;	       /* dropped by an --exclude-route prefix */
 	__u64 nested_pushes;   /* a context pushed again while in flight */
 	__u64 nested_pops;     /* pops of those that end no request */
+	__u64 execs;	       /* traced processes that called exec */
 };
 
 #endif /* PROFILIS_ABI_H */

@@ -1,21 +1,25 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Loading and attaching.  The two request uprobes are attached once to the
- * interpreter's file, for every process that maps it, and the traced set
- * (a BPF map) decides in the kernel which traps count.  The set is seeded
- * from /proc and grown by the fork hook at the moment of the fork, so a
+ * Loading and attaching.  The two request uprobes are attached once to each
+ * interpreter file, for every process that maps it, and the traced set
+ * (a BPF map from tgid to the process's interpreter descriptor) decides in
+ * the kernel which traps count and how to read the process.  The set is
+ * seeded from /proc and grown by the fork hook at the moment of the fork, so a
  * worker forked after attach is traced from its first instruction: per-process
  * uprobes attached from userspace land tens of milliseconds after the fork,
  * and a short-lived worker's first requests were lost.  The price is that an
  * untraced process using the same interpreter file traps on its ContextVar
  * sets and resets too (README, "Overhead").  The fork hook is attached before
  * the /proc scan, and the scan runs twice, so no child slips between them.
+ * A process that execs keeps its place but not its descriptor (the kernel
+ * marks it); it is resolved again here once its new interpreter is mapped.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <bpf/libbpf.h>
@@ -25,16 +29,38 @@
 #include "profilis.skel.h"
 #include "pyoffsets.h"
 
+/* One interpreter file with the request uprobes on it. */
+struct probed_file {
+	dev_t dev;
+	ino_t ino;
+	struct bpf_link *set, *reset; /* PyContextVar_Set, PyContextVar_Reset */
+};
+
+/* A process that exec'd, until it is resolved or given up on. */
+struct exec_pending {
+	__u32 pid;
+	int64_t deadline_ns;
+};
+
+#define EXEC_RETRY_NS 3000000000LL
+#define EXEC_PENDING_MAX 256
+
 struct loader {
 	struct profilis_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *tp_links[3]; /* fork, exit, sched_switch */
+	struct bpf_link *tp_links[4]; /* fork, exit, exec, sched_switch */
 	struct bpf_link **cpu_links;  /* one sampling clock per CPU */
 	int ncpus;
-	struct bpf_link *uprobes[2]; /* PyContextVar_Set, PyContextVar_Reset */
-	__u32 max_procs;	     /* the traced set's size */
-	loader_event_fn on_event;
-	void *ctx;
+	struct probed_file *files;
+	size_t nfiles;
+	__u32 max_procs; /* the traced set's size */
+	struct interps *interps;
+	struct router_sinks sinks;
+	struct router_stats rstats;
+	struct exec_pending pending[EXEC_PENDING_MAX];
+	size_t npending;
+	__u64 execs_seen; /* stats.execs at the last scan of the traced set */
+	uint64_t exec_resolved, exec_not_python;
 };
 
 static int libbpf_verbose;
@@ -50,16 +76,9 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 static int on_ringbuf(void *ctx, void *data, size_t size)
 {
 	struct loader *l = ctx;
-	__u32 kind;
 
-	if (size < sizeof(struct pbpf_proc_event))
-		return 0;
-	kind = *(__u32 *)data;
-	if ((kind == PBPF_EV_REQUEST && size < sizeof(struct pbpf_req_event)) ||
-	    ((kind == PBPF_EV_SAMPLE || kind == PBPF_EV_OFFCPU) &&
-	     size < sizeof(struct pbpf_stack_event)))
-		return 0; /* not ours: ignore rather than read past the record */
-	return l->on_event(l->ctx, data, size);
+	router_dispatch(&l->sinks, &l->rstats, data, size);
+	return 0;
 }
 
 /* Map sizes come from the configuration, set between open and load.  The
@@ -95,7 +114,6 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	struct profilis_bpf *s = l->skel;
 	int err;
 
-	s->rodata->py = *o->offsets;
 	if (o->filter)
 		s->rodata->filter = *o->filter;
 	/* Wake the reader early enough that a burst cannot fill the buffer
@@ -136,46 +154,37 @@ int loader__traced_count(struct loader *l)
 	return n;
 }
 
-static int seed_tree(struct loader *l, pid_t root)
-{
-	pid_t *pids = calloc(l->max_procs, sizeof(*pids));
-	int fd = bpf_map__fd(l->skel->maps.traced_procs), n = 0, err = 0;
-	__u8 one = 1;
-
-	if (!pids)
-		return -ENOMEM;
-	for (int pass = 0; pass < 2 && !err; pass++) {
-		n = target_process_tree(root, pids, l->max_procs);
-		for (int i = 0; i < n && !err; i++) {
-			__u32 tgid = pids[i];
-
-			if (bpf_map_update_elem(fd, &tgid, &one, BPF_ANY))
-				err = -errno;
-		}
-	}
-	free(pids);
-	if (err == -E2BIG)
-		p_warn("the tree of PID %d has more than --max-procs %u processes: the rest "
-		       "are not traced",
-		       root, l->max_procs);
-	p_dbg("tracing %d process(es) in the tree of PID %d", n, root);
-	return err == -E2BIG ? 0 : err;
-}
-
-/* The two uprobes go on the interpreter's file for every process that maps
- * it; traced_procs, filled before the first trap can matter, decides. */
-static int attach_uprobes(struct loader *l, const struct target *t, char *msg, size_t msglen)
+/* The request uprobes on `t`'s interpreter file, once per file. */
+static int probe_file(struct loader *l, const struct target *t, char *msg, size_t msglen)
 {
 	struct profilis_bpf *s = l->skel;
+	struct probed_file *f;
+	struct stat st;
+	int err;
 
-	l->uprobes[0] = bpf_program__attach_uprobe(s->progs.ctxvar_set, false, -1, t->interp_host,
-						   t->set_offset);
-	if (l->uprobes[0])
-		l->uprobes[1] = bpf_program__attach_uprobe(s->progs.ctxvar_reset, false, -1,
-							   t->interp_host, t->reset_offset);
-	if (!l->uprobes[0] || !l->uprobes[1]) {
-		int err = -errno;
-
+	if (stat(t->interp_host, &st)) {
+		err = -errno;
+		snprintf(msg, msglen, "cannot open the interpreter %s of PID %d: %s", t->interp,
+			 t->pid, strerror(errno));
+		return err;
+	}
+	for (size_t i = 0; i < l->nfiles; i++)
+		if (l->files[i].dev == st.st_dev && l->files[i].ino == st.st_ino)
+			return 0;
+	f = realloc(l->files, (l->nfiles + 1) * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	l->files = f;
+	f = &l->files[l->nfiles];
+	*f = (struct probed_file){ .dev = st.st_dev, .ino = st.st_ino };
+	f->set = bpf_program__attach_uprobe(s->progs.ctxvar_set, false, -1, t->interp_host,
+					    t->set_offset);
+	if (f->set)
+		f->reset = bpf_program__attach_uprobe(s->progs.ctxvar_reset, false, -1,
+						      t->interp_host, t->reset_offset);
+	if (!f->set || !f->reset) {
+		err = -errno;
+		bpf_link__destroy(f->set);
 		snprintf(msg, msglen,
 			 "cannot attach uprobes to %s (PyContextVar_Set at 0x%llx, "
 			 "PyContextVar_Reset at 0x%llx): %s",
@@ -183,30 +192,113 @@ static int attach_uprobes(struct loader *l, const struct target *t, char *msg, s
 			 (unsigned long long)t->reset_offset, strerror(-err));
 		return err;
 	}
+	l->nfiles++;
 	p_dbg("attached uprobes to %s for the traced processes", t->interp);
 	return 0;
 }
 
-static int attach_all(struct loader *l, const struct target *t, char *msg, size_t msglen)
+/* The traced-set entry for a resolved process: its descriptor, registered. */
+static int describe(struct loader *l, const struct interp *ip, struct pbpf_proc_desc *out)
+{
+	struct interp_desc d;
+	long id;
+
+	memset(&d, 0, sizeof(d));
+	memcpy(&d.off, &ip->off, sizeof(d.off));
+	d.code_type = ip->t.code_type_addr;
+	id = interps__add(l->interps, &d);
+	if (id < 0)
+		return id;
+	memset(out, 0, sizeof(*out));
+	out->desc_id = id;
+	memcpy(&out->py, &ip->off, sizeof(out->py));
+	return 0;
+}
+
+/* Writes `pid`'s entry: resolved on its own, or, when it is not a CPython we
+ * read (a shell between a master and its workers), one that only makes its
+ * children traced.  BPF_NOEXIST: an entry the fork hook wrote is a copy of
+ * the parent's and already right. */
+static int add_member(struct loader *l, pid_t pid, const struct interp *root)
+{
+	int fd = bpf_map__fd(l->skel->maps.traced_procs), err;
+	struct pbpf_proc_desc desc;
+	struct interp *ip = NULL;
+	char msg[512];
+	__u32 key = pid;
+
+	if (!bpf_map_lookup_elem(fd, &key, &desc))
+		return 0;
+	if (pid != root->t.pid) {
+		ip = malloc(sizeof(*ip));
+		if (!ip)
+			return -ENOMEM;
+	}
+	if (!ip) {
+		err = describe(l, root, &desc);
+	} else if (interp_resolve(pid, ip, msg, sizeof(msg)) == 0 &&
+		   probe_file(l, &ip->t, msg, sizeof(msg)) == 0) {
+		err = describe(l, ip, &desc);
+	} else {
+		p_dbg("PID %d in the tree of PID %d is not traced itself (%s); its children are",
+		      pid, root->t.pid, msg);
+		err = describe(l, root, &desc);
+		desc.flags = PBPF_PROC_NOT_PYTHON;
+	}
+	free(ip);
+	if (!err && bpf_map_update_elem(fd, &key, &desc, BPF_NOEXIST) && errno != EEXIST)
+		err = -errno;
+	return err;
+}
+
+static int seed_tree(struct loader *l, const struct interp *root)
+{
+	pid_t *pids = calloc(l->max_procs, sizeof(*pids));
+	int n = 0, err = 0;
+
+	if (!pids)
+		return -ENOMEM;
+	for (int pass = 0; pass < 2 && !err; pass++) {
+		n = target_process_tree(root->t.pid, pids, l->max_procs);
+		for (int i = 0; i < n && !err; i++)
+			err = add_member(l, pids[i], root);
+	}
+	free(pids);
+	if (err == -E2BIG)
+		p_warn("the traced processes are more than --max-procs %u: the tree of PID %d is "
+		       "not traced whole",
+		       l->max_procs, root->t.pid);
+	p_dbg("tracing %d process(es) in the tree of PID %d", n, root->t.pid);
+	return err == -E2BIG ? 0 : err;
+}
+
+int loader__trace(struct loader *l, const struct interp *root, char *msg, size_t msglen)
+{
+	int err = probe_file(l, &root->t, msg, msglen);
+
+	if (err)
+		return err;
+	err = seed_tree(l, root);
+	if (err)
+		snprintf(msg, msglen, "cannot seed the traced process set with PID %d: %s",
+			 root->t.pid, strerror(-err));
+	return err;
+}
+
+static int attach_hooks(struct loader *l, char *msg, size_t msglen)
 {
 	struct profilis_bpf *s = l->skel;
-	int err;
 
 	l->tp_links[0] = bpf_program__attach(s->progs.on_fork);
 	l->tp_links[1] = bpf_program__attach(s->progs.on_exit);
-	if (!l->tp_links[0] || !l->tp_links[1]) {
-		err = -errno;
+	l->tp_links[2] = bpf_program__attach(s->progs.on_exec);
+	if (!l->tp_links[0] || !l->tp_links[1] || !l->tp_links[2]) {
 		snprintf(msg, msglen,
-			 "cannot attach the sched_process_fork/exit raw tracepoints: %s",
+			 "cannot attach the sched_process_fork/exit/exec raw tracepoints: %s",
 			 strerror(errno));
-		return err;
+		return -errno;
 	}
-	err = seed_tree(l, t->pid);
-	if (err) {
-		snprintf(msg, msglen, "cannot seed the traced process set: %s", strerror(-err));
-		return err;
-	}
-	return attach_uprobes(l, t, msg, msglen);
+	return 0;
 }
 
 /* One software CPU clock per CPU runs the sampler (no hardware PMU here). */
@@ -260,8 +352,8 @@ struct loader *loader__new(const struct loader_opts *o, char *msg, size_t msglen
 		goto fail;
 	libbpf_verbose = o->libbpf_verbose;
 	libbpf_set_print(libbpf_log);
-	l->on_event = o->on_event;
-	l->ctx = o->ctx;
+	l->interps = o->interps;
+	l->sinks = *o->sinks;
 	l->skel = profilis_bpf__open();
 	if (!l->skel) {
 		err = -errno;
@@ -279,12 +371,12 @@ struct loader *loader__new(const struct loader_opts *o, char *msg, size_t msglen
 			strerror(-err));
 		goto fail;
 	}
-	err = attach_all(l, o->target, msg, msglen);
+	err = attach_hooks(l, msg, msglen);
 	if (!err && o->sample_hz > 0)
 		err = attach_sampler(l, o->sample_hz, msg, msglen);
 	if (!err && o->offcpu) {
-		l->tp_links[2] = bpf_program__attach(l->skel->progs.on_switch);
-		if (!l->tp_links[2]) {
+		l->tp_links[3] = bpf_program__attach(l->skel->progs.on_switch);
+		if (!l->tp_links[3]) {
 			err = -errno;
 			snprintf(msg, msglen, "cannot attach the sched_switch raw tracepoint: %s",
 				 strerror(errno));
@@ -323,6 +415,105 @@ int loader__drain(struct loader *l)
 	return ring_buffer__consume(l->rb);
 }
 
+/* Resolves one exec'd process: 1 done (traced or given up), 0 try later. */
+static int retrack_one(struct loader *l, const struct exec_pending *pe, int64_t now)
+{
+	int fd = bpf_map__fd(l->skel->maps.traced_procs), err;
+	struct pbpf_proc_desc desc;
+	struct interp *ip = malloc(sizeof(*ip));
+	char msg[512];
+	__u32 key = pe->pid;
+
+	if (!ip)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &key, &desc) || !(desc.flags & PBPF_PROC_EXECED)) {
+		free(ip);
+		return 1; /* gone, or already resolved */
+	}
+	err = interp_resolve(pe->pid, ip, msg, sizeof(msg));
+	if (!err)
+		err = probe_file(l, &ip->t, msg, sizeof(msg));
+	if (!err)
+		err = describe(l, ip, &desc);
+	if (!err) {
+		l->exec_resolved++;
+		p_dbg("PID %d exec'd CPython %s (%s): traced again", pe->pid, ip->t.py_version,
+		      ip->t.interp);
+	} else if (err == -ESRCH) {
+		free(ip);
+		return 1;
+	} else if (now < pe->deadline_ns) {
+		free(ip);
+		return 0; /* its interpreter may not be mapped yet */
+	} else {
+		l->exec_not_python++;
+		p_dbg("PID %d exec'd something not traced (%s); its children still are", pe->pid,
+		      msg);
+		desc.flags = PBPF_PROC_NOT_PYTHON;
+	}
+	free(ip);
+	/* BPF_EXIST: a process that exited meanwhile is not brought back. */
+	bpf_map_update_elem(fd, &key, &desc, BPF_EXIST);
+	return 1;
+}
+
+void loader__exec_seen(struct loader *l, uint32_t pid)
+{
+	for (size_t i = 0; i < l->npending; i++)
+		if (l->pending[i].pid == pid)
+			return;
+	/* Past the cap, the next scan of the traced set picks it up. */
+	if (l->npending < EXEC_PENDING_MAX)
+		l->pending[l->npending++] = (struct exec_pending){ .pid = pid, .deadline_ns = 0 };
+}
+
+/* Exec events can be lost (ring buffer full): when the kernel's count moved
+ * past what was handled, the traced set is scanned for marked entries. */
+static void scan_execed(struct loader *l)
+{
+	int fd = bpf_map__fd(l->skel->maps.traced_procs);
+	__u64 execs = l->skel->bss->stats.execs;
+	struct pbpf_proc_desc desc;
+	__u32 key, next, *prev = NULL;
+
+	if (execs == l->execs_seen)
+		return;
+	l->execs_seen = execs;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (!bpf_map_lookup_elem(fd, &key, &desc) && (desc.flags & PBPF_PROC_EXECED))
+			loader__exec_seen(l, key);
+	}
+}
+
+void loader__retrack(struct loader *l, int64_t now)
+{
+	size_t w = 0;
+
+	scan_execed(l);
+	for (size_t i = 0; i < l->npending; i++) {
+		struct exec_pending *pe = &l->pending[i];
+
+		if (!pe->deadline_ns)
+			pe->deadline_ns = now + EXEC_RETRY_NS;
+		if (!retrack_one(l, pe, now))
+			l->pending[w++] = *pe;
+	}
+	l->npending = w;
+}
+
+void loader__router_stats(struct loader *l, struct router_stats *out)
+{
+	*out = l->rstats;
+}
+
+void loader__exec_stats(struct loader *l, uint64_t *resolved, uint64_t *not_python)
+{
+	*resolved = l->exec_resolved;
+	*not_python = l->exec_not_python;
+}
+
 int loader__stats(struct loader *l, struct pbpf_stats *out)
 {
 	*out = l->skel->bss->stats;
@@ -334,12 +525,15 @@ void loader__free(struct loader *l)
 	if (!l)
 		return;
 	ring_buffer__free(l->rb);
-	bpf_link__destroy(l->uprobes[1]);
-	bpf_link__destroy(l->uprobes[0]);
+	for (size_t i = 0; i < l->nfiles; i++) {
+		bpf_link__destroy(l->files[i].reset);
+		bpf_link__destroy(l->files[i].set);
+	}
+	free(l->files);
 	for (int i = 0; i < l->ncpus; i++)
 		bpf_link__destroy(l->cpu_links[i]);
 	free(l->cpu_links);
-	for (int i = 2; i >= 0; i--)
+	for (int i = 3; i >= 0; i--)
 		bpf_link__destroy(l->tp_links[i]);
 	profilis_bpf__destroy(l->skel);
 	free(l);

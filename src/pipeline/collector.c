@@ -87,6 +87,7 @@ static void *batcher(void *arg)
 			c->busy = false;
 			c->st.exported += n;
 			c->st.batches++;
+			pthread_cond_broadcast(&c->idle); /* a flush may be waiting for these */
 			continue;
 		}
 		if (c->flush_req) {
@@ -181,13 +182,21 @@ int collector__push(struct collector *c, const void *item)
 	return 0;
 }
 
+/* Waits for what was queued when it was called, not for an empty queue:
+ * another thread may go on pushing (the stack queue, flushed by the request
+ * thread while the ring-buffer thread fills it), and an empty queue might
+ * never be seen then. */
 int collector__flush(struct collector *c)
 {
+	uint64_t target;
+
 	pthread_mutex_lock(&c->lock);
-	c->flush_req = true;
-	pthread_cond_signal(&c->not_empty);
-	while ((c->flush_req || c->count || c->busy) && !c->stopping)
+	target = c->st.enqueued;
+	while (c->st.exported + c->st.dropped < target && !c->stopping) {
+		c->flush_req = true;
+		pthread_cond_signal(&c->not_empty);
 		pthread_cond_wait(&c->idle, &c->lock);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

@@ -45,7 +45,8 @@ struct collector *collector__new(const struct collector_opts *opts);
 /* Queues one item (copied).  With drop_oldest never blocks; otherwise waits
  * for room.  Returns 0, or -ESHUTDOWN after collector__flush(final). */
 int collector__push(struct collector *c, const void *item);
-/* Hands everything queued to the sink and waits until it is done. */
+/* Hands everything queued so far to the sink and waits until it is done
+ * (items pushed meanwhile by other threads are not waited for). */
 int collector__flush(struct collector *c);
 void collector__stats(struct collector *c, struct collector_stats *out);
 /* Flushes and stops the thread: the sink and tick are never called again;

@@ -7,6 +7,7 @@
 #include <time.h>
 #include "aggregator.h"
 #include "clock.h"
+#include "collector.h"
 #include "export_console.h"
 #include "export_jsonl.h"
 #include "filter.h"
@@ -20,6 +21,8 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 	struct pipeline *p = ctx;
 	struct request_record r;
 
+	if (p->profile && p->stacks)
+		collector__flush(p->stacks);
 	for (size_t i = 0; i < n; i++) {
 		if (request_decode(&ev[i], p->realtime_offset_ns, &r)) {
 			p->malformed++;

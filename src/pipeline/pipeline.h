@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct aggregator;
+struct collector;
 struct profile;
 struct filter;
 struct jsonl_exporter;
@@ -23,7 +24,11 @@ struct pipeline {
 	struct console_exporter *console; /* may be NULL */
 	struct aggregator *agg;		  /* may be NULL */
 	struct profile *profile;	  /* may be NULL: joins samples to routes */
-	uint64_t profile_every_ns;	  /* PROFILE records period, 0: only at exit */
+	/* The stack events' own queue (may be NULL).  A request's stacks were
+	 * queued before its record, so emptying it first gives the profile
+	 * every stack of the batch's requests before their records join them. */
+	struct collector *stacks;
+	uint64_t profile_every_ns; /* PROFILE records period, 0: only at exit */
 	uint64_t next_profile_ns;
 	uint64_t decoded;
 	uint64_t malformed; /* events that failed to decode */

@@ -161,7 +161,8 @@ static long stack_id(struct profile *p, const uint32_t *ids, int n)
 static long intern_stack(struct profile *p, const struct pbpf_stack_event *e, uint64_t now)
 {
 	uint32_t ids[PBPF_STACK_MAX + 3]; /* [no GIL], [truncated], frames */
-	int n = 0;
+	struct interp_desc d;
+	int n = 0, have_desc = e->depth && !interps__get(p->o.interps, e->desc_id, &d);
 	long id;
 
 	if (e->cls == PBPF_CLASS_NO_PYTHON ||
@@ -176,7 +177,8 @@ static long intern_stack(struct profile *p, const struct pbpf_stack_event *e, ui
 	for (int i = (e->depth < PBPF_STACK_MAX ? e->depth : PBPF_STACK_MAX) - 1; i >= 0; i--) {
 		struct pyframe_sym s;
 
-		symbols__resolve(p->syms, e->pid, e->code[i], e->instr[i], now, &s);
+		symbols__resolve(p->syms, have_desc ? &d : NULL, e->pid, e->code[i], e->instr[i],
+				 now, &s);
 		if (s.shim)
 			continue; /* 3.13's __init__ clean-up: not the app's code */
 		if (s.line < 0 && strcmp(s.qualname, "<unknown>") == 0)
@@ -754,7 +756,7 @@ struct profile *profile__new(const struct profile_opts *o)
 		p->o.pending_ns = 10000000000ULL;
 	if (p->o.sample_hz <= 0)
 		p->o.sample_hz = PROF_DEFAULT_HZ;
-	p->syms = symbols__new(o->off, o->code_type);
+	p->syms = symbols__new();
 	if (!p->syms) {
 		free(p);
 		return NULL;

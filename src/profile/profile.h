@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "profilis/abi.h"
+#include "interps.h"
 
 #define PROF_OUTSIDE "(outside a request)"
 #define PROF_UNRECORDED "(request not recorded)"
@@ -35,10 +36,9 @@
 #define PROF_DEFAULT_HZ 99     /* -F when profile_opts.sample_hz is 0 */
 
 struct profile_opts {
-	const struct pbpf_py_offsets *off;
-	uint64_t code_type;  /* &PyCode_Type in the target, for validation */
-	uint64_t pending_ns; /* how long samples wait for their request */
-	int sample_hz;	     /* -F: one on-CPU sample stands for 1/sample_hz s */
+	struct interps *interps; /* each stack's desc_id: how to read its code */
+	uint64_t pending_ns;	 /* how long samples wait for their request */
+	int sample_hz;		 /* -F: one on-CPU sample stands for 1/sample_hz s */
 };
 
 struct profile_hot {

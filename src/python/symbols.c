@@ -15,6 +15,9 @@
 #include "pyinspect.h"
 #include "symbols.h"
 
+static size_t code_header_len(const struct pbpf_py_offsets *o);
+static int str_offsets_fit(const struct pbpf_py_offsets *o);
+
 #define CODE_HDR 256
 /* sizeof(PyASCIIObject) in 3.12+, the smallest str header of any version:
  * a read this long never runs past a str object. */
@@ -49,9 +52,9 @@ struct sym_proc {
 };
 
 struct symbols {
-	struct pbpf_py_offsets off;
+	/* The descriptor of the frame being resolved (its process's layout). */
+	const struct interp_desc *cur;
 	size_t code_hdr; /* bytes of a code object read: up to its last field used */
-	uint64_t code_type;
 	struct sym_entry *buckets[NBUCKETS];
 	size_t entries, bytes;	  /* cached, against SYM_ENTRY_MAX / SYM_BYTES_MAX */
 	struct sym_entry scratch; /* past a cap: resolved, not kept */
@@ -71,15 +74,16 @@ static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 
 	if (!addr || pyinspect_read(pid, addr, hdr, sizeof(hdr)))
 		return NULL;
-	memcpy(&len, hdr + s->off.str_length, 8);
-	memcpy(&state, hdr + s->off.str_state, 4);
-	kind = (state >> s->off.str_kind_shift) & 7;
-	if (!((state >> s->off.str_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
+	memcpy(&len, hdr + s->cur->off.str_length, 8);
+	memcpy(&state, hdr + s->cur->off.str_state, 4);
+	kind = (state >> s->cur->off.str_kind_shift) & 7;
+	if (!((state >> s->cur->off.str_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
 		return NULL;
 	n = len * kind < sizeof(data) ? len * kind : sizeof(data) - sizeof(data) % kind;
 	if (pyinspect_read(pid,
-			   addr + (((state >> s->off.str_ascii_bit) & 1) ? s->off.str_ascii_data
-									 : s->off.str_compact_data),
+			   addr + (((state >> s->cur->off.str_ascii_bit) & 1)
+					   ? s->cur->off.str_ascii_data
+					   : s->cur->off.str_compact_data),
 			   data, n))
 		return NULL;
 	for (size_t i = 0; i + kind <= n && o + 5 < sizeof(out); i += kind) {
@@ -277,11 +281,11 @@ static int read_header(struct symbols *s, pid_t pid, uint64_t code, uint8_t *hdr
 	if (pyinspect_read(pid, code, hdr, s->code_hdr))
 		return -EFAULT;
 	memcpy(&type, hdr + 8, 8);
-	if (s->code_type && type != s->code_type)
+	if (s->cur->code_type && type != s->cur->code_type)
 		return -EFAULT;
-	memcpy(&sig[0], hdr + s->off.code_qualname, 8);
-	memcpy(&sig[1], hdr + s->off.code_filename, 8);
-	memcpy(&first, hdr + s->off.code_firstlineno, 4);
+	memcpy(&sig[0], hdr + s->cur->off.code_qualname, 8);
+	memcpy(&sig[1], hdr + s->cur->off.code_filename, 8);
+	memcpy(&first, hdr + s->cur->off.code_firstlineno, 4);
 	sig[2] = (uint64_t)first;
 	return 0;
 }
@@ -301,14 +305,15 @@ static void fill_entry(struct symbols *s, struct sym_entry *e, const uint8_t *hd
 	e->file = remote_str(s, e->pid, e->sig[1]);
 	e->retry |= !e->file && errno == ENOMEM;
 	e->firstlineno = (int)(int32_t)e->sig[2];
-	memcpy(&flags, hdr + s->off.code_flags, 4);
-	e->shim = s->off.code_shim_flag && (flags & s->off.code_shim_flag);
-	memcpy(&table, hdr + s->off.code_linetable, 8);
-	if (table && pyinspect_read_u64(e->pid, table + s->off.bytes_size, &tlen) == 0 &&
+	memcpy(&flags, hdr + s->cur->off.code_flags, 4);
+	e->shim = s->cur->off.code_shim_flag && (flags & s->cur->off.code_shim_flag);
+	memcpy(&table, hdr + s->cur->off.code_linetable, 8);
+	if (table && pyinspect_read_u64(e->pid, table + s->cur->off.bytes_size, &tlen) == 0 &&
 	    tlen > 0 && tlen <= TABLE_MAX) {
 		if (!(e->table = malloc(tlen)))
 			e->retry = 1;
-		else if (pyinspect_read(e->pid, table + s->off.bytes_data, e->table, tlen) == 0) {
+		else if (pyinspect_read(e->pid, table + s->cur->off.bytes_data, e->table, tlen) ==
+			 0) {
 			e->table_len = tlen;
 		} else {
 			free(e->table);
@@ -399,8 +404,8 @@ static struct sym_entry *new_entry(struct symbols *s, struct sym_entry **b, pid_
 	return e;
 }
 
-void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t instr, uint64_t now,
-		      struct pyframe_sym *out)
+void symbols__resolve(struct symbols *s, const struct interp_desc *d, pid_t pid, uint64_t code,
+		      uint64_t instr, uint64_t now, struct pyframe_sym *out)
 {
 	struct sym_entry **b = bucket(s, pid, code), *e;
 	uint8_t hdr[CODE_HDR];
@@ -410,6 +415,12 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 	out->file = "?";
 	out->line = -1;
 	out->shim = 0;
+	/* A layout whose fields lie outside the headers read is never used. */
+	if (!d || !(s->code_hdr = code_header_len(&d->off)) || !str_offsets_fit(&d->off)) {
+		s->misses++;
+		return;
+	}
+	s->cur = d;
 	for (e = *b; e && !(e->pid == pid && e->code == code); e = e->next)
 		;
 	if (!e || e->retry || now - e->checked_ns > REVALIDATE_NS) {
@@ -438,7 +449,8 @@ void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t inst
 	 * the function's first line, still better than none. */
 	out->line = e->firstlineno;
 	if (e->table) {
-		int line = frame_line(&s->off, e->table, e->table_len, e->firstlineno, code, instr);
+		int line = frame_line(&s->cur->off, e->table, e->table_len, e->firstlineno, code,
+				      instr);
 
 		if (line > 0)
 			out->line = line;
@@ -530,22 +542,9 @@ static int str_offsets_fit(const struct pbpf_py_offsets *o)
 	return o->str_length <= STR_HDR - 8 && o->str_state <= STR_HDR - 4;
 }
 
-struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_type)
+struct symbols *symbols__new(void)
 {
-	size_t code_hdr = code_header_len(off);
-	struct symbols *s;
-
-	if (!code_hdr || !str_offsets_fit(off)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	s->off = *off;
-	s->code_hdr = code_hdr;
-	s->code_type = code_type;
-	return s;
+	return calloc(1, sizeof(struct symbols));
 }
 
 uint64_t symbols__misses(const struct symbols *s)

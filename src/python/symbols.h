@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "interps.h"
 #include "profilis/abi.h"
 
 struct pyframe_sym {
@@ -24,13 +25,11 @@ struct pyframe_sym {
 
 struct symbols;
 
-/* code_type: &PyCode_Type in the target (0: do not check).  NULL with
- * errno EINVAL when `off` places a field the symbolizer reads outside the
- * headers it reads. */
-struct symbols *symbols__new(const struct pbpf_py_offsets *off, uint64_t code_type);
-/* Resolves one frame; unreadable code objects give "<unknown>". */
-void symbols__resolve(struct symbols *s, pid_t pid, uint64_t code, uint64_t instr, uint64_t now_ns,
-		      struct pyframe_sym *out);
+struct symbols *symbols__new(void);
+/* Resolves one frame of process `pid`, whose layout `d` describes (NULL:
+ * unknown); unreadable code objects give "<unknown>". */
+void symbols__resolve(struct symbols *s, const struct interp_desc *d, pid_t pid, uint64_t code,
+		      uint64_t instr, uint64_t now_ns, struct pyframe_sym *out);
 uint64_t symbols__misses(const struct symbols *s);
 /* Frames resolved without being cached, because the cache was full. */
 uint64_t symbols__uncached(const struct symbols *s);

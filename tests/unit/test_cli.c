@@ -137,7 +137,8 @@ Test(cli, defaults)
 	struct config cfg;
 
 	cr_assert_eq(PARSE(&cfg, "-p", "4123"), 0);
-	cr_assert_eq(cfg.pid, 4123);
+	cr_assert_eq(cfg.n_pids, 1);
+	cr_assert_eq(cfg.pids[0], 4123);
 	cr_assert_eq(cfg.duration_s, 0);
 	cr_assert_eq(cfg.verbosity, 0);
 	cr_assert_eq(cfg.quiet, 0);
@@ -188,7 +189,8 @@ Test(cli, every_option_is_read)
 			   "--rotate-bytes", "1.5k", "--rotate-secs", "60", "--filename-template",
 			   "r-{seq}.jsonl", "--console", "compact"),
 		     0);
-	cr_assert_eq(cfg.pid, 77);
+	cr_assert_eq(cfg.n_pids, 1);
+	cr_assert_eq(cfg.pids[0], 77);
 	cr_assert_eq(cfg.duration_s, 2.5);
 	cr_assert_eq(cfg.verbosity, 2);
 	cr_assert_eq(cfg.quiet, 1);
@@ -645,7 +647,8 @@ Test(cli, unknown_option, .exit_code = 64)
 static void base_config(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->pid = 1;
+	cfg->pids[0] = 1;
+	cfg->n_pids = 1;
 	cfg->queue_size = 2048;
 	cfg->batch_max = 128;
 	cfg->flush_interval_s = 0.1;

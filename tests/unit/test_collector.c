@@ -492,3 +492,37 @@ Test(collector, invalid_options_are_refused)
 	collector__free(c);
 	rec_free(&r);
 }
+
+/* The stack queue is flushed by one thread while another keeps pushing into
+ * it: the flush waits for what was queued when it was called, and returns
+ * although the queue is never seen empty (it waited forever before). */
+Test(collector, flush_returns_while_another_thread_keeps_pushing)
+{
+	struct producer p = { .n = 400000 };
+	struct collector_stats st;
+	struct rec r;
+	pthread_t th;
+	int flushes = 0;
+
+	rec_init(&r, 400000);
+	p.c = start(&r, 256, 16, 100 * MS, true);
+	cr_assert_eq(pthread_create(&th, NULL, produce, &p), 0);
+	while (!__atomic_load_n(&p.done, __ATOMIC_SEQ_CST)) {
+		uint64_t before;
+
+		collector__stats(p.c, &st);
+		before = st.enqueued;
+		cr_assert_eq(collector__flush(p.c), 0);
+		collector__stats(p.c, &st);
+		cr_assert_geq(st.exported + st.dropped, before,
+			      "flush returned before what was queued at its call was handled");
+		flushes++;
+	}
+	pthread_join(th, NULL);
+	cr_assert_eq(collector__flush(p.c), 0);
+	collector__stats(p.c, &st);
+	cr_assert_eq(st.exported + st.dropped, 400000);
+	cr_assert_gt(flushes, 0);
+	collector__free(p.c);
+	rec_free(&r);
+}

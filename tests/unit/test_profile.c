@@ -120,10 +120,24 @@ static uint64_t fn_in(const char *name, const char *file)
 	return fns[nfns++].addr;
 }
 
+/* The registry of descriptors with the one layout every test event uses
+ * (desc_id 0); it lives as long as the test process. */
+static struct interps *one_interp(uint64_t code_type)
+{
+	struct interps *r = interps__new();
+	struct interp_desc d;
+
+	cr_assert_not_null(r);
+	memset(&d, 0, sizeof(d));
+	d.off = *off();
+	d.code_type = code_type;
+	cr_assert_eq(interps__add(r, &d), 0);
+	return r;
+}
+
 static struct profile *new_profile(uint64_t pending_ns)
 {
-	struct profile_opts o = { .off = off(),
-				  .code_type = (uint64_t)(uintptr_t)fake_code_type,
+	struct profile_opts o = { .interps = one_interp((uint64_t)(uintptr_t)fake_code_type),
 				  .pending_ns = pending_ns };
 	struct profile *p = profile__new(&o);
 
@@ -1140,7 +1154,7 @@ Test(profile, frames_of_a_real_interpreter)
 	unsigned long long view, handler, type;
 	struct pollfd pfd = { .events = POLLIN };
 	struct pbpf_stack_event e = { .kind = PBPF_EV_SAMPLE, .depth = 2 };
-	struct profile_opts o = { .off = off() };
+	struct profile_opts o = { 0 };
 	pid_t parent = getpid();
 	char line[512] = { 0 }, want[256];
 	int fds[2], lv, lh;
@@ -1171,7 +1185,7 @@ Test(profile, frames_of_a_real_interpreter)
 	}
 	close(fds[0]);
 	cr_assert_eq(sscanf(line, "%llu %llu %llu %d %d", &view, &handler, &type, &lv, &lh), 5);
-	o.code_type = type;
+	o.interps = one_interp(type);
 	p = profile__new(&o);
 	cr_assert_not_null(p);
 	e.pid = child;
@@ -1190,8 +1204,7 @@ Test(profile, frames_of_a_real_interpreter)
 
 static struct profile *new_profile_hz(int hz)
 {
-	struct profile_opts o = { .off = off(),
-				  .code_type = (uint64_t)(uintptr_t)fake_code_type,
+	struct profile_opts o = { .interps = one_interp((uint64_t)(uintptr_t)fake_code_type),
 				  .sample_hz = hz };
 	struct profile *p = profile__new(&o);
 

@@ -42,6 +42,39 @@ static void cleanup(void)
 
 TestSuite(symbols, .fini = cleanup, .timeout = 60);
 
+/* Each test's symbolizer reads one process, whose layout is kept beside it
+ * (the product passes the layout of each stack's process per call). */
+struct tsyms {
+	struct symbols *s;
+	struct interp_desc d;
+};
+
+static struct tsyms *tsyms_new(const struct pbpf_py_offsets *o, uint64_t code_type)
+{
+	struct tsyms *t = calloc(1, sizeof(*t));
+
+	cr_assert_not_null(t);
+	t->s = symbols__new();
+	cr_assert_not_null(t->s);
+	t->d.off = *o;
+	t->d.code_type = code_type;
+	return t;
+}
+
+static void tsyms_resolve(struct tsyms *t, pid_t pid, uint64_t code, uint64_t instr, uint64_t now,
+			  struct pyframe_sym *out)
+{
+	symbols__resolve(t->s, &t->d, pid, code, instr, now, out);
+}
+
+static void tsyms_free(struct tsyms *t)
+{
+	if (!t)
+		return;
+	symbols__free(t->s);
+	free(t);
+}
+
 static const struct pbpf_py_offsets *off311(void)
 {
 	return offsets_of(11);
@@ -254,7 +287,7 @@ static int unit_line(const struct child_code *c, int unit)
 	return c->lines[unit] > 0 ? c->lines[unit] : c->firstlineno;
 }
 
-static void check_names(struct symbols *s, const struct child *ch, const struct pbpf_py_offsets *o,
+static void check_names(struct tsyms *s, const struct child *ch, const struct pbpf_py_offsets *o,
 			unsigned int minor)
 {
 	static const char *const tags[] = { "target", "inner", "method", "cafe", "kind2", "kind4" };
@@ -263,7 +296,7 @@ static void check_names(struct symbols *s, const struct child *ch, const struct 
 		const struct child_code *c = find(ch, tags[i]);
 		struct pyframe_sym sym;
 
-		symbols__resolve(s, ch->pid, c->code, instr_word(o, c->code, 0), 1000, &sym);
+		tsyms_resolve(s, ch->pid, c->code, instr_word(o, c->code, 0), 1000, &sym);
 		cr_assert_str_eq(sym.qualname, c->qualname, "%s", tags[i]);
 		cr_assert_str_eq(sym.file, c->file);
 		cr_assert_eq(sym.line, unit_line(c, 0), "%s: the first unit's line", tags[i]);
@@ -280,7 +313,7 @@ static void check_names(struct symbols *s, const struct child *ch, const struct 
 
 /* Every unit of target_function through the word the sampler would record
  * there, and a frame that has not started yet. */
-static void check_lines(struct symbols *s, const struct child *ch, const struct pbpf_py_offsets *o)
+static void check_lines(struct tsyms *s, const struct child *ch, const struct pbpf_py_offsets *o)
 {
 	const struct child_code *c = find(ch, "target");
 	int distinct = 0, last = 0;
@@ -290,7 +323,7 @@ static void check_lines(struct symbols *s, const struct child *ch, const struct 
 	for (int i = 0; i < c->units; i++) {
 		int want = unit_line(c, i);
 
-		symbols__resolve(s, ch->pid, c->code, instr_word(o, c->code, i), 2000, &sym);
+		tsyms_resolve(s, ch->pid, c->code, instr_word(o, c->code, i), 2000, &sym);
 		cr_assert_eq(sym.line, want, "unit %d of %d: line %d, want %d", i, c->units,
 			     sym.line, want);
 		cr_assert_str_eq(sym.qualname, "target_function");
@@ -301,7 +334,7 @@ static void check_lines(struct symbols *s, const struct child *ch, const struct 
 	/* PyCode_Addr2Line gives a negative offset the first line.  The body
 	 * starts below it, so the first line is not what unit 0 would give. */
 	if (o->instr_kind != PBPF_INSTR_PTR) {
-		symbols__resolve(s, ch->pid, c->code, instr_word(o, c->code, -1), 2000, &sym);
+		tsyms_resolve(s, ch->pid, c->code, instr_word(o, c->code, -1), 2000, &sym);
 		cr_assert_eq(sym.line, c->firstlineno, "a frame that has not started");
 	}
 	if (o->instr_kind <= PBPF_INSTR_LASTI_UNITS)
@@ -310,7 +343,7 @@ static void check_lines(struct symbols *s, const struct child *ch, const struct 
 
 /* The word read out of the parked thread's real frame, where the sampler
  * reads it: the line the interpreter reports for that frame. */
-static void check_parked(struct symbols *s, const struct child *ch, const struct pbpf_py_offsets *o,
+static void check_parked(struct tsyms *s, const struct child *ch, const struct pbpf_py_offsets *o,
 			 unsigned int minor)
 {
 	size_t wlen = o->instr_kind <= PBPF_INSTR_LASTI_UNITS ? 4 : 8;
@@ -327,7 +360,7 @@ static void check_parked(struct symbols *s, const struct child *ch, const struct
 	usleep(20000);
 	cr_assert_eq(pyinspect_read(ch->pid, frame + o->frame_prev_instr, &again, wlen), 0);
 	cr_assert_eq(word, again, "the thread sits in sleep()");
-	symbols__resolve(s, ch->pid, code, word, 3000, &sym);
+	tsyms_resolve(s, ch->pid, code, word, 3000, &sym);
 	cr_assert_str_eq(sym.qualname, "parked");
 	cr_assert_eq(sym.line, ch->parked_line, "word %#llx: line %d, f_lineno %d",
 		     (unsigned long long)word, sym.line, ch->parked_line);
@@ -339,7 +372,7 @@ static void check_parked(struct symbols *s, const struct child *ch, const struct
 	 * a PRECALL in between). */
 	cr_assert_eq(ch->parked_line, ch->call_line);
 	if (minor >= 12) {
-		symbols__resolve(s, ch->pid, code, word - 2, 3000, &sym);
+		tsyms_resolve(s, ch->pid, code, word - 2, 3000, &sym);
 		cr_assert_eq(sym.line, ch->call_line + 1, "the unit before the call");
 	}
 }
@@ -366,7 +399,7 @@ static int valid_utf8(const char *s)
 	return 1;
 }
 
-static void check_long_names(struct symbols *s, const struct child *ch)
+static void check_long_names(struct tsyms *s, const struct child *ch)
 {
 	for (int i = 0; i < 4; i++) {
 		char tag[16];
@@ -376,7 +409,7 @@ static void check_long_names(struct symbols *s, const struct child *ch)
 
 		snprintf(tag, sizeof(tag), "long%d", i);
 		c = find(ch, tag);
-		symbols__resolve(s, ch->pid, c->code, 0, 0, &sym);
+		tsyms_resolve(s, ch->pid, c->code, 0, 0, &sym);
 		n = strlen(sym.qualname);
 		cr_assert(valid_utf8(sym.qualname), "%s cut inside a character", tag);
 		cr_assert_geq(n, 200, "%s: %zu bytes kept", tag, n);
@@ -389,12 +422,12 @@ static void check_long_names(struct symbols *s, const struct child *ch)
 static void check_interpreter(const char *python, unsigned int minor)
 {
 	const struct pbpf_py_offsets *o = offsets_of(minor);
-	struct symbols *plain, *typed;
+	struct tsyms *plain, *typed;
 	struct child ch;
 
 	start_child(python, &ch);
-	plain = symbols__new(o, 0);
-	typed = symbols__new(o, ch.code_type);
+	plain = tsyms_new(o, 0);
+	typed = tsyms_new(o, ch.code_type);
 	cr_assert(plain && typed);
 	check_names(plain, &ch, o, minor);
 	check_names(typed, &ch, o, minor);
@@ -402,10 +435,10 @@ static void check_interpreter(const char *python, unsigned int minor)
 	check_lines(typed, &ch, o);
 	check_parked(typed, &ch, o, minor);
 	check_long_names(typed, &ch);
-	cr_assert_eq(symbols__misses(plain), 0);
-	cr_assert_eq(symbols__misses(typed), 0);
-	symbols__free(plain);
-	symbols__free(typed);
+	cr_assert_eq(symbols__misses(plain->s), 0);
+	cr_assert_eq(symbols__misses(typed->s), 0);
+	tsyms_free(plain);
+	tsyms_free(typed);
 }
 
 static void resolve(const struct pyver *v)
@@ -423,68 +456,77 @@ Test(symbols, resolve_debian_python)
 Test(symbols, bogus_addresses)
 {
 	const struct pbpf_py_offsets *o = off311();
-	struct symbols *plain = symbols__new(o, 0), *typed;
+	struct tsyms *plain = tsyms_new(o, 0), *typed;
 	struct pyframe_sym sym;
 	struct child ch;
 
 	start_child(PYENV_PY, &ch);
-	typed = symbols__new(o, ch.code_type);
+	typed = tsyms_new(o, ch.code_type);
 	/* Unmapped memory: unknown with or without the type check. */
-	symbols__resolve(plain, ch.pid, 0x1000, 0, 0, &sym);
+	tsyms_resolve(plain, ch.pid, 0x1000, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "<unknown>");
 	cr_assert_str_eq(sym.file, "?");
 	cr_assert_eq(sym.line, -1);
-	cr_assert_eq(symbols__misses(plain), 1);
-	symbols__resolve(typed, ch.pid, 0x1000, 0, 0, &sym);
+	cr_assert_eq(symbols__misses(plain->s), 1);
+	tsyms_resolve(typed, ch.pid, 0x1000, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "<unknown>");
-	cr_assert_eq(symbols__misses(typed), 1);
+	cr_assert_eq(symbols__misses(typed->s), 1);
 	/* Readable objects that are not code objects. */
-	symbols__resolve(typed, ch.pid, ch.none, 0, 0, &sym);
+	tsyms_resolve(typed, ch.pid, ch.none, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "<unknown>");
 	cr_assert_eq(sym.line, -1);
-	cr_assert_eq(symbols__misses(typed), 2);
-	symbols__resolve(typed, ch.pid, ch.function, 0, 0, &sym);
+	cr_assert_eq(symbols__misses(typed->s), 2);
+	tsyms_resolve(typed, ch.pid, ch.function, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "<unknown>");
-	cr_assert_eq(symbols__misses(typed), 3);
+	cr_assert_eq(symbols__misses(typed->s), 3);
 	/* A real code object in a process that does not exist. */
-	symbols__resolve(typed, NO_PID, find(&ch, "target")->code, 0, 0, &sym);
+	tsyms_resolve(typed, NO_PID, find(&ch, "target")->code, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "<unknown>");
-	cr_assert_eq(symbols__misses(typed), 4);
+	cr_assert_eq(symbols__misses(typed->s), 4);
 	/* The right pid still resolves after the failures. */
-	symbols__resolve(typed, ch.pid, find(&ch, "target")->code, 0, 0, &sym);
+	tsyms_resolve(typed, ch.pid, find(&ch, "target")->code, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "target_function");
-	cr_assert_eq(symbols__misses(typed), 4);
-	symbols__free(plain);
-	symbols__free(typed);
+	cr_assert_eq(symbols__misses(typed->s), 4);
+	tsyms_free(plain);
+	tsyms_free(typed);
 	/* A wrong PyCode_Type rejects even real code objects. */
-	typed = symbols__new(o, ch.code_type + 8);
-	symbols__resolve(typed, ch.pid, find(&ch, "target")->code, 0, 0, &sym);
+	typed = tsyms_new(o, ch.code_type + 8);
+	tsyms_resolve(typed, ch.pid, find(&ch, "target")->code, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "<unknown>");
-	cr_assert_eq(symbols__misses(typed), 1);
-	symbols__free(typed);
+	cr_assert_eq(symbols__misses(typed->s), 1);
+	tsyms_free(typed);
 	symbols__free(NULL);
 }
 
 Test(symbols, offsets_outside_the_headers_are_refused)
 {
 	struct pbpf_py_offsets o = *off311();
+	struct pyframe_sym sym;
+	struct symbols *s = symbols__new();
+	struct interp_desc d = { .code_type = 0 };
+	uint64_t misses = 0;
 
+	cr_assert_not_null(s);
+	/* A layout that places a field past the headers read is never used:
+	 * the frame is unknown, counted, and no memory is read (a real pid
+	 * and a real code address would resolve otherwise). */
 	o.code_linetable = 256 - 4;
-	errno = 0;
-	cr_assert_null(symbols__new(&o, 0), "the table pointer would end past the header");
-	cr_assert_eq(errno, EINVAL);
-	o = *off311();
-	o.code_qualname = PBPF_NONE;
-	cr_assert_null(symbols__new(&o, 0));
-	o = *off311();
-	o.str_state = 40;
-	cr_assert_null(symbols__new(&o, 0), "str state past the smallest str header");
-	for (unsigned int minor = 9; minor <= 13; minor++) {
-		struct symbols *s = symbols__new(offsets_of(minor), 0);
-
-		cr_assert_not_null(s, "3.%u's table fits", minor);
-		symbols__free(s);
-	}
+	d.off = o;
+	symbols__resolve(s, &d, getpid(), (uint64_t)(uintptr_t)&o, 0, 0, &sym);
+	cr_assert_str_eq(sym.qualname, "<unknown>", "the table pointer would end past the header");
+	cr_assert_eq(symbols__misses(s), ++misses);
+	d.off = *off311();
+	d.off.code_qualname = PBPF_NONE;
+	symbols__resolve(s, &d, getpid(), (uint64_t)(uintptr_t)&o, 0, 0, &sym);
+	cr_assert_eq(symbols__misses(s), ++misses);
+	d.off = *off311();
+	d.off.str_state = 40;
+	symbols__resolve(s, &d, getpid(), (uint64_t)(uintptr_t)&o, 0, 0, &sym);
+	cr_assert_eq(symbols__misses(s), ++misses, "str state past the smallest str header");
+	symbols__resolve(s, NULL, getpid(), (uint64_t)(uintptr_t)&o, 0, 0, &sym);
+	cr_assert_str_eq(sym.qualname, "<unknown>", "no layout known for the process");
+	cr_assert_eq(symbols__misses(s), ++misses);
+	symbols__free(s);
 }
 /* ---- cache revalidation and line tables, with code objects forged here ---- */
 
@@ -510,7 +552,7 @@ Test(symbols, py313_init_cleanup_is_a_shim)
 {
 	const struct pbpf_py_offsets *o = offsets_of(13);
 	struct pyframe_sym sym;
-	struct symbols *s;
+	struct tsyms *s;
 	struct target t;
 	struct child ch;
 	uint64_t shim = 0;
@@ -519,16 +561,16 @@ Test(symbols, py313_init_cleanup_is_a_shim)
 	start_child(py313.python, &ch);
 	cr_assert_eq(target_resolve(ch.pid, &t, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(oracle_nm(t.interp, 0, "_Py_InitCleanup", &shim), 1);
-	s = symbols__new(o, ch.code_type);
+	s = tsyms_new(o, ch.code_type);
 	cr_assert_not_null(s);
-	symbols__resolve(s, ch.pid, shim + t.load_bias, 0, 0, &sym);
+	tsyms_resolve(s, ch.pid, shim + t.load_bias, 0, 0, &sym);
 	cr_assert(sym.shim, "_Py_InitCleanup not recognised: %s (%s)", sym.qualname, sym.file);
 	for (int i = 0; i < ch.n; i++) {
-		symbols__resolve(s, ch.pid, ch.c[i].code, 0, 0, &sym);
+		tsyms_resolve(s, ch.pid, ch.c[i].code, 0, 0, &sym);
 		cr_assert_str_neq(sym.qualname, "<unknown>");
 		cr_assert_not(sym.shim, "%s taken for a shim", sym.qualname);
 	}
-	symbols__free(s);
+	tsyms_free(s);
 }
 
 Test(symbols, shim_flag_is_per_version)
@@ -537,71 +579,71 @@ Test(symbols, shim_flag_is_per_version)
 	uint32_t flag = o13->code_shim_flag;
 	uint8_t *c13 = fake_code(o13, "__init__", "__init__", 0),
 		*c12 = fake_code(o12, "f", "/app/f.py", 1);
-	struct symbols *s13 = symbols__new(o13, (uint64_t)(uintptr_t)fake_code_type),
-		       *s12 = symbols__new(o12, (uint64_t)(uintptr_t)fake_code_type);
+	struct tsyms *s13 = tsyms_new(o13, (uint64_t)(uintptr_t)fake_code_type),
+		     *s12 = tsyms_new(o12, (uint64_t)(uintptr_t)fake_code_type);
 	struct pyframe_sym sym;
 
 	cr_assert_eq(flag, 0x2000000, "CO_NO_MONITORING_EVENTS in 3.13's code.h");
 	cr_assert_eq(o12->code_shim_flag, 0);
 	memcpy(c13 + o13->code_flags, &flag, 4);
 	memcpy(c12 + o12->code_flags, &flag, 4);
-	symbols__resolve(s13, getpid(), (uint64_t)(uintptr_t)c13, 0, 0, &sym);
+	tsyms_resolve(s13, getpid(), (uint64_t)(uintptr_t)c13, 0, 0, &sym);
 	cr_assert(sym.shim);
 	cr_assert_str_eq(sym.qualname, "__init__");
-	symbols__resolve(s12, getpid(), (uint64_t)(uintptr_t)c12, 0, 0, &sym);
+	tsyms_resolve(s12, getpid(), (uint64_t)(uintptr_t)c12, 0, 0, &sym);
 	cr_assert_not(sym.shim, "3.12 has no such flag: the bit means something else");
-	symbols__free(s13);
-	symbols__free(s12);
+	tsyms_free(s13);
+	tsyms_free(s12);
 }
 
 Test(symbols, revalidation_after_a_second)
 {
 	const struct pbpf_py_offsets *o = off311();
-	struct symbols *s = symbols__new(o, (uint64_t)(uintptr_t)fake_code_type);
+	struct tsyms *s = tsyms_new(o, (uint64_t)(uintptr_t)fake_code_type);
 	uint8_t *code = fake_code(o, "before", "/app/a.py", 7);
 	uint64_t addr = (uint64_t)(uintptr_t)code, t0 = 5000000000ULL;
 	int32_t line = 9;
 	struct pyframe_sym sym;
 
-	symbols__resolve(s, getpid(), addr, 0, t0, &sym);
+	tsyms_resolve(s, getpid(), addr, 0, t0, &sym);
 	cr_assert_str_eq(sym.qualname, "before");
 	cr_assert_str_eq(sym.file, "/app/a.py");
 	cr_assert_eq(sym.line, 7);
 	/* The object is reused for another function. */
 	pyv_set_ptr(code, o->code_qualname, pyv_fake_str(o, "after"));
 	memcpy(code + o->code_firstlineno, &line, 4);
-	symbols__resolve(s, getpid(), addr, 0, t0 + 500000000ULL, &sym);
+	tsyms_resolve(s, getpid(), addr, 0, t0 + 500000000ULL, &sym);
 	cr_assert_str_eq(sym.qualname, "before", "within a second the cache answers");
 	cr_assert_eq(sym.line, 7);
-	symbols__resolve(s, getpid(), addr, 0, t0 + 1500000000ULL, &sym);
+	tsyms_resolve(s, getpid(), addr, 0, t0 + 1500000000ULL, &sym);
 	cr_assert_str_eq(sym.qualname, "after", "revalidated after a second");
 	cr_assert_eq(sym.line, 9);
 	/* Freed: no longer a code object. */
 	pyv_set_ptr(code, 8, NULL);
-	symbols__resolve(s, getpid(), addr, 0, t0 + 1600000000ULL, &sym);
+	tsyms_resolve(s, getpid(), addr, 0, t0 + 1600000000ULL, &sym);
 	cr_assert_str_eq(sym.qualname, "after", "cached");
-	cr_assert_eq(symbols__misses(s), 0);
-	symbols__resolve(s, getpid(), addr, 0, t0 + 3000000000ULL, &sym);
+	cr_assert_eq(symbols__misses(s->s), 0);
+	tsyms_resolve(s, getpid(), addr, 0, t0 + 3000000000ULL, &sym);
 	cr_assert_str_eq(sym.qualname, "<unknown>");
 	cr_assert_eq(sym.line, -1);
-	cr_assert_eq(symbols__misses(s), 1);
-	symbols__free(s);
+	cr_assert_eq(symbols__misses(s->s), 1);
+	tsyms_free(s);
 }
 
 Test(symbols, same_address_in_two_processes)
 {
 	const struct pbpf_py_offsets *o = off311();
-	struct symbols *s = symbols__new(o, 0);
+	struct tsyms *s = tsyms_new(o, 0);
 	uint8_t *code = fake_code(o, "mine", "/app/m.py", 3);
 	struct pyframe_sym sym;
 
-	symbols__resolve(s, getpid(), (uint64_t)(uintptr_t)code, 0, 0, &sym);
+	tsyms_resolve(s, getpid(), (uint64_t)(uintptr_t)code, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "mine");
 	/* The cache is per process: another pid's address is read there. */
-	symbols__resolve(s, NO_PID, (uint64_t)(uintptr_t)code, 0, 0, &sym);
+	tsyms_resolve(s, NO_PID, (uint64_t)(uintptr_t)code, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "<unknown>");
-	cr_assert_eq(symbols__misses(s), 1);
-	symbols__free(s);
+	cr_assert_eq(symbols__misses(s->s), 1);
+	tsyms_free(s);
 }
 
 /* A bytes object whose ob_size says `claimed` and whose data is t[0, len). */
@@ -625,11 +667,11 @@ static uint64_t code_with_table(const struct pbpf_py_offsets *o, const uint8_t *
 	return (uint64_t)(uintptr_t)c;
 }
 
-static int line_of(struct symbols *s, uint64_t code, uint64_t instr)
+static int line_of(struct tsyms *s, uint64_t code, uint64_t instr)
 {
 	struct pyframe_sym sym;
 
-	symbols__resolve(s, getpid(), code, instr, 0, &sym);
+	tsyms_resolve(s, getpid(), code, instr, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "f");
 	return sym.line;
 }
@@ -639,14 +681,14 @@ Test(symbols, forged_lnotab)
 	/* Line 11 from byte 0, 13 from byte 4. */
 	static const uint8_t t[] = { 0, 1, 4, 2 };
 	struct pbpf_py_offsets o = *offsets_of(9);
-	struct symbols *s;
+	struct tsyms *s;
 	uint64_t good, odd, huge, unmapped;
 
 	/* Where ob_size sits is the table's business: move it off long_size. */
 	o.bytes_size = 24;
 	o.bytes_data = 40;
 	cr_assert_neq(o.bytes_size, o.long_size);
-	s = symbols__new(&o, (uint64_t)(uintptr_t)fake_code_type);
+	s = tsyms_new(&o, (uint64_t)(uintptr_t)fake_code_type);
 	good = code_with_table(&o, fake_bytes(&o, t, 4, 4));
 	cr_assert_eq(line_of(s, good, 0xffffffff), 10, "f_lasti -1: the first line");
 	cr_assert_eq(line_of(s, good, 0), 11);
@@ -660,8 +702,8 @@ Test(symbols, forged_lnotab)
 	cr_assert_eq(line_of(s, huge, 4), 10);
 	unmapped = code_with_table(&o, (const uint8_t *)0x1000);
 	cr_assert_eq(line_of(s, unmapped, 4), 10);
-	cr_assert_eq(symbols__misses(s), 0);
-	symbols__free(s);
+	cr_assert_eq(symbols__misses(s->s), 0);
+	tsyms_free(s);
 }
 
 Test(symbols, forged_linetable310)
@@ -669,14 +711,14 @@ Test(symbols, forged_linetable310)
 	/* Units 0-1 line 11, units 2-3 no line. */
 	static const uint8_t t[] = { 4, 1, 4, 0x80 };
 	const struct pbpf_py_offsets *o = offsets_of(10);
-	struct symbols *s = symbols__new(o, (uint64_t)(uintptr_t)fake_code_type);
+	struct tsyms *s = tsyms_new(o, (uint64_t)(uintptr_t)fake_code_type);
 	uint64_t code = code_with_table(o, fake_bytes(o, t, sizeof(t), sizeof(t)));
 
 	cr_assert_eq(line_of(s, code, 0xffffffff), 10, "f_lasti -1: the first line");
 	cr_assert_eq(line_of(s, code, 1), 11, "f_lasti 1 is byte 2");
 	cr_assert_eq(line_of(s, code, 2), 10, "no line: the first line");
 	cr_assert_eq(line_of(s, code, 4), 10, "past the table");
-	symbols__free(s);
+	tsyms_free(s);
 }
 
 /* ---- exited processes leave the cache ---- */
@@ -703,22 +745,22 @@ static char proc_state(pid_t pid)
 static void exit_drops(int reap)
 {
 	const struct pbpf_py_offsets *o = off311();
-	struct symbols *s;
+	struct tsyms *s;
 	struct child ch;
 	struct pyframe_sym sym;
 	uint8_t *mine = fake_code(o, "mine", "/app/m.py", 3);
 
 	start_child(DEBIAN_PY, &ch);
-	s = symbols__new(o, 0);
+	s = tsyms_new(o, 0);
 	cr_assert_not_null(s);
-	symbols__resolve(s, getpid(), (uint64_t)(uintptr_t)mine, 0, 0, &sym);
+	tsyms_resolve(s, getpid(), (uint64_t)(uintptr_t)mine, 0, 0, &sym);
 	for (int i = 0; i < ch.n; i++) {
-		symbols__resolve(s, ch.pid, ch.c[i].code, 0, 0, &sym);
+		tsyms_resolve(s, ch.pid, ch.c[i].code, 0, 0, &sym);
 		cr_assert_str_neq(sym.qualname, "<unknown>");
 	}
-	cr_assert_eq(symbols__cached(s), 1 + ch.n);
-	cr_assert_eq(symbols__prune(s), 0, "both alive: nothing dropped");
-	cr_assert_eq(symbols__cached(s), 1 + ch.n);
+	cr_assert_eq(symbols__cached(s->s), 1 + ch.n);
+	cr_assert_eq(symbols__prune(s->s), 0, "both alive: nothing dropped");
+	cr_assert_eq(symbols__cached(s->s), 1 + ch.n);
 	cr_assert_eq(kill(ch.pid, SIGKILL), 0);
 	if (reap) {
 		cr_assert_eq(waitpid(ch.pid, NULL, 0), ch.pid);
@@ -727,12 +769,12 @@ static void exit_drops(int reap)
 			usleep(10000);
 		cr_assert_eq(proc_state(ch.pid), 'Z', "the child is a zombie");
 	}
-	cr_assert_eq(symbols__prune(s), 1);
-	cr_assert_eq(symbols__cached(s), 1, "only this process's entry is left");
-	cr_assert_eq(symbols__prune(s), 0, "dropped once");
-	symbols__resolve(s, getpid(), (uint64_t)(uintptr_t)mine, 0, 0, &sym);
+	cr_assert_eq(symbols__prune(s->s), 1);
+	cr_assert_eq(symbols__cached(s->s), 1, "only this process's entry is left");
+	cr_assert_eq(symbols__prune(s->s), 0, "dropped once");
+	tsyms_resolve(s, getpid(), (uint64_t)(uintptr_t)mine, 0, 0, &sym);
 	cr_assert_str_eq(sym.qualname, "mine");
-	symbols__free(s);
+	tsyms_free(s);
 }
 
 Test(symbols, exited_process_is_dropped)
@@ -750,7 +792,7 @@ Test(symbols, zombie_process_is_dropped)
 Test(symbols, one_entry_per_process_and_start)
 {
 	const struct pbpf_py_offsets *o = off311();
-	struct symbols *s = symbols__new(o, 0);
+	struct tsyms *s = tsyms_new(o, 0);
 	uint8_t *code = fake_code(o, "shared", "/app/s.py", 4);
 	struct pyframe_sym sym;
 	pid_t kid[2];
@@ -764,13 +806,13 @@ Test(symbols, one_entry_per_process_and_start)
 			_exit(0);
 		}
 		kids[nkids++] = kid[k];
-		symbols__resolve(s, kid[k], (uint64_t)(uintptr_t)code, 0, 0, &sym);
+		tsyms_resolve(s, kid[k], (uint64_t)(uintptr_t)code, 0, 0, &sym);
 		cr_assert_str_eq(sym.qualname, "shared");
 	}
-	cr_assert_eq(symbols__cached(s), 2);
+	cr_assert_eq(symbols__cached(s->s), 2);
 	kill(kid[0], SIGKILL);
 	waitpid(kid[0], NULL, 0);
-	cr_assert_eq(symbols__prune(s), 1);
-	cr_assert_eq(symbols__cached(s), 1);
-	symbols__free(s);
+	cr_assert_eq(symbols__prune(s->s), 1);
+	cr_assert_eq(symbols__cached(s->s), 1);
+	tsyms_free(s);
 }

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Descriptors are few (one per distinct build and address layout: forked
+ * workers share their master's) and are looked up once per stack event, so
+ * the registry is an array behind a mutex, searched linearly on add.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "interps.h"
+#include "pyruntime.h"
+
+int interp_resolve(pid_t pid, struct interp *out, char *msg, size_t msglen)
+{
+	char why[1024];
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = target_resolve(pid, &out->t, msg, msglen);
+	/* A CPython too old to have the hooked functions gets the version
+	 * message that names the supported ones. */
+	if (err == -ENOTSUP && pyruntime_offsets(&out->t, &out->off, why, sizeof(why)) == -ENOTSUP)
+		snprintf(msg, msglen, "%s", why);
+	if (err)
+		return err;
+	return pyruntime_offsets(&out->t, &out->off, msg, msglen);
+}
+
+struct interps {
+	pthread_mutex_t lock;
+	struct interp_desc *v;
+	size_t n, cap;
+};
+
+struct interps *interps__new(void)
+{
+	struct interps *r = calloc(1, sizeof(*r));
+
+	if (r)
+		pthread_mutex_init(&r->lock, NULL);
+	return r;
+}
+
+long interps__add(struct interps *r, const struct interp_desc *d)
+{
+	long id = -ENOMEM;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n; i++) {
+		if (memcmp(&r->v[i], d, sizeof(*d)) == 0) {
+			id = i;
+			goto out;
+		}
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 8;
+		struct interp_desc *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			goto out;
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n] = *d;
+	id = r->n++;
+out:
+	pthread_mutex_unlock(&r->lock);
+	return id;
+}
+
+int interps__get(struct interps *r, uint32_t id, struct interp_desc *out)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&r->lock);
+	if (id < r->n) {
+		*out = r->v[id];
+		err = 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+size_t interps__count(struct interps *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->n;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+void interps__free(struct interps *r)
+{
+	if (!r)
+		return;
+	free(r->v);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
