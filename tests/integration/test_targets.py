@@ -7,10 +7,13 @@ resolved again."""
 import collections
 import json
 import os
+import signal
+import subprocess
 import tempfile
 import time
 
-from harness import DEBIAN_PY, PYENV, Profiler, Server, check, http, log
+from harness import (APPS, DEBIAN_PY, PYENV, Profiler, Server, check, free_port, http, log,
+                     python_env, wait_port)
 
 
 def frames_by_profile(path):
@@ -70,4 +73,48 @@ def test_two_versions_in_one_run():
     log("    15 + 20 records; 3.11 /mixed %d frames, 3.13 /slow %d frames, none unknown"
         % (len(mixed), len(slow)))
 
-TESTS = [test_two_versions_in_one_run]
+EXEC_SCRIPT = """
+import os, sys, time
+time.sleep(float(sys.argv[1]))
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def test_exec_into_another_version_is_traced_again():
+    """A traced pyenv 3.11 process execs a 3.13 werkzeug server (a launcher,
+    or gunicorn's USR2 upgrade, does this): the old descriptor is dropped at
+    the exec, the new image is resolved (another interpreter file, so new
+    uprobes) and its requests are recorded exactly."""
+    port = free_port()
+    script = tempfile.NamedTemporaryFile("w", prefix="pbpf-exec-", suffix=".py", delete=False)
+    script.write(EXEC_SCRIPT)
+    script.close()
+    py313 = PYENV["3.13"]
+    proc = subprocess.Popen([PYENV["3.11"], script.name, "1.5", py313,
+                             os.path.join(APPS, "shop.py"), str(port)],
+                            cwd=APPS, env=python_env(py313), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    prof = None
+    try:
+        prof = Profiler(proc.pid, ["-v", "-F", "0", "--no-offcpu"])
+        check("CPython 3.11" in prof.stderr(), "attached to 3.11 first:\n%s", prof.stderr())
+        wait_port(port, proc)
+        for i in range(12):
+            check(http("http://127.0.0.1:%d/users/%d" % (port, i)) == 200, "request failed")
+        time.sleep(0.3)
+        check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+        recs, err = prof.records(), prof.stderr()
+    finally:
+        if prof:
+            prof.close()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        os.unlink(script.name)
+    check("exec'd CPython 3.13" in err, "the exec not resolved:\n%s", err)
+    check(sorted(r["path"] for r in recs) == sorted("/users/%d" % i for i in range(12)) and
+          all(r["pid"] == proc.pid and r["route"] == "/users/<int:uid>" for r in recs),
+          "records after the exec: %s", [(r["pid"], r["path"]) for r in recs])
+    log("    12 of 12 requests recorded after exec from 3.11 into 3.13")
+
+
+TESTS = [test_two_versions_in_one_run, test_exec_into_another_version_is_traced_again]
