@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# profilis-bpf: BPF object -> skeleton -> ./profilis-bpf.  Outputs go under
+# profilis-bpf: BPF units -> one linked object -> skeleton -> ./profilis-bpf.  Outputs go under
 # .output/; `make V=1` shows the full commands.
 
 OUTPUT    := .output
@@ -29,8 +29,12 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_SRCS  := bpf/profilis.bpf.c
-SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+# BPF units by concern (requests, sampler, process tree, the maps), linked
+# into one object so they share maps and one skeleton.
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_UNITS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.unit.o,$(BPF_SRCS))
+BPF_OBJ   := $(OUTPUT)/bpf/profilis.bpf.o
+SKELS     := $(OUTPUT)/profilis.skel.h
 LIB_SRCS  := $(filter-out src/main.c,$(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS  := $(patsubst src/%.c,$(OUTPUT)/src/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -40,7 +44,7 @@ BENCH_BIN := $(OUTPUT)/bench-pipeline
 .DELETE_ON_ERROR:
 # The BPF object and skeleton are inputs of every build, not throw-away
 # intermediates: keep them so a second `make` has nothing to do.
-.SECONDARY: $(SKELS) $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+.SECONDARY: $(SKELS) $(BPF_OBJ) $(BPF_UNITS)
 .PHONY: all deps test unit integration demo bench soak fmt check-fmt vmlinux clean offsets-check fuzz fuzz-smoke
 
 all: profilis-bpf
@@ -48,11 +52,15 @@ all: profilis-bpf
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)/bpf
+$(OUTPUT)/bpf/%.unit.o: bpf/%.bpf.c | $(OUTPUT)/bpf
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o | $(OUTPUT)
+$(BPF_OBJ): $(BPF_UNITS)
+	$(call msg,BPF-LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(SKELS): $(BPF_OBJ) | $(OUTPUT)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 

@@ -11,14 +11,7 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20); /* resized by userspace before load */
-} events SEC(".maps");
-
-/* Unread bytes above which a submit wakes the reader; set by userspace. */
-const volatile __u64 wake_bytes = 1 << 19;
+#include "maps.bpf.h"
 
 static __always_inline void submit_quietly(void *e)
 {

@@ -10,9 +10,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "profilis/abi.h"
+#include "maps.bpf.h"
 #include "pyobj.bpf.h"
-
-const volatile struct pbpf_filter_cfg filter = { .sample_threshold = 1ULL << 32 };
 
 static __always_inline bool sample_request(void)
 {

@@ -8,7 +8,7 @@
 #ifndef PROFILIS_PYDICT_BPF_H
 #define PROFILIS_PYDICT_BPF_H
 
-#include "pyobj.bpf.h"
+#include "pykey.bpf.h"
 
 /* A lookup of up to PY_WANT_MAX names in one pass over a key table. */
 struct py_want {
@@ -18,26 +18,6 @@ struct py_want {
 	__u32 nwant;
 	__u32 nfound;
 };
-
-/*
- * Where an attribute sits in a shared-keys table.  Instances of one class
- * share one keys object and its order only grows, so after one scan the next
- * lookup is one verified entry instead of a scan of ~20 keys (~10 us less per
- * request here).  The key string is re-checked on every hit, so a keys object
- * freed and reused at the same address cannot give a wrong value.
- */
-struct attr_slot_key {
-	__u64 keys;
-	__u32 name;
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct attr_slot_key);
-	__type(value, __u32);
-} attr_slots SEC(".maps");
 
 struct dict_scan {
 	const struct pbpf_py_offsets *py;

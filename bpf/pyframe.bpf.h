@@ -1,34 +1,12 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The running thread's Python frames: the current frame of the thread that
- * holds the GIL (our caller), and a frame's locals looked up by name.
+ * A frame's locals looked up by name.
  */
 #ifndef PROFILIS_PYFRAME_BPF_H
 #define PROFILIS_PYFRAME_BPF_H
 
 #include "pydict.bpf.h"
-
-/* A thread's innermost frame: behind a _PyCFrame in 3.11/3.12, directly in
- * the thread state otherwise. */
-static __always_inline const void *tstate_frame(const struct pbpf_py_offsets *py,
-						const void *tstate)
-{
-	const void *p;
-
-	if (!tstate)
-		return NULL;
-	p = read_ptr(tstate + py->tstate_frame);
-	if (p && py->cframe_current_frame != PBPF_NONE)
-		p = read_ptr(p + py->cframe_current_frame);
-	return p;
-}
-
-/* The frame of the thread holding the GIL, which is the caller at our
- * uprobes. */
-static __always_inline const void *current_frame(const struct pbpf_py_offsets *py)
-{
-	return tstate_frame(py, gil_holder(py));
-}
+#include "pythread.bpf.h"
 
 /* Looks up locals of `frame` by name through co_localsplusnames. */
 struct locals_scan {

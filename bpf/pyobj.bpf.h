@@ -14,39 +14,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "profilis/abi.h"
-
-const volatile struct pbpf_name_key names[PBPF_NAME__COUNT] = {};
-
-struct pbpf_stats stats = {};
-
-/* A dict lookup scans at most this many entries; WSGI environs hold ~30. */
-#define PY_DICT_SCAN_MAX 256
-#define PY_LOCALS_MAX 32
-#define PY_FRAME_WALK_MAX 8
-#define PY_WANT_MAX 4
-
-/* Entries, values and str headers are copied in bulk: on this VM each
- * bpf_probe_read_user costs ~100 ns, so one read per 16 dict entries instead
- * of two per entry is most of the request-end cost.  Per-CPU is safe: a
- * tracing program never nests with another on the same CPU. */
-#define PY_CHUNK 16
-#define PY_KEYBUF 96
-
-struct py_scratch {
-	__u64 entries[PY_CHUNK * 3]; /* up to 16 {hash, key, value} entries */
-	__u64 values[PY_CHUNK];	     /* split-table values for those entries */
-	__u64 names[PY_LOCALS_MAX];  /* co_localsplusnames items */
-	__u64 slots[PY_LOCALS_MAX];  /* frame localsplus */
-	__u8 keybuf[PY_KEYBUF];	     /* str header + first bytes */
-	__u64 pathbuf[8];	     /* a path's first 64 bytes, for filters */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct py_scratch);
-} py_scratch SEC(".maps");
+#include "maps.bpf.h"
 
 static __always_inline struct py_scratch *scratch(void)
 {
@@ -83,74 +51,6 @@ static __always_inline __u64 word_field(const __u64 *w, __u32 nwords, __u32 off,
 	v = w[(off / 8) & (nwords - 1)] >> ((off % 8) * 8);
 
 	return bytes >= 8 ? v : v & ((1ULL << (bytes * 8)) - 1);
-}
-
-struct py_key {
-	__u64 len;
-	__u64 w[PBPF_NAME_BYTES / 8];
-};
-
-/*
- * The helpers with loops are global functions: the verifier checks each once,
- * on its own, instead of once per call site (which overflowed its 1M-insn
- * budget).  Hence user addresses travel as __u64, outputs as struct pointers.
- */
-
-/* Reads a compact ASCII str into `k` (first 24 bytes, zero padded). */
-__noinline int read_ascii_key(const struct pbpf_py_offsets *py, __u64 str_addr, struct py_key *k)
-{
-	const void *str = (const void *)str_addr;
-	struct py_scratch *sc = scratch();
-	__u32 loff, soff, doff;
-	__u64 len;
-	__u32 state;
-	int i;
-
-	if (!py)
-		return -1;
-	loff = py->str_length;
-	soff = py->str_state;
-	doff = py->str_ascii_data;
-	if (!str || !k || !sc || loff > PY_KEYBUF - 8 || soff > PY_KEYBUF - 4 ||
-	    doff > PY_KEYBUF - PBPF_NAME_BYTES)
-		return -1;
-	/* One read of header and data; a str near the end of a mapping may not
-	 * have 96 readable bytes, so fall back to exact reads then. */
-	if (bpf_probe_read_user(sc->keybuf, PY_KEYBUF, str) &&
-	    (bpf_probe_read_user(sc->keybuf + 8, 8, str + 8) ||
-	     bpf_probe_read_user(sc->keybuf + loff, 8, str + loff) ||
-	     bpf_probe_read_user(sc->keybuf + soff, 4, str + soff) ||
-	     bpf_probe_read_user(sc->keybuf + doff, PBPF_NAME_BYTES, str + doff)))
-		return -1;
-	if (*(__u64 *)(sc->keybuf + 8) != py->unicode_type_addr)
-		return -1; /* a bytes key is not one of our names */
-	len = *(__u64 *)(sc->keybuf + loff);
-	state = *(__u32 *)(sc->keybuf + soff);
-	if (!((state >> py->str_compact_bit) & 1) || !((state >> py->str_ascii_bit) & 1))
-		return -1;
-	k->len = len;
-	k->w[0] = k->w[1] = k->w[2] = 0;
-	if (len > PBPF_NAME_BYTES)
-		return 0; /* too long to be one of our names */
-	__builtin_memcpy(k->w, sc->keybuf + doff, sizeof(k->w));
-	/* Bytes past the end belong to other objects: mask them off. */
-	for (i = 0; i < PBPF_NAME_BYTES / 8; i++) {
-		__s64 keep = (__s64)len - i * 8;
-
-		if (keep <= 0)
-			k->w[i] = 0;
-		else if (keep < 8)
-			k->w[i] &= (1ULL << (keep * 8)) - 1;
-	}
-	return 0;
-}
-
-static __always_inline bool key_is(const struct py_key *k, __u32 id)
-{
-	if (id >= PBPF_NAME__COUNT)
-		return false;
-	return k->len == names[id].len && k->w[0] == names[id].w[0] && k->w[1] == names[id].w[1] &&
-	       k->w[2] == names[id].w[2];
 }
 
 /* What read_str needs of a str's header.  From ob_type to the state word it

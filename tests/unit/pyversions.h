@@ -82,7 +82,7 @@ static const struct pyver py313 = { "/root/.pyenv/versions/3.13.0/bin/python3.13
  * program. */
 const struct pbpf_py_offsets *offsets_of(unsigned int minor);
 
-/* The instruction word the sampler records (bpf/sampler.bpf.h) for a frame
+/* The instruction word the sampler records (bpf/sampler.bpf.c) for a frame
  * at code unit `unit` of the code object at `code`; unit -1 is a frame that
  * has not started. */
 uint64_t instr_word(const struct pbpf_py_offsets *o, uint64_t code, int unit);

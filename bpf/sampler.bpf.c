@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Where the time goes, without per-call probes (DESIGN.md §5).  A software
  * CPU clock (perf_event) samples the Python stack of traced threads that
@@ -6,13 +6,7 @@
  * that blocks inside a request and charges the blocked time to it when the
  * thread runs again.  Samples carry the request in flight on the thread
  * (its start time), which userspace joins with the request's record.
- *
- * These programs share maps with the request programs, so they live in the
- * same object (one skeleton); this header holds them to keep files small.
  */
-#ifndef PROFILIS_SAMPLER_BPF_H
-#define PROFILIS_SAMPLER_BPF_H
-
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -20,42 +14,8 @@
 #include "profilis/abi.h"
 #include "events.bpf.h"
 #include "proctree.bpf.h"
-#include "pyframe.bpf.h"
-
-const volatile __u32 max_depth = 64;
-/* Off (-F 0 --no-offcpu): the request probes skip the per-thread bookkeeping. */
-const volatile bool stacks_enabled = true;
-
-/* Learned at the request uprobes, where the thread holds the GIL. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);   /* tid */
-	__type(value, __u64); /* PyThreadState * */
-} thread_tstate SEC(".maps");
-
-/* The request in flight on a thread: its start time, the REQ join key. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);   /* tid */
-	__type(value, __u64); /* start ns */
-} thread_request SEC(".maps");
-
-/* Stacks of blocked threads, until they run again. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32); /* tid */
-	__type(value, struct pbpf_stack_event);
-} offcpu_stacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pbpf_stack_event);
-} stack_scratch SEC(".maps");
+#include "pythread.bpf.h"
+#include "maps.bpf.h"
 
 struct walk_ctx {
 	const struct pbpf_py_offsets *py;
@@ -247,5 +207,3 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	__sync_fetch_and_add(&stats.offcpu_stacks, 1);
 	return 0;
 }
-
-#endif /* PROFILIS_SAMPLER_BPF_H */

@@ -14,38 +14,7 @@
 #include "pyframe.bpf.h"
 #include "proctree.bpf.h"
 #include "filter.bpf.h"
-#include "sampler.bpf.h"
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-struct inflight_key {
-	__u32 tid;
-	__u32 pad;
-	__u64 ctx; /* the RequestContext object */
-};
-
-struct inflight_val {
-	__u64 start_ns; /* CLOCK_MONOTONIC */
-	__u32 sampled;
-	__u16 depth;   /* pushes of the same context on top of the first */
-	__u16 emitted; /* the record went out at wsgi_app's pop */
-};
-
-struct {
-	/* LRU: a thread that dies mid-request cannot leak its entry forever. */
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct inflight_key);
-	__type(value, struct inflight_val);
-} inflight SEC(".maps");
-
-/* Tgids whose first Flask request was already announced. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PBPF_MAX_PROCS);
-	__type(key, __u32);
-	__type(value, __u8);
-} flask_seen SEC(".maps");
+#include "maps.bpf.h"
 
 static __always_inline bool is_request_ctx_var(const struct pbpf_py_offsets *py, const void *var)
 {
@@ -356,20 +325,5 @@ unsampled:
 	return 0;
 no_frame:
 	__sync_fetch_and_add(&stats.frame_missing, 1);
-	return 0;
-}
-
-/* A process leaving drops out of the traced set, so a recycled pid is not
- * traced by accident. */
-SEC("raw_tp/sched_process_exit")
-int BPF_PROG(on_exit)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-
-	if ((__u32)id == tgid && traced(tgid)) {
-		bpf_map_delete_elem(&traced_procs, &tgid);
-		bpf_map_delete_elem(&flask_seen, &tgid);
-	}
 	return 0;
 }

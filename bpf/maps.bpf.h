@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Every map and global variable of the BPF programs, declared once.  The
+ * programs are split into units by concern (requests.bpf.c, sampler.bpf.c,
+ * proctree.bpf.c) and linked into one object, one skeleton; maps.bpf.c
+ * defines what is declared here (PBPF_DEFINE_GLOBALS), every other unit sees
+ * extern declarations.  Userspace sizes the maps between open and load
+ * (src/kernel/loader.c) and fills the read-only variables.
+ */
+#ifndef PROFILIS_MAPS_BPF_H
+#define PROFILIS_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "profilis/abi.h"
+
+#ifdef PBPF_DEFINE_GLOBALS
+#define PBPF_GLOBAL
+#define PBPF_INIT(...) = __VA_ARGS__
+#else
+#define PBPF_GLOBAL extern
+#define PBPF_INIT(...)
+#endif
+
+/* ---- configuration, written by userspace before load ---- */
+
+/* Python names compared in BPF (enum pbpf_name), packed by userspace. */
+PBPF_GLOBAL const volatile struct pbpf_name_key names[PBPF_NAME__COUNT] PBPF_INIT({});
+/* Sampling and exclusion prefixes (filter.bpf.h). */
+PBPF_GLOBAL const volatile struct pbpf_filter_cfg filter PBPF_INIT({ .sample_threshold = 1ULL
+											 << 32 });
+/* Unread ring-buffer bytes above which a submit wakes the reader. */
+PBPF_GLOBAL const volatile __u64 wake_bytes PBPF_INIT(1 << 19);
+/* Frames per stack (--max-depth). */
+PBPF_GLOBAL const volatile __u32 max_depth PBPF_INIT(64);
+/* Off (-F 0 --no-offcpu): the request probes skip the per-thread bookkeeping. */
+PBPF_GLOBAL const volatile bool stacks_enabled PBPF_INIT(true);
+
+/* Counters, read by userspace through the skeleton's bss. */
+PBPF_GLOBAL struct pbpf_stats stats PBPF_INIT({});
+
+/* ---- to userspace ---- */
+
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by userspace before load */
+} events SEC(".maps");
+
+/* ---- processes (proctree.bpf.h) ---- */
+
+/* tgid -> its interpreter descriptor: the traced set (--max-procs). */
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PBPF_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct pbpf_proc_desc);
+} traced_procs SEC(".maps");
+
+/* Tgids whose first Flask request was already announced (--max-procs). */
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PBPF_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u8);
+} flask_seen SEC(".maps");
+
+/* ---- requests (requests.bpf.c) ---- */
+
+struct inflight_key {
+	__u32 tid;
+	__u32 pad;
+	__u64 ctx; /* the RequestContext object */
+};
+
+struct inflight_val {
+	__u64 start_ns; /* CLOCK_MONOTONIC */
+	__u32 sampled;
+	__u16 depth;   /* pushes of the same context on top of the first */
+	__u16 emitted; /* the record went out at wsgi_app's pop */
+};
+
+/* Requests in flight (--max-inflight).  LRU: a thread that dies mid-request
+ * cannot leak its entry forever. */
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct inflight_key);
+	__type(value, struct inflight_val);
+} inflight SEC(".maps");
+
+/* ---- reading Python objects (py*.bpf.h) ---- */
+
+/* A dict lookup scans at most this many entries; WSGI environs hold ~30. */
+#define PY_DICT_SCAN_MAX 256
+#define PY_LOCALS_MAX 32
+#define PY_FRAME_WALK_MAX 8
+#define PY_WANT_MAX 4
+
+/* Entries, values and str headers are copied in bulk: on this VM each
+ * bpf_probe_read_user costs ~100 ns, so one read per 16 dict entries instead
+ * of two per entry is most of the request-end cost.  Per-CPU is safe: a
+ * tracing program never nests with another on the same CPU. */
+#define PY_CHUNK 16
+#define PY_KEYBUF 96
+
+struct py_scratch {
+	__u64 entries[PY_CHUNK * 3]; /* up to 16 {hash, key, value} entries */
+	__u64 values[PY_CHUNK];	     /* split-table values for those entries */
+	__u64 names[PY_LOCALS_MAX];  /* co_localsplusnames items */
+	__u64 slots[PY_LOCALS_MAX];  /* frame localsplus */
+	__u8 keybuf[PY_KEYBUF];	     /* str header + first bytes */
+	__u64 pathbuf[8];	     /* a path's first 64 bytes, for filters */
+};
+
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_scratch);
+} py_scratch SEC(".maps");
+
+/*
+ * Where an attribute sits in a shared-keys table.  Instances of one class
+ * share one keys object and its order only grows, so after one scan the next
+ * lookup is one verified entry instead of a scan of ~20 keys (~10 us less per
+ * request here).  The key string is re-checked on every hit, so a keys object
+ * freed and reused at the same address cannot give a wrong value.
+ */
+struct attr_slot_key {
+	__u64 keys;
+	__u32 name;
+	__u32 pad;
+};
+
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct attr_slot_key);
+	__type(value, __u32);
+} attr_slots SEC(".maps");
+
+/* ---- stacks (sampler.bpf.c) ---- */
+
+/* tid -> PyThreadState *, learned at the request uprobes where the thread
+ * holds the GIL (--max-inflight with stacks on, else 1). */
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} thread_tstate SEC(".maps");
+
+/* tid -> start ns of the request in flight on it, the REQ join key. */
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} thread_request SEC(".maps");
+
+/* tid -> the stack of a blocked thread, until it runs again. */
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct pbpf_stack_event);
+} offcpu_stacks SEC(".maps");
+
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pbpf_stack_event);
+} stack_scratch SEC(".maps");
+
+#endif /* PROFILIS_MAPS_BPF_H */
