@@ -405,6 +405,21 @@ static int run_loop(struct app *a)
 static void summarize_other_losses(struct app *a, const struct pbpf_stats *bs,
 				   const struct jsonl_stats *js)
 {
+	struct router_stats rs;
+	uint64_t resolved, not_python;
+
+	loader__router_stats(a->loader, &rs);
+	if (rs.too_short || rs.unknown_kind)
+		p_warn("%llu ring-buffer records were dropped unread: %llu shorter than their "
+		       "kind, %llu of an unknown kind",
+		       (unsigned long long)(rs.too_short + rs.unknown_kind),
+		       (unsigned long long)rs.too_short, (unsigned long long)rs.unknown_kind);
+	loader__exec_stats(a->loader, &resolved, &not_python);
+	if (bs->execs)
+		p_info("%llu traced processes called exec: %llu traced again as CPython, %llu "
+		       "not (their children still are)",
+		       (unsigned long long)bs->execs, (unsigned long long)resolved,
+		       (unsigned long long)not_python);
 	if (a->pipe.malformed)
 		p_warn("%llu events could not be decoded (malformed) and were not recorded",
 		       (unsigned long long)a->pipe.malformed);
@@ -474,12 +489,15 @@ static void summarize(struct app *a)
 		      (unsigned long long)cs.dropped);
 	p_dbg("collector: %llu enqueued, %llu exported in %llu batches, high water %llu; "
 	      "bpf: %llu context-var traps, %llu starts, %llu ends, %llu read failures, "
-	      "%llu forks followed",
+	      "%llu forks followed, %llu nested context pushes (%llu of their pops), %llu stack "
+	      "samples, %llu blocked stacks, %llu stacks cut at --max-depth",
 	      (unsigned long long)cs.enqueued, (unsigned long long)cs.exported,
 	      (unsigned long long)cs.batches, (unsigned long long)cs.high_water,
 	      (unsigned long long)bs.ctxvar_hits, (unsigned long long)bs.request_starts,
 	      (unsigned long long)bs.request_ends, (unsigned long long)bs.read_failures,
-	      (unsigned long long)bs.forks_tracked);
+	      (unsigned long long)bs.forks_tracked, (unsigned long long)bs.nested_pushes,
+	      (unsigned long long)bs.nested_pops, (unsigned long long)bs.cpu_samples,
+	      (unsigned long long)bs.offcpu_stacks, (unsigned long long)bs.stack_truncated);
 }
 
 /* The routes table at exit: stdout when it is not carrying JSONL. */

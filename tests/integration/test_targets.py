@@ -110,7 +110,9 @@ def test_exec_into_another_version_is_traced_again():
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         os.unlink(script.name)
-    check("exec'd CPython 3.13" in err, "the exec not resolved:\n%s", err)
+    check("exec'd CPython 3.13" in err and
+          "1 traced processes called exec: 1 traced again as CPython, 0 not" in err,
+          "the exec not resolved, or not reported:\n%s", err)
     check(sorted(r["path"] for r in recs) == sorted("/users/%d" % i for i in range(12)) and
           all(r["pid"] == proc.pid and r["route"] == "/users/<int:uid>" for r in recs),
           "records after the exec: %s", [(r["pid"], r["path"]) for r in recs])
