@@ -226,8 +226,9 @@ int pydebug_overlay(const uint8_t *img, size_t len, unsigned int major, unsigned
 	char name[32];
 
 	if (!img || len < 24 || memcmp(img, "xdebugpy", 8) != 0) {
-		snprintf(msg, msglen, "no _Py_DebugOffsets (cookie \"xdebugpy\") at the start of "
-				      "_PyRuntime");
+		snprintf(msg, msglen,
+			 "no _Py_DebugOffsets (cookie \"xdebugpy\") at the start of "
+			 "_PyRuntime");
 		return -EINVAL;
 	}
 	memcpy(&version, img + 8, 8);

@@ -99,7 +99,8 @@ Test(pyoffsets, py314_py315_facts)
 		const struct py_version_offsets *v = pyoffsets_find(3, minor);
 		const struct pbpf_py_offsets *o = &v->off;
 
-		cr_assert_str_eq(v->measured_on, minor == 14 ? "3.14.10 (Debian)" : "3.15.2 (Debian)");
+		cr_assert_str_eq(v->measured_on,
+				 minor == 14 ? "3.14.10 (Debian)" : "3.15.2 (Debian)");
 		/* Py_TAG_BITS of the GIL build: None is &_Py_NoneStruct | 1 */
 		cr_assert_eq(v->rules.stackref_tag_mask, 3);
 		cr_assert_eq(v->rules.inline_values_at_basicsize, 1);

@@ -185,7 +185,8 @@ static size_t load_image(const char *name, uint8_t *img, size_t cap)
 
 	snprintf(src, sizeof(src), "%s", __FILE__);
 	snprintf(path, sizeof(path), "%s/data/%s", dirname(src), name);
-	if (access(path, R_OK) != 0 && (len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+	if (access(path, R_OK) != 0 &&
+	    (len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
 		exe[len] = 0;
 		snprintf(path, sizeof(path), "%s/../tests/unit/data/%s", dirname(exe), name);
 	}
@@ -244,7 +245,8 @@ Test(pyruntime, debug_offsets_agree_with_the_table)
 		cr_assert_eq(off.runtime_interp_main, PBPF_NONE);
 		off.runtime_interp_main = row->off.runtime_interp_main;
 		cr_assert_eq(memcmp(&off, &row->off, sizeof(off)), 0,
-			     "%s: an offset it publishes differs from the gdb table", images[i].file);
+			     "%s: an offset it publishes differs from the gdb table",
+			     images[i].file);
 		cr_assert_eq(memcmp(&rules, &row->rules, sizeof(rules)), 0, "%s", images[i].file);
 	}
 }
@@ -323,9 +325,12 @@ Test(pyruntime, foreign_layout_is_refused)
 		unsigned int as_minor;
 		uint64_t as_version;
 	} cases[] = {
-		{ "pydebug-3.13.0.bin", 14, 0x030e0af0 }, { "pydebug-3.13.0.bin", 15, 0x030f02f0 },
-		{ "pydebug-3.14.10.bin", 13, 0x030d00f0 }, { "pydebug-3.14.10.bin", 15, 0x030f02f0 },
-		{ "pydebug-3.15.2.bin", 13, 0x030d00f0 },  { "pydebug-3.15.2.bin", 14, 0x030e0af0 },
+		{ "pydebug-3.13.0.bin", 14, 0x030e0af0 },
+		{ "pydebug-3.13.0.bin", 15, 0x030f02f0 },
+		{ "pydebug-3.14.10.bin", 13, 0x030d00f0 },
+		{ "pydebug-3.14.10.bin", 15, 0x030f02f0 },
+		{ "pydebug-3.15.2.bin", 13, 0x030d00f0 },
+		{ "pydebug-3.15.2.bin", 14, 0x030e0af0 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
