@@ -8,10 +8,33 @@
 
 #include "profilis/abi.h"
 
+/*
+ * Facts of 3.14+ that struct pbpf_py_offsets (abi.h) has no field for yet;
+ * measured like the rest (tools/gen-offsets) and meant to move into abi.h
+ * as they are, for the BPF side to read:
+ *   stackref_tag_mask  3.14+ frames hold _PyStackRefs: clear these low bits
+ *                      of f_executable and of every localsplus word before
+ *                      using it as a pointer or comparing it with None's
+ *                      address (PyStackRef_None is None | 1; a NULL ref is 1).
+ *                      A word with both bits set is a tagged int, not an
+ *                      object.  0 before 3.14.
+ *   type_basicsize     PyTypeObject.tp_basicsize
+ *   inline_values_at_basicsize  3.14+: an object's inline values start
+ *                      tp_basicsize bytes in (3.13: right after the header,
+ *                      pbpf_py_offsets.inline_values_at, which stays the
+ *                      value for a basicsize-16 class such as Flask's).
+ */
+struct py_version_rules {
+	__u64 stackref_tag_mask;
+	__u32 type_basicsize;
+	__u32 inline_values_at_basicsize;
+};
+
 struct py_version_offsets {
 	unsigned int major, minor;
-	const char *measured_on; /* the debug build the numbers came from */
+	const char *measured_on; /* the build the numbers came from */
 	struct pbpf_py_offsets off;
+	struct py_version_rules rules;
 };
 
 /* The table entry for major.minor, or NULL when that version is unsupported. */

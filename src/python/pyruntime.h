@@ -11,10 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "profilis/abi.h"
+#include "pyoffsets.h"
 #include "target.h"
 
-/* Bytes of _PyRuntime's leading _Py_DebugOffsets in 3.13. */
-#define PYDEBUG_313_SIZE 584
+/* Bytes of the largest _Py_DebugOffsets layout known (3.15). */
+#define PYDEBUG_MAX_SIZE 888
 
 /* Fills `out` for `t`.  0, or -errno with a message naming the cause:
  * -ENOTSUP version not in the table, -EINVAL the target's debug offsets
@@ -23,10 +24,25 @@
 int pyruntime_offsets(const struct target *t, struct pbpf_py_offsets *out, char *msg,
 		      size_t msglen);
 
-/* Pure: overlays a 3.13 _Py_DebugOffsets image onto `off`.  0, or -EINVAL
- * when the cookie, the version (major.minor) or the size do not match. */
-int pydebug_overlay_313(const uint8_t *img, size_t len, unsigned int major, unsigned int minor,
-			struct pbpf_py_offsets *off);
+/* The same, and the version's struct py_version_rules (3.14+ facts the
+ * abi has no field for yet).  -ENOTSUP also for a build refused by name
+ * (free-threaded, pre-release). */
+int pyruntime_offsets_rules(const struct target *t, struct pbpf_py_offsets *out,
+			    struct py_version_rules *rules, char *msg, size_t msglen);
+
+/* Bytes of major.minor's _Py_DebugOffsets; 0 when it has none we know. */
+size_t pydebug_size(unsigned int major, unsigned int minor);
+
+/* Pure: overlays a target's _Py_DebugOffsets image (`len` bytes from the
+ * start of its _PyRuntime) onto `off` and `rules`, which hold major.minor's
+ * table row.  The layout is the one of the image's version word.  0;
+ * -ENOTSUP for a build refused by name (free-threaded, a pre-release, a
+ * minor version with no known layout); -EINVAL for an image that is not
+ * major.minor's in that layout (cookie, version, truncated, a foreign or
+ * absurd layout).  `msg` says which; a refused image changes nothing. */
+int pydebug_overlay(const uint8_t *img, size_t len, unsigned int major, unsigned int minor,
+		    struct pbpf_py_offsets *off, struct py_version_rules *rules, char *msg,
+		    size_t msglen);
 
 /* Pure: how many bytes from a frame's start the sampler must read to see
  * the code, previous, instruction and owner fields; 0 if more than 128. */

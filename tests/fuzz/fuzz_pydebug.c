@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: a target's 3.13 _Py_DebugOffsets image, the leading
- * bytes of its _PyRuntime (pydebug_overlay_313 in src/python/pyruntime.c), onto
- * the 3.13 table row.  The image comes from a process we do not trust, so:
+ * libFuzzer target: a target's _Py_DebugOffsets image, the leading bytes of
+ * its _PyRuntime (pydebug_overlay in src/python/pyruntime.c), onto the 3.13,
+ * 3.14 and 3.15 table rows.  The image comes from a process we do not trust, so:
  * an image that is refused must leave the offsets exactly as they were
  * (never half applied); an accepted one must carry the cookie and version
  * asked for, give only offsets below a megabyte (what BPF adds to pointers),
@@ -15,7 +15,7 @@
 #include "pyoffsets.h"
 #include "pyruntime.h"
 
-/* The fields pydebug_overlay_313 may change (the rest stay the table's);
+/* The fields pydebug_overlay may change (the rest stay the table's);
  * an X-macro list, kept by hand: clang-format makes a staircase of it. */
 // clang-format off
 #define COVERED(X) X(runtime_interp_main) X(runtime_interpreters_head) X(interp_id) \
@@ -26,7 +26,8 @@
 	X(code_firstlineno) X(code_localsplusnames) X(code_code_adaptive) X(type_name) \
 	X(type_flags) X(tuple_items) X(dict_keys) X(dict_values) X(long_size) \
 	X(long_digits) X(bytes_size) X(bytes_data) X(str_state) X(str_length) \
-	X(str_ascii_data)
+	X(str_ascii_data) X(tstate_thread_id) X(type_dictoffset) X(heaptype_cached_keys) \
+	X(str_compact_data)
 // clang-format on
 
 static void check_accepted(const uint8_t *img, unsigned int major, unsigned int minor,
@@ -55,28 +56,37 @@ static void check_accepted(const uint8_t *img, unsigned int major, unsigned int 
 
 static int overlay(const uint8_t *data, size_t size, unsigned int major, unsigned int minor)
 {
-	const struct py_version_offsets *row = pyoffsets_find(3, 13);
+	const struct py_version_offsets *row = pyoffsets_find(3, minor);
 	struct pbpf_py_offsets off, before;
+	struct py_version_rules rules;
+	char msg[256];
 
 	if (!row)
 		abort();
 	off = row->off;
 	before = off;
-	if (pydebug_overlay_313(data, size, major, minor, &off) == 0) {
+	rules = row->rules;
+	if (pydebug_overlay(data, size, major, minor, &off, &rules, msg, sizeof(msg)) == 0) {
 		check_accepted(data, major, minor, &before, &off);
+		if (rules.stackref_tag_mask != row->rules.stackref_tag_mask ||
+		    rules.type_basicsize >= (1u << 20))
+			abort();
 		return 0;
 	}
-	if (memcmp(&off, &before, sizeof(off)))
+	if (memcmp(&off, &before, sizeof(off)) || memcmp(&rules, &row->rules, sizeof(rules)))
 		abort(); /* refused, yet changed */
 	return -1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	overlay(data, size, 3, 13);
-	overlay(data, size, 3, 14); /* a 3.13 image must not pass for 3.14 */
-	/* One byte short of the struct: always refused. */
-	if (size >= PYDEBUG_313_SIZE && overlay(data, PYDEBUG_313_SIZE - 1, 3, 13) == 0)
-		abort();
+	for (unsigned int minor = 13; minor <= 15; minor++) {
+		size_t need = pydebug_size(3, minor);
+
+		overlay(data, size, 3, minor);
+		/* One byte short of the struct: always refused. */
+		if (size >= need && overlay(data, need - 1, 3, minor) == 0)
+			abort();
+	}
 	return 0;
 }

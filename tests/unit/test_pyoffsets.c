@@ -90,17 +90,56 @@ Test(pyoffsets, per_version_design_facts)
 	cr_assert_eq(o313->values_items, 8);
 }
 
+/* 3.14 and 3.15 (Debian sid's builds, gdb on their DWARF): tagged frame
+ * words, the entry frame's new owner, a cached hash in every tuple, inline
+ * values after tp_basicsize. */
+Test(pyoffsets, py314_py315_facts)
+{
+	for (unsigned int minor = 14; minor <= 15; minor++) {
+		const struct py_version_offsets *v = pyoffsets_find(3, minor);
+		const struct pbpf_py_offsets *o = &v->off;
+
+		cr_assert_str_eq(v->measured_on,
+				 minor == 14 ? "3.14.10 (Debian)" : "3.15.2 (Debian)");
+		/* Py_TAG_BITS of the GIL build: None is &_Py_NoneStruct | 1 */
+		cr_assert_eq(v->rules.stackref_tag_mask, 3);
+		cr_assert_eq(v->rules.inline_values_at_basicsize, 1);
+		cr_assert_eq(v->rules.type_basicsize, 32);
+		/* entry frames: FRAME_OWNED_BY_INTERPRETER, 3 (3.14's CSTACK is 4,
+		 * assigned nowhere; 3.15 has none) */
+		cr_assert_eq(o->frame_owner_cstack, 3);
+		cr_assert_eq(o->frame_owner, 74);
+		cr_assert_eq(o->frame_localsplus, 80);
+		cr_assert_eq(o->frame_code, 0);
+		cr_assert_eq(o->frame_previous, 8);
+		cr_assert_eq(o->frame_prev_instr, 56);
+		cr_assert_eq(o->instr_kind, PBPF_INSTR_PTR);
+		cr_assert_eq(o->lines_format, PBPF_LINES_LOCATIONS);
+		cr_assert_eq(o->tuple_items, 32); /* ob_hash before ob_item */
+		cr_assert_eq(o->code_code_adaptive, 208);
+		cr_assert_eq(o->code_shim_flag, 0x2000000); /* CO_NO_MONITORING_EVENTS */
+		cr_assert_eq(o->attr_layout, PBPF_ATTR_313);
+		cr_assert_eq(o->inline_values_at, 16);
+		cr_assert_eq(o->tstate_frame, 72);
+		cr_assert_eq(o->tstate_thread_id, minor == 14 ? 152 : 176);
+	}
+	for (unsigned int minor = 9; minor <= 13; minor++) {
+		cr_assert_eq(pyoffsets_find(3, minor)->rules.stackref_tag_mask, 0);
+		cr_assert_eq(pyoffsets_find(3, minor)->rules.inline_values_at_basicsize, 0);
+	}
+}
+
 Test(pyoffsets, supported_versions)
 {
-	static const unsigned int other[][2] = { { 3, 8 },  { 3, 14 }, { 2, 7 },
+	static const unsigned int other[][2] = { { 3, 8 },  { 3, 16 }, { 2, 7 },
 						 { 4, 11 }, { 0, 0 },  { 11, 3 } };
 
-	for (unsigned int minor = 9; minor <= 13; minor++)
+	for (unsigned int minor = 9; minor <= 15; minor++)
 		cr_assert_not_null(pyoffsets_find(3, minor), "3.%u", minor);
 	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
 		cr_assert_null(pyoffsets_find(other[i][0], other[i][1]), "%u.%u", other[i][0],
 			       other[i][1]);
-	cr_assert_str_eq(pyoffsets_supported(), "3.9, 3.10, 3.11, 3.12, 3.13");
+	cr_assert_str_eq(pyoffsets_supported(), "3.9, 3.10, 3.11, 3.12, 3.13, 3.14, 3.15");
 }
 
 Test(pyoffsets, names)

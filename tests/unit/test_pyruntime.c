@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Per-target offsets (src/python/pyruntime.c) against live pyenv interpreters of
- * every supported version.  Oracles: the table itself (measured by gdb on the
- * debug builds, re-checked by tools/gen-offsets --check) for what 3.13's
- * _Py_DebugOffsets must agree with, and gdb attached to the same process for
- * the address of the GIL holder's word.  Garbage debug-offset images must be
- * refused, never half-applied.
+ * 3.9-3.13 and the _Py_DebugOffsets images of live 3.13, 3.14 and 3.15
+ * interpreters (tests/unit/data).  Oracles: the table itself (measured by gdb
+ * on each build's DWARF, re-checked by tools/gen-offsets --check) for what
+ * the images must agree with, and gdb attached to the same process for the
+ * address of the GIL holder's word.  Garbage, truncated or foreign images
+ * must be refused, never half-applied; free-threaded builds, pre-releases
+ * and unknown versions are refused by name.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,77 +167,217 @@ static void image_313(uint8_t *img)
 	char msg[256];
 
 	cr_assert_eq(target_resolve(pid, &t, msg, sizeof(msg)), 0, "%s", msg);
-	cr_assert_eq(pyinspect_read(pid, t.runtime_addr, img, PYDEBUG_313_SIZE), 0);
+	cr_assert_eq(pyinspect_read(pid, t.runtime_addr, img, pydebug_size(3, 13)), 0);
 	stop_python(pid);
 }
 
-/* Everything 3.13's _Py_DebugOffsets covers must equal what gdb measured on
- * the debug build: the overlay changes nothing for 3.13.0. */
-Test(pyruntime, py313_debug_offsets_agree_with_the_table)
+/* A _Py_DebugOffsets image read from a running interpreter (tests/unit/data,
+ * found from __FILE__ or from the binary in .output/, like the golden
+ * frames): 3.13.0 from pyenv, 3.14.10, 3.14.10d (Debian's debug build) and
+ * 3.15.2 from Debian sid's, each the first bytes of its live _PyRuntime
+ * (read through /proc/PID/mem at the address nm gives for _PyRuntime). */
+static size_t load_image(const char *name, uint8_t *img, size_t cap)
 {
-	const struct pbpf_py_offsets *row = &pyoffsets_find(3, 13)->off;
-	uint8_t img[PYDEBUG_313_SIZE];
-	struct pbpf_py_offsets off = *row;
+	char src[PATH_MAX], exe[PATH_MAX], path[PATH_MAX];
+	size_t n = 0;
+	ssize_t len;
+	FILE *f;
 
-	image_313(img);
-	cr_assert_eq(pydebug_overlay_313(img, sizeof(img), 3, 13, &off), 0);
-	/* The debug offsets do not name interpreters.main: the main interpreter
-	 * is then found by id on the list. */
-	cr_assert_eq(off.runtime_interp_main, PBPF_NONE);
-	off.runtime_interp_main = row->runtime_interp_main;
-	cr_assert_eq(memcmp(&off, row, sizeof(off)), 0,
-		     "an offset published by 3.13.0 differs from the gdb table");
+	snprintf(src, sizeof(src), "%s", __FILE__);
+	snprintf(path, sizeof(path), "%s/data/%s", dirname(src), name);
+	if (access(path, R_OK) != 0 &&
+	    (len = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+		exe[len] = 0;
+		snprintf(path, sizeof(path), "%s/../tests/unit/data/%s", dirname(exe), name);
+	}
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "cannot open %s: %s", path, strerror(errno));
+	n = fread(img, 1, cap, f);
+	fclose(f);
+	return n;
 }
 
+static void put64(uint8_t *img, size_t at, uint64_t v)
+{
+	memcpy(img + at, &v, 8);
+}
+
+struct image_case {
+	const char *file;
+	unsigned int minor;
+	size_t size; /* sizeof(_Py_DebugOffsets), from gdb's ptype /o */
+	uint64_t version;
+};
+
+static const struct image_case images[] = {
+	{ "pydebug-3.13.0.bin", 13, 584, 0x030d00f0 },
+	{ "pydebug-3.14.10.bin", 14, 760, 0x030e0af0 },
+	{ "pydebug-3.14.10d.bin", 14, 760, 0x030e0af0 },
+	{ "pydebug-3.15.2.bin", 15, 888, 0x030f02f0 },
+};
+
+/* Everything an interpreter's _Py_DebugOffsets covers must equal what gdb
+ * measured on the DWARF of that build (3.14.10d: of the release build, whose
+ * layouts the debug build shares): two independent sources agree, so the
+ * overlay changes nothing on the builds the table was measured on. */
+Test(pyruntime, debug_offsets_agree_with_the_table)
+{
+	for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++) {
+		const struct py_version_offsets *row = pyoffsets_find(3, images[i].minor);
+		struct pbpf_py_offsets off = row->off;
+		struct py_version_rules rules = row->rules;
+		uint8_t img[PYDEBUG_MAX_SIZE + 8];
+		uint64_t version;
+		char msg[256] = "";
+
+		cr_assert_eq(load_image(images[i].file, img, sizeof(img)), images[i].size, "%s",
+			     images[i].file);
+		cr_assert_eq(pydebug_size(3, images[i].minor), images[i].size);
+		cr_assert_eq(memcmp(img, "xdebugpy", 8), 0);
+		memcpy(&version, img + 8, 8);
+		cr_assert_eq(version, images[i].version, "%s: %#lx", images[i].file,
+			     (unsigned long)version);
+		cr_assert_eq(pydebug_overlay(img, images[i].size, 3, images[i].minor, &off, &rules,
+					     msg, sizeof(msg)),
+			     0, "%s: %s", images[i].file, msg);
+		/* The debug offsets do not name interpreters.main: the main
+		 * interpreter is then found by id on the list. */
+		cr_assert_eq(off.runtime_interp_main, PBPF_NONE);
+		off.runtime_interp_main = row->off.runtime_interp_main;
+		cr_assert_eq(memcmp(&off, &row->off, sizeof(off)), 0,
+			     "%s: an offset it publishes differs from the gdb table",
+			     images[i].file);
+		cr_assert_eq(memcmp(&rules, &row->rules, sizeof(rules)), 0, "%s", images[i].file);
+	}
+}
+
+/* The image in tests/unit/data is what a running 3.13.0 holds now. */
+Test(pyruntime, py313_image_is_the_live_one)
+{
+	uint8_t live[PYDEBUG_MAX_SIZE], saved[PYDEBUG_MAX_SIZE];
+
+	image_313(live);
+	cr_assert_eq(load_image("pydebug-3.13.0.bin", saved, sizeof(saved)), 584);
+	cr_assert_eq(memcmp(live, saved, 584), 0);
+}
+
+/* The overlay must refuse `img` and leave the row untouched; `want` is in
+ * the message. */
+static void refused(const uint8_t *img, size_t len, unsigned int minor, int err, const char *want)
+{
+	const struct py_version_offsets *row = pyoffsets_find(3, minor < 16 ? minor : 15);
+	struct pbpf_py_offsets off = row->off;
+	struct py_version_rules rules = row->rules;
+	char msg[256] = "";
+
+	cr_assert_eq(pydebug_overlay(img, len, 3, minor, &off, &rules, msg, sizeof(msg)), err,
+		     "3.%u: %s", minor, msg);
+	cr_assert(strstr(msg, want), "3.%u: \"%s\" lacks \"%s\"", minor, msg, want);
+	cr_assert_eq(memcmp(&off, &row->off, sizeof(off)), 0, "a refused image changed offsets");
+	cr_assert_eq(memcmp(&rules, &row->rules, sizeof(rules)), 0);
+}
+
+/* Each good image, altered one way at a time. */
 Test(pyruntime, bad_debug_offsets_are_refused_untouched)
 {
-	uint8_t good[PYDEBUG_313_SIZE], bad[PYDEBUG_313_SIZE];
-	const struct pbpf_py_offsets *row = &pyoffsets_find(3, 13)->off;
-	struct pbpf_py_offsets off;
-	uint64_t v;
+	/* interpreter_state.gil_runtime_state_holder, thread_state.current_frame
+	 * (gdb's ptype /o struct _Py_DebugOffsets of each build) */
+	static const struct {
+		size_t gil_holder, tstate_frame;
+	} at[] = { { 144, 184 }, { 152, 208 }, { 152, 208 }, { 152, 208 } };
 
-	image_313(good);
-	/* wrong cookie */
-	memcpy(bad, good, sizeof(bad));
-	bad[0] = 'X';
-	off = *row;
-	cr_assert_eq(pydebug_overlay_313(bad, sizeof(bad), 3, 13, &off), -EINVAL);
-	cr_assert_eq(memcmp(&off, row, sizeof(off)), 0);
-	/* another minor version (3.14 has a different layout) */
-	cr_assert_eq(pydebug_overlay_313(good, sizeof(good), 3, 14, &off), -EINVAL);
-	/* a free-threaded build */
-	memcpy(bad, good, sizeof(bad));
-	v = 1;
-	memcpy(bad + 16, &v, 8);
-	cr_assert_eq(pydebug_overlay_313(bad, sizeof(bad), 3, 13, &off), -EINVAL);
-	/* an absurd offset anywhere (here thread_state.current_frame) */
-	memcpy(bad, good, sizeof(bad));
-	v = 1ULL << 40;
-	memcpy(bad + 184, &v, 8);
-	cr_assert_eq(pydebug_overlay_313(bad, sizeof(bad), 3, 13, &off), -EINVAL);
-	/* GIL fields that do not lie inside the GIL struct */
-	memcpy(bad, good, sizeof(bad));
-	v = 8;
-	memcpy(bad + 144, &v, 8);
-	cr_assert_eq(pydebug_overlay_313(bad, sizeof(bad), 3, 13, &off), -EINVAL);
-	/* short, empty, NULL */
-	cr_assert_eq(pydebug_overlay_313(good, sizeof(good) - 1, 3, 13, &off), -EINVAL);
-	cr_assert_eq(pydebug_overlay_313(good, 0, 3, 13, &off), -EINVAL);
-	cr_assert_eq(pydebug_overlay_313(NULL, sizeof(good), 3, 13, &off), -EINVAL);
-	cr_assert_eq(memcmp(&off, row, sizeof(off)), 0, "a refused image changed offsets");
-	/* all zero: no cookie */
-	memset(bad, 0, sizeof(bad));
-	cr_assert_eq(pydebug_overlay_313(bad, sizeof(bad), 3, 13, &off), -EINVAL);
+	for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++) {
+		uint8_t good[PYDEBUG_MAX_SIZE], bad[PYDEBUG_MAX_SIZE];
+		unsigned int minor = images[i].minor;
+		size_t n = images[i].size;
+
+		load_image(images[i].file, good, sizeof(good));
+		memcpy(bad, good, n);
+		bad[0] = 'X';
+		refused(bad, n, minor, -EINVAL, "no _Py_DebugOffsets");
+		/* another minor version's interpreter */
+		refused(good, n, minor == 15 ? 14 : minor + 1, -EINVAL, "_Py_DebugOffsets says");
+		/* an absurd offset (thread_state.current_frame) */
+		memcpy(bad, good, n);
+		put64(bad, at[i].tstate_frame, 1ULL << 40);
+		refused(bad, n, minor, -EINVAL, "do not read as the");
+		/* GIL fields that do not lie inside the GIL struct */
+		memcpy(bad, good, n);
+		put64(bad, at[i].gil_holder, 8);
+		refused(bad, n, minor, -EINVAL, "do not read as the");
+		/* short, tiny, empty, NULL; all zero: no cookie */
+		refused(good, n - 1, minor, -EINVAL, "do not read as the");
+		refused(good, 23, minor, -EINVAL, "no _Py_DebugOffsets");
+		refused(good, 0, minor, -EINVAL, "no _Py_DebugOffsets");
+		refused(NULL, n, minor, -EINVAL, "no _Py_DebugOffsets");
+		memset(bad, 0, n);
+		refused(bad, n, minor, -EINVAL, "no _Py_DebugOffsets");
+	}
+}
+
+/* One version's image read in another's layout, as if a patch release had
+ * moved them: the version word is relabelled, the rest is the other
+ * version's.  Each must be caught by the layout checks. */
+Test(pyruntime, foreign_layout_is_refused)
+{
+	static const struct {
+		const char *file;
+		unsigned int as_minor;
+		uint64_t as_version;
+	} cases[] = {
+		{ "pydebug-3.13.0.bin", 14, 0x030e0af0 },
+		{ "pydebug-3.13.0.bin", 15, 0x030f02f0 },
+		{ "pydebug-3.14.10.bin", 13, 0x030d00f0 },
+		{ "pydebug-3.14.10.bin", 15, 0x030f02f0 },
+		{ "pydebug-3.15.2.bin", 13, 0x030d00f0 },
+		{ "pydebug-3.15.2.bin", 14, 0x030e0af0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t img[PYDEBUG_MAX_SIZE];
+		/* The bytes after a shorter image are whatever _PyRuntime holds
+		 * next: the other tests' zeros would be refused as absurd for the
+		 * wrong reason, so repeat the image instead. */
+		size_t n = load_image(cases[i].file, img, sizeof(img));
+
+		for (size_t j = n; j < sizeof(img); j++)
+			img[j] = img[24 + (j - n) % (n - 24)];
+		put64(img, 8, cases[i].as_version);
+		refused(img, sizeof(img), cases[i].as_minor, -EINVAL, "do not read as the");
+	}
+}
+
+/* Builds refused by name, with the remedy or the supported versions. */
+Test(pyruntime, refused_builds_are_named)
+{
+	uint8_t img[PYDEBUG_MAX_SIZE];
+	size_t n;
+
+	n = load_image("pydebug-3.14.10.bin", img, sizeof(img));
+	put64(img, 16, 1);
+	refused(img, n, 14, -ENOTSUP, "CPython 3.14.10 is a free-threaded build (3.14t)");
+	n = load_image("pydebug-3.15.2.bin", img, sizeof(img));
+	put64(img, 8, 0x030f00b2);
+	refused(img, n, 15, -ENOTSUP,
+		"CPython 3.15.0b2 is a pre-release, whose _Py_DebugOffsets layout is not "
+		"verified; supported: final releases of CPython 3.13, 3.14, 3.15");
+	put64(img, 8, 0x030f02c1);
+	refused(img, n, 15, -ENOTSUP, "CPython 3.15.2rc1 is a pre-release");
+	put64(img, 8, 0x031000f0);
+	refused(img, n, 16, -ENOTSUP,
+		"CPython 3.16.0 has no known _Py_DebugOffsets layout; supported: CPython "
+		"3.13, 3.14, 3.15");
 }
 
 Test(pyruntime, frame_window_covers_the_sampled_fields)
 {
 	/* 3.9: f_lasti at 104; 3.10: f_lasti at 96; 3.11: owner at 69;
-	 * 3.12/3.13: owner at 70 (DESIGN.md section 4, gdb). */
-	static const uint32_t want[] = { 112, 104, 80, 80, 80 };
+	 * 3.12/3.13: owner at 70 (DESIGN.md section 4, gdb); 3.14/3.15: owner
+	 * at 74 (gdb on Debian's DWARF). */
+	static const uint32_t want[] = { 112, 104, 80, 80, 80, 88, 88 };
 	struct pbpf_py_offsets o;
 
-	for (unsigned int minor = 9; minor <= 13; minor++)
+	for (unsigned int minor = 9; minor <= 15; minor++)
 		cr_assert_eq(pyruntime_frame_window(&pyoffsets_find(3, minor)->off),
 			     want[minor - 9], "3.%u", minor);
 	o = pyoffsets_find(3, 11)->off;
@@ -254,7 +398,7 @@ Test(pyruntime, unsupported_version_names_the_supported_ones)
 	strcpy(t.interp, "/usr/lib/libpython3.8.so.1.0");
 	cr_assert_eq(pyruntime_offsets(&t, &off, msg, sizeof(msg)), -ENOTSUP);
 	cr_assert(strstr(msg, "CPython 3.8") && strstr(msg, "not supported") &&
-			  strstr(msg, "supported: CPython 3.9, 3.10, 3.11, 3.12, 3.13"),
+			  strstr(msg, "supported: CPython 3.9, 3.10, 3.11, 3.12, 3.13, 3.14, 3.15"),
 		  "%s", msg);
 }
 
