@@ -24,7 +24,7 @@ static long locals_scan_step(__u64 i, void *ctx)
 
 	if (i >= s->n || i >= PY_LOCALS_MAX || s->want->nfound >= s->want->nwant)
 		return 1;
-	val = s->sc->slots[i & (PY_LOCALS_MAX - 1)];
+	val = stackref_obj(s->py, s->sc->slots[i & (PY_LOCALS_MAX - 1)]);
 	if (val && !read_ascii_key(s->py, s->sc->names[i & (PY_LOCALS_MAX - 1)], &s->key))
 		want_match(s->want, &s->key, (const void *)val, i);
 	return 0;

@@ -56,7 +56,7 @@ static __always_inline bool is_wsgi_app(const struct pbpf_py_offsets *py, const 
 {
 	struct py_key k;
 
-	*code = read_ptr(frame + py->frame_code);
+	*code = (const void *)stackref_obj(py, (__u64)read_ptr(frame + py->frame_code));
 	return *code && !read_ascii_key(py, (__u64)read_ptr(*code + py->code_name), &k) &&
 	       key_is(&k, PBPF_NAME_WSGI_APP);
 }
@@ -271,7 +271,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 		__sync_fetch_and_add(&stats.request_ends, 1);
 		goto no_frame;
 	}
-	key.ctx = (__u64)read_ptr(frame + py->frame_localsplus);
+	key.ctx = stackref_obj(py, (__u64)read_ptr(frame + py->frame_localsplus));
 	found = bpf_map_lookup_elem(&inflight, &key);
 	if (found && (found->depth || found->emitted) && nested_pop(py, found, frame, &key))
 		return 0;

@@ -26,10 +26,12 @@ struct walk_ctx {
 #define FRAME_WORDS 16 /* the frame window is at most 128 bytes */
 
 /* One frame per step, one read of its first frame_window bytes: code,
- * previous, the instruction word and (3.11+) the owner all sit there.  3.12+
- * entry frames (owner FRAME_OWNED_BY_CSTACK) are skipped: not Python code.
- * (3.13's __init__ clean-up shim is owned by the thread; the symbolizer
- * recognises its code by co_flags.) */
+ * previous, the instruction word and (3.11+) the owner all sit there.  Frames
+ * owned by the C stack (3.12/3.13's entry frames) or the interpreter (3.14+,
+ * 3.15's base frame) are skipped, as CPython's own walkers do: owner >= that
+ * value.  (3.13+'s __init__ clean-up shim is owned by the thread; the
+ * symbolizer recognises its code by co_flags.)  3.14+ code pointers are
+ * tagged stack references. */
 static long walk_step(__u64 i, void *ctx)
 {
 	struct walk_ctx *w = ctx;
@@ -51,13 +53,14 @@ static long walk_step(__u64 i, void *ctx)
 	w->frame = (const void *)word_field(f, FRAME_WORDS, py->frame_previous, 8);
 	/* A shim neither counts toward --max-depth nor makes a stack "cut". */
 	if (py->frame_owner != PBPF_NONE &&
-	    word_field(f, FRAME_WORDS, py->frame_owner, 1) == py->frame_owner_cstack)
+	    word_field(f, FRAME_WORDS, py->frame_owner, 1) >= py->frame_owner_cstack)
 		return 0;
 	if (n >= max_depth || n >= PBPF_STACK_MAX) {
 		w->e->truncated = 1;
 		return 1;
 	}
-	w->e->code[n & (PBPF_STACK_MAX - 1)] = word_field(f, FRAME_WORDS, py->frame_code, 8);
+	w->e->code[n & (PBPF_STACK_MAX - 1)] =
+		stackref_obj(py, word_field(f, FRAME_WORDS, py->frame_code, 8));
 	/* 3.9/3.10: int f_lasti; later versions: a pointer. */
 	w->e->instr[n & (PBPF_STACK_MAX - 1)] =
 		word_field(f, FRAME_WORDS, py->frame_prev_instr,

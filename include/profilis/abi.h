@@ -93,12 +93,16 @@ enum pbpf_instr_kind {
  * and, for 3.13+, the target's own _Py_DebugOffsets.
  */
 struct pbpf_py_offsets {
-	__u64 runtime_addr;	      /* &_PyRuntime in the target */
-	__u64 none_addr;	      /* &_Py_NoneStruct in the target */
-	__u64 unicode_type_addr;      /* &PyUnicode_Type: what is exactly a str */
-	__u64 long_type_addr;	      /* &PyLong_Type: what is exactly an int */
-	__u64 holder_addr;	      /* word holding the GIL holder's tstate */
-	__u64 holder_locked_addr;     /* int "GIL locked", 0: holder is exact */
+	__u64 runtime_addr;	  /* &_PyRuntime in the target */
+	__u64 none_addr;	  /* &_Py_NoneStruct in the target */
+	__u64 unicode_type_addr;  /* &PyUnicode_Type: what is exactly a str */
+	__u64 long_type_addr;	  /* &PyLong_Type: what is exactly an int */
+	__u64 holder_addr;	  /* word holding the GIL holder's tstate */
+	__u64 holder_locked_addr; /* int "GIL locked", 0: holder is exact */
+	/* 3.14+: frames hold tagged _PyStackRefs (f_executable, localsplus); the
+	 * low bits to clear before use (0 before 3.14).  A local whose tag bits
+	 * are all set is a tagged int, not an object. */
+	__u64 stackref_tag_mask;
 	__u32 runtime_tstate_current; /* _PyRuntime.gilstate.tstate_current
 					 * (3.9-3.11), else PBPF_NONE */
 	__u32 runtime_interp_main;    /* _PyRuntime.interpreters.main, PBPF_NONE:
@@ -113,7 +117,9 @@ struct pbpf_py_offsets {
 	__u32 frame_previous;	      /* previous / f_back */
 	__u32 frame_localsplus;
 	__u32 frame_owner;	    /* char owner, PBPF_NONE: no such field */
-	__u32 frame_owner_cstack;   /* owner of a C-stack shim frame (skip) */
+	__u32 frame_owner_cstack;   /* owners from this up are not Python code:
+				     * 3.12's C-stack entry frame, 3.14's
+				     * interpreter-owned frames (skipped) */
 	__u32 code_name;	    /* PyCodeObject.co_name */
 	__u32 code_localsplusnames; /* co_localsplusnames (3.9/3.10: co_varnames) */
 	__u32 code_nlocalsplus;	    /* co_nlocalsplus (3.9/3.10: co_nlocals) */

@@ -379,6 +379,7 @@ int pyruntime_offsets_rules(const struct target *t, struct pbpf_py_offsets *out,
 			return err;
 		}
 	}
+	out->stackref_tag_mask = rules->stackref_tag_mask;
 	out->frame_window = pyruntime_frame_window(out);
 	if (!out->frame_window) {
 		snprintf(msg, msglen, "PID %d: frame fields beyond 128 bytes", t->pid);

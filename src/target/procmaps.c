@@ -12,20 +12,24 @@
 
 int maps_parse_line(const char *line, struct maps_entry *out)
 {
-	unsigned long long start, end, off;
+	unsigned long long start, end, off, inode;
+	unsigned int major, minor;
 	char perms[8];
 	int pos = 0;
 	const char *p;
 	size_t len;
 
 	memset(out, 0, sizeof(*out));
-	if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %*u%n", &start, &end, perms, &off, &pos) !=
-		    4 ||
+	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu%n", &start, &end, perms, &off, &major,
+		   &minor, &inode, &pos) != 7 ||
 	    pos == 0 || end < start || strlen(perms) != 4)
 		return -EINVAL;
 	out->start = start;
 	out->end = end;
 	out->offset = off;
+	out->dev_major = major;
+	out->dev_minor = minor;
+	out->inode = inode;
 	memcpy(out->perms, perms, 5);
 	p = line + pos;
 	while (*p == ' ' || *p == '\t')
@@ -101,7 +105,11 @@ int maps_find_python(FILE *maps, struct py_mapping *out)
 		out->version_hint = kind;
 		out->is_lib = is_lib;
 		out->start = e.start;
+		out->end = e.end;
 		out->offset = e.offset;
+		out->dev_major = e.dev_major;
+		out->dev_minor = e.dev_minor;
+		out->inode = e.inode;
 		found = 1;
 	}
 	free(line);

@@ -12,6 +12,8 @@
 
 struct maps_entry {
 	uint64_t start, end, offset;
+	unsigned int dev_major, dev_minor;
+	uint64_t inode;
 	char perms[5];
 	char path[MAPS_PATH_MAX];
 };
@@ -25,10 +27,12 @@ int maps_parse_line(const char *line, struct maps_entry *out);
 int maps_python_kind(const char *path);
 
 struct py_mapping {
-	char path[MAPS_PATH_MAX]; /* as the target sees it */
-	int version_hint;	  /* from the file name, see maps_python_kind */
-	int is_lib;		  /* libpython: shared-library layout */
-	uint64_t start, offset;	  /* one mapping of the file: for load bias */
+	char path[MAPS_PATH_MAX];    /* as the target sees it */
+	int version_hint;	     /* from the file name, see maps_python_kind */
+	int is_lib;		     /* libpython: shared-library layout */
+	uint64_t start, end, offset; /* one mapping of the file: for load bias */
+	unsigned int dev_major, dev_minor;
+	uint64_t inode; /* the file, to check a path names the one mapped */
 };
 
 /* Scans maps text for the interpreter: libpython wins over the executable

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include "elfsym.h"
 #include "target.h"
 
@@ -65,6 +67,50 @@ static int find_mapping(struct target *t, struct py_mapping *m, char *msg, size_
 			 "libpython mapping",
 			 t->pid, t->comm, t->exe[0] ? t->exe : "unknown executable");
 	return err ? -ENOEXEC : 0;
+}
+
+/* Whether `path` opens the file of mapping `m` (same inode; same device too
+ * unless only the inode is comparable, as through map_files). */
+static bool is_mapped_file(const char *path, const struct py_mapping *m, bool check_dev)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return false;
+	return st.st_ino == m->inode &&
+	       (!check_dev || st.st_dev == makedev(m->dev_major, m->dev_minor));
+}
+
+/*
+ * Where this process opens the interpreter the target maps, whatever the
+ * target's root: the mapping itself through /proc/PID/map_files (host,
+ * chroot and pivot_root alike; it needs CAP_SYS_ADMIN, as uprobes do), else
+ * the path under /proc/PID/root (a container's mount namespace), else the
+ * path as mapped (a chroot's maps show it from our root).  A path is taken
+ * only when it is the mapped file, so a file planted at the same name in
+ * another root is never read.
+ */
+static int find_interp_file(struct target *t, const struct py_mapping *m, char *msg, size_t msglen)
+{
+	char *out = t->interp_host;
+	size_t len = sizeof(t->interp_host);
+
+	snprintf(out, len, "/proc/%d/map_files/%llx-%llx", t->pid, (unsigned long long)m->start,
+		 (unsigned long long)m->end);
+	if (is_mapped_file(out, m, false))
+		return 0;
+	snprintf(out, len, "/proc/%d/root%s", t->pid, m->path);
+	if (is_mapped_file(out, m, true))
+		return 0;
+	snprintf(out, len, "%s", m->path);
+	if (is_mapped_file(out, m, true))
+		return 0;
+	snprintf(msg, msglen,
+		 "cannot open the interpreter %s of PID %d: neither /proc/%d/map_files "
+		 "(needs CAP_SYS_ADMIN), nor /proc/%d/root%s, nor %s is the mapped file (inode "
+		 "%llu)",
+		 m->path, t->pid, t->pid, t->pid, m->path, m->path, (unsigned long long)m->inode);
+	return -ENOENT;
 }
 
 static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, size_t msglen)
@@ -170,7 +216,9 @@ int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
 	if (err)
 		return err;
 	snprintf(t->interp, sizeof(t->interp), "%s", m.path);
-	snprintf(t->interp_host, sizeof(t->interp_host), "/proc/%d/root%s", pid, m.path);
+	err = find_interp_file(t, &m, msg, msglen);
+	if (err)
+		return err;
 	t->is_lib = m.is_lib;
 	ef = elf_file__open(t->interp_host);
 	if (!ef) {

@@ -17,7 +17,7 @@ struct target {
 	char comm[64];
 	char exe[MAPS_PATH_MAX];	      /* readlink /proc/PID/exe */
 	char interp[MAPS_PATH_MAX];	      /* interpreter file, as the target sees it */
-	char interp_host[MAPS_PATH_MAX + 32]; /* the same, via /proc/PID/root */
+	char interp_host[MAPS_PATH_MAX + 32]; /* the same file, as we open it */
 	int is_lib;			      /* shared libpython (else the executable) */
 	int is_pie;			      /* ET_DYN: addresses need the load bias */
 	unsigned int py_major, py_minor, py_micro;

@@ -30,6 +30,10 @@ Test(procmaps, line_with_path)
 	cr_assert_eq(e.offset, 0);
 	cr_assert_str_eq(e.perms, "r--p");
 	cr_assert_str_eq(e.path, "/usr/bin/python3.11");
+	/* The file's identity: a path is used only when it names this inode. */
+	cr_assert_eq(e.dev_major, 0xfe);
+	cr_assert_eq(e.dev_minor, 1);
+	cr_assert_eq(e.inode, 1835092);
 }
 
 Test(procmaps, shared_lib_high_address_and_offset)
