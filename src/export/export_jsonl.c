@@ -128,8 +128,11 @@ int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 	pos = put_raw(buf, size, pos, ",\"dur_ns\":%" PRIu64 ",\"error\":%s", r->dur_ns,
 		      r->error ? "true" : "false");
 	pos = PUT_TEXT(buf, size, pos, r, exception_type);
-	pos = put_raw(buf, size, pos, ",\"sample_rate\":%.6g,\"pid\":%u,\"tid\":%u}\n",
-		      r->sample_rate, r->pid, r->tid);
+	pos = put_raw(buf, size, pos, ",\"sample_rate\":%.6g,\"pid\":%u", r->sample_rate, r->pid);
+	/* In a container: the PID the process has there (1 for its master). */
+	if (r->ns_pid)
+		pos = put_raw(buf, size, pos, ",\"ns_pid\":%u", r->ns_pid);
+	pos = put_raw(buf, size, pos, ",\"tid\":%u}\n", r->tid);
 	if (pos < 0 && size)
 		buf[0] = 0;
 	return pos;

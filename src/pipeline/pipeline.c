@@ -20,6 +20,7 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 	const struct pbpf_req_event *ev = items;
 	struct pipeline *p = ctx;
 	struct request_record r;
+	pid_t ns;
 
 	if (p->profile && p->stacks)
 		collector__flush(p->stacks);
@@ -29,6 +30,8 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 			continue;
 		}
 		p->decoded++;
+		ns = nspid_cached(&p->nspids, r.pid, r.ts_ns);
+		r.ns_pid = ns > 0 && ns != (pid_t)r.pid ? ns : 0;
 		if (p->filter && r.has_path && filter__excluded(p->filter, r.path))
 			continue; /* counted by the filter */
 		if (p->profile)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "nspid.h"
 
 struct aggregator;
 struct collector;
@@ -30,6 +31,7 @@ struct pipeline {
 	struct collector *stacks;
 	uint64_t profile_every_ns; /* PROFILE records period, 0: only at exit */
 	uint64_t next_profile_ns;
+	struct nspid_cache nspids; /* for records' ns_pid */
 	uint64_t decoded;
 	uint64_t malformed; /* events that failed to decode */
 };

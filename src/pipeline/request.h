@@ -27,6 +27,7 @@ struct request_record {
 	uint64_t dur_ns;
 	uint64_t time_unix_ns; /* CLOCK_REALTIME at request end */
 	uint32_t pid, tid;
+	uint32_t ns_pid;    /* pid in its own namespace when that differs, else 0 */
 	int status;	    /* -1: unknown */
 	double sample_rate; /* probability this request was recorded (1.0 = all) */
 	bool error;

@@ -62,6 +62,23 @@ Test(jsonl, golden_line)
 	cr_assert_eq(n, (int)strlen(golden));
 }
 
+/* A process in a container: its PID there follows the host PID; a process
+ * in the host's namespace has no ns_pid field (the golden line). */
+Test(jsonl, ns_pid_after_pid)
+{
+	struct request_record r;
+	char buf[JSONL_LINE_MAX], want[64];
+
+	sample(&r);
+	r.ns_pid = 1;
+	cr_assert_gt(jsonl_encode_request(&r, buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "\"pid\":%u,\"ns_pid\":1,\"tid\":%u}\n", r.pid, r.tid);
+	cr_assert_not_null(strstr(buf, want), "%s", buf);
+	r.ns_pid = 0;
+	cr_assert_gt(jsonl_encode_request(&r, buf, sizeof(buf)), 0);
+	cr_assert_null(strstr(buf, "ns_pid"), "%s", buf);
+}
+
 Test(jsonl, null_fields)
 {
 	static const char want[] =
