@@ -15,6 +15,7 @@ import test_fields  # noqa: E402
 import test_live  # noqa: E402
 import test_loader  # noqa: E402
 import test_targets  # noqa: E402
+import test_containers  # noqa: E402
 import test_pipeline  # noqa: E402
 import test_profile  # noqa: E402
 import test_requests  # noqa: E402
@@ -23,7 +24,8 @@ import test_trust  # noqa: E402
 import test_versions  # noqa: E402
 
 MODULES = [test_requests, test_fields, test_servers, test_versions, test_errors, test_pipeline,
-           test_live, test_profile, test_trust, test_loader, test_targets]
+           test_live, test_profile, test_trust, test_loader, test_targets,
+           test_containers]
 
 
 def main():
