@@ -45,7 +45,7 @@ BENCH_BIN := $(OUTPUT)/bench-pipeline
 # The BPF object and skeleton are inputs of every build, not throw-away
 # intermediates: keep them so a second `make` has nothing to do.
 .SECONDARY: $(SKELS) $(BPF_OBJ) $(BPF_UNITS)
-.PHONY: all deps test unit integration demo bench soak fmt check-fmt vmlinux clean offsets-check fuzz fuzz-smoke
+.PHONY: all deps deps-host test unit integration demo bench soak fmt check-fmt vmlinux clean offsets-check fuzz fuzz-smoke
 
 all: profilis-bpf
 
@@ -85,9 +85,14 @@ $(BENCH_BIN): tools/bench_pipeline.c $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
 
-# Installs the Debian packages the build, the tests and the demo need.
-deps:
+# deps-host installs the Debian packages the build, the demo and the
+# benchmarks need; deps adds the cached root file systems the tests run
+# CPython 3.14/3.15 (Debian sid) and 3.11 (bookworm) containers from.
+deps-host:
 	$(Q)tools/install-deps
+
+deps: deps-host
+	$(Q)$(MAKE) --no-print-directory rootfs
 
 unit: $(UNIT_BIN)
 	$(Q)$(UNIT_BIN) --jobs 2
@@ -102,17 +107,17 @@ test: deps
 offsets-check:
 	$(Q)tools/gen-offsets --check
 
-demo: deps
+demo: deps-host
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo
 
-bench: deps
+bench: deps-host
 	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
 	$(Q)tools/bench
 
 # Not part of `make test`: 10 minutes of load with worker churn, a full disk
 # and a stopped tracer, then an exact account (SOAK_SECONDS=N for another length).
-soak: deps
+soak: deps-host
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/soak
 
@@ -136,6 +141,7 @@ clean:
 	$(Q)rm -rf $(OUTPUT) profilis-bpf
 
 include tests/fuzz/fuzz.mk
+include tests/containers.mk
 
 -include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/src/*/*.d $(OUTPUT)/bpf/*.d \
 	$(OUTPUT)/bench-pipeline.d)
