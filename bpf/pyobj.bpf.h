@@ -158,17 +158,10 @@ static __always_inline __s64 read_status(const struct pbpf_py_offsets *py, const
 	return digit & ((1U << 30) - 1);
 }
 
-/* A frame's _PyStackRef (3.14+ f_executable and locals) as an object
- * address: its tag bits cleared; 0 for a NULL reference (the tag alone) or
- * a tagged int (all tag bits set), which is not an object.  Before 3.14
- * the mask is 0 and the word is the object pointer itself. */
+/* A frame's _PyStackRef as an object address (pbpf_stackref_obj). */
 static __always_inline __u64 stackref_obj(const struct pbpf_py_offsets *py, __u64 ref)
 {
-	__u64 mask = py->stackref_tag_mask;
-
-	if (mask && (ref & mask) == mask)
-		return 0;
-	return ref & ~mask;
+	return pbpf_stackref_obj(py->stackref_tag_mask, ref);
 }
 
 /* The PyThreadState that holds the GIL, NULL when none does.  3.9-3.11 keep

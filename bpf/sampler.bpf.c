@@ -52,8 +52,7 @@ static long walk_step(__u64 i, void *ctx)
 	}
 	w->frame = (const void *)word_field(f, FRAME_WORDS, py->frame_previous, 8);
 	/* A shim neither counts toward --max-depth nor makes a stack "cut". */
-	if (py->frame_owner != PBPF_NONE &&
-	    word_field(f, FRAME_WORDS, py->frame_owner, 1) >= py->frame_owner_cstack)
+	if (pbpf_frame_is_shim(py, word_field(f, FRAME_WORDS, py->frame_owner, 1)))
 		return 0;
 	if (n >= max_depth || n >= PBPF_STACK_MAX) {
 		w->e->truncated = 1;

@@ -202,6 +202,33 @@ struct pbpf_proc_desc {
 	struct pbpf_py_offsets py;
 };
 
+/*
+ * Version rules both sides apply, written once here so the unit tests check
+ * the code the BPF programs run.
+ */
+#define PBPF_RULE static inline __attribute__((always_inline))
+
+/* A frame's _PyStackRef (3.14+ f_executable and locals) as an object
+ * address: the tag bits cleared; 0 for a NULL reference (the tag alone) or a
+ * tagged int (all tag bits set), which is not an object.  Before 3.14 the
+ * mask is 0 and the word is the object pointer itself. */
+PBPF_RULE __u64 pbpf_stackref_obj(__u64 tag_mask, __u64 ref)
+{
+	if (tag_mask && (ref & tag_mask) == tag_mask)
+		return 0;
+	return ref & ~tag_mask;
+}
+
+/* Whether a frame is not Python code and is skipped in a stack: owned by the
+ * C stack (3.12/3.13 entry frames) or the interpreter (3.14+, 3.15's base
+ * frame), every owner from frame_owner_cstack up, as CPython's own walkers
+ * decide; never before 3.12 (frame_owner_cstack is PBPF_NONE). */
+PBPF_RULE int pbpf_frame_is_shim(const struct pbpf_py_offsets *py, __u8 owner)
+{
+	return py->frame_owner != PBPF_NONE && py->frame_owner_cstack != PBPF_NONE &&
+	       owner >= py->frame_owner_cstack;
+}
+
 #define PBPF_PREFIX_MAX 8    /* exclusion prefixes checked in BPF */
 #define PBPF_PREFIX_BYTES 64 /* longer ones are checked in userspace */
 

@@ -95,6 +95,7 @@ def acceptance(server, pids_fn):
               "summary does not say %d recorded, 0 lost:\n%s", total, prof.stderr())
         log("    %d requests, %d records, %d routes" % (total, len(records),
                                                       len({r['route'] for r in records})))
+        return records
     finally:
         prof.close()
 
