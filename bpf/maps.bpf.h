@@ -33,6 +33,8 @@ PBPF_GLOBAL const volatile struct pbpf_filter_cfg filter PBPF_INIT({ .sample_thr
 PBPF_GLOBAL const volatile __u64 wake_bytes PBPF_INIT(1 << 19);
 /* Frames per stack (--max-depth). */
 PBPF_GLOBAL const volatile __u32 max_depth PBPF_INIT(64);
+/* --all: every exec is reported to userspace, traced or not. */
+PBPF_GLOBAL const volatile bool discover_all PBPF_INIT(false);
 /* Off (-F 0 --no-offcpu): the request probes skip the per-thread bookkeeping. */
 PBPF_GLOBAL const volatile bool stacks_enabled PBPF_INIT(true);
 

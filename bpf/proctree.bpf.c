@@ -37,7 +37,8 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 
 /* A traced process replaced its image: stop reading its memory with the old
  * addresses and ask userspace to resolve the new one (gunicorn's USR2 upgrade,
- * `sh -c 'exec python ...'`). */
+ * `sh -c 'exec python ...'`).  With --all every new image is reported: it may
+ * be a CPython to trace. */
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(on_exec)
 {
@@ -45,13 +46,20 @@ int BPF_PROG(on_exec)
 	struct pbpf_proc_desc *d = traced(tgid);
 	struct pbpf_proc_event *e;
 
-	if (!d)
+	if (d) {
+		d->flags |= PBPF_PROC_EXECED;
+		__sync_fetch_and_add(&stats.execs, 1);
+	} else if (!discover_all) {
 		return 0;
-	d->flags |= PBPF_PROC_EXECED;
-	__sync_fetch_and_add(&stats.execs, 1);
+	}
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
-		return 0; /* userspace finds it at its next scan of the traced set */
+	if (!e) {
+		/* A traced one is found at userspace's next scan of the set (by
+		 * its mark); a new one is lost, and counted. */
+		if (!d)
+			__sync_fetch_and_add(&stats.exec_report_drops, 1);
+		return 0;
+	}
 	e->kind = PBPF_EV_EXEC;
 	e->pid = tgid;
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);

@@ -127,12 +127,17 @@ SEC("perf_event")
 int on_cpu_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	const struct pbpf_proc_desc *d = traced(id >> 32);
+	__u32 tgid = id >> 32;
+	const struct pbpf_proc_desc *d = traced(tgid);
 	const struct pbpf_py_offsets *py = readable(d);
 	const void *holder, *tstate;
 	struct pbpf_stack_event *e;
 
 	if (!py)
+		return 0;
+	/* A node agent samples only Flask services: every other CPython on the
+	 * node (a cron job, a CLI) costs no stack walks. */
+	if (discover_all && !bpf_map_lookup_elem(&flask_seen, &tgid))
 		return 0;
 	holder = gil_holder(py);
 	tstate = thread_state(py, (__u32)id, holder);

@@ -78,6 +78,7 @@ enum {
 	OPT_LIST,
 	OPT_MAX_PROCS,
 	OPT_MAX_INFLIGHT,
+	OPT_ALL,
 };
 
 static const struct argp_option options[] = {
@@ -85,6 +86,10 @@ static const struct argp_option options[] = {
 	{ "pid", 'p', "PID", 0,
 	  "Process to trace, with all its descendants (required; repeat for several: "
 	  "each may run another CPython version)",
+	  1 },
+	{ "all", OPT_ALL, 0, 0,
+	  "Trace every CPython process on this node, in any container, and every one that "
+	  "starts later (a node agent, e.g. a Kubernetes DaemonSet); with -p, those too",
 	  1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until Ctrl-C/SIGTERM)", 1 },
 	{ "list", OPT_LIST, 0, 0,
@@ -411,6 +416,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_SPEEDSCOPE: cfg->speedscope = arg; break;
 	case OPT_CHECK: cfg->check = true; break;
 	case OPT_LIST: cfg->list = true; break;
+	case OPT_ALL: cfg->all = true; break;
 	case OPT_STATS_JSON: cfg->stats_json = arg; break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
@@ -434,8 +440,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_ARG: argp_error(state, "unexpected argument '%s'", arg); break;
 	case ARGP_KEY_END:
-		if (!cfg->n_pids && !cfg->check && !cfg->list)
-			argp_error(state, "-p PID is required");
+		if (!cfg->n_pids && !cfg->all && !cfg->check && !cfg->list)
+			argp_error(state, "-p PID or --all is required");
 		break;
 	default: return ARGP_ERR_UNKNOWN;
 	}

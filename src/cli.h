@@ -21,6 +21,7 @@ struct config {
 	int n_pids;
 	bool check;	   /* --check: report machine support, exit */
 	bool list;	   /* --list: Python processes, exit */
+	bool all;	   /* --all: every CPython on the node */
 	double duration_s; /* 0: until interrupted */
 	int verbosity;	   /* 0 normal, 1 -v, 2 -vv */
 	int quiet;

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "preflight.h"
+#include "procs.h"
 #include "profile.h"
 #include "interps.h"
 #include "router.h"
@@ -54,6 +55,7 @@ struct app {
 	struct collector *collector; /* request records -> pipeline */
 	struct collector *stacks;    /* stack events -> profile (symbolized there) */
 	struct loader *loader;
+	struct procs *procs; /* which processes are traced */
 	struct aggregator *agg;
 	struct profile *profile;
 	struct live *live;
@@ -84,7 +86,7 @@ static void on_exec(void *ctx, uint32_t pid)
 {
 	struct app *a = ctx;
 
-	loader__exec_seen(a->loader, pid);
+	procs__exec_seen(a->procs, pid);
 }
 
 static void on_first_seen(void *ctx, uint32_t pid)
@@ -288,8 +290,7 @@ static int attach(struct app *a)
 
 	sinks.ctx = a;
 	filter__bpf_config(a->filter, a->cfg.sample, a->cfg.keep_errors, &fcfg);
-	a->loader = loader__new(&(struct loader_opts){ .interps = a->interps,
-						       .filter = &fcfg,
+	a->loader = loader__new(&(struct loader_opts){ .filter = &fcfg,
 						       .ringbuf_bytes = a->cfg.ringbuf_bytes,
 						       .sinks = &sinks,
 						       .libbpf_verbose = a->cfg.verbosity >= 2,
@@ -297,23 +298,36 @@ static int attach(struct app *a)
 						       .max_depth = a->cfg.max_depth,
 						       .offcpu = a->cfg.offcpu,
 						       .max_procs = a->cfg.max_procs,
-						       .max_inflight = a->cfg.max_inflight },
+						       .max_inflight = a->cfg.max_inflight,
+						       .discover_all = a->cfg.all },
 				msg, sizeof(msg));
 	if (!a->loader) {
 		p_err("%s", msg);
 		return -1;
 	}
+	a->procs = procs__new(&(struct procs_opts){ .map_fd = loader__procs_fd(a->loader),
+						    .max_procs = loader__max_procs(a->loader),
+						    .interps = a->interps,
+						    .probe = loader__probe,
+						    .probe_ctx = a->loader,
+						    .discover = a->cfg.all });
+	if (!a->procs)
+		return p_err("cannot allocate: %s", strerror(errno)), -1;
 	for (int i = 0; i < a->ntargets; i++) {
 		const struct target *t = &a->targets[i].t;
 
-		if (loader__trace(a->loader, &a->targets[i], msg, sizeof(msg))) {
+		if (procs__trace_tree(a->procs, &a->targets[i], msg, sizeof(msg))) {
 			p_err("%s", msg);
 			return -1;
 		}
 		p_info("attached to PID %d (%s, CPython %s, %s%s)%s", t->pid, t->comm,
 		       t->py_version, t->interp, t->is_lib ? "" : ", static",
-		       i == a->ntargets - 1 ? "; Ctrl-C to stop" : "");
+		       i == a->ntargets - 1 && !a->cfg.all ? "; Ctrl-C to stop" : "");
 	}
+	if (a->cfg.all)
+		p_info("tracing every CPython on this node: %d now, new ones as they start; "
+		       "Ctrl-C to stop",
+		       procs__discover(a->procs));
 	p_dbg("tracing %d process(es); waiting for Flask requests (Flask may not be "
 	      "imported yet)",
 	      loader__traced_count(a->loader));
@@ -354,6 +368,8 @@ static void warn_pressure(struct app *a, int64_t now)
 
 static int any_target_alive(const struct app *a)
 {
+	if (a->cfg.all)
+		return 1; /* a node agent outlives every process */
 	for (int i = 0; i < a->ntargets; i++)
 		if (target_alive(a->targets[i].t.pid))
 			return 1;
@@ -371,7 +387,8 @@ static int run_loop(struct app *a)
 	while (!stop_signal) {
 		int64_t now;
 
-		if (loader__poll(a->loader, 100) < 0)
+		/* Exec'd processes wait to be resolved: look again soon. */
+		if (loader__poll(a->loader, procs__busy(a->procs) ? 10 : 100) < 0)
 			break;
 		now = clock_ns(CLOCK_MONOTONIC);
 		if (a->live) {
@@ -390,7 +407,7 @@ static int run_loop(struct app *a)
 			p_info("standard output was closed; stopping");
 			return 0;
 		}
-		loader__retrack(a->loader, now);
+		procs__retrack(a->procs, now, loader__execs(a->loader));
 		if (now >= next_check) {
 			next_check = now + 200000000LL;
 			if (!any_target_alive(a))
@@ -406,7 +423,7 @@ static void summarize_other_losses(struct app *a, const struct pbpf_stats *bs,
 				   const struct jsonl_stats *js)
 {
 	struct router_stats rs;
-	uint64_t resolved, not_python;
+	struct procs_stats ps;
 
 	loader__router_stats(a->loader, &rs);
 	if (rs.too_short || rs.unknown_kind)
@@ -414,12 +431,22 @@ static void summarize_other_losses(struct app *a, const struct pbpf_stats *bs,
 		       "kind, %llu of an unknown kind",
 		       (unsigned long long)(rs.too_short + rs.unknown_kind),
 		       (unsigned long long)rs.too_short, (unsigned long long)rs.unknown_kind);
-	loader__exec_stats(a->loader, &resolved, &not_python);
+	procs__stats(a->procs, &ps);
 	if (bs->execs)
 		p_info("%llu traced processes called exec: %llu traced again as CPython, %llu "
-		       "not (their children still are)",
-		       (unsigned long long)bs->execs, (unsigned long long)resolved,
-		       (unsigned long long)not_python);
+		       "not (their children still are), %llu exited first",
+		       (unsigned long long)bs->execs, (unsigned long long)ps.exec_resolved,
+		       (unsigned long long)ps.exec_not_python, (unsigned long long)ps.exec_gone);
+	if (a->cfg.all)
+		p_info("--all: %llu CPython processes traced, %llu left out by the selectors, "
+		       "%llu of unsupported versions",
+		       (unsigned long long)ps.discovered, (unsigned long long)ps.not_selected,
+		       (unsigned long long)ps.unsupported);
+	if (ps.pending_overflow || bs->exec_report_drops || ps.set_full)
+		p_warn("processes that started may be missing: %llu exec reports over the "
+		       "pending limit, %llu lost in a full ring buffer, %llu past --max-procs",
+		       (unsigned long long)ps.pending_overflow,
+		       (unsigned long long)bs->exec_report_drops, (unsigned long long)ps.set_full);
 	if (a->pipe.malformed)
 		p_warn("%llu events could not be decoded (malformed) and were not recorded",
 		       (unsigned long long)a->pipe.malformed);
@@ -560,6 +587,7 @@ static void teardown(struct app *a)
 {
 	/* Detach first so nothing new arrives, then let the queue empty. */
 	loader__free(a->loader);
+	procs__free(a->procs);
 	collector__free(a->collector);
 	collector__free(a->stacks);
 	live__free(a->live);

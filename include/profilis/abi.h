@@ -351,16 +351,17 @@ struct pbpf_stats {
 	__u64 read_failures;  /* a user-memory read failed */
 	__u64 frame_missing;  /* no Flask.wsgi_app frame found */
 	__u64 forks_tracked;
-	__u64 forks_untracked; /* traced set full: a child not traced */
-	__u64 unsampled;       /* dropped by --sample */
-	__u64 cpu_samples;     /* stack samples of traced threads */
-	__u64 offcpu_stacks;   /* blocked stacks recorded */
-	__u64 stack_truncated; /* stacks cut at --max-depth */
-	__u64 sample_drops;    /* stack events lost: ring buffer full */
-	__u64 excluded;	       /* dropped by an --exclude-route prefix */
-	__u64 nested_pushes;   /* a context pushed again while in flight */
-	__u64 nested_pops;     /* pops of those that end no request */
-	__u64 execs;	       /* traced processes that called exec */
+	__u64 forks_untracked;	 /* traced set full: a child not traced */
+	__u64 unsampled;	 /* dropped by --sample */
+	__u64 cpu_samples;	 /* stack samples of traced threads */
+	__u64 offcpu_stacks;	 /* blocked stacks recorded */
+	__u64 stack_truncated;	 /* stacks cut at --max-depth */
+	__u64 sample_drops;	 /* stack events lost: ring buffer full */
+	__u64 excluded;		 /* dropped by an --exclude-route prefix */
+	__u64 nested_pushes;	 /* a context pushed again while in flight */
+	__u64 nested_pops;	 /* pops of those that end no request */
+	__u64 execs;		 /* traced processes that called exec */
+	__u64 exec_report_drops; /* --all: new images not reported (ring buffer full) */
 };
 
 #endif /* PROFILIS_ABI_H */

@@ -11,8 +11,7 @@
  * untraced process using the same interpreter file traps on its ContextVar
  * sets and resets too (README, "Overhead").  The fork hook is attached before
  * the /proc scan, and the scan runs twice, so no child slips between them.
- * A process that execs keeps its place but not its descriptor (the kernel
- * marks it); it is resolved again here once its new interpreter is mapped.
+ * Which processes are in the set, and with which descriptor, is procs.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,15 +35,6 @@ struct probed_file {
 	struct bpf_link *set, *reset; /* PyContextVar_Set, PyContextVar_Reset */
 };
 
-/* A process that exec'd, until it is resolved or given up on. */
-struct exec_pending {
-	__u32 pid;
-	int64_t deadline_ns;
-};
-
-#define EXEC_RETRY_NS 3000000000LL
-#define EXEC_PENDING_MAX 256
-
 struct loader {
 	struct profilis_bpf *skel;
 	struct ring_buffer *rb;
@@ -54,13 +44,8 @@ struct loader {
 	struct probed_file *files;
 	size_t nfiles;
 	__u32 max_procs; /* the traced set's size */
-	struct interps *interps;
 	struct router_sinks sinks;
 	struct router_stats rstats;
-	struct exec_pending pending[EXEC_PENDING_MAX];
-	size_t npending;
-	__u64 execs_seen; /* stats.execs at the last scan of the traced set */
-	uint64_t exec_resolved, exec_not_python;
 };
 
 static int libbpf_verbose;
@@ -123,6 +108,7 @@ static int configure(struct loader *l, const struct loader_opts *o, char *msg, s
 	if (o->max_depth > 0 && o->max_depth <= PBPF_STACK_MAX)
 		s->rodata->max_depth = o->max_depth;
 	s->rodata->stacks_enabled = o->sample_hz > 0 || o->offcpu;
+	s->rodata->discover_all = o->discover_all;
 	err = pyoffsets_pack_names((struct pbpf_name_key *)s->rodata->names);
 	if (!err)
 		err = size_maps(l, o);
@@ -154,9 +140,9 @@ int loader__traced_count(struct loader *l)
 	return n;
 }
 
-/* The request uprobes on `t`'s interpreter file, once per file. */
-static int probe_file(struct loader *l, const struct target *t, char *msg, size_t msglen)
+int loader__probe(void *ctx, const struct target *t, char *msg, size_t msglen)
 {
+	struct loader *l = ctx;
 	struct profilis_bpf *s = l->skel;
 	struct probed_file *f;
 	struct stat st;
@@ -195,94 +181,6 @@ static int probe_file(struct loader *l, const struct target *t, char *msg, size_
 	l->nfiles++;
 	p_dbg("attached uprobes to %s for the traced processes", t->interp);
 	return 0;
-}
-
-/* The traced-set entry for a resolved process: its descriptor, registered. */
-static int describe(struct loader *l, const struct interp *ip, struct pbpf_proc_desc *out)
-{
-	struct interp_desc d;
-	long id;
-
-	memset(&d, 0, sizeof(d));
-	memcpy(&d.off, &ip->off, sizeof(d.off));
-	d.code_type = ip->t.code_type_addr;
-	id = interps__add(l->interps, &d);
-	if (id < 0)
-		return id;
-	memset(out, 0, sizeof(*out));
-	out->desc_id = id;
-	memcpy(&out->py, &ip->off, sizeof(out->py));
-	return 0;
-}
-
-/* Writes `pid`'s entry: resolved on its own, or, when it is not a CPython we
- * read (a shell between a master and its workers), one that only makes its
- * children traced.  BPF_NOEXIST: an entry the fork hook wrote is a copy of
- * the parent's and already right. */
-static int add_member(struct loader *l, pid_t pid, const struct interp *root)
-{
-	int fd = bpf_map__fd(l->skel->maps.traced_procs), err;
-	struct pbpf_proc_desc desc;
-	struct interp *ip = NULL;
-	char msg[512];
-	__u32 key = pid;
-
-	if (!bpf_map_lookup_elem(fd, &key, &desc))
-		return 0;
-	if (pid != root->t.pid) {
-		ip = malloc(sizeof(*ip));
-		if (!ip)
-			return -ENOMEM;
-	}
-	if (!ip) {
-		err = describe(l, root, &desc);
-	} else if (interp_resolve(pid, ip, msg, sizeof(msg)) == 0 &&
-		   probe_file(l, &ip->t, msg, sizeof(msg)) == 0) {
-		err = describe(l, ip, &desc);
-	} else {
-		p_dbg("PID %d in the tree of PID %d is not traced itself (%s); its children are",
-		      pid, root->t.pid, msg);
-		err = describe(l, root, &desc);
-		desc.flags = PBPF_PROC_NOT_PYTHON;
-	}
-	free(ip);
-	if (!err && bpf_map_update_elem(fd, &key, &desc, BPF_NOEXIST) && errno != EEXIST)
-		err = -errno;
-	return err;
-}
-
-static int seed_tree(struct loader *l, const struct interp *root)
-{
-	pid_t *pids = calloc(l->max_procs, sizeof(*pids));
-	int n = 0, err = 0;
-
-	if (!pids)
-		return -ENOMEM;
-	for (int pass = 0; pass < 2 && !err; pass++) {
-		n = target_process_tree(root->t.pid, pids, l->max_procs);
-		for (int i = 0; i < n && !err; i++)
-			err = add_member(l, pids[i], root);
-	}
-	free(pids);
-	if (err == -E2BIG)
-		p_warn("the traced processes are more than --max-procs %u: the tree of PID %d is "
-		       "not traced whole",
-		       l->max_procs, root->t.pid);
-	p_dbg("tracing %d process(es) in the tree of PID %d", n, root->t.pid);
-	return err == -E2BIG ? 0 : err;
-}
-
-int loader__trace(struct loader *l, const struct interp *root, char *msg, size_t msglen)
-{
-	int err = probe_file(l, &root->t, msg, msglen);
-
-	if (err)
-		return err;
-	err = seed_tree(l, root);
-	if (err)
-		snprintf(msg, msglen, "cannot seed the traced process set with PID %d: %s",
-			 root->t.pid, strerror(-err));
-	return err;
 }
 
 static int attach_hooks(struct loader *l, char *msg, size_t msglen)
@@ -352,7 +250,6 @@ struct loader *loader__new(const struct loader_opts *o, char *msg, size_t msglen
 		goto fail;
 	libbpf_verbose = o->libbpf_verbose;
 	libbpf_set_print(libbpf_log);
-	l->interps = o->interps;
 	l->sinks = *o->sinks;
 	l->skel = profilis_bpf__open();
 	if (!l->skel) {
@@ -415,103 +312,19 @@ int loader__drain(struct loader *l)
 	return ring_buffer__consume(l->rb);
 }
 
-/* Resolves one exec'd process: 1 done (traced or given up), 0 try later. */
-static int retrack_one(struct loader *l, const struct exec_pending *pe, int64_t now)
-{
-	int fd = bpf_map__fd(l->skel->maps.traced_procs), err;
-	struct pbpf_proc_desc desc;
-	struct interp *ip = malloc(sizeof(*ip));
-	char msg[512];
-	__u32 key = pe->pid;
-
-	if (!ip)
-		return 0;
-	if (bpf_map_lookup_elem(fd, &key, &desc) || !(desc.flags & PBPF_PROC_EXECED)) {
-		free(ip);
-		return 1; /* gone, or already resolved */
-	}
-	err = interp_resolve(pe->pid, ip, msg, sizeof(msg));
-	if (!err)
-		err = probe_file(l, &ip->t, msg, sizeof(msg));
-	if (!err)
-		err = describe(l, ip, &desc);
-	if (!err) {
-		l->exec_resolved++;
-		p_dbg("PID %d exec'd CPython %s (%s): traced again", pe->pid, ip->t.py_version,
-		      ip->t.interp);
-	} else if (err == -ESRCH) {
-		free(ip);
-		return 1;
-	} else if (now < pe->deadline_ns) {
-		free(ip);
-		return 0; /* its interpreter may not be mapped yet */
-	} else {
-		l->exec_not_python++;
-		p_dbg("PID %d exec'd something not traced (%s); its children still are", pe->pid,
-		      msg);
-		desc.flags = PBPF_PROC_NOT_PYTHON;
-	}
-	free(ip);
-	/* BPF_EXIST: a process that exited meanwhile is not brought back. */
-	bpf_map_update_elem(fd, &key, &desc, BPF_EXIST);
-	return 1;
-}
-
-void loader__exec_seen(struct loader *l, uint32_t pid)
-{
-	for (size_t i = 0; i < l->npending; i++)
-		if (l->pending[i].pid == pid)
-			return;
-	/* Past the cap, the next scan of the traced set picks it up. */
-	if (l->npending < EXEC_PENDING_MAX)
-		l->pending[l->npending++] = (struct exec_pending){ .pid = pid, .deadline_ns = 0 };
-}
-
-/* Exec events can be lost (ring buffer full): when the kernel's count moved
- * past what was handled, the traced set is scanned for marked entries. */
-static void scan_execed(struct loader *l)
-{
-	int fd = bpf_map__fd(l->skel->maps.traced_procs);
-	__u64 execs = l->skel->bss->stats.execs;
-	struct pbpf_proc_desc desc;
-	__u32 key, next, *prev = NULL;
-
-	if (execs == l->execs_seen)
-		return;
-	l->execs_seen = execs;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &desc) && (desc.flags & PBPF_PROC_EXECED))
-			loader__exec_seen(l, key);
-	}
-}
-
-void loader__retrack(struct loader *l, int64_t now)
-{
-	size_t w = 0;
-
-	scan_execed(l);
-	for (size_t i = 0; i < l->npending; i++) {
-		struct exec_pending *pe = &l->pending[i];
-
-		if (!pe->deadline_ns)
-			pe->deadline_ns = now + EXEC_RETRY_NS;
-		if (!retrack_one(l, pe, now))
-			l->pending[w++] = *pe;
-	}
-	l->npending = w;
-}
-
 void loader__router_stats(struct loader *l, struct router_stats *out)
 {
 	*out = l->rstats;
 }
 
-void loader__exec_stats(struct loader *l, uint64_t *resolved, uint64_t *not_python)
+uint64_t loader__execs(const struct loader *l)
 {
-	*resolved = l->exec_resolved;
-	*not_python = l->exec_not_python;
+	return l->skel->bss->stats.execs;
+}
+
+int loader__procs_fd(const struct loader *l)
+{
+	return bpf_map__fd(l->skel->maps.traced_procs);
 }
 
 int loader__stats(struct loader *l, struct pbpf_stats *out)

@@ -183,7 +183,8 @@ class Profiler:
     def __init__(self, pid, args=(), ready=True, timeout=30):
         self.out = tempfile.NamedTemporaryFile(prefix="pbpf-", suffix=".jsonl", delete=False)
         self.err = tempfile.NamedTemporaryFile(prefix="pbpf-", suffix=".err", delete=False)
-        self.proc = subprocess.Popen([BINARY, "-p", str(pid)] + list(args), stdout=self.out,
+        target = ["-p", str(pid)] if pid is not None else []  # None: args say (--all)
+        self.proc = subprocess.Popen([BINARY] + target + list(args), stdout=self.out,
                                      stderr=self.err)
         if ready:
             self.wait_stderr("attached to PID", timeout)

@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""The node agent: `profilis-bpf --all` started before its targets finds
+every Flask process on the host as it starts, whatever its CPython and
+container (two pods in two namespaces, a 3.11 and a 3.14, and a host
+gunicorn), records exactly their requests (the first one included) and
+nothing from a Python process without Flask, and survives a worker killed
+in the middle of a request."""
+import collections
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from containers import Container
+from harness import DEBIAN_PY, PYENV, Profiler, Server, check, http, log
+
+NO_FLASK = """
+import contextvars, time
+v = contextvars.ContextVar("not.flask")
+end = time.time() + 60
+while time.time() < end:
+    v.reset(v.set(1))
+    time.sleep(0.001)
+"""
+
+
+def start_agent(extra=()):
+    agent = Profiler(None, ["--all", "-F", "0", "--no-offcpu"] + list(extra), ready=False)
+    agent.wait_stderr("tracing every CPython on this node")
+    return agent
+
+
+def drive(t, n):
+    """n distinct paths; the first request of a new process is among them."""
+    for i in range(n):
+        check(http(t.url("/users/%d" % i)) == 200, "%s: request %d failed", t.name, i)
+    return {"/users/%d" % i for i in range(n)}
+
+
+def tree(t):
+    return set([t.pid] + t.children())
+
+
+def test_all_finds_targets_started_after_it():
+    agent = start_agent(["-v"])
+    plain = None
+    try:
+        with Container(rootfs="bookworm", python="python3.11", app="shop", workers=2,
+                       pod="shop-a-5d8f7c-x2x9q", namespace="team-a") as a, \
+                Container(rootfs="sid", python="python3.14", app="shop", workers=2,
+                          pod="shop-b-6c9d4b-k7m2p", namespace="team-b") as b, \
+                Server("gunicorn", python=DEBIAN_PY, workers=2) as h:
+            h.name = "host gunicorn"
+            plain = subprocess.Popen([PYENV["3.12"], "-c", NO_FLASK])
+            want = {t.name: (tree(t), drive(t, 12)) for t in (a, b, h)}
+            killed = kill_mid_request(a)
+            # The replacement worker, forked after the kill, is traced too.
+            want[a.name] = (tree(a) | want[a.name][0], want[a.name][1] | drive_more(a))
+            time.sleep(0.5)
+            check(agent.stop() == 0, "agent exit:\n%s", agent.stderr())
+            recs, err = agent.records(), agent.stderr()
+        by_target = collections.defaultdict(set)
+        strays = []
+        for r in recs:
+            owner = [name for name, (pids, _) in want.items() if r["pid"] in pids]
+            if owner:
+                by_target[owner[0]].add(r["path"])
+            else:
+                strays.append((r["pid"], r["path"]))
+        for name, (_, paths) in want.items():
+            check(by_target[name] == paths, "%s: recorded %s, want %s", name,
+                  sorted(by_target[name]), sorted(paths))
+        check(not strays, "records from processes that are not targets: %s", strays[:5])
+        check(len(recs) == sum(len(p) for _, p in want.values()),
+              "%d records, want %d (one each)", len(recs), sum(len(p) for _, p in want.values()))
+        check("--all: " in err and "unsupported" in err, "no --all summary:\n%s", err)
+        log("    3 targets started after the agent: %s records; %d workers killed in a request"
+            % ({n: len(p) for n, p in by_target.items()}, killed))
+    finally:
+        agent.close()
+        if plain:
+            plain.kill()
+            plain.wait()
+
+
+def kill_mid_request(t):
+    """SIGKILLs every worker while one of them sleeps in a /slow request (so
+    that request surely dies unfinished); gunicorn forks replacements."""
+    result = {}
+    old = t.children()
+    th = threading.Thread(target=lambda: result.update(code=slow_request(t)))
+    th.start()
+    time.sleep(0.02)
+    for w in old:
+        os.kill(w, signal.SIGKILL)
+    th.join(10)
+    check(result.get("code") != 200, "%s: /slow finished: %s", t.name, result)
+    deadline = time.time() + 20
+    while time.time() < deadline and (set(old) & set(t.children()) or len(t.children()) < 2):
+        time.sleep(0.1)
+    check(not set(old) & set(t.children()) and len(t.children()) == 2,
+          "%s: no replacement workers: %s", t.name, t.children())
+    return len(old)
+
+
+def slow_request(t):
+    try:
+        return http(t.url("/slow"))
+    except Exception as e:  # the connection dies with the worker
+        return repr(e)
+
+
+def drive_more(t):
+    """Requests after the kill: both workers, old and new, answer some."""
+    paths = set()
+    for i in range(100, 120):
+        check(http(t.url("/users/%d" % i)) == 200, "%s: request %d failed", t.name, i)
+        paths.add("/users/%d" % i)
+    return paths
+
+
+TESTS = [test_all_finds_targets_started_after_it]
