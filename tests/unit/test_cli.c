@@ -627,7 +627,7 @@ static void expect_argp_error(const char *needle, char **argv)
 
 Test(cli, pid_is_required, .exit_code = 64)
 {
-	expect_argp_error("-p PID is required", (char *[]){ "profilis-bpf", NULL });
+	expect_argp_error("-p PID or --all is required", (char *[]){ "profilis-bpf", NULL });
 }
 
 Test(cli, stray_argument, .exit_code = 64)
