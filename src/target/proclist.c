@@ -4,7 +4,9 @@
  * executable or libpython.  Ports come from /proc/net/tcp{,6} LISTEN sockets
  * matched to the process's socket fds.  "Flask" is read from sys.modules
  * where the interpreter's layout is known (the supported versions), and
- * shown as "?" elsewhere: a guess would mislead.
+ * shown as "?" elsewhere: a guess would mislead.  SERVICE, NAMESPACE, POD
+ * and CONTAINER (k8smeta.h) follow INTERPRETER when any process has them,
+ * so the first eight columns keep their places for scripts.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "k8smeta.h"
 #include "proclist.h"
 #include "pyinspect.h"
 #include "pyruntime.h"
@@ -123,40 +126,117 @@ static const char *flask_state(const struct target *t)
 	return r < 0 ? "?" : r ? "yes" : "no";
 }
 
+/* One row: the table is printed once all are known, so that the metadata
+ * columns appear only when some process has them. */
+struct row {
+	pid_t pid;
+	int workers;
+	char comm[64], server[32], version[32], ports[64], interp[MAPS_PATH_MAX];
+	const char *flask;
+	struct k8smeta meta;
+};
+
+static int row_of(pid_t pid, const struct listen_sock *ls, int nls, struct row *r)
+{
+	char msg[512];
+	struct target t;
+
+	if (pid == getpid() || target_resolve(pid, &t, msg, sizeof(msg)) == -ENOEXEC)
+		return -1;
+	if (!t.interp[0] || t.pid != pid)
+		return -1; /* gone, not Python, or a thread id */
+	r->pid = pid;
+	snprintf(r->comm, sizeof(r->comm), "%s", t.comm);
+	snprintf(r->version, sizeof(r->version), "%s", t.py_version[0] ? t.py_version : "?");
+	snprintf(r->interp, sizeof(r->interp), "%s", t.interp);
+	target_server_kind(pid, r->server, sizeof(r->server));
+	ports_of(pid, ls, nls, r->ports, sizeof(r->ports));
+	r->workers = python_children(pid);
+	r->flask = flask_state(&t);
+	k8smeta_read(pid, &r->meta);
+	return 0;
+}
+
+/* The columns after INTERPRETER: shown when any row has a value. */
+enum { COL_SERVICE, COL_NAMESPACE, COL_POD, COL_CONTAINER, NCOLS };
+static const char *const col_names[NCOLS] = { "SERVICE", "NAMESPACE", "POD", "CONTAINER" };
+
+/* A container id is shown by its first 12 digits, as docker and crictl do. */
+static const char *col_value(const struct row *r, int col, char *buf, size_t len)
+{
+	const struct k8smeta *m = &r->meta;
+	const char *v = col == COL_SERVICE     ? m->service_name
+			: col == COL_NAMESPACE ? m->namespace
+			: col == COL_POD       ? m->pod_name
+					       : m->container_id;
+
+	snprintf(buf, len, "%.*s", col == COL_CONTAINER ? 12 : (int)len, v[0] ? v : "-");
+	return buf;
+}
+
+static void print_rows(FILE *out, const struct row *rows, int n)
+{
+	int width[NCOLS] = { 0 }, iw = (int)strlen("INTERPRETER"), extra = 0, last = 0;
+	char buf[K8SMETA_DNS_SUBDOMAIN_MAX + 1];
+
+	for (int c = 0; c < NCOLS; c++) {
+		for (int i = 0; i < n; i++)
+			if (strcmp(col_value(&rows[i], c, buf, sizeof(buf)), "-") &&
+			    (int)strlen(buf) > width[c])
+				width[c] = strlen(buf);
+		if (width[c] && width[c] < (int)strlen(col_names[c]))
+			width[c] = strlen(col_names[c]);
+		extra |= width[c];
+		last = width[c] ? c : last;
+	}
+	for (int i = 0; i < n; i++)
+		if ((int)strlen(rows[i].interp) > iw)
+			iw = strlen(rows[i].interp);
+	fprintf(out, "%-8s %-16s %-10s %-8s %-7s %-14s %-5s %-*s", "PID", "COMM", "SERVER",
+		"PYTHON", "WORKERS", "PORTS", "FLASK", extra ? iw : 0, "INTERPRETER");
+	for (int c = 0; c < NCOLS; c++)
+		if (width[c])
+			fprintf(out, " %-*s", c < last ? width[c] : 0, col_names[c]);
+	fputc('\n', out);
+	for (int i = 0; i < n; i++) {
+		const struct row *r = &rows[i];
+
+		fprintf(out, "%-8d %-16.16s %-10.10s %-8s %-7d %-14.14s %-5s %-*s", r->pid, r->comm,
+			r->server, r->version, r->workers, r->ports, r->flask, extra ? iw : 0,
+			r->interp);
+		for (int c = 0; c < NCOLS; c++)
+			if (width[c])
+				fprintf(out, " %-*s", c < last ? width[c] : 0,
+					col_value(r, c, buf, sizeof(buf)));
+		fputc('\n', out);
+	}
+}
+
 int proclist_run(FILE *out)
 {
 	static struct listen_sock ls[MAX_LISTEN];
-	int nls = read_listening(ls, MAX_LISTEN), found = 0;
+	int nls = read_listening(ls, MAX_LISTEN), n = 0, cap = 0;
+	struct row *rows = NULL, *nr;
 	struct dirent *de;
 	DIR *d = opendir("/proc");
 
 	if (!d)
 		return 0;
-	fprintf(out, "%-8s %-16s %-10s %-8s %-7s %-14s %-5s %s\n", "PID", "COMM", "SERVER",
-		"PYTHON", "WORKERS", "PORTS", "FLASK", "INTERPRETER");
 	while ((de = readdir(d))) {
-		char msg[512], version[32], server[32], ports[64];
-		struct target t;
-		pid_t pid;
-
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		pid = atoi(de->d_name);
-		if (pid == getpid() || target_resolve(pid, &t, msg, sizeof(msg)) == -ENOEXEC)
-			continue;
-		if (!t.interp[0])
-			continue; /* gone, or not Python */
-		if (t.pid != pid)
-			continue; /* a thread id */
-		snprintf(version, sizeof(version), "%s", t.py_version[0] ? t.py_version : "?");
-		target_server_kind(pid, server, sizeof(server));
-		ports_of(pid, ls, nls, ports, sizeof(ports));
-		fprintf(out, "%-8d %-16.16s %-10.10s %-8s %-7d %-14.14s %-5s %s\n", pid, t.comm,
-			server, version, python_children(pid), ports, flask_state(&t), t.interp);
-		found++;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if (!(nr = realloc(rows, cap * sizeof(*rows))))
+				break;
+			rows = nr;
+		}
+		n += row_of(atoi(de->d_name), ls, nls, &rows[n]) == 0;
 	}
 	closedir(d);
-	if (!found)
+	print_rows(out, rows, n);
+	if (!n)
 		fprintf(out, "(no Python processes)\n");
-	return found;
+	free(rows);
+	return n;
 }
