@@ -79,6 +79,10 @@ enum {
 	OPT_MAX_PROCS,
 	OPT_MAX_INFLIGHT,
 	OPT_ALL,
+	OPT_K8S_NAMESPACE,
+	OPT_K8S_POD,
+	OPT_CONTAINER,
+	OPT_SERVICE,
 };
 
 static const struct argp_option options[] = {
@@ -90,6 +94,15 @@ static const struct argp_option options[] = {
 	{ "all", OPT_ALL, 0, 0,
 	  "Trace every CPython process on this node, in any container, and every one that "
 	  "starts later (a node agent, e.g. a Kubernetes DaemonSet); with -p, those too",
+	  1 },
+	{ "k8s-namespace", OPT_K8S_NAMESPACE, "NS", 0,
+	  "With --all: only pods in namespace NS (from each pod's service-account file)", 1 },
+	{ "k8s-pod", OPT_K8S_POD, "GLOB", 0, "With --all: only pods whose name matches GLOB", 1 },
+	{ "container", OPT_CONTAINER, "ID-PREFIX", 0,
+	  "With --all: only the container whose id starts with ID-PREFIX", 1 },
+	{ "service", OPT_SERVICE, "NAME", 0,
+	  "With --all: only processes of service NAME (OTEL_SERVICE_NAME, else the app); "
+	  "each selector is repeatable: any value of a kind, and every kind given, must match",
 	  1 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until Ctrl-C/SIGTERM)", 1 },
 	{ "list", OPT_LIST, 0, 0,
@@ -417,6 +430,21 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_CHECK: cfg->check = true; break;
 	case OPT_LIST: cfg->list = true; break;
 	case OPT_ALL: cfg->all = true; break;
+	case OPT_K8S_NAMESPACE:
+	case OPT_K8S_POD:
+	case OPT_CONTAINER:
+	case OPT_SERVICE: {
+		static const enum selector_kind kinds[] = { SEL_NAMESPACE, SEL_POD, SEL_CONTAINER,
+							    SEL_SERVICE };
+		char msg[256];
+
+		if (selector_add(&cfg->select, kinds[key - OPT_K8S_NAMESPACE], arg, msg,
+				 sizeof(msg))) {
+			fprintf(stderr, "profilis-bpf: %s\n", msg);
+			bad = 1;
+		}
+		break;
+	}
 	case OPT_STATS_JSON: cfg->stats_json = arg; break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
@@ -442,6 +470,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_END:
 		if (!cfg->n_pids && !cfg->all && !cfg->check && !cfg->list)
 			argp_error(state, "-p PID or --all is required");
+		if (selector_active(&cfg->select) && !cfg->all)
+			argp_error(state, "--k8s-namespace, --k8s-pod, --container and --service "
+					  "select among --all's processes: add --all");
 		break;
 	default: return ARGP_ERR_UNKNOWN;
 	}

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "selector.h"
 
 #define EXIT_USAGE 64
 #define CLI_EXCLUDE_MAX 64
@@ -19,11 +20,12 @@ enum console_mode { CONSOLE_AUTO, CONSOLE_OFF, CONSOLE_COMPACT, CONSOLE_PRETTY }
 struct config {
 	pid_t pids[CLI_PID_MAX]; /* -p, in the order given */
 	int n_pids;
-	bool check;	   /* --check: report machine support, exit */
-	bool list;	   /* --list: Python processes, exit */
-	bool all;	   /* --all: every CPython on the node */
-	double duration_s; /* 0: until interrupted */
-	int verbosity;	   /* 0 normal, 1 -v, 2 -vv */
+	bool check;		/* --check: report machine support, exit */
+	bool list;		/* --list: Python processes, exit */
+	bool all;		/* --all: every CPython on the node */
+	struct selector select; /* --k8s-namespace & co., with --all */
+	double duration_s;	/* 0: until interrupted */
+	int verbosity;		/* 0 normal, 1 -v, 2 -vv */
 	int quiet;
 	size_t ringbuf_bytes;
 	int max_procs; /* BPF map sizes */

@@ -28,6 +28,7 @@
 #include "procs.h"
 #include "profile.h"
 #include "interps.h"
+#include "k8smeta.h"
 #include "router.h"
 #include "safefile.h"
 #include "target.h"
@@ -92,6 +93,15 @@ static void on_exec(void *ctx, uint32_t pid)
 static void on_first_seen(void *ctx, uint32_t pid)
 {
 	p_dbg("first Flask request context seen in PID %u", pid);
+}
+
+/* --all with selectors: the process's metadata decides. */
+static bool selected(void *ctx, const struct interp *ip)
+{
+	struct app *a = ctx;
+	struct k8smeta m;
+
+	return k8smeta_read(ip->t.pid, &m) == 0 && selector_matches(&a->cfg.select, &m);
 }
 
 /* The stack collector's thread: symbolization and profile aggregation. */
@@ -214,6 +224,9 @@ static int open_exporters(struct app *a)
 				     .profile = a->profile,
 				     .profile_every_ns = 10000000000ULL };
 	a->pipe.stacks = a->stacks;
+	a->pipe.meta = k8smeta_cache__new(4096);
+	if (!a->pipe.meta)
+		return p_err("cannot allocate: %s", strerror(errno)), -1;
 	a->collector = collector__new(
 		&(struct collector_opts){ .item_size = sizeof(struct pbpf_req_event),
 					  .queue_size = c->queue_size,
@@ -305,12 +318,15 @@ static int attach(struct app *a)
 		p_err("%s", msg);
 		return -1;
 	}
-	a->procs = procs__new(&(struct procs_opts){ .map_fd = loader__procs_fd(a->loader),
-						    .max_procs = loader__max_procs(a->loader),
-						    .interps = a->interps,
-						    .probe = loader__probe,
-						    .probe_ctx = a->loader,
-						    .discover = a->cfg.all });
+	a->procs = procs__new(
+		&(struct procs_opts){ .map_fd = loader__procs_fd(a->loader),
+				      .max_procs = loader__max_procs(a->loader),
+				      .interps = a->interps,
+				      .probe = loader__probe,
+				      .probe_ctx = a->loader,
+				      .select = selector_active(&a->cfg.select) ? selected : NULL,
+				      .select_ctx = a,
+				      .discover = a->cfg.all });
 	if (!a->procs)
 		return p_err("cannot allocate: %s", strerror(errno)), -1;
 	for (int i = 0; i < a->ntargets; i++) {
@@ -597,6 +613,7 @@ static void teardown(struct app *a)
 	agg__free(a->agg);
 	profile__free(a->profile);
 	interps__free(a->interps);
+	k8smeta_cache__free(a->pipe.meta);
 }
 
 int main(int argc, char **argv)

@@ -104,6 +104,24 @@ static int put_str_field(char *buf, size_t size, int pos, const char *key, bool 
 	return pos;
 }
 
+/* Where the request ran: each field null when unknown, never a guess. */
+static int put_meta(char *buf, size_t size, int pos, const struct k8smeta *m)
+{
+	const char *host = k8smeta_host_name();
+	const struct {
+		const char *key, *val;
+	} f[] = {
+		{ "service_name", m->service_name }, { "container_id", m->container_id },
+		{ "k8s_pod_uid", m->pod_uid },	     { "k8s_pod_name", m->pod_name },
+		{ "k8s_namespace", m->namespace },   { "host_name", host ? host : "" },
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && pos >= 0; i++)
+		pos = put_str_field(buf, size, pos, f[i].key, f[i].val[0] != 0, f[i].val,
+				    strlen(f[i].val), false);
+	return pos;
+}
+
 #define PUT_TEXT(buf, size, pos, r, f) \
 	put_str_field(buf, size, pos, #f, (r)->has_##f, (r)->f, (r)->f##_len, (r)->f##_truncated)
 
@@ -132,7 +150,9 @@ int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 	/* In a container: the PID the process has there (1 for its master). */
 	if (r->ns_pid)
 		pos = put_raw(buf, size, pos, ",\"ns_pid\":%u", r->ns_pid);
-	pos = put_raw(buf, size, pos, ",\"tid\":%u}\n", r->tid);
+	pos = put_raw(buf, size, pos, ",\"tid\":%u", r->tid);
+	pos = put_meta(buf, size, pos, &r->meta);
+	pos = put_raw(buf, size, pos, "}\n");
 	if (pos < 0 && size)
 		buf[0] = 0;
 	return pos;

@@ -11,6 +11,7 @@
 #include "export_console.h"
 #include "export_jsonl.h"
 #include "filter.h"
+#include "k8smeta.h"
 #include "pipeline.h"
 #include "profile.h"
 #include "request.h"
@@ -32,6 +33,8 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 		p->decoded++;
 		ns = nspid_cached(&p->nspids, r.pid, r.ts_ns);
 		r.ns_pid = ns > 0 && ns != (pid_t)r.pid ? ns : 0;
+		if (p->meta)
+			k8smeta_cache__get(p->meta, r.pid, r.ts_ns, &r.meta);
 		if (p->filter && r.has_path && filter__excluded(p->filter, r.path))
 			continue; /* counted by the filter */
 		if (p->profile)

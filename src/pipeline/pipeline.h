@@ -12,6 +12,7 @@
 
 struct aggregator;
 struct collector;
+struct k8smeta_cache;
 struct profile;
 struct filter;
 struct jsonl_exporter;
@@ -31,7 +32,8 @@ struct pipeline {
 	struct collector *stacks;
 	uint64_t profile_every_ns; /* PROFILE records period, 0: only at exit */
 	uint64_t next_profile_ns;
-	struct nspid_cache nspids; /* for records' ns_pid */
+	struct nspid_cache nspids;  /* for records' ns_pid */
+	struct k8smeta_cache *meta; /* for records' service and pod; NULL: none */
 	uint64_t decoded;
 	uint64_t malformed; /* events that failed to decode */
 };

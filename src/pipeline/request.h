@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "profilis/abi.h"
+#include "k8smeta.h"
 
 /* What per-route statistics and profiles key a request without a rule
  * template by (a 404): one placeholder, not its raw path, so a scanner of
@@ -50,6 +51,9 @@ struct request_record {
 	char trace_id[33];
 	char span_id[17];
 	char parent_span_id[17]; /* from traceparent; empty when none */
+	/* Where the process runs: service, container, pod (k8smeta.h); every
+	 * field "" (null in JSONL) when unknown or not in a pod. */
+	struct k8smeta meta;
 };
 
 /* Sets the text lengths of a record built from C strings (tests). */

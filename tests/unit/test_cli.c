@@ -880,3 +880,34 @@ Test(cli, validate_late_outputs_read_only_and_symlink)
 		 strerror(EROFS));
 	cr_assert_str_eq(msg, want);
 }
+
+Test(cli, selectors_need_all, .exit_code = 64)
+{
+	expect_argp_error("select among --all's processes: add --all",
+			  (char *[]){ "profilis-bpf", "-p", "1", "--k8s-namespace", "team-a",
+				      NULL });
+}
+
+Test(cli, selector_values_are_checked, .exit_code = 64)
+{
+	expect_usage("profilis-bpf: --k8s-namespace 'Team_A': not a namespace name (a DNS label: "
+		     "a-z, 0-9 and '-', at most 63)\n",
+		     (char *[]){ "profilis-bpf", "--all", "--k8s-namespace", "Team_A", NULL });
+}
+
+Test(cli, all_with_selectors)
+{
+	struct config cfg;
+
+	cr_assert_eq(parse(&cfg, (char *[]){ "profilis-bpf", "--all", "--k8s-namespace", "team-a",
+					     "--k8s-namespace", "team-b", "--k8s-pod", "shop-*",
+					     "--container", "4f0c", "--service", "shop", NULL }),
+		     0);
+	cr_assert(cfg.all);
+	cr_assert_eq(cfg.n_pids, 0);
+	cr_assert_eq(cfg.select.n[SEL_NAMESPACE], 2);
+	cr_assert_str_eq(cfg.select.values[SEL_NAMESPACE][1], "team-b");
+	cr_assert_str_eq(cfg.select.values[SEL_POD][0], "shop-*");
+	cr_assert_str_eq(cfg.select.values[SEL_CONTAINER][0], "4f0c");
+	cr_assert_str_eq(cfg.select.values[SEL_SERVICE][0], "shop");
+}

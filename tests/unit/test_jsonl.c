@@ -28,10 +28,19 @@ static const char golden[] =
 	"\"span_id\":\"" SPAN "\",\"parent_span_id\":null,\"method\":\"GET\","
 	"\"path\":\"/users/42\",\"route\":\"/users/<int:uid>\",\"endpoint\":\"get_user\","
 	"\"status\":200,\"dur_ns\":1675230,\"error\":false,\"exception_type\":null,"
-	"\"sample_rate\":1,\"pid\":3470,\"tid\":3471}\n";
+	"\"sample_rate\":1,\"pid\":3470,\"tid\":3471,\"service_name\":null,\"container_id\":null,"
+	"\"k8s_pod_uid\":null,\"k8s_pod_name\":null,\"k8s_namespace\":null,\"host_name\":\"node-1\"}\n";
+
+/* The node's name is read once per process: each test (a process of its
+ * own) fixes it before its first record. */
+static void fixed_host(void)
+{
+	setenv("PROFILIS_HOST_NAME", "node-1", 1);
+}
 
 static void sample(struct request_record *r)
 {
+	fixed_host();
 	memset(r, 0, sizeof(*r));
 	r->ts_ns = 1334176162672ULL;
 	r->time_unix_ns = 1795534628965004257ULL;
@@ -72,7 +81,7 @@ Test(jsonl, ns_pid_after_pid)
 	sample(&r);
 	r.ns_pid = 1;
 	cr_assert_gt(jsonl_encode_request(&r, buf, sizeof(buf)), 0);
-	snprintf(want, sizeof(want), "\"pid\":%u,\"ns_pid\":1,\"tid\":%u}\n", r.pid, r.tid);
+	snprintf(want, sizeof(want), "\"pid\":%u,\"ns_pid\":1,\"tid\":%u,", r.pid, r.tid);
 	cr_assert_not_null(strstr(buf, want), "%s", buf);
 	r.ns_pid = 0;
 	cr_assert_gt(jsonl_encode_request(&r, buf, sizeof(buf)), 0);
@@ -86,10 +95,13 @@ Test(jsonl, null_fields)
 		"\"trace_id\":\"" TRACE "\",\"span_id\":\"" SPAN "\",\"parent_span_id\":null,"
 		"\"method\":null,\"path\":null,\"route\":null,\"endpoint\":null,"
 		"\"status\":null,\"dur_ns\":0,\"error\":false,\"exception_type\":null,"
-		"\"sample_rate\":1,\"pid\":0,\"tid\":0}\n";
+		"\"sample_rate\":1,\"pid\":0,\"tid\":0,\"service_name\":null,\"container_id\":null,"
+		"\"k8s_pod_uid\":null,\"k8s_pod_name\":null,\"k8s_namespace\":null,"
+		"\"host_name\":\"node-1\"}\n";
 	struct request_record r = { .status = -1, .sample_rate = 1.0 };
 	char buf[JSONL_LINE_MAX];
 
+	fixed_host();
 	/* Stale text behind has_* == false must not leak into the line. */
 	strcpy(r.method, "POST");
 	strcpy(r.path, "/x");
@@ -255,7 +267,33 @@ Test(jsonl, cjson_round_trip)
 	cr_assert_eq(json_u64(buf, "dur_ns"), 9007199254740993ULL);
 	cr_assert_eq(json_u64(buf, "pid"), 4294967295ULL);
 	cr_assert_eq(json_u64(buf, "tid"), 3471);
-	cr_assert_eq(cJSON_GetArraySize(j), 18, "unexpected field count");
+	cr_assert_eq(cJSON_GetArraySize(j), 24, "unexpected field count");
+	cJSON_Delete(j);
+}
+
+/* A record from a pod: where it ran, from k8smeta, escaped like any text. */
+Test(jsonl, metadata_fields)
+{
+	struct request_record r;
+	char buf[JSONL_LINE_MAX];
+	cJSON *j;
+
+	sample(&r);
+	strcpy(r.meta.service_name, "check\"out");
+	strcpy(r.meta.container_id,
+	       "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	strcpy(r.meta.pod_uid, "5c6d7e8f-0000-4000-8000-00000000a1b2");
+	strcpy(r.meta.pod_name, "shop-a-5d8f7c-x2x9q");
+	strcpy(r.meta.namespace, "team-a");
+	cr_assert_gt(jsonl_encode_request(&r, buf, sizeof(buf)), 0);
+	j = cJSON_Parse(buf);
+	cr_assert_not_null(j, "%s", buf);
+	cr_assert_str_eq(json_str(j, "service_name"), "check\"out");
+	cr_assert_str_eq(json_str(j, "container_id"), r.meta.container_id);
+	cr_assert_str_eq(json_str(j, "k8s_pod_uid"), r.meta.pod_uid);
+	cr_assert_str_eq(json_str(j, "k8s_pod_name"), "shop-a-5d8f7c-x2x9q");
+	cr_assert_str_eq(json_str(j, "k8s_namespace"), "team-a");
+	cr_assert_str_eq(json_str(j, "host_name"), "node-1");
 	cJSON_Delete(j);
 }
 
