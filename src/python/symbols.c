@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "procstat.h"
 #include "pyinspect.h"
 #include "symbols.h"
 
@@ -329,37 +330,11 @@ static size_t entry_bytes(const struct sym_entry *e)
 	       (e->file ? strlen(e->file) + 1 : 0) + e->table_len;
 }
 
-/* /proc/PID/stat's state and start time (clock ticks after boot). */
-static int proc_start(pid_t pid, char *state, uint64_t *start)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long st = 0;
-	ssize_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "re")))
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n > 0 ? n : 0] = 0;
-	/* comm may hold spaces and parentheses: fields resume after the last ')' */
-	if (!(p = strrchr(buf, ')')) ||
-	    sscanf(p + 1,
-		   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-		   "%*d %*d %*d %llu",
-		   state, &st) != 2)
-		return -EINVAL;
-	*start = st;
-	return 0;
-}
-
 /* Remembers a process that gets its first cached entry. */
 static void note_proc(struct symbols *s, pid_t pid)
 {
 	struct sym_proc *n;
-	uint64_t start = 0;
-	char state;
+	struct procstat st = { 0 };
 
 	for (size_t i = 0; i < s->nprocs; i++)
 		if (s->procs[i].pid == pid)
@@ -373,8 +348,8 @@ static void note_proc(struct symbols *s, pid_t pid)
 		s->capprocs = cap;
 	}
 	/* Unreadable: gone already; symbols__prune drops it. */
-	proc_start(pid, &state, &start);
-	s->procs[s->nprocs++] = (struct sym_proc){ .pid = pid, .start = start };
+	procstat_read(pid, &st);
+	s->procs[s->nprocs++] = (struct sym_proc){ .pid = pid, .start = st.start_ticks };
 }
 
 /* The entry for (pid, code) to fill: a new cached one, or past a cap (or
@@ -459,11 +434,9 @@ void symbols__resolve(struct symbols *s, const struct interp_desc *d, pid_t pid,
 
 static int proc_gone(const struct sym_proc *p)
 {
-	uint64_t start;
-	char state;
+	struct procstat st;
 
-	return proc_start(p->pid, &state, &start) || state == 'Z' || state == 'X' ||
-	       start != p->start;
+	return procstat_read(p->pid, &st) || procstat_dead(st.state) || st.start_ticks != p->start;
 }
 
 static int in(const pid_t *v, size_t n, pid_t pid)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "elfsym.h"
+#include "procstat.h"
 #include "target.h"
 
 uint64_t target_load_bias(uint64_t start, uint64_t offset, uint64_t seg_vaddr, uint64_t seg_offset)
@@ -194,40 +195,14 @@ cleanup:
 	return err;
 }
 
-/* State and parent from /proc/PID/stat; 0 or -1 when it cannot be read. */
-static int read_stat(pid_t pid, char *state, pid_t *ppid)
-{
-	char path[64], buf[512], *p;
-	int ok = 0;
-	FILE *f;
-
-	*state = 0;
-	*ppid = -1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	/* comm may hold spaces and parentheses: parse after the last ')'. */
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		ok = sscanf(p + 1, " %c %d", state, ppid) >= 1;
-	fclose(f);
-	return ok ? 0 : -1;
-}
-
-static bool is_dead(char state)
-{
-	return state == 'Z' || state == 'X';
-}
-
 /* The parent of a live process; -1 for zombies (nothing left to trace). */
 static pid_t read_ppid(pid_t pid)
 {
-	pid_t ppid;
-	char state;
+	struct procstat st;
 
-	if (read_stat(pid, &state, &ppid) || is_dead(state))
+	if (procstat_read(pid, &st) || procstat_dead(st.state))
 		return -1;
-	return ppid;
+	return st.ppid;
 }
 
 int target_process_tree(pid_t root, pid_t *out, int max)
@@ -261,10 +236,9 @@ int target_process_tree(pid_t root, pid_t *out, int max)
 
 int target_alive(pid_t pid)
 {
-	pid_t ppid;
-	char state;
+	struct procstat st;
 
-	return read_stat(pid, &state, &ppid) == 0 && !is_dead(state);
+	return procstat_read(pid, &st) == 0 && !procstat_dead(st.state);
 }
 
 void target_server_kind(pid_t pid, char *out, size_t len)

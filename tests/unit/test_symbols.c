@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "oracle.h"
+#include "procstat.h"
 #include "pyinspect.h"
 #include "pyversions.h"
 #include "symbols.h"
@@ -725,18 +726,9 @@ Test(symbols, forged_linetable310)
 
 static char proc_state(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
+	struct procstat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "r")))
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p ? p[2] : 0;
+	return procstat_read(pid, &st) ? 0 : st.state;
 }
 
 /* A real interpreter's code objects are cached under its pid; once it has
