@@ -14,6 +14,7 @@
 #include <string.h>
 #include "procstat.h"
 #include "pyinspect.h"
+#include "pystr.h"
 #include "symbols.h"
 
 static size_t code_header_len(const struct pbpf_py_offsets *o);
@@ -64,14 +65,15 @@ struct symbols {
 	uint64_t misses, uncached;
 };
 
-/* A compact str as UTF-8 (kinds 1, 2, 4), at most 255 bytes. */
+/* A compact str as UTF-8 (kinds 1, 2, 4), from at most 256 bytes of it. */
 static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 {
-	uint8_t hdr[STR_HDR], data[256];
+	uint8_t hdr[STR_HDR];
+	char data[256], out[512];
+	struct pbpf_str_hdr h;
 	uint64_t len;
 	uint32_t state, kind;
-	size_t n, o = 0;
-	char out[512];
+	size_t n;
 
 	if (!addr || pyinspect_read(pid, addr, hdr, sizeof(hdr)))
 		return NULL;
@@ -87,27 +89,8 @@ static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 					   : s->cur->off.str_compact_data),
 			   data, n))
 		return NULL;
-	for (size_t i = 0; i + kind <= n && o + 5 < sizeof(out); i += kind) {
-		uint32_t cp = 0;
-
-		memcpy(&cp, data + i, kind);
-		if (cp < 0x80) {
-			out[o++] = cp;
-		} else if (cp < 0x800) {
-			out[o++] = 0xc0 | cp >> 6;
-			out[o++] = 0x80 | (cp & 0x3f);
-		} else if (cp < 0x10000) {
-			out[o++] = 0xe0 | cp >> 12;
-			out[o++] = 0x80 | ((cp >> 6) & 0x3f);
-			out[o++] = 0x80 | (cp & 0x3f);
-		} else {
-			out[o++] = 0xf0 | cp >> 18;
-			out[o++] = 0x80 | ((cp >> 12) & 0x3f);
-			out[o++] = 0x80 | ((cp >> 6) & 0x3f);
-			out[o++] = 0x80 | (cp & 0x3f);
-		}
-	}
-	out[o] = 0;
+	h = (struct pbpf_str_hdr){ .len = n / kind, .copied = n, .kind = kind };
+	pystr_to_utf8(&h, data, n, false, out, sizeof(out));
 	return strdup(out);
 }
 

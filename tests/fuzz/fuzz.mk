@@ -25,7 +25,7 @@ fuzz_cli_SRCS         := src/cli.c src/export/export_jsonl.c src/export/rotfile.
 fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse -Wl,--wrap=fork
 fuzz_traceparent_SRCS := src/pipeline/traceparent.c
 fuzz_jsonl_SRCS       := src/export/export_jsonl.c src/export/rotfile.c src/export/safefile.c \
-	src/log.c src/pipeline/request.c \
+	src/log.c src/pipeline/request.c src/python/pystr.c \
 	src/pipeline/traceparent.c
 fuzz_jsonl_LDLIBS     := -lcjson
 fuzz_rotfile_SRCS     := src/export/rotfile.c src/export/safefile.c src/log.c

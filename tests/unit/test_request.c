@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "export_jsonl.h"
+#include "pystr.h"
 #include "request.h"
 #include "traceparent.h"
 
