@@ -4,8 +4,28 @@
  * unknown kinds give nothing, and every code unit or byte that is not text
  * becomes U+FFFD, so the exporters can pass our UTF-8 through unchecked.
  */
+#include <errno.h>
 #include <string.h>
 #include "pystr.h"
+
+int pystr_shape(const struct pbpf_py_offsets *off, const void *hdr, struct pystr_shape *out)
+{
+	const uint8_t *b = hdr;
+	uint32_t state;
+	uint64_t len;
+	unsigned int kind;
+
+	memcpy(&len, b + off->str_length, 8);
+	memcpy(&state, b + off->str_state, 4);
+	kind = (state >> off->str_kind_shift) & 7;
+	if (!((state >> off->str_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
+		return -EINVAL;
+	out->len = len;
+	out->kind = kind;
+	out->ascii = (state >> off->str_ascii_bit) & 1;
+	out->data = out->ascii ? off->str_ascii_data : off->str_compact_data;
+	return 0;
+}
 
 static size_t put_utf8(uint32_t cp, char *out, size_t room)
 {

@@ -70,26 +70,18 @@ static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 {
 	uint8_t hdr[STR_HDR];
 	char data[256], out[512];
+	struct pystr_shape sh;
 	struct pbpf_str_hdr h;
-	uint64_t len;
-	uint32_t state, kind;
 	size_t n;
 
-	if (!addr || pyinspect_read(pid, addr, hdr, sizeof(hdr)))
+	if (!addr || pyinspect_read(pid, addr, hdr, sizeof(hdr)) ||
+	    pystr_shape(&s->cur->off, hdr, &sh))
 		return NULL;
-	memcpy(&len, hdr + s->cur->off.str_length, 8);
-	memcpy(&state, hdr + s->cur->off.str_state, 4);
-	kind = (state >> s->cur->off.str_kind_shift) & 7;
-	if (!((state >> s->cur->off.str_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
+	n = sh.len * sh.kind < sizeof(data) ? sh.len * sh.kind
+					    : sizeof(data) - sizeof(data) % sh.kind;
+	if (pyinspect_read(pid, addr + sh.data, data, n))
 		return NULL;
-	n = len * kind < sizeof(data) ? len * kind : sizeof(data) - sizeof(data) % kind;
-	if (pyinspect_read(pid,
-			   addr + (((state >> s->cur->off.str_ascii_bit) & 1)
-					   ? s->cur->off.str_ascii_data
-					   : s->cur->off.str_compact_data),
-			   data, n))
-		return NULL;
-	h = (struct pbpf_str_hdr){ .len = n / kind, .copied = n, .kind = kind };
+	h = (struct pbpf_str_hdr){ .len = n / sh.kind, .copied = n, .kind = sh.kind };
 	pystr_to_utf8(&h, data, n, false, out, sizeof(out));
 	return strdup(out);
 }
