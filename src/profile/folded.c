@@ -2,22 +2,13 @@
 /*
  * --folded: collapsed stacks, one "route;frame;frame count" line per
  * (route, on-CPU stack), the input flamegraph.pl and most viewers take.
- * Written to a temporary file and renamed into place (safefile).
+ * Written to a temporary file and renamed into place (profile_write).
  */
 #include <stdio.h>
 #include "profile_impl.h"
-#include "safefile.h"
 
-int profile__write_folded(struct profile *p, const char *path)
+static void folded(struct profile *p, FILE *f)
 {
-	struct safefile_out out;
-	FILE *f;
-	int err = safefile_begin(&out, path);
-
-	if (err)
-		return err;
-	f = out.f;
-	pthread_mutex_lock(&p->lock);
 	for (size_t c = 0; c < p->cells.n; c++) {
 		uint32_t route, stack;
 		const uint32_t *ids;
@@ -38,6 +29,9 @@ int profile__write_folded(struct profile *p, const char *path)
 		}
 		fprintf(f, " %.0f\n", p->cell_v[c].samples);
 	}
-	pthread_mutex_unlock(&p->lock);
-	return safefile_commit(&out);
+}
+
+int profile__write_folded(struct profile *p, const char *path)
+{
+	return profile_write(p, path, folded);
 }

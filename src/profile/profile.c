@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "profile_impl.h"
+#include "safefile.h"
 #include "symbols.h"
 
 /* Keeps a sample for its request; when PROF_PENDING_MAX wait already, it
@@ -108,6 +109,19 @@ void profile__tick(struct profile *p, uint64_t now)
 		p->st.exited_procs += symbols__prune(p->syms);
 	}
 	pthread_mutex_unlock(&p->lock);
+}
+
+int profile_write(struct profile *p, const char *path, void (*body)(struct profile *p, FILE *f))
+{
+	struct safefile_out out;
+	int err = safefile_begin(&out, path);
+
+	if (err)
+		return err;
+	pthread_mutex_lock(&p->lock);
+	body(p, out.f);
+	pthread_mutex_unlock(&p->lock);
+	return safefile_commit(&out);
 }
 
 void profile__stats(struct profile *p, struct profile_stats *out)

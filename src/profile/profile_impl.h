@@ -2,16 +2,18 @@
 /*
  * The profile's insides, shared by the files of src/profile/ and nobody
  * else: the profile is one stage (profile.h) whose methods are spread over
- * one file per job: profile.c (life cycle, the request join), stacks.c
- * (symbolizing and interning frames, stacks, routes and cells), hot.c (hot
- * functions, route order, the PROFILE record), folded.c and speedscope.c
- * (the file writers).  Helpers used across those files are named after
- * their file; each is called with the profile's lock held.
+ * one file per job: profile.c (life cycle, the request join, the locked
+ * file write), stacks.c (symbolizing and interning frames, stacks, routes
+ * and cells), hot.c (hot functions, route order, the PROFILE record),
+ * folded.c and speedscope.c (the two file formats).  Helpers used across
+ * those files are named after their file; all but profile_write are called
+ * with the profile's lock held.
  */
 #ifndef PROFILIS_PROFILE_IMPL_H
 #define PROFILIS_PROFILE_IMPL_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include "intern.h"
 #include "profile.h"
 
@@ -62,6 +64,10 @@ long stacks__find_route(const struct profile *p, const char *route_key);
 const uint32_t *stacks__ids(const struct profile *p, uint32_t stack, size_t *n);
 /* The (route, stack) key of a cell. */
 void stacks__cell_key(const struct profile *p, size_t cell, uint32_t *route, uint32_t *stack);
+
+/* Writes the file at `path` through `body`, under the lock, into a new file
+ * renamed over `path` once complete (safefile); 0 or -errno. */
+int profile_write(struct profile *p, const char *path, void (*body)(struct profile *p, FILE *f));
 
 /* On-CPU samples and blocked time in one unit: seconds of wall time. */
 static inline double profile_wall_s(const struct profile *p, double samples, double offcpu_ns)

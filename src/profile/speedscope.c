@@ -3,12 +3,11 @@
  * --speedscope: one document with the shared frame table and, per route,
  * a "sampled" on-CPU profile (weights: samples) and an off-CPU one
  * (weights: nanoseconds blocked).  Written to a temporary file and renamed
- * into place (safefile).
+ * into place (profile_write).
  */
 #include <stdio.h>
 #include "export_jsonl.h"
 #include "profile_impl.h"
-#include "safefile.h"
 
 static void put_json_str(FILE *f, const char *s)
 {
@@ -74,17 +73,10 @@ static void speedscope_profile(struct profile *p, FILE *f, size_t route, int off
 	fprintf(f, "],\"endValue\":%.0f}", total);
 }
 
-int profile__write_speedscope(struct profile *p, const char *path)
+static void speedscope(struct profile *p, FILE *f)
 {
-	struct safefile_out out;
 	int first = 1;
-	FILE *f;
-	int err = safefile_begin(&out, path);
 
-	if (err)
-		return err;
-	f = out.f;
-	pthread_mutex_lock(&p->lock);
 	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
 	      "\"name\":\"profilis-bpf\",\"exporter\":\"profilis-bpf\",\"activeProfileIndex\":0,"
 	      "\"shared\":{\"frames\":[",
@@ -108,6 +100,9 @@ int profile__write_speedscope(struct profile *p, const char *path)
 		speedscope_profile(p, f, r, 1, &first);
 	}
 	fputs("]}\n", f);
-	pthread_mutex_unlock(&p->lock);
-	return safefile_commit(&out);
+}
+
+int profile__write_speedscope(struct profile *p, const char *path)
+{
+	return profile_write(p, path, speedscope);
 }
