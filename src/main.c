@@ -175,9 +175,9 @@ static int open_exporters(struct app *a)
 			return p_err("cannot set up the console: %s", strerror(errno)), -1;
 	}
 	a->start_ns = clock_ns(CLOCK_MONOTONIC);
-	a->agg = agg__new(&(struct agg_opts){ .window_minutes = c->window_minutes,
-					      .max_errors = c->max_errors,
-					      .start_ns = a->start_ns });
+	a->agg = aggregator__new(&(struct agg_opts){ .window_minutes = c->window_minutes,
+						     .max_errors = c->max_errors,
+						     .start_ns = a->start_ns });
 	if (!a->agg)
 		return p_err("cannot set up statistics: %s", strerror(errno)), -1;
 	if (c->sample_hz > 0 || c->offcpu) {
@@ -548,7 +548,7 @@ static void teardown(struct app *a)
 	jsonl__free(a->jsonl);
 	console__free(a->console);
 	filter__free(a->filter);
-	agg__free(a->agg);
+	aggregator__free(a->agg);
 	profile__free(a->profile);
 	interps__free(a->interps);
 }

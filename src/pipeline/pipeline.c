@@ -41,7 +41,7 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 		if (p->console)
 			console__push(p->console, &r);
 		if (p->agg)
-			agg__push(p->agg, &r);
+			aggregator__push(p->agg, &r);
 	}
 	if (p->jsonl)
 		jsonl__flush(p->jsonl);

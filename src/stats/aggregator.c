@@ -104,7 +104,7 @@ static void long_slots(struct aggregator *a)
 	a->nslots = (a->o.window_minutes + slot_min - 1) / slot_min;
 }
 
-struct aggregator *agg__new(const struct agg_opts *o)
+struct aggregator *aggregator__new(const struct agg_opts *o)
 {
 	struct aggregator *a = calloc(1, sizeof(*a));
 
@@ -222,7 +222,7 @@ static void note_error(struct aggregator *a, const struct request_record *r)
 	a->errors_total++;
 }
 
-void agg__push(struct aggregator *a, const struct request_record *r)
+void aggregator__push(struct aggregator *a, const struct request_record *r)
 {
 	double w = r->sample_rate > 0 && r->sample_rate <= 1 ? 1.0 / r->sample_rate : 1.0;
 	struct route *rt;
@@ -293,7 +293,8 @@ static double covered_secs(struct aggregator *a, enum agg_window win, uint64_t n
 	return span < NS ? 1.0 : (double)span / NS;
 }
 
-int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now, struct agg_snapshot *out)
+int aggregator__snapshot(struct aggregator *a, enum agg_window win, uint64_t now,
+			 struct agg_snapshot *out)
 {
 	struct histogram *h = calloc(1, sizeof(*h));
 	int err = 0;
@@ -326,7 +327,7 @@ unlock:
 	pthread_mutex_unlock(&a->lock);
 	hist_free(h);
 	if (err)
-		agg_snapshot_free(out);
+		aggregator__snapshot_free(out);
 	return err;
 }
 
@@ -341,7 +342,7 @@ static size_t route_bytes(const struct route *rt, int nslots)
 	return n;
 }
 
-size_t agg__bytes(struct aggregator *a)
+size_t aggregator__bytes(struct aggregator *a)
 {
 	size_t n;
 
@@ -353,7 +354,7 @@ size_t agg__bytes(struct aggregator *a)
 	return n;
 }
 
-void agg_snapshot_free(struct agg_snapshot *s)
+void aggregator__snapshot_free(struct agg_snapshot *s)
 {
 	free(s->rows);
 	free(s->errors);
@@ -362,7 +363,7 @@ void agg_snapshot_free(struct agg_snapshot *s)
 	s->nrows = s->nerrors = 0;
 }
 
-void agg__free(struct aggregator *a)
+void aggregator__free(struct aggregator *a)
 {
 	if (!a)
 		return;

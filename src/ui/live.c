@@ -179,7 +179,7 @@ static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
 	struct agg_snapshot s;
 	int err;
 
-	if (agg__snapshot(l->agg, l->st.window, now, &s))
+	if (aggregator__snapshot(l->agg, l->st.window, now, &s))
 		return;
 	if (l->o.stats_json) {
 		err = stats_json_write(l->o.stats_json, &s, l->o.window_minutes);
@@ -193,16 +193,16 @@ static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
 		print_table(l, &s);
 	}
 	if (l->o.mode != LIVE_DASHBOARD) {
-		agg_snapshot_free(&s);
+		aggregator__snapshot_free(&s);
 		return;
 	}
 	/* Paused: keep showing the frozen numbers; keys still sort them. */
 	if (!l->st.paused || !l->have_frozen) {
-		agg_snapshot_free(&l->frozen);
+		aggregator__snapshot_free(&l->frozen);
 		l->frozen = s;
 		l->have_frozen = true;
 	} else {
-		agg_snapshot_free(&s);
+		aggregator__snapshot_free(&s);
 	}
 	dash_sort(&l->frozen, l->st.sort, l->st.reverse);
 	fill_hot(l, &l->frozen);
@@ -264,7 +264,7 @@ void live__summary(struct live *l, uint64_t now, FILE *out)
 	struct agg_snapshot s;
 	int width = 120, height;
 
-	if (agg__snapshot(l->agg, AGG_WINDOW_LONG, now, &s))
+	if (aggregator__snapshot(l->agg, AGG_WINDOW_LONG, now, &s))
 		return;
 	if (isatty(fileno(out)) && term_size_of(fileno(out), &width, &height) && width > 200)
 		width = 200;
@@ -275,7 +275,7 @@ void live__summary(struct live *l, uint64_t now, FILE *out)
 	for (int i = 0; i < l->frame->nlines; i++)
 		fprintf(out, "%s\n", l->frame->text[i]);
 	fflush(out);
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 }
 
 void live__free(struct live *l)
@@ -286,7 +286,7 @@ void live__free(struct live *l)
 		term_close();
 	if (l->holds_log)
 		log_hold(false);
-	agg_snapshot_free(&l->frozen);
+	aggregator__snapshot_free(&l->frozen);
 	free(l->frame);
 	free(l);
 }
