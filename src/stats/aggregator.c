@@ -89,9 +89,9 @@ static void route_free(struct route *r, int nslots)
 	if (!r->minutes)
 		return;
 	for (int i = 0; i < nslots; i++)
-		hist_free(r->minutes[i].h);
+		histogram_free(r->minutes[i].h);
 	for (int i = 0; i < AGG_NOW_SECS; i++)
-		hist_free(r->seconds[i].h);
+		histogram_free(r->seconds[i].h);
 	free(r->minutes);
 }
 
@@ -139,7 +139,7 @@ static struct slot *slot_for(struct slot *ring, size_t n, int64_t id)
 		s->id = id;
 		s->count = s->n4xx = s->n5xx = 0;
 		if (s->h)
-			hist_reset(s->h);
+			histogram_reset(s->h);
 	}
 	if (!s->h)
 		s->h = calloc(1, sizeof(*s->h));
@@ -156,7 +156,7 @@ static void slot_add(struct slot *s, const struct request_record *r, double w)
 	else if (r->status >= 400 && r->status < 500)
 		s->n4xx += w;
 	if (s->h)
-		hist_add(s->h, r->dur_ns, w);
+		histogram_add(s->h, r->dur_ns, w);
 }
 
 static void route_add(struct aggregator *a, struct route *rt, const struct request_record *r,
@@ -252,7 +252,7 @@ static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win
 	memset(row, 0, sizeof(*row));
 	memcpy(row->method, rt->method, sizeof(row->method));
 	memcpy(row->route, rt->route, sizeof(row->route));
-	hist_reset(h);
+	histogram_reset(h);
 	for (size_t i = 0; i < n; i++) {
 		struct slot *s = &ring[i];
 
@@ -262,14 +262,14 @@ static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win
 		n4 += s->n4xx;
 		n5 += s->n5xx;
 		if (s->h)
-			hist_merge(h, s->h);
+			histogram_merge(h, s->h);
 	}
 	row->rps = row->count / secs;
 	row->pct_4xx = row->count > 0 ? 100.0 * n4 / row->count : 0;
 	row->pct_5xx = row->count > 0 ? 100.0 * n5 / row->count : 0;
-	row->p50_ns = hist_percentile(h, 0.50);
-	row->p95_ns = hist_percentile(h, 0.95);
-	row->p99_ns = hist_percentile(h, 0.99);
+	row->p50_ns = histogram_percentile(h, 0.50);
+	row->p95_ns = histogram_percentile(h, 0.95);
+	row->p99_ns = histogram_percentile(h, 0.99);
 	row->max_ns = h->max_ns;
 	for (int i = 0; i < AGG_SPARK; i++) {
 		int64_t want = sec - (AGG_SPARK - 1) + i;
@@ -325,7 +325,7 @@ int aggregator__snapshot(struct aggregator *a, enum agg_window win, uint64_t now
 	out->errors_total = a->errors_total;
 unlock:
 	pthread_mutex_unlock(&a->lock);
-	hist_free(h);
+	histogram_free(h);
 	if (err)
 		aggregator__snapshot_free(out);
 	return err;
@@ -336,9 +336,9 @@ static size_t route_bytes(const struct route *rt, int nslots)
 	size_t n = sizeof(*rt) + nslots * sizeof(*rt->minutes);
 
 	for (int i = 0; i < nslots; i++)
-		n += rt->minutes[i].h ? hist_bytes(rt->minutes[i].h) : 0;
+		n += rt->minutes[i].h ? histogram_bytes(rt->minutes[i].h) : 0;
 	for (int i = 0; i < AGG_NOW_SECS; i++)
-		n += rt->seconds[i].h ? hist_bytes(rt->seconds[i].h) : 0;
+		n += rt->seconds[i].h ? histogram_bytes(rt->seconds[i].h) : 0;
 	return n;
 }
 
