@@ -20,8 +20,8 @@ struct func_acc {
 static struct profile_hot *func_slot(struct func_acc *a, const char *func)
 {
 	int added;
-	long id = ht_intern_vals(&a->names, func, strlen(func), (void **)&a->v, sizeof(*a->v),
-				 &added);
+	long id = intern_add_vals(&a->names, func, strlen(func), (void **)&a->v, sizeof(*a->v),
+				  &added);
 
 	if (id < 0)
 		return NULL;
@@ -113,7 +113,7 @@ size_t profile__hot(struct profile *p, const char *route_key, struct profile_hot
 	memcpy(out, a.v, n * sizeof(*out));
 out:
 	pthread_mutex_unlock(&p->lock);
-	ht_free(&a.names);
+	intern_free(&a.names);
 	free(a.v);
 	return n;
 }

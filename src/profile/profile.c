@@ -162,13 +162,13 @@ void profile__free(struct profile *p)
 	if (!p)
 		return;
 	symbols__free(p->syms);
-	/* Before ht_free, which zeroes the count. */
+	/* Before intern_free, which zeroes the count. */
 	for (size_t i = 0; i < p->frames.n; i++)
 		free(p->frame_v[i].str);
-	ht_free(&p->frames);
-	ht_free(&p->stacks);
-	ht_free(&p->routes);
-	ht_free(&p->cells);
+	intern_free(&p->frames);
+	intern_free(&p->stacks);
+	intern_free(&p->routes);
+	intern_free(&p->cells);
 	free(p->frame_v);
 	free(p->cell_v);
 	free(p->pend);

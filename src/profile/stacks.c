@@ -60,7 +60,7 @@ static long intern_frame(struct profile *p, const struct pyframe_sym *s)
 	char key[600];
 	int added, n = snprintf(key, sizeof(key), "%s\n%s\n%d", s->qualname, s->file, s->line);
 	size_t len = n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1;
-	long id = ht_find(&p->frames, key, len);
+	long id = intern_find(&p->frames, key, len);
 	struct frame f;
 
 	if (id >= 0)
@@ -73,8 +73,8 @@ static long intern_frame(struct profile *p, const struct pyframe_sym *s)
 	}
 	if (!frame_strings(&f, s))
 		return interned(p, -ENOMEM);
-	id = interned(p, ht_intern_vals(&p->frames, key, len, (void **)&p->frame_v,
-					sizeof(*p->frame_v), &added));
+	id = interned(p, intern_add_vals(&p->frames, key, len, (void **)&p->frame_v,
+					 sizeof(*p->frame_v), &added));
 	if (id < 0)
 		free(f.str);
 	else
@@ -93,7 +93,7 @@ static long pseudo_frame(struct profile *p, const char *name)
  * one-frame stack PROF_OTHER_STACK (one slot kept for it). */
 static long stack_id(struct profile *p, const uint32_t *ids, int n)
 {
-	long id = ht_find(&p->stacks, ids, n * sizeof(ids[0]));
+	long id = intern_find(&p->stacks, ids, n * sizeof(ids[0]));
 	uint32_t other;
 	int added;
 
@@ -107,7 +107,7 @@ static long stack_id(struct profile *p, const uint32_t *ids, int n)
 		ids = &other;
 		n = 1;
 	}
-	return interned(p, ht_intern(&p->stacks, ids, n * sizeof(ids[0]), &added));
+	return interned(p, intern_add(&p->stacks, ids, n * sizeof(ids[0]), &added));
 }
 
 long stacks__intern(struct profile *p, const struct pbpf_stack_event *e, uint64_t now)
@@ -151,7 +151,7 @@ long stacks__intern(struct profile *p, const struct pbpf_stack_event *e, uint64_
  * request routes, new ones share PROF_OTHER. */
 static long intern_route(struct profile *p, const char *key)
 {
-	long id = ht_find(&p->routes, key, strlen(key) + 1);
+	long id = intern_find(&p->routes, key, strlen(key) + 1);
 	int added;
 
 	if (id >= 0)
@@ -160,7 +160,7 @@ static long intern_route(struct profile *p, const char *key)
 		p->st.capped++;
 		return intern_route(p, PROF_OTHER);
 	}
-	id = interned(p, ht_intern(&p->routes, key, strlen(key) + 1, &added));
+	id = interned(p, intern_add(&p->routes, key, strlen(key) + 1, &added));
 	p->nreq_routes += id >= 0 && key[0] != '(';
 	return id;
 }
@@ -170,7 +170,7 @@ static long intern_route(struct profile *p, const char *key)
 static struct cell *cell_for(struct profile *p, long route, long stack)
 {
 	uint32_t key[2] = { route, stack };
-	long id = ht_find(&p->cells, key, sizeof(key));
+	long id = intern_find(&p->cells, key, sizeof(key));
 	int added;
 
 	if (id >= 0)
@@ -187,8 +187,8 @@ static struct cell *cell_for(struct profile *p, long route, long stack)
 		key[0] = route;
 		key[1] = stack;
 	}
-	id = interned(p, ht_intern_vals(&p->cells, key, sizeof(key), (void **)&p->cell_v,
-					sizeof(*p->cell_v), &added));
+	id = interned(p, intern_add_vals(&p->cells, key, sizeof(key), (void **)&p->cell_v,
+					 sizeof(*p->cell_v), &added));
 	return id >= 0 ? &p->cell_v[id] : NULL;
 }
 
@@ -217,7 +217,7 @@ void stacks__credit(struct profile *p, const char *route, uint32_t stack, int of
 
 long stacks__find_route(const struct profile *p, const char *route_key)
 {
-	return ht_find(&p->routes, route_key, strlen(route_key) + 1);
+	return intern_find(&p->routes, route_key, strlen(route_key) + 1);
 }
 
 const uint32_t *stacks__ids(const struct profile *p, uint32_t stack, size_t *n)
