@@ -154,7 +154,7 @@ static void draw_dashboard(struct live *l, const struct agg_snapshot *s,
 	h.events_per_s = l->events_per_s;
 	h.lost = c->lost;
 	h.inflight = c->inflight;
-	dash_render(&h, s, &l->st, w, ht, l->frame);
+	dashboard_render(&h, s, &l->st, w, ht, l->frame);
 	term_draw(l->frame);
 }
 
@@ -189,7 +189,7 @@ static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
 		l->stats_warned = err != 0;
 	}
 	if (l->o.mode == LIVE_TABLE) {
-		dash_sort(&s, l->st.sort, l->st.reverse);
+		dashboard_sort(&s, l->st.sort, l->st.reverse);
 		print_table(l, &s);
 	}
 	if (l->o.mode != LIVE_DASHBOARD) {
@@ -204,7 +204,7 @@ static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
 	} else {
 		aggregator__snapshot_free(&s);
 	}
-	dash_sort(&l->frozen, l->st.sort, l->st.reverse);
+	dashboard_sort(&l->frozen, l->st.sort, l->st.reverse);
 	fill_hot(l, &l->frozen);
 	draw_dashboard(l, &l->frozen, c, now);
 }
@@ -247,7 +247,7 @@ void live_table(const struct agg_snapshot *s, int width, struct dash_frame *f)
 	if (!full)
 		return;
 	/* The dashboard's table section, without its title, errors and footer. */
-	dash_render(&h, s, &st, width, DASH_LINES_MAX, full);
+	dashboard_render(&h, s, &st, width, DASH_LINES_MAX, full);
 	while (start < full->nlines && full->style[start] != DS_HEADING)
 		start++;
 	for (end = start + 1; end < full->nlines && full->text[end][0]; end++)
@@ -268,7 +268,7 @@ void live__summary(struct live *l, uint64_t now, FILE *out)
 		return;
 	if (isatty(fileno(out)) && term_size_of(fileno(out), &width, &height) && width > 200)
 		width = 200;
-	dash_sort(&s, COL_RPS, false);
+	dashboard_sort(&s, COL_RPS, false);
 	live_table(&s, width, l->frame);
 	fprintf(out, "Summary (%.0f s): %.0f requests, %.1f req/s, 5xx %.1f%%, 4xx %.1f%%\n",
 		s.window_secs, s.total.count, s.total.rps, s.total.pct_5xx, s.total.pct_4xx);
