@@ -58,7 +58,7 @@ static int find_mapping(struct target *t, struct py_mapping *m, char *msg, size_
 		snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
 		return err == -ENOENT ? -ESRCH : err;
 	}
-	err = maps_find_python(maps, m);
+	err = procmaps_find_python(maps, m);
 	fclose(maps);
 	if (err)
 		snprintf(msg, msglen,
