@@ -79,20 +79,20 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	uint64_t addr[6];
 
 	for (int i = 0; i < 6; i++) {
-		if (elf_file__symbol(ef, needed[i], &addr[i]) && t->py_version[0]) {
+		if (elfsym__symbol(ef, needed[i], &addr[i]) && t->py_version[0]) {
 			/* A known CPython without it: too old (ContextVars came in
 			 * 3.7), which the caller can say in version terms. */
 			snprintf(msg, msglen, "%s (CPython %s) has no symbol %s", t->interp,
 				 t->py_version, needed[i]);
 			return -ENOTSUP;
-		} else if (elf_file__symbol(ef, needed[i], &addr[i])) {
+		} else if (elfsym__symbol(ef, needed[i], &addr[i])) {
 			snprintf(msg, msglen, "%s has no symbol %s; is it a CPython build?",
 				 t->interp, needed[i]);
 			return -ENOENT;
 		}
 	}
-	if (elf_file__vaddr_to_offset(ef, addr[0], &t->set_offset) ||
-	    elf_file__vaddr_to_offset(ef, addr[1], &t->reset_offset)) {
+	if (elfsym__vaddr_to_offset(ef, addr[0], &t->set_offset) ||
+	    elfsym__vaddr_to_offset(ef, addr[1], &t->reset_offset)) {
 		snprintf(msg, msglen, "%s: PyContextVar_Set is outside any loadable segment",
 			 t->interp);
 		return -ENOEXEC;
@@ -101,7 +101,7 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	t->none_addr = addr[3] + t->load_bias;
 	t->unicode_type_addr = addr[4] + t->load_bias;
 	t->long_type_addr = addr[5] + t->load_bias;
-	if (elf_file__symbol(ef, "PyCode_Type", &addr[0]) == 0)
+	if (elfsym__symbol(ef, "PyCode_Type", &addr[0]) == 0)
 		t->code_type_addr = addr[0] + t->load_bias;
 	return 0;
 }
@@ -111,8 +111,8 @@ static void detect_version(struct target *t, struct elf_file *ef, int hint)
 	uint64_t addr;
 	uint32_t hex;
 
-	if (elf_file__symbol(ef, "Py_Version", &addr) == 0 &&
-	    elf_file__read(ef, addr, &hex, sizeof(hex)) == 0) {
+	if (elfsym__symbol(ef, "Py_Version", &addr) == 0 &&
+	    elfsym__read(ef, addr, &hex, sizeof(hex)) == 0) {
 		target_decode_version(hex, &t->py_major, &t->py_minor, &t->py_micro);
 		snprintf(t->py_version, sizeof(t->py_version), "%u.%u.%u", t->py_major, t->py_minor,
 			 t->py_micro);
@@ -173,15 +173,15 @@ int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
 	snprintf(t->interp, sizeof(t->interp), "%s", m.path);
 	snprintf(t->interp_host, sizeof(t->interp_host), "/proc/%d/root%s", pid, m.path);
 	t->is_lib = m.is_lib;
-	ef = elf_file__open(t->interp_host);
+	ef = elfsym__open(t->interp_host);
 	if (!ef) {
 		err = -errno;
 		snprintf(msg, msglen, "cannot open the interpreter %s of PID %d: %s", t->interp,
 			 pid, strerror(errno));
 		return err;
 	}
-	t->is_pie = elf_file__is_pie_or_shared(ef);
-	err = elf_file__seg_for_offset(ef, m.offset, &seg);
+	t->is_pie = elfsym__is_pie_or_shared(ef);
+	err = elfsym__seg_for_offset(ef, m.offset, &seg);
 	if (err) {
 		snprintf(msg, msglen, "%s: mapping at offset 0x%llx matches no segment", t->interp,
 			 (unsigned long long)m.offset);
@@ -191,7 +191,7 @@ int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
 	detect_version(t, ef, m.version_hint);
 	err = resolve_symbols(t, ef, msg, msglen);
 cleanup:
-	elf_file__free(ef);
+	elfsym__free(ef);
 	return err;
 }
 
