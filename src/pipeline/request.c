@@ -26,9 +26,9 @@ static void decode_ids(const struct pbpf_req_event *e, struct request_record *r)
 		if (traceparent_parse(header, n, r->trace_id, r->parent_span_id) == 0)
 			goto span;
 	}
-	trace_new_trace_id(r->trace_id);
+	traceparent_new_trace_id(r->trace_id);
 span:
-	trace_new_span_id(r->span_id);
+	traceparent_new_span_id(r->span_id);
 }
 
 /* How many of the n bytes at b form whole UTF-8 sequences: a WSGI path cut

@@ -184,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&ev, 0, sizeof(ev));
 	memcpy(&ev, data + HEADER, size - HEADER < sizeof(ev) ? size - HEADER : sizeof(ev));
 	ev.kind = PBPF_EV_REQUEST;
-	trace_seed(1);
+	traceparent_seed(1);
 	if (request_decode(&ev, realtime, &r))
 		abort();
 	r.sample_rate = data[8] / 255.0; /* --sample's range, 0..1 */
