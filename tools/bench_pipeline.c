@@ -31,7 +31,7 @@
 #include <unistd.h>
 #include "aggregator.h"
 #include "collector.h"
-#include "export_jsonl.h"
+#include "jsonl.h"
 #include "log.h"
 #include "pipeline.h"
 #include "request.h"

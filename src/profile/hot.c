@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "export_jsonl.h"
+#include "jsonl.h"
 #include "profile_impl.h"
 
 struct func_acc {

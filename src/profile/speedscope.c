@@ -6,7 +6,7 @@
  * into place (profile_write).
  */
 #include <stdio.h>
-#include "export_jsonl.h"
+#include "jsonl.h"
 #include "profile_impl.h"
 
 static void put_json_str(FILE *f, const char *s)

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "export_jsonl.h"
+#include "jsonl.h"
 #include "pystr.h"
 #include "request.h"
 #include "traceparent.h"
