@@ -19,7 +19,8 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
 # What each target links besides its harness.
 fuzz_procmaps_SRCS    := src/target/procmaps.c
 fuzz_elfsym_SRCS      := src/target/elfsym.c
-fuzz_pydebug_SRCS     := src/python/pyruntime.c src/python/pyinspect.c src/python/pyoffsets.c
+fuzz_pydebug_SRCS     := src/python/pyruntime.c src/python/pyinspect.c src/python/pyoffsets.c \
+	src/python/pystr.c
 fuzz_cli_SRCS         := src/cli.c src/export/jsonl.c src/export/rotfile.c \
 	src/export/safefile.c src/log.c
 fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse -Wl,--wrap=fork
