@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Composition root: parse the command line, check the machine, resolve the
- * target, wire loader -> collector -> pipeline (decode, filter) -> exporters,
- * run until interrupted, the duration ends or the target exits, and report.
+ * Composition root: parse the command line, check the machine, resolve every
+ * -p target, wire loader -> router -> collectors (requests; stacks) ->
+ * pipeline (decode, filter) -> exporters and profile, run until interrupted,
+ * the duration ends or every target exits, and report.
  */
 #include <errno.h>
 #include <signal.h>

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The profile's life cycle and the request join.  Samples wait in `pending`
- * under their request's key (pid, tid, start) until its record arrives; the
- * ring buffer is FIFO and records reach us later through the collector, so
- * none is missed.  Those that wait longer than pending_ns go to
+ * under their request's key (pid, tid, start) until its record arrives.  The
+ * ring buffer is FIFO and the request sink flushes the stack queue before it
+ * hands a batch on (pipeline_sink), so a request's samples are here before
+ * its record: none is missed.  Those that wait longer than pending_ns go to
  * PROF_UNRECORDED.
  */
 #include <stdio.h>
