@@ -18,26 +18,27 @@
 	" 4123 4100 4100 0 -1 4194560 2841 0 0 0 12 3 0 0 20 0 1 0 987654321 31232000 5120 " \
 	"18446744073709551615 1 1 0 0 0 0 0 16781312 17922 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
 
-Test(procstat, fields_after_a_plain_comm)
+/* The fields of TAIL, whatever came before it. */
+static void parses_tail(const char *line, char state)
 {
 	struct procstat st;
 
-	cr_assert_eq(procstat_parse("4150 (gunicorn) S" TAIL, &st), 0);
-	cr_assert_eq(st.state, 'S');
+	cr_assert_eq(procstat_parse(line, &st), 0, "%s", line);
+	cr_assert_eq(st.state, state, "%s", line);
 	cr_assert_eq(st.ppid, 4123);
 	cr_assert_eq(st.start_ticks, 987654321ULL);
+}
+
+Test(procstat, fields_after_a_plain_comm)
+{
+	parses_tail("4150 (gunicorn) S" TAIL, 'S');
 }
 
 /* A process may name itself anything (prctl PR_SET_NAME): the fields start
  * after the last ')', not the first. */
 Test(procstat, comm_with_spaces_and_parentheses)
 {
-	struct procstat st;
-
-	cr_assert_eq(procstat_parse("4150 (a) R 1 (b c)) Z" TAIL, &st), 0);
-	cr_assert_eq(st.state, 'Z');
-	cr_assert_eq(st.ppid, 4123);
-	cr_assert_eq(st.start_ticks, 987654321ULL);
+	parses_tail("4150 (a) R 1 (b c)) Z" TAIL, 'Z');
 }
 
 Test(procstat, malformed_lines_are_refused)
