@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli.h"
-#include "export_jsonl.h"
+#include "jsonl.h"
 #include "safefile.h"
 
 const char *argp_program_version = "profilis-bpf 0.2";

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Composition root: parse the command line, check the machine, resolve the
- * target, wire loader -> collector -> pipeline (decode, filter) -> exporters,
- * run until interrupted, the duration ends or the target exits, and report.
+ * Composition root: parse the command line, check the machine, resolve every
+ * -p target, wire loader -> router -> collectors (requests; stacks) ->
+ * pipeline (decode, filter) -> exporters and profile, run until interrupted,
+ * the duration ends or every target exits, and report.
  */
 #include <errno.h>
 #include <signal.h>
@@ -17,8 +18,8 @@
 #include "cli.h"
 #include "clock.h"
 #include "collector.h"
-#include "export_console.h"
-#include "export_jsonl.h"
+#include "console.h"
+#include "jsonl.h"
 #include "filter.h"
 #include "live.h"
 #include "loader.h"
@@ -187,9 +188,9 @@ static int open_exporters(struct app *a)
 			return p_err("cannot set up the console: %s", strerror(errno)), -1;
 	}
 	a->start_ns = clock_ns(CLOCK_MONOTONIC);
-	a->agg = agg__new(&(struct agg_opts){ .window_minutes = c->window_minutes,
-					      .max_errors = c->max_errors,
-					      .start_ns = a->start_ns });
+	a->agg = aggregator__new(&(struct agg_opts){ .window_minutes = c->window_minutes,
+						     .max_errors = c->max_errors,
+						     .start_ns = a->start_ns });
 	if (!a->agg)
 		return p_err("cannot set up statistics: %s", strerror(errno)), -1;
 	if (c->sample_hz > 0 || c->offcpu) {
@@ -610,7 +611,7 @@ static void teardown(struct app *a)
 	jsonl__free(a->jsonl);
 	console__free(a->console);
 	filter__free(a->filter);
-	agg__free(a->agg);
+	aggregator__free(a->agg);
 	profile__free(a->profile);
 	interps__free(a->interps);
 	k8smeta_cache__free(a->pipe.meta);

@@ -11,7 +11,7 @@
  * collector__stop returning (every record handed to write(2)); the fsync and
  * rename of jsonl__finish are timed separately.  A second part times the
  * per-event CPU work alone, without locks or I/O: request_decode,
- * jsonl_encode_request and agg__push.  Results are Markdown tables on stdout,
+ * jsonl_encode_request and aggregator__push.  Results are Markdown tables on stdout,
  * medians of the repetitions; progress goes to stderr.
  */
 #include <dirent.h>
@@ -31,7 +31,7 @@
 #include <unistd.h>
 #include "aggregator.h"
 #include "collector.h"
-#include "export_jsonl.h"
+#include "jsonl.h"
 #include "log.h"
 #include "pipeline.h"
 #include "request.h"
@@ -249,7 +249,7 @@ static int rig_open(struct rig *r, const char *base, bool drop_oldest)
 			strerror(err));
 		return -err;
 	}
-	r->agg = agg__new(&(struct agg_opts){
+	r->agg = aggregator__new(&(struct agg_opts){
 		.window_minutes = 15, .max_errors = 100, .start_ns = mono_ns() });
 	if (!r->agg)
 		return -errno;
@@ -276,7 +276,7 @@ static long long rig_close(struct rig *r)
 
 	collector__free(r->collector);
 	jsonl__free(r->jsonl);
-	agg__free(r->agg);
+	aggregator__free(r->agg);
 	if (r->dir[0])
 		bytes = remove_dir(r->dir);
 	return bytes;
@@ -373,7 +373,7 @@ static int cpu_costs(struct pbpf_req_event *pool, unsigned long long n, struct c
 	uint64_t t0, t1, t2, t3;
 	long long sink = 0;
 
-	agg = agg__new(&(struct agg_opts){ .window_minutes = 15, .start_ns = mono_ns() });
+	agg = aggregator__new(&(struct agg_opts){ .window_minutes = 15, .start_ns = mono_ns() });
 	if (!agg)
 		return -errno;
 	for (unsigned i = 0; i < POOL; i++) /* also faults the arrays in, untimed */
@@ -388,9 +388,9 @@ static int cpu_costs(struct pbpf_req_event *pool, unsigned long long n, struct c
 	}
 	t2 = mono_ns();
 	for (unsigned long long i = 0; i < n; i++)
-		agg__push(agg, &recs[i % POOL]);
+		aggregator__push(agg, &recs[i % POOL]);
 	t3 = mono_ns();
-	agg__free(agg);
+	aggregator__free(agg);
 	*out = (struct cpu_cost){ .decode_ns = (double)(t1 - t0) / n,
 				  .both_ns = (double)(t2 - t1) / n,
 				  .agg_ns = (double)(t3 - t2) / n };
@@ -528,7 +528,8 @@ static void print_cpu_table(const struct cpu_cost *c, int n)
 	printf("| request_decode | %.0f |\n", median(c, sz, n, decode_ns));
 	printf("| jsonl_encode_request (the difference) | %.0f |\n", median(c, sz, n, encode_ns));
 	printf("| **decode + encode** | **%.0f** |\n", median(c, sz, n, both_ns));
-	printf("| agg__push (aggregator, for comparison) | %.0f |\n", median(c, sz, n, agg_ns));
+	printf("| aggregator__push (aggregator, for comparison) | %.0f |\n",
+	       median(c, sz, n, agg_ns));
 }
 
 static const char *fs_name(const char *dir)

@@ -214,20 +214,26 @@ int safefile_rename_new(int dirfd, const char *from, const char *to)
 	return 0;
 }
 
-int safefile_rename_replace(int dirfd, const char *from, const char *to)
+/* A name a file output may take: absent, or a regular file we may replace
+ * (-ELOOP a symbolic link, -EISDIR a directory, -EEXIST anything else). */
+static int check_name(int dirfd, const char *name)
 {
 	struct stat st;
 
-	if (fstatat(dirfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISLNK(st.st_mode))
-			return -ELOOP;
-		if (S_ISDIR(st.st_mode))
-			return -EISDIR;
-		if (!S_ISREG(st.st_mode))
-			return -EEXIST;
-	} else if (errno != ENOENT) {
-		return -errno;
-	}
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISREG(st.st_mode)   ? 0
+	       : S_ISLNK(st.st_mode) ? -ELOOP
+	       : S_ISDIR(st.st_mode) ? -EISDIR
+				     : -EEXIST;
+}
+
+int safefile_rename_replace(int dirfd, const char *from, const char *to)
+{
+	int err = check_name(dirfd, to);
+
+	if (err)
+		return err;
 	return renameat(dirfd, from, dirfd, to) == 0 ? 0 : -errno;
 }
 
@@ -346,19 +352,6 @@ static int probe(int dirfd)
 	close(fd);
 	unlinkat(dirfd, name, 0);
 	return 0;
-}
-
-/* A file output's own name: absent, or a regular file we may replace. */
-static int check_name(int dirfd, const char *base)
-{
-	struct stat st;
-
-	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return errno == ENOENT ? 0 : -errno;
-	return S_ISREG(st.st_mode)   ? 0
-	       : S_ISLNK(st.st_mode) ? -ELOOP
-	       : S_ISDIR(st.st_mode) ? -EISDIR
-				     : -EEXIST;
 }
 
 int safefile_check(const char *what, const char *path, bool is_dir, char *msg, size_t msglen)

@@ -270,7 +270,7 @@ static bool python_named(pid_t pid)
 	if (n <= 0)
 		return false;
 	exe[n] = 0;
-	return maps_python_kind(exe) != 0;
+	return procmaps_python_kind(exe) != 0;
 }
 
 /* A traced process that exec'd: its new descriptor, or "not Python" once

@@ -43,7 +43,7 @@ struct collector;
 /* Starts the batching thread; NULL with errno set on failure. */
 struct collector *collector__new(const struct collector_opts *opts);
 /* Queues one item (copied).  With drop_oldest never blocks; otherwise waits
- * for room.  Returns 0, or -ESHUTDOWN after collector__flush(final). */
+ * for room.  Returns 0, or -ESHUTDOWN once collector__stop has run. */
 int collector__push(struct collector *c, const void *item);
 /* Hands everything queued so far to the sink and waits until it is done
  * (items pushed meanwhile by other threads are not waited for). */

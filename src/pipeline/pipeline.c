@@ -8,9 +8,9 @@
 #include "aggregator.h"
 #include "clock.h"
 #include "collector.h"
-#include "export_console.h"
-#include "export_jsonl.h"
+#include "console.h"
 #include "filter.h"
+#include "jsonl.h"
 #include "k8smeta.h"
 #include "pipeline.h"
 #include "profile.h"
@@ -47,7 +47,7 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 		if (p->console)
 			console__push(p->console, &r);
 		if (p->agg)
-			agg__push(p->agg, &r);
+			aggregator__push(p->agg, &r);
 	}
 	if (p->jsonl)
 		jsonl__flush(p->jsonl);

@@ -73,13 +73,4 @@ static inline void request_text_lengths(struct request_record *r)
 int request_decode(const struct pbpf_req_event *e, int64_t realtime_offset_ns,
 		   struct request_record *out);
 
-/*
- * Converts a copied Python str to UTF-8.  With `wsgi_bytes` the str is a WSGI
- * "bytes as latin-1" value (PATH_INFO): its code units are the raw bytes,
- * which are emitted as-is when they form valid UTF-8 and with U+FFFD for
- * every invalid sequence otherwise.  Returns the output length.
- */
-size_t pystr_to_utf8(const struct pbpf_str_hdr *hdr, const char *data, size_t data_size,
-		     bool wsgi_bytes, char *out, size_t out_size);
-
 #endif

@@ -64,7 +64,7 @@ static uint64_t next_u64(void)
 	uint64_t result, t;
 
 	if (!seeded)
-		trace_seed(0);
+		traceparent_seed(0);
 	result = rotl(rng[1] * 5, 7) * 9;
 	t = rng[1] << 17;
 	rng[2] ^= rng[0];
@@ -76,7 +76,7 @@ static uint64_t next_u64(void)
 	return result;
 }
 
-void trace_seed(uint64_t seed)
+void traceparent_seed(uint64_t seed)
 {
 	/* splitmix64 expands one word into the four of state. */
 	if (seed == 0 && getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
@@ -99,7 +99,7 @@ static void hex64(uint64_t v, char *out)
 		out[i] = digits[v & 15];
 }
 
-void trace_new_trace_id(char out[33])
+void traceparent_new_trace_id(char out[33])
 {
 	uint64_t hi, lo;
 
@@ -112,7 +112,7 @@ void trace_new_trace_id(char out[33])
 	out[32] = 0;
 }
 
-void trace_new_span_id(char out[17])
+void traceparent_new_span_id(char out[17])
 {
 	uint64_t v;
 

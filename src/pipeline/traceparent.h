@@ -15,10 +15,10 @@
 int traceparent_parse(const char *s, size_t len, char trace_id[33], char parent_id[17]);
 
 /* Fresh random ids, lowercase hex, never all zero. */
-void trace_new_trace_id(char out[33]);
-void trace_new_span_id(char out[17]);
+void traceparent_new_trace_id(char out[33]);
+void traceparent_new_span_id(char out[17]);
 
 /* Seeds the id generator (tests pass a fixed seed; 0 = from getrandom). */
-void trace_seed(uint64_t seed);
+void traceparent_seed(uint64_t seed);
 
 #endif

@@ -11,7 +11,7 @@
 #include <string.h>
 #include "intern.h"
 
-uint64_t hash_bytes(const void *k, size_t len)
+uint64_t intern_hash(const void *k, size_t len)
 {
 	const unsigned char *p = k;
 	uint64_t h = 1469598103934665603ULL;
@@ -24,7 +24,7 @@ uint64_t hash_bytes(const void *k, size_t len)
 /* Where `key` is (slot index, and *id set) or would go (*id = -1). */
 static size_t probe(const struct htab *t, const void *key, size_t len, long *id)
 {
-	size_t j = hash_bytes(key, len) & (t->cap - 1);
+	size_t j = intern_hash(key, len) & (t->cap - 1);
 
 	*id = -1;
 	for (; t->slot[j]; j = (j + 1) & (t->cap - 1)) {
@@ -46,7 +46,7 @@ static int grow_slots(struct htab *t)
 	if (!slot)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->n; i++) {
-		size_t j = hash_bytes(t->keys[i], t->lens[i]) & (cap - 1);
+		size_t j = intern_hash(t->keys[i], t->lens[i]) & (cap - 1);
 
 		while (slot[j])
 			j = (j + 1) & (cap - 1);
@@ -92,7 +92,7 @@ static int grow_vals(struct htab *t, void **vals, size_t elem)
 	return 0;
 }
 
-long ht_find(const struct htab *t, const void *key, size_t len)
+long intern_find(const struct htab *t, const void *key, size_t len)
 {
 	long id;
 
@@ -102,10 +102,10 @@ long ht_find(const struct htab *t, const void *key, size_t len)
 	return id >= 0 ? id : -ENOENT;
 }
 
-long ht_intern_vals(struct htab *t, const void *key, size_t len, void **vals, size_t elem,
-		    int *added)
+long intern_add_vals(struct htab *t, const void *key, size_t len, void **vals, size_t elem,
+		     int *added)
 {
-	long id = ht_find(t, key, len);
+	long id = intern_find(t, key, len);
 	char *copy;
 	size_t j;
 
@@ -129,12 +129,12 @@ long ht_intern_vals(struct htab *t, const void *key, size_t len, void **vals, si
 	return t->n++;
 }
 
-long ht_intern(struct htab *t, const void *key, size_t len, int *added)
+long intern_add(struct htab *t, const void *key, size_t len, int *added)
 {
-	return ht_intern_vals(t, key, len, NULL, 0, added);
+	return intern_add_vals(t, key, len, NULL, 0, added);
 }
 
-void ht_free(struct htab *t)
+void intern_free(struct htab *t)
 {
 	for (size_t i = 0; i < t->n; i++)
 		free(t->keys[i]);

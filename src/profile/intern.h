@@ -19,22 +19,22 @@ struct htab {
 	char **keys;	/* keys[i]: a copy of key i */
 	size_t *lens;
 	size_t keycap; /* room in keys[] and lens[] */
-	size_t valcap; /* room in the caller's value array (ht_intern_vals) */
+	size_t valcap; /* room in the caller's value array (intern_add_vals) */
 	size_t max;    /* most keys, 0: no limit; set before the first key */
 };
 
-uint64_t hash_bytes(const void *key, size_t len);
+uint64_t intern_hash(const void *key, size_t len);
 /* The index of `key`, or -ENOENT. */
-long ht_find(const struct htab *t, const void *key, size_t len);
+long intern_find(const struct htab *t, const void *key, size_t len);
 /* The index of `key`, added when new (*added = 1); -ENOSPC when the table
  * holds `max` keys, -ENOMEM when an allocation failed. */
-long ht_intern(struct htab *t, const void *key, size_t len, int *added);
-/* ht_intern for a table whose caller keeps one value of `elem` bytes per key
+long intern_add(struct htab *t, const void *key, size_t len, int *added);
+/* intern_add for a table whose caller keeps one value of `elem` bytes per key
  * in *vals (realloc'ed here, before the key is added; a new value is zeroed).
  * Always pass the same array and size for a table.  The caller frees *vals. */
-long ht_intern_vals(struct htab *t, const void *key, size_t len, void **vals, size_t elem,
-		    int *added);
+long intern_add_vals(struct htab *t, const void *key, size_t len, void **vals, size_t elem,
+		     int *added);
 /* Frees the keys and resets *t to empty (max included). */
-void ht_free(struct htab *t);
+void intern_free(struct htab *t);
 
 #endif

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The profile: stack samples (on-CPU) and blocked stacks (off-CPU) from BPF,
- * symbolized at once, joined with the request they were taken in, and
+ * symbolized as they arrive, joined with the request they were taken in, and
  * aggregated per (method, route).  Outputs: hot functions per route,
  * collapsed stacks (--folded) and a speedscope file (--speedscope).
- * Thread-safe: stacks arrive on the main thread, requests on the collector's.
+ * Thread-safe: stacks arrive on the stack collector's thread, requests on
+ * the request collector's, ticks and reads come from the main thread.
  */
 #ifndef PROFILIS_PROFILE_H
 #define PROFILIS_PROFILE_H

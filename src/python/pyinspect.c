@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include "pyinspect.h"
+#include "pystr.h"
 
 #define MAX_ENTRIES 65536
 
@@ -28,22 +29,19 @@ int pyinspect_read_u64(pid_t pid, uint64_t addr, uint64_t *out)
 	return pyinspect_read(pid, addr, out, sizeof(*out));
 }
 
-/* Whether the str at addr is the ASCII text `name`. */
+/* Whether the str at addr is the ASCII text `name`: one read, header and
+ * text, as it is done for every key of sys.modules. */
 static int str_is(pid_t pid, const struct pbpf_py_offsets *off, uint64_t addr, const char *name)
 {
 	size_t n = strlen(name);
+	struct pystr_shape sh;
 	uint8_t buf[256];
-	uint64_t len;
-	uint32_t state;
 
 	if (n + off->str_ascii_data > sizeof(buf) ||
 	    pyinspect_read(pid, addr, buf, off->str_ascii_data + n))
 		return 0;
-	memcpy(&len, buf + off->str_length, 8);
-	memcpy(&state, buf + off->str_state, 4);
-	return len == n && ((state >> off->str_compact_bit) & 1) &&
-	       ((state >> off->str_ascii_bit) & 1) &&
-	       memcmp(buf + off->str_ascii_data, name, n) == 0;
+	return pystr_shape(off, buf, &sh) == 0 && sh.ascii && sh.len == n &&
+	       memcmp(buf + sh.data, name, n) == 0;
 }
 
 /* Where a key table's entries start and how many words each has. */

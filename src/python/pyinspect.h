@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Looking into a Python process from userspace (process_vm_readv), for
- * --list: is a module in its sys.modules?
+ * Looking into a Python process from userspace (process_vm_readv): the
+ * reads of the symbolizer and of pyruntime (interpreter state), and for
+ * --list, whether a module is in its sys.modules.
  */
 #ifndef PROFILIS_PYINSPECT_H
 #define PROFILIS_PYINSPECT_H

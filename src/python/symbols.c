@@ -2,17 +2,16 @@
 /*
  * Code objects are read whole-header at once (one process_vm_readv), their
  * strings and line table with a read each.  A frame's instruction word is
- * turned into a byte offset into the code the way CPython's own
- * PyFrame_GetLineNumber does for that version, then looked up in the
- * version's line table: 3.9's co_lnotab, 3.10's PEP 626 co_linetable or the
- * 3.11+ location table (Objects/lnotab_notes.txt, Objects/locations.md).
+ * turned into a line by linetable.c from the cached line table.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "linetable.h"
+#include "procstat.h"
 #include "pyinspect.h"
+#include "pystr.h"
 #include "symbols.h"
 
 static size_t code_header_len(const struct pbpf_py_offsets *o);
@@ -63,193 +62,25 @@ struct symbols {
 	uint64_t misses, uncached;
 };
 
-/* A compact str as UTF-8 (kinds 1, 2, 4), at most 255 bytes. */
+/* A compact str as UTF-8 (kinds 1, 2, 4), from at most 256 bytes of it. */
 static char *remote_str(const struct symbols *s, pid_t pid, uint64_t addr)
 {
-	uint8_t hdr[STR_HDR], data[256];
-	uint64_t len;
-	uint32_t state, kind;
-	size_t n, o = 0;
-	char out[512];
+	uint8_t hdr[STR_HDR];
+	char data[256], out[512];
+	struct pystr_shape sh;
+	struct pbpf_str_hdr h;
+	size_t n;
 
-	if (!addr || pyinspect_read(pid, addr, hdr, sizeof(hdr)))
+	if (!addr || pyinspect_read(pid, addr, hdr, sizeof(hdr)) ||
+	    pystr_shape(&s->cur->off, hdr, &sh))
 		return NULL;
-	memcpy(&len, hdr + s->cur->off.str_length, 8);
-	memcpy(&state, hdr + s->cur->off.str_state, 4);
-	kind = (state >> s->cur->off.str_kind_shift) & 7;
-	if (!((state >> s->cur->off.str_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
+	n = sh.len * sh.kind < sizeof(data) ? sh.len * sh.kind
+					    : sizeof(data) - sizeof(data) % sh.kind;
+	if (pyinspect_read(pid, addr + sh.data, data, n))
 		return NULL;
-	n = len * kind < sizeof(data) ? len * kind : sizeof(data) - sizeof(data) % kind;
-	if (pyinspect_read(pid,
-			   addr + (((state >> s->cur->off.str_ascii_bit) & 1)
-					   ? s->cur->off.str_ascii_data
-					   : s->cur->off.str_compact_data),
-			   data, n))
-		return NULL;
-	for (size_t i = 0; i + kind <= n && o + 5 < sizeof(out); i += kind) {
-		uint32_t cp = 0;
-
-		memcpy(&cp, data + i, kind);
-		if (cp < 0x80) {
-			out[o++] = cp;
-		} else if (cp < 0x800) {
-			out[o++] = 0xc0 | cp >> 6;
-			out[o++] = 0x80 | (cp & 0x3f);
-		} else if (cp < 0x10000) {
-			out[o++] = 0xe0 | cp >> 12;
-			out[o++] = 0x80 | ((cp >> 6) & 0x3f);
-			out[o++] = 0x80 | (cp & 0x3f);
-		} else {
-			out[o++] = 0xf0 | cp >> 18;
-			out[o++] = 0x80 | ((cp >> 12) & 0x3f);
-			out[o++] = 0x80 | ((cp >> 6) & 0x3f);
-			out[o++] = 0x80 | (cp & 0x3f);
-		}
-	}
-	out[o] = 0;
+	h = (struct pbpf_str_hdr){ .len = n / sh.kind, .copied = n, .kind = sh.kind };
+	pystr_to_utf8(&h, data, n, false, out, sizeof(out));
 	return strdup(out);
-}
-
-static unsigned int read_varint(const uint8_t *t, size_t len, size_t *i)
-{
-	unsigned int v = 0, shift = 0;
-
-	while (*i < len) {
-		uint8_t b = t[(*i)++];
-
-		v |= (unsigned int)(b & 63) << shift;
-		shift += 6;
-		if (!(b & 64) || shift > 30)
-			break;
-	}
-	return v;
-}
-
-static int read_svarint(const uint8_t *t, size_t len, size_t *i)
-{
-	unsigned int v = read_varint(t, len, i);
-
-	return v & 1 ? -(int)(v >> 1) : (int)(v >> 1);
-}
-
-int linetable_line(const uint8_t *t, size_t len, int firstlineno, int index)
-{
-	int line = firstlineno, unit = 0;
-	size_t i = 0;
-
-	if (index < 0)
-		return -1;
-	while (i < len) {
-		uint8_t first = t[i++];
-		int code = (first >> 3) & 15, units = (first & 7) + 1, cur = line;
-
-		if (!(first & 0x80))
-			return -1; /* not at an entry start: corrupt table */
-		if (code == 15) {
-			cur = -1; /* no location */
-		} else if (code == 14) {
-			line += read_svarint(t, len, &i); /* long form */
-			read_varint(t, len, &i);
-			read_varint(t, len, &i);
-			read_varint(t, len, &i);
-			cur = line;
-		} else if (code == 13) {
-			line += read_svarint(t, len, &i); /* no columns */
-			cur = line;
-		} else if (code >= 10) {
-			line += code - 10; /* one-line form */
-			i += 2;
-			cur = line;
-		} else {
-			i += 1; /* short form */
-		}
-		if (index < unit + units)
-			return cur;
-		unit += units;
-	}
-	return -1;
-}
-
-/* 3.9's PyCode_Addr2Line: a pair's line delta applies from its address on,
- * so the walk stops at the first address past the offset; past the last
- * pair the last line holds (the table does not know the code's length). */
-int lnotab_line(const uint8_t *t, size_t len, int firstlineno, int offset)
-{
-	long line = firstlineno;
-	size_t addr = 0;
-
-	if (offset < 0 || len % 2)
-		return -1; /* a co_lnotab is whole pairs */
-	for (size_t i = 0; i < len; i += 2) {
-		addr += t[i];
-		if (addr > (size_t)offset)
-			break;
-		line += (int8_t)t[i + 1];
-	}
-	return line >= INT_MIN && line <= INT_MAX ? (int)line : -1;
-}
-
-/* 3.10's _PyCode_CheckLineNumber: pair k covers [end(k-1), end(k)); a line
- * delta of -128 marks a range without a line and leaves the running line
- * alone; zero-length pairs only carry line deltas too big for one byte. */
-int linetable310_line(const uint8_t *t, size_t len, int firstlineno, int offset)
-{
-	long line = firstlineno;
-	size_t end = 0;
-
-	if (offset < 0 || len % 2)
-		return -1;
-	for (size_t i = 0; i < len; i += 2) {
-		int delta = (int8_t)t[i + 1];
-
-		end += t[i];
-		if (delta != -128)
-			line += delta;
-		if ((size_t)offset < end)
-			return delta == -128 || line < INT_MIN || line > INT_MAX ? -1 : (int)line;
-	}
-	return -1;
-}
-
-int instr_offset(const struct pbpf_py_offsets *off, uint64_t code, uint64_t instr)
-{
-	int32_t lasti = (int32_t)(uint32_t)instr; /* the sampler zero-extends an int */
-	uint64_t base;
-
-	switch (off->instr_kind) {
-	case PBPF_INSTR_LASTI_BYTES: return lasti < 0 ? -1 : lasti;
-	case PBPF_INSTR_LASTI_UNITS:
-		/* 3.10's PyFrame_GetLineNumber looks up f_lasti * 2. */
-		return lasti < 0 || lasti > INT_MAX / 2 ? -1 : lasti * 2;
-	case PBPF_INSTR_PREV_PTR:
-	case PBPF_INSTR_PTR:
-		/* _PyInterpreterFrame_LASTI is the pointer minus the code in both:
-		 * 3.11/3.12's prev_instr names the last instruction started, 3.13's
-		 * instr_ptr the one executing, and each is the line CPython reports.
-		 * Below the code is a 3.11/3.12 frame that has not started. */
-		if (off->code_code_adaptive == PBPF_NONE)
-			return -1;
-		base = code + off->code_code_adaptive;
-		if (instr < base || instr - base > INT_MAX || (instr - base) % 2)
-			return -1;
-		return (int)(instr - base);
-	}
-	return -1;
-}
-
-int frame_line(const struct pbpf_py_offsets *off, const uint8_t *table, size_t len, int firstlineno,
-	       uint64_t code, uint64_t instr)
-{
-	int at = instr_offset(off, code, instr);
-
-	if (at < 0)
-		return -1;
-	switch (off->lines_format) {
-	case PBPF_LINES_LNOTAB: return lnotab_line(table, len, firstlineno, at);
-	case PBPF_LINES_310: return linetable310_line(table, len, firstlineno, at);
-	case PBPF_LINES_LOCATIONS: return linetable_line(table, len, firstlineno, at / 2);
-	}
-	return -1;
 }
 
 static struct sym_entry **bucket(struct symbols *s, pid_t pid, uint64_t code)
@@ -329,37 +160,11 @@ static size_t entry_bytes(const struct sym_entry *e)
 	       (e->file ? strlen(e->file) + 1 : 0) + e->table_len;
 }
 
-/* /proc/PID/stat's state and start time (clock ticks after boot). */
-static int proc_start(pid_t pid, char *state, uint64_t *start)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long st = 0;
-	ssize_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "re")))
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n > 0 ? n : 0] = 0;
-	/* comm may hold spaces and parentheses: fields resume after the last ')' */
-	if (!(p = strrchr(buf, ')')) ||
-	    sscanf(p + 1,
-		   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-		   "%*d %*d %*d %llu",
-		   state, &st) != 2)
-		return -EINVAL;
-	*start = st;
-	return 0;
-}
-
 /* Remembers a process that gets its first cached entry. */
 static void note_proc(struct symbols *s, pid_t pid)
 {
 	struct sym_proc *n;
-	uint64_t start = 0;
-	char state;
+	struct procstat st = { 0 };
 
 	for (size_t i = 0; i < s->nprocs; i++)
 		if (s->procs[i].pid == pid)
@@ -373,8 +178,8 @@ static void note_proc(struct symbols *s, pid_t pid)
 		s->capprocs = cap;
 	}
 	/* Unreadable: gone already; symbols__prune drops it. */
-	proc_start(pid, &state, &start);
-	s->procs[s->nprocs++] = (struct sym_proc){ .pid = pid, .start = start };
+	procstat_read(pid, &st);
+	s->procs[s->nprocs++] = (struct sym_proc){ .pid = pid, .start = st.start_ticks };
 }
 
 /* The entry for (pid, code) to fill: a new cached one, or past a cap (or
@@ -449,8 +254,8 @@ void symbols__resolve(struct symbols *s, const struct interp_desc *d, pid_t pid,
 	 * the function's first line, still better than none. */
 	out->line = e->firstlineno;
 	if (e->table) {
-		int line = frame_line(&s->cur->off, e->table, e->table_len, e->firstlineno, code,
-				      instr);
+		int line = linetable_frame_line(&s->cur->off, e->table, e->table_len,
+						e->firstlineno, code, instr);
 
 		if (line > 0)
 			out->line = line;
@@ -459,11 +264,9 @@ void symbols__resolve(struct symbols *s, const struct interp_desc *d, pid_t pid,
 
 static int proc_gone(const struct sym_proc *p)
 {
-	uint64_t start;
-	char state;
+	struct procstat st;
 
-	return proc_start(p->pid, &state, &start) || state == 'Z' || state == 'X' ||
-	       start != p->start;
+	return procstat_read(p->pid, &st) || procstat_dead(st.state) || st.start_ticks != p->start;
 }
 
 static int in(const pid_t *v, size_t n, pid_t pid)

@@ -41,25 +41,4 @@ size_t symbols__cached(const struct symbols *s);
 int symbols__prune(struct symbols *s);
 void symbols__free(struct symbols *s);
 
-/* Pure line-table decoders: the line of one instruction as CPython's
- * PyCode_Addr2Line gives it, -1 when it has none, lies past the code the
- * table describes (3.10+; a co_lnotab does not know where the code ends) or
- * the table is malformed.  None reads outside table[0, len). */
-/* 3.11+ location table; `index` in code units. */
-int linetable_line(const uint8_t *table, size_t len, int firstlineno, int index);
-/* 3.9 co_lnotab; `offset` in bytes. */
-int lnotab_line(const uint8_t *table, size_t len, int firstlineno, int offset);
-/* 3.10 co_linetable (PEP 626); `offset` in bytes. */
-int linetable310_line(const uint8_t *table, size_t len, int firstlineno, int offset);
-
-/* Pure: the byte offset into the code of the instruction a frame's
- * instruction word names (off->instr_kind), as CPython's own
- * PyFrame_GetLineNumber computes it; -1 for a frame that has not started or
- * a word outside the code.  `code` is the PyCodeObject's address. */
-int instr_offset(const struct pbpf_py_offsets *off, uint64_t code, uint64_t instr);
-
-/* Pure: instr_offset looked up in the version's table (off->lines_format). */
-int frame_line(const struct pbpf_py_offsets *off, const uint8_t *table, size_t len, int firstlineno,
-	       uint64_t code, uint64_t instr);
-
 #endif

@@ -89,9 +89,9 @@ static void route_free(struct route *r, int nslots)
 	if (!r->minutes)
 		return;
 	for (int i = 0; i < nslots; i++)
-		hist_free(r->minutes[i].h);
+		histogram_free(r->minutes[i].h);
 	for (int i = 0; i < AGG_NOW_SECS; i++)
-		hist_free(r->seconds[i].h);
+		histogram_free(r->seconds[i].h);
 	free(r->minutes);
 }
 
@@ -104,7 +104,7 @@ static void long_slots(struct aggregator *a)
 	a->nslots = (a->o.window_minutes + slot_min - 1) / slot_min;
 }
 
-struct aggregator *agg__new(const struct agg_opts *o)
+struct aggregator *aggregator__new(const struct agg_opts *o)
 {
 	struct aggregator *a = calloc(1, sizeof(*a));
 
@@ -139,7 +139,7 @@ static struct slot *slot_for(struct slot *ring, size_t n, int64_t id)
 		s->id = id;
 		s->count = s->n4xx = s->n5xx = 0;
 		if (s->h)
-			hist_reset(s->h);
+			histogram_reset(s->h);
 	}
 	if (!s->h)
 		s->h = calloc(1, sizeof(*s->h));
@@ -156,7 +156,7 @@ static void slot_add(struct slot *s, const struct request_record *r, double w)
 	else if (r->status >= 400 && r->status < 500)
 		s->n4xx += w;
 	if (s->h)
-		hist_add(s->h, r->dur_ns, w);
+		histogram_add(s->h, r->dur_ns, w);
 }
 
 static void route_add(struct aggregator *a, struct route *rt, const struct request_record *r,
@@ -222,7 +222,7 @@ static void note_error(struct aggregator *a, const struct request_record *r)
 	a->errors_total++;
 }
 
-void agg__push(struct aggregator *a, const struct request_record *r)
+void aggregator__push(struct aggregator *a, const struct request_record *r)
 {
 	double w = r->sample_rate > 0 && r->sample_rate <= 1 ? 1.0 / r->sample_rate : 1.0;
 	struct route *rt;
@@ -252,7 +252,7 @@ static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win
 	memset(row, 0, sizeof(*row));
 	memcpy(row->method, rt->method, sizeof(row->method));
 	memcpy(row->route, rt->route, sizeof(row->route));
-	hist_reset(h);
+	histogram_reset(h);
 	for (size_t i = 0; i < n; i++) {
 		struct slot *s = &ring[i];
 
@@ -262,14 +262,14 @@ static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win
 		n4 += s->n4xx;
 		n5 += s->n5xx;
 		if (s->h)
-			hist_merge(h, s->h);
+			histogram_merge(h, s->h);
 	}
 	row->rps = row->count / secs;
 	row->pct_4xx = row->count > 0 ? 100.0 * n4 / row->count : 0;
 	row->pct_5xx = row->count > 0 ? 100.0 * n5 / row->count : 0;
-	row->p50_ns = hist_percentile(h, 0.50);
-	row->p95_ns = hist_percentile(h, 0.95);
-	row->p99_ns = hist_percentile(h, 0.99);
+	row->p50_ns = histogram_percentile(h, 0.50);
+	row->p95_ns = histogram_percentile(h, 0.95);
+	row->p99_ns = histogram_percentile(h, 0.99);
 	row->max_ns = h->max_ns;
 	for (int i = 0; i < AGG_SPARK; i++) {
 		int64_t want = sec - (AGG_SPARK - 1) + i;
@@ -293,7 +293,8 @@ static double covered_secs(struct aggregator *a, enum agg_window win, uint64_t n
 	return span < NS ? 1.0 : (double)span / NS;
 }
 
-int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now, struct agg_snapshot *out)
+int aggregator__snapshot(struct aggregator *a, enum agg_window win, uint64_t now,
+			 struct agg_snapshot *out)
 {
 	struct histogram *h = calloc(1, sizeof(*h));
 	int err = 0;
@@ -324,9 +325,9 @@ int agg__snapshot(struct aggregator *a, enum agg_window win, uint64_t now, struc
 	out->errors_total = a->errors_total;
 unlock:
 	pthread_mutex_unlock(&a->lock);
-	hist_free(h);
+	histogram_free(h);
 	if (err)
-		agg_snapshot_free(out);
+		aggregator__snapshot_free(out);
 	return err;
 }
 
@@ -335,13 +336,13 @@ static size_t route_bytes(const struct route *rt, int nslots)
 	size_t n = sizeof(*rt) + nslots * sizeof(*rt->minutes);
 
 	for (int i = 0; i < nslots; i++)
-		n += rt->minutes[i].h ? hist_bytes(rt->minutes[i].h) : 0;
+		n += rt->minutes[i].h ? histogram_bytes(rt->minutes[i].h) : 0;
 	for (int i = 0; i < AGG_NOW_SECS; i++)
-		n += rt->seconds[i].h ? hist_bytes(rt->seconds[i].h) : 0;
+		n += rt->seconds[i].h ? histogram_bytes(rt->seconds[i].h) : 0;
 	return n;
 }
 
-size_t agg__bytes(struct aggregator *a)
+size_t aggregator__bytes(struct aggregator *a)
 {
 	size_t n;
 
@@ -353,7 +354,7 @@ size_t agg__bytes(struct aggregator *a)
 	return n;
 }
 
-void agg_snapshot_free(struct agg_snapshot *s)
+void aggregator__snapshot_free(struct agg_snapshot *s)
 {
 	free(s->rows);
 	free(s->errors);
@@ -362,7 +363,7 @@ void agg_snapshot_free(struct agg_snapshot *s)
 	s->nrows = s->nerrors = 0;
 }
 
-void agg__free(struct aggregator *a)
+void aggregator__free(struct aggregator *a)
 {
 	if (!a)
 		return;

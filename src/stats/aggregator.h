@@ -59,16 +59,16 @@ struct agg_snapshot {
 
 struct aggregator;
 
-struct aggregator *agg__new(const struct agg_opts *opts);
+struct aggregator *aggregator__new(const struct agg_opts *opts);
 /* Adds a finished request; its end time r->ts_ns places it in the slots. */
-void agg__push(struct aggregator *a, const struct request_record *r);
-/* Fills a snapshot of `window` as of `now_ns`; agg_snapshot_free releases it. */
-int agg__snapshot(struct aggregator *a, enum agg_window window, uint64_t now_ns,
-		  struct agg_snapshot *out);
-void agg_snapshot_free(struct agg_snapshot *s);
+void aggregator__push(struct aggregator *a, const struct request_record *r);
+/* Fills a snapshot of `window` as of `now_ns`; aggregator__snapshot_free releases it. */
+int aggregator__snapshot(struct aggregator *a, enum agg_window window, uint64_t now_ns,
+			 struct agg_snapshot *out);
+void aggregator__snapshot_free(struct agg_snapshot *s);
 /* Memory held: rows, slots and histograms (at most AGG_ROUTE_MAX rows of
  * at most 70 slots each). */
-size_t agg__bytes(struct aggregator *a);
-void agg__free(struct aggregator *a);
+size_t aggregator__bytes(struct aggregator *a);
+void aggregator__free(struct aggregator *a);
 
 #endif

@@ -11,22 +11,22 @@
 
 _Static_assert(HIST_BUCKETS % HIST_CHUNK == 0, "whole chunks");
 
-void hist_reset(struct histogram *h)
+void histogram_reset(struct histogram *h)
 {
 	for (int c = 0; c < HIST_CHUNKS; c++)
 		free(h->chunk[c]);
 	memset(h, 0, sizeof(*h));
 }
 
-void hist_free(struct histogram *h)
+void histogram_free(struct histogram *h)
 {
 	if (!h)
 		return;
-	hist_reset(h);
+	histogram_reset(h);
 	free(h);
 }
 
-size_t hist_bytes(const struct histogram *h)
+size_t histogram_bytes(const struct histogram *h)
 {
 	size_t n = sizeof(*h);
 
@@ -52,7 +52,7 @@ static double weight_at(const struct histogram *h, int i)
 	return c ? c[i % HIST_CHUNK] : 0;
 }
 
-int hist_index(uint64_t v)
+int histogram_index(uint64_t v)
 {
 	int e, level;
 
@@ -65,7 +65,7 @@ int hist_index(uint64_t v)
 	return HIST_SUB + level * (HIST_SUB / 2) + (int)((v >> (level + 1)) - HIST_SUB / 2);
 }
 
-uint64_t hist_lower(int i)
+uint64_t histogram_lower(int i)
 {
 	int level;
 
@@ -75,18 +75,18 @@ uint64_t hist_lower(int i)
 	return (uint64_t)((i - HIST_SUB) % (HIST_SUB / 2) + HIST_SUB / 2) << (level + 1);
 }
 
-uint64_t hist_width(int i)
+uint64_t histogram_width(int i)
 {
 	return i < HIST_SUB ? 1 : 1ULL << ((i - HIST_SUB) / (HIST_SUB / 2) + 1);
 }
 
-int hist_add(struct histogram *h, uint64_t ns, double weight)
+int histogram_add(struct histogram *h, uint64_t ns, double weight)
 {
 	float *w;
 
 	if (weight <= 0)
 		return 0;
-	if (!(w = bucket(h, hist_index(ns), 1))) {
+	if (!(w = bucket(h, histogram_index(ns), 1))) {
 		h->lost++;
 		return -ENOMEM;
 	}
@@ -101,7 +101,7 @@ int hist_add(struct histogram *h, uint64_t ns, double weight)
 
 /* Chunk by chunk: a chunk that cannot be allocated leaves its weight out
  * (counted), the rest is merged. */
-int hist_merge(struct histogram *into, const struct histogram *from)
+int histogram_merge(struct histogram *into, const struct histogram *from)
 {
 	double before = into->total, missed = 0;
 	int err = 0;
@@ -134,7 +134,7 @@ int hist_merge(struct histogram *into, const struct histogram *from)
 	return err;
 }
 
-uint64_t hist_percentile(const struct histogram *h, double p)
+uint64_t histogram_percentile(const struct histogram *h, double p)
 {
 	double target, seen = 0;
 	uint64_t v;
@@ -156,9 +156,9 @@ uint64_t hist_percentile(const struct histogram *h, double p)
 		}
 		seen += w;
 		if (seen >= target && w > 0) {
-			v = hist_lower(i) + hist_width(i) / 2;
-			if (hist_width(i) == 1)
-				v = hist_lower(i);
+			v = histogram_lower(i) + histogram_width(i) / 2;
+			if (histogram_width(i) == 1)
+				v = histogram_lower(i);
 			if (v < h->min_ns)
 				v = h->min_ns;
 			if (v > h->max_ns)

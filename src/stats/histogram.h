@@ -28,23 +28,23 @@ struct histogram {
 };
 
 /* Empties h, freeing its chunks (h must be zeroed or used before). */
-void hist_reset(struct histogram *h);
+void histogram_reset(struct histogram *h);
 /* Frees h's chunks and h itself (NULL-safe). */
-void hist_free(struct histogram *h);
+void histogram_free(struct histogram *h);
 /* 0, or -ENOMEM when the value's chunk could not be allocated (counted in
  * h->lost; the value is left out, totals included, so percentiles stay
  * consistent). */
-int hist_add(struct histogram *h, uint64_t ns, double weight);
-int hist_merge(struct histogram *into, const struct histogram *from);
+int histogram_add(struct histogram *h, uint64_t ns, double weight);
+int histogram_merge(struct histogram *into, const struct histogram *from);
 /* Bytes held by h's chunks and header. */
-size_t hist_bytes(const struct histogram *h);
+size_t histogram_bytes(const struct histogram *h);
 /* The nearest-rank percentile (p in 0..1): the smallest recorded value
  * with at least p of the weight at or below it.  0 when empty. */
-uint64_t hist_percentile(const struct histogram *h, double p);
+uint64_t histogram_percentile(const struct histogram *h, double p);
 
 /* Bucket arithmetic, exposed for tests. */
-int hist_index(uint64_t ns);
-uint64_t hist_lower(int index);
-uint64_t hist_width(int index);
+int histogram_index(uint64_t ns);
+uint64_t histogram_lower(int index);
+uint64_t histogram_width(int index);
 
 #endif

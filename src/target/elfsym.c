@@ -38,7 +38,7 @@ static int check_header(const uint8_t *data, size_t size)
 	return 0;
 }
 
-struct elf_file *elf_file__open(const char *path)
+struct elf_file *elfsym__open(const char *path)
 {
 	struct elf_file *ef = NULL;
 	struct stat st;
@@ -77,7 +77,7 @@ cleanup:
 	return ef;
 }
 
-void elf_file__free(struct elf_file *ef)
+void elfsym__free(struct elf_file *ef)
 {
 	if (!ef)
 		return;
@@ -131,7 +131,7 @@ static int lookup_in(struct elf_file *ef, uint32_t type, const char *name, uint6
 	return -ENOENT;
 }
 
-int elf_file__symbol(struct elf_file *ef, const char *name, uint64_t *vaddr)
+int elfsym__symbol(struct elf_file *ef, const char *name, uint64_t *vaddr)
 {
 	if (lookup_in(ef, SHT_SYMTAB, name, vaddr) == 0)
 		return 0;
@@ -151,7 +151,7 @@ static const Elf64_Phdr *load_seg_for(struct elf_file *ef, uint64_t addr, int by
 	return NULL;
 }
 
-int elf_file__vaddr_to_offset(struct elf_file *ef, uint64_t vaddr, uint64_t *offset)
+int elfsym__vaddr_to_offset(struct elf_file *ef, uint64_t vaddr, uint64_t *offset)
 {
 	const Elf64_Phdr *ph = load_seg_for(ef, vaddr, 0);
 
@@ -161,17 +161,17 @@ int elf_file__vaddr_to_offset(struct elf_file *ef, uint64_t vaddr, uint64_t *off
 	return 0;
 }
 
-int elf_file__read(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len)
+int elfsym__read(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len)
 {
 	uint64_t off;
 
-	if (elf_file__vaddr_to_offset(ef, vaddr, &off) || !in_file(ef, off, len))
+	if (elfsym__vaddr_to_offset(ef, vaddr, &off) || !in_file(ef, off, len))
 		return -ERANGE;
 	memcpy(buf, ef->data + off, len);
 	return 0;
 }
 
-int elf_file__seg_for_offset(struct elf_file *ef, uint64_t offset, struct elf_load_seg *seg)
+int elfsym__seg_for_offset(struct elf_file *ef, uint64_t offset, struct elf_load_seg *seg)
 {
 	const Elf64_Phdr *ph = load_seg_for(ef, offset, 1);
 
@@ -183,7 +183,7 @@ int elf_file__seg_for_offset(struct elf_file *ef, uint64_t offset, struct elf_lo
 	return 0;
 }
 
-int elf_file__is_pie_or_shared(struct elf_file *ef)
+int elfsym__is_pie_or_shared(struct elf_file *ef)
 {
 	return ef->eh->e_type == ET_DYN;
 }

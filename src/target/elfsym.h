@@ -16,17 +16,17 @@ struct elf_load_seg {
 };
 
 /* NULL with errno set when the file is not a readable 64-bit ELF. */
-struct elf_file *elf_file__open(const char *path);
-void elf_file__free(struct elf_file *ef);
+struct elf_file *elfsym__open(const char *path);
+void elfsym__free(struct elf_file *ef);
 
 /* Finds a defined symbol in .symtab or .dynsym; 0 or -ENOENT. */
-int elf_file__symbol(struct elf_file *ef, const char *name, uint64_t *vaddr);
+int elfsym__symbol(struct elf_file *ef, const char *name, uint64_t *vaddr);
 /* Converts a link-time address to a file offset through PT_LOAD; 0 or -ERANGE. */
-int elf_file__vaddr_to_offset(struct elf_file *ef, uint64_t vaddr, uint64_t *offset);
+int elfsym__vaddr_to_offset(struct elf_file *ef, uint64_t vaddr, uint64_t *offset);
 /* Copies `len` bytes of file data at link-time address `vaddr`. */
-int elf_file__read(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);
+int elfsym__read(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);
 /* The PT_LOAD segment covering file offset `offset`; 0 or -ERANGE. */
-int elf_file__seg_for_offset(struct elf_file *ef, uint64_t offset, struct elf_load_seg *seg);
-int elf_file__is_pie_or_shared(struct elf_file *ef);
+int elfsym__seg_for_offset(struct elf_file *ef, uint64_t offset, struct elf_load_seg *seg);
+int elfsym__is_pie_or_shared(struct elf_file *ef);
 
 #endif

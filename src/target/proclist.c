@@ -108,7 +108,7 @@ static int python_children(pid_t pid)
 		snprintf(path, sizeof(path), "/proc/%d/maps", kids[i]);
 		if (!(f = fopen(path, "re")))
 			continue;
-		count += maps_find_python(f, &m) == 0;
+		count += procmaps_find_python(f, &m) == 0;
 		fclose(f);
 	}
 	return count;

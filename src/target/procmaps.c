@@ -10,7 +10,7 @@
 #include <string.h>
 #include "procmaps.h"
 
-int maps_parse_line(const char *line, struct maps_entry *out)
+int procmaps_parse_line(const char *line, struct maps_entry *out)
 {
 	unsigned long long start, end, off, inode;
 	unsigned int major, minor;
@@ -57,7 +57,7 @@ static int parse_version(const char *s, const char **end)
 	return 300 + (int)minor;
 }
 
-int maps_python_kind(const char *path)
+int procmaps_python_kind(const char *path)
 {
 	const char *base = strrchr(path, '/'), *end;
 	int v;
@@ -78,7 +78,7 @@ int maps_python_kind(const char *path)
 	return v && (*end == 0 || strcmp(end, "d") == 0) ? v : 0;
 }
 
-int maps_find_python(FILE *maps, struct py_mapping *out)
+int procmaps_find_python(FILE *maps, struct py_mapping *out)
 {
 	struct maps_entry e;
 	char *line = NULL;
@@ -92,9 +92,9 @@ int maps_find_python(FILE *maps, struct py_mapping *out)
 	while (getline(&line, &cap, maps) > 0) {
 		int kind;
 
-		if (maps_parse_line(line, &e) || e.path[0] != '/')
+		if (procmaps_parse_line(line, &e) || e.path[0] != '/')
 			continue;
-		kind = maps_python_kind(e.path);
+		kind = procmaps_python_kind(e.path);
 		if (!kind)
 			continue;
 		int is_lib = strstr(strrchr(e.path, '/'), "libpython") != NULL;

@@ -19,16 +19,16 @@ struct maps_entry {
 };
 
 /* Parses one maps line; 0, or -EINVAL for a malformed line. */
-int maps_parse_line(const char *line, struct maps_entry *out);
+int procmaps_parse_line(const char *line, struct maps_entry *out);
 
 /* What a path looks like: 0 not python, else the version as 3xx (311 for
  * "libpython3.11.so.1.0" or "python3.11"), or 1 for a python of unknown
  * version ("python3", "python"). */
-int maps_python_kind(const char *path);
+int procmaps_python_kind(const char *path);
 
 struct py_mapping {
 	char path[MAPS_PATH_MAX];    /* as the target sees it */
-	int version_hint;	     /* from the file name, see maps_python_kind */
+	int version_hint;	     /* from the file name, see procmaps_python_kind */
 	int is_lib;		     /* libpython: shared-library layout */
 	uint64_t start, end, offset; /* one mapping of the file: for load bias */
 	unsigned int dev_major, dev_minor;
@@ -37,6 +37,6 @@ struct py_mapping {
 
 /* Scans maps text for the interpreter: libpython wins over the executable
  * (the executable of a shared build only holds main()).  0 or -ENOENT. */
-int maps_find_python(FILE *maps, struct py_mapping *out);
+int procmaps_find_python(FILE *maps, struct py_mapping *out);
 
 #endif

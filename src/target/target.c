@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include "elfsym.h"
+#include "procstat.h"
 #include "target.h"
 
 uint64_t target_load_bias(uint64_t start, uint64_t offset, uint64_t seg_vaddr, uint64_t seg_offset)
@@ -59,7 +60,7 @@ static int find_mapping(struct target *t, struct py_mapping *m, char *msg, size_
 		snprintf(msg, msglen, "cannot read %s: %s", path, strerror(errno));
 		return err == -ENOENT ? -ESRCH : err;
 	}
-	err = maps_find_python(maps, m);
+	err = procmaps_find_python(maps, m);
 	fclose(maps);
 	if (err)
 		snprintf(msg, msglen,
@@ -124,20 +125,20 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	uint64_t addr[6];
 
 	for (int i = 0; i < 6; i++) {
-		if (elf_file__symbol(ef, needed[i], &addr[i]) && t->py_version[0]) {
+		if (elfsym__symbol(ef, needed[i], &addr[i]) && t->py_version[0]) {
 			/* A known CPython without it: too old (ContextVars came in
 			 * 3.7), which the caller can say in version terms. */
 			snprintf(msg, msglen, "%s (CPython %s) has no symbol %s", t->interp,
 				 t->py_version, needed[i]);
 			return -ENOTSUP;
-		} else if (elf_file__symbol(ef, needed[i], &addr[i])) {
+		} else if (elfsym__symbol(ef, needed[i], &addr[i])) {
 			snprintf(msg, msglen, "%s has no symbol %s; is it a CPython build?",
 				 t->interp, needed[i]);
 			return -ENOENT;
 		}
 	}
-	if (elf_file__vaddr_to_offset(ef, addr[0], &t->set_offset) ||
-	    elf_file__vaddr_to_offset(ef, addr[1], &t->reset_offset)) {
+	if (elfsym__vaddr_to_offset(ef, addr[0], &t->set_offset) ||
+	    elfsym__vaddr_to_offset(ef, addr[1], &t->reset_offset)) {
 		snprintf(msg, msglen, "%s: PyContextVar_Set is outside any loadable segment",
 			 t->interp);
 		return -ENOEXEC;
@@ -146,7 +147,7 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	t->none_addr = addr[3] + t->load_bias;
 	t->unicode_type_addr = addr[4] + t->load_bias;
 	t->long_type_addr = addr[5] + t->load_bias;
-	if (elf_file__symbol(ef, "PyCode_Type", &addr[0]) == 0)
+	if (elfsym__symbol(ef, "PyCode_Type", &addr[0]) == 0)
 		t->code_type_addr = addr[0] + t->load_bias;
 	return 0;
 }
@@ -156,8 +157,8 @@ static void detect_version(struct target *t, struct elf_file *ef, int hint)
 	uint64_t addr;
 	uint32_t hex;
 
-	if (elf_file__symbol(ef, "Py_Version", &addr) == 0 &&
-	    elf_file__read(ef, addr, &hex, sizeof(hex)) == 0) {
+	if (elfsym__symbol(ef, "Py_Version", &addr) == 0 &&
+	    elfsym__read(ef, addr, &hex, sizeof(hex)) == 0) {
 		target_decode_version(hex, &t->py_major, &t->py_minor, &t->py_micro);
 		snprintf(t->py_version, sizeof(t->py_version), "%u.%u.%u", t->py_major, t->py_minor,
 			 t->py_micro);
@@ -220,15 +221,15 @@ int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
 	if (err)
 		return err;
 	t->is_lib = m.is_lib;
-	ef = elf_file__open(t->interp_host);
+	ef = elfsym__open(t->interp_host);
 	if (!ef) {
 		err = -errno;
 		snprintf(msg, msglen, "cannot open the interpreter %s of PID %d: %s", t->interp,
 			 pid, strerror(errno));
 		return err;
 	}
-	t->is_pie = elf_file__is_pie_or_shared(ef);
-	err = elf_file__seg_for_offset(ef, m.offset, &seg);
+	t->is_pie = elfsym__is_pie_or_shared(ef);
+	err = elfsym__seg_for_offset(ef, m.offset, &seg);
 	if (err) {
 		snprintf(msg, msglen, "%s: mapping at offset 0x%llx matches no segment", t->interp,
 			 (unsigned long long)m.offset);
@@ -238,44 +239,18 @@ int target_resolve(pid_t pid, struct target *t, char *msg, size_t msglen)
 	detect_version(t, ef, m.version_hint);
 	err = resolve_symbols(t, ef, msg, msglen);
 cleanup:
-	elf_file__free(ef);
+	elfsym__free(ef);
 	return err;
-}
-
-/* State and parent from /proc/PID/stat; 0 or -1 when it cannot be read. */
-static int read_stat(pid_t pid, char *state, pid_t *ppid)
-{
-	char path[64], buf[512], *p;
-	int ok = 0;
-	FILE *f;
-
-	*state = 0;
-	*ppid = -1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	/* comm may hold spaces and parentheses: parse after the last ')'. */
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		ok = sscanf(p + 1, " %c %d", state, ppid) >= 1;
-	fclose(f);
-	return ok ? 0 : -1;
-}
-
-static bool is_dead(char state)
-{
-	return state == 'Z' || state == 'X';
 }
 
 /* The parent of a live process; -1 for zombies (nothing left to trace). */
 static pid_t read_ppid(pid_t pid)
 {
-	pid_t ppid;
-	char state;
+	struct procstat st;
 
-	if (read_stat(pid, &state, &ppid) || is_dead(state))
+	if (procstat_read(pid, &st) || procstat_dead(st.state))
 		return -1;
-	return ppid;
+	return st.ppid;
 }
 
 int target_process_tree(pid_t root, pid_t *out, int max)
@@ -309,10 +284,9 @@ int target_process_tree(pid_t root, pid_t *out, int max)
 
 int target_alive(pid_t pid)
 {
-	pid_t ppid;
-	char state;
+	struct procstat st;
 
-	return read_stat(pid, &state, &ppid) == 0 && !is_dead(state);
+	return procstat_read(pid, &st) == 0 && !procstat_dead(st.state);
 }
 
 void target_server_kind(pid_t pid, char *out, size_t len)

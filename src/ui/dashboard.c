@@ -19,7 +19,7 @@ static const char *const col_names[COL__COUNT] = {
 /* Widths of every column but ROUTE, which gets what remains. */
 static const int col_width[COL__COUNT] = { 7, 0, 9, 8, 8, 8, 8, 6, 6 };
 
-int dash_columns(const char *s)
+int dashboard_columns(const char *s)
 {
 	int n = 0;
 
@@ -28,10 +28,10 @@ int dash_columns(const char *s)
 	return n;
 }
 
-void dash_fit(const char *s, int cols, char *out, size_t len)
+void dashboard_fit(const char *s, int cols, char *out, size_t len)
 {
 	size_t o = 0;
-	int used = 0, total = dash_columns(s);
+	int used = 0, total = dashboard_columns(s);
 
 	if (cols <= 0 || len == 0) {
 		if (len)
@@ -59,7 +59,7 @@ void dash_fit(const char *s, int cols, char *out, size_t len)
 	out[o] = 0;
 }
 
-void dash_fmt_duration(uint64_t ns, char *out, size_t len)
+void dashboard_fmt_duration(uint64_t ns, char *out, size_t len)
 {
 	double us = ns / 1e3;
 
@@ -78,7 +78,7 @@ void dash_fmt_duration(uint64_t ns, char *out, size_t len)
 		snprintf(out, len, "%.0fs", us / 1e6);
 }
 
-void dash_sparkline(const double *v, int n, int cols, char *out, size_t len)
+void dashboard_sparkline(const double *v, int n, int cols, char *out, size_t len)
 {
 	static const char *const blocks[] = { " ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" };
 	double max = 0;
@@ -142,7 +142,7 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
 	return sort_rev ? -c : c;
 }
 
-void dash_sort(struct agg_snapshot *s, enum dash_col col, bool reverse)
+void dashboard_sort(struct agg_snapshot *s, enum dash_col col, bool reverse)
 {
 	struct sort_by by = { col, reverse };
 
@@ -170,9 +170,9 @@ static void clip_lines(struct dash_frame *f, int width)
 	char tmp[DASH_LINE_BYTES];
 
 	for (int i = 0; i < f->nlines; i++) {
-		if (dash_columns(f->text[i]) <= width)
+		if (dashboard_columns(f->text[i]) <= width)
 			continue;
-		dash_fit(f->text[i], width, tmp, sizeof(tmp));
+		dashboard_fit(f->text[i], width, tmp, sizeof(tmp));
 		memcpy(f->text[i], tmp, sizeof(tmp));
 	}
 }
@@ -196,18 +196,18 @@ static void render_top(const struct dash_header *h, const struct agg_snapshot *s
 		 "profilis-bpf%s  pid %d (%s)  %s  CPython %s  up %s  %.0f ev/s  lost %llu",
 		 st->paused ? " [PAUSED]" : "", h->pid, h->process, h->server, h->python, up,
 		 h->events_per_s, (unsigned long long)h->lost);
-	dash_fmt_duration(t->p50_ns, p50, sizeof(p50));
-	dash_fmt_duration(t->p95_ns, p95, sizeof(p95));
-	dash_fmt_duration(t->p99_ns, p99, sizeof(p99));
+	dashboard_fmt_duration(t->p50_ns, p50, sizeof(p50));
+	dashboard_fmt_duration(t->p95_ns, p95, sizeof(p95));
+	dashboard_fmt_duration(t->p99_ns, p99, sizeof(p99));
 	n = snprintf(line, sizeof(line),
 		     "%s %.1f req/s  err %.1f%% (5xx %.1f%%, 4xx %.1f%%)  p50 %s  p95 %s  p99 %s  "
 		     "in-flight %lld  ",
 		     st->window == AGG_WINDOW_NOW ? "10s" : "all", t->rps, t->pct_5xx + t->pct_4xx,
 		     t->pct_5xx, t->pct_4xx, p50, p95, p99, (long long)h->inflight);
 	/* The sparkline takes the rest of the line, up to its 60 seconds. */
-	cols = width - dash_columns(line);
-	dash_sparkline(t->spark, AGG_SPARK, cols > AGG_SPARK ? AGG_SPARK : cols, spark,
-		       sizeof(spark));
+	cols = width - dashboard_columns(line);
+	dashboard_sparkline(t->spark, AGG_SPARK, cols > AGG_SPARK ? AGG_SPARK : cols, spark,
+			    sizeof(spark));
 	if (n > 0 && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - n, "%s", spark);
 	add_line(f, height, DS_TOTALS, "%s", line);
@@ -238,17 +238,17 @@ static void render_row(const struct agg_row *r, int route_w, int height, struct 
 	char route[DASH_LINE_BYTES], d[4][16], method[16];
 	int pad;
 
-	dash_fit(r->route, route_w, route, sizeof(route));
+	dashboard_fit(r->route, route_w, route, sizeof(route));
 	/* The selection marker takes the method column's last cell: widths stay. */
 	if (selected)
 		snprintf(method, sizeof(method), "%-6.6s>", r->method);
 	else
 		snprintf(method, sizeof(method), "%-7.7s", r->method);
-	pad = route_w - dash_columns(route);
-	dash_fmt_duration(r->p50_ns, d[0], sizeof(d[0]));
-	dash_fmt_duration(r->p95_ns, d[1], sizeof(d[1]));
-	dash_fmt_duration(r->p99_ns, d[2], sizeof(d[2]));
-	dash_fmt_duration(r->max_ns, d[3], sizeof(d[3]));
+	pad = route_w - dashboard_columns(route);
+	dashboard_fmt_duration(r->p50_ns, d[0], sizeof(d[0]));
+	dashboard_fmt_duration(r->p95_ns, d[1], sizeof(d[1]));
+	dashboard_fmt_duration(r->p99_ns, d[2], sizeof(d[2]));
+	dashboard_fmt_duration(r->max_ns, d[3], sizeof(d[3]));
 	add_line(f, height,
 		 selected	  ? DS_HEADING
 		 : r->pct_5xx > 0 ? DS_ERROR
@@ -269,8 +269,8 @@ static void render_hot(const struct dash_state *st, int width, int height, struc
 
 	snprintf(title, sizeof(title), "HOT FUNCTIONS (%s)",
 		 st->hot_title ? st->hot_title : "all routes");
-	dash_fit(title, fw, cut, sizeof(cut));
-	tpad = fw - dash_columns(cut);
+	dashboard_fit(title, fw, cut, sizeof(cut));
+	tpad = fw - dashboard_columns(cut);
 	/* Right edges line up with the row's " %5.1f  %5.1f  %7s". */
 	add_line(f, height, DS_HEADING, "%s%*s %5s %6s  %7s", cut, tpad > 0 ? tpad : 0, "", "OWN%",
 		 "TOTAL%", "WAIT");
@@ -279,9 +279,9 @@ static void render_hot(const struct dash_state *st, int width, int height, struc
 		char wait[16];
 		int pad;
 
-		dash_fit(h->function, fw, fn, sizeof(fn));
-		pad = fw - dash_columns(fn);
-		dash_fmt_duration((uint64_t)(h->wait_ms * 1e6), wait, sizeof(wait));
+		dashboard_fit(h->function, fw, fn, sizeof(fn));
+		pad = fw - dashboard_columns(fn);
+		dashboard_fmt_duration((uint64_t)(h->wait_ms * 1e6), wait, sizeof(wait));
 		add_line(f, height, DS_PLAIN, "%s%*s %5.1f  %5.1f  %7s", fn, pad > 0 ? pad : 0, "",
 			 h->own_pct, h->total_pct, wait);
 	}
@@ -302,7 +302,7 @@ static void render_errors(const struct agg_snapshot *s, int width, int height, s
 
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-		dash_fit(e->route, width > 60 ? width - 45 : 15, route, sizeof(route));
+		dashboard_fit(e->route, width > 60 ? width - 45 : 15, route, sizeof(route));
 		add_line(f, height, DS_ERROR, "%s  %-7.7s %s  %d  %s", when, e->method, route,
 			 e->status, e->exception_type[0] ? e->exception_type : "-");
 	}
@@ -327,8 +327,8 @@ static void render_help(int height, struct dash_frame *f)
 		add_line(f, height, i ? DS_PLAIN : DS_HEADING, "%s", lines[i]);
 }
 
-void dash_render(const struct dash_header *h, const struct agg_snapshot *s,
-		 const struct dash_state *st, int width, int height, struct dash_frame *f)
+void dashboard_render(const struct dash_header *h, const struct agg_snapshot *s,
+		      const struct dash_state *st, int width, int height, struct dash_frame *f)
 {
 	int fixed = 0, route_w, table_end, err_lines, hot_lines;
 

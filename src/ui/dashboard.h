@@ -70,22 +70,22 @@ struct dash_frame {
 };
 
 /* Renders into `f`: at most `height` lines, none wider than `width` columns. */
-void dash_render(const struct dash_header *h, const struct agg_snapshot *s,
-		 const struct dash_state *st, int width, int height, struct dash_frame *f);
+void dashboard_render(const struct dash_header *h, const struct agg_snapshot *s,
+		      const struct dash_state *st, int width, int height, struct dash_frame *f);
 
 /* Sorts snapshot rows by a column (descending unless reverse; names ascend). */
-void dash_sort(struct agg_snapshot *s, enum dash_col col, bool reverse);
+void dashboard_sort(struct agg_snapshot *s, enum dash_col col, bool reverse);
 
 /* "850us", "1.23ms", "12.3ms", "1.20s": always 7 columns or fewer. */
-void dash_fmt_duration(uint64_t ns, char *out, size_t len);
+void dashboard_fmt_duration(uint64_t ns, char *out, size_t len);
 
 /* Appends a sparkline of `n` values (scaled to their max) in `cols` columns. */
-void dash_sparkline(const double *v, int n, int cols, char *out, size_t len);
+void dashboard_sparkline(const double *v, int n, int cols, char *out, size_t len);
 
 /* Display columns of a UTF-8 string (one per code point). */
-int dash_columns(const char *s);
+int dashboard_columns(const char *s);
 
 /* Copies s into out cut to `cols` columns, ending in "…" when cut. */
-void dash_fit(const char *s, int cols, char *out, size_t len);
+void dashboard_fit(const char *s, int cols, char *out, size_t len);
 
 #endif

@@ -154,7 +154,7 @@ static void draw_dashboard(struct live *l, const struct agg_snapshot *s,
 	h.events_per_s = l->events_per_s;
 	h.lost = c->lost;
 	h.inflight = c->inflight;
-	dash_render(&h, s, &l->st, w, ht, l->frame);
+	dashboard_render(&h, s, &l->st, w, ht, l->frame);
 	term_draw(l->frame);
 }
 
@@ -179,7 +179,7 @@ static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
 	struct agg_snapshot s;
 	int err;
 
-	if (agg__snapshot(l->agg, l->st.window, now, &s))
+	if (aggregator__snapshot(l->agg, l->st.window, now, &s))
 		return;
 	if (l->o.stats_json) {
 		err = stats_json_write(l->o.stats_json, &s, l->o.window_minutes);
@@ -189,22 +189,22 @@ static void refresh(struct live *l, uint64_t now, const struct live_counters *c)
 		l->stats_warned = err != 0;
 	}
 	if (l->o.mode == LIVE_TABLE) {
-		dash_sort(&s, l->st.sort, l->st.reverse);
+		dashboard_sort(&s, l->st.sort, l->st.reverse);
 		print_table(l, &s);
 	}
 	if (l->o.mode != LIVE_DASHBOARD) {
-		agg_snapshot_free(&s);
+		aggregator__snapshot_free(&s);
 		return;
 	}
 	/* Paused: keep showing the frozen numbers; keys still sort them. */
 	if (!l->st.paused || !l->have_frozen) {
-		agg_snapshot_free(&l->frozen);
+		aggregator__snapshot_free(&l->frozen);
 		l->frozen = s;
 		l->have_frozen = true;
 	} else {
-		agg_snapshot_free(&s);
+		aggregator__snapshot_free(&s);
 	}
-	dash_sort(&l->frozen, l->st.sort, l->st.reverse);
+	dashboard_sort(&l->frozen, l->st.sort, l->st.reverse);
 	fill_hot(l, &l->frozen);
 	draw_dashboard(l, &l->frozen, c, now);
 }
@@ -247,7 +247,7 @@ void live_table(const struct agg_snapshot *s, int width, struct dash_frame *f)
 	if (!full)
 		return;
 	/* The dashboard's table section, without its title, errors and footer. */
-	dash_render(&h, s, &st, width, DASH_LINES_MAX, full);
+	dashboard_render(&h, s, &st, width, DASH_LINES_MAX, full);
 	while (start < full->nlines && full->style[start] != DS_HEADING)
 		start++;
 	for (end = start + 1; end < full->nlines && full->text[end][0]; end++)
@@ -264,18 +264,18 @@ void live__summary(struct live *l, uint64_t now, FILE *out)
 	struct agg_snapshot s;
 	int width = 120, height;
 
-	if (agg__snapshot(l->agg, AGG_WINDOW_LONG, now, &s))
+	if (aggregator__snapshot(l->agg, AGG_WINDOW_LONG, now, &s))
 		return;
 	if (isatty(fileno(out)) && term_size_of(fileno(out), &width, &height) && width > 200)
 		width = 200;
-	dash_sort(&s, COL_RPS, false);
+	dashboard_sort(&s, COL_RPS, false);
 	live_table(&s, width, l->frame);
 	fprintf(out, "Summary (%.0f s): %.0f requests, %.1f req/s, 5xx %.1f%%, 4xx %.1f%%\n",
 		s.window_secs, s.total.count, s.total.rps, s.total.pct_5xx, s.total.pct_4xx);
 	for (int i = 0; i < l->frame->nlines; i++)
 		fprintf(out, "%s\n", l->frame->text[i]);
 	fflush(out);
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 }
 
 void live__free(struct live *l)
@@ -286,7 +286,7 @@ void live__free(struct live *l)
 		term_close();
 	if (l->holds_log)
 		log_hold(false);
-	agg_snapshot_free(&l->frozen);
+	aggregator__snapshot_free(&l->frozen);
 	free(l->frame);
 	free(l);
 }

@@ -19,13 +19,14 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
 # What each target links besides its harness.
 fuzz_procmaps_SRCS    := src/target/procmaps.c
 fuzz_elfsym_SRCS      := src/target/elfsym.c
-fuzz_pydebug_SRCS     := src/python/pyruntime.c src/python/pyinspect.c src/python/pyoffsets.c
-fuzz_cli_SRCS         := src/cli.c src/export/export_jsonl.c src/export/rotfile.c \
+fuzz_pydebug_SRCS     := src/python/pyruntime.c src/python/pyinspect.c src/python/pyoffsets.c \
+	src/python/pystr.c
+fuzz_cli_SRCS         := src/cli.c src/export/jsonl.c src/export/rotfile.c \
 	src/export/safefile.c src/log.c
 fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse -Wl,--wrap=fork
 fuzz_traceparent_SRCS := src/pipeline/traceparent.c
-fuzz_jsonl_SRCS       := src/export/export_jsonl.c src/export/rotfile.c src/export/safefile.c \
-	src/log.c src/pipeline/request.c \
+fuzz_jsonl_SRCS       := src/export/jsonl.c src/export/rotfile.c src/export/safefile.c \
+	src/log.c src/pipeline/request.c src/python/pystr.c \
 	src/pipeline/traceparent.c
 fuzz_jsonl_LDLIBS     := -lcjson
 fuzz_rotfile_SRCS     := src/export/rotfile.c src/export/safefile.c src/log.c

@@ -179,8 +179,14 @@ static void check_config(const struct config *c)
 {
 	char msg[256];
 
-	if ((!c->pid && !c->check && !c->list) || c->pid < 0 || c->pid > 4194304 ||
-	    !(c->duration_s == 0 || in(c->duration_s, 0.001, 31536000)) || !in(c->sample, 0, 1) ||
+	if ((!c->n_pids && !c->check && !c->list) || c->n_pids < 0 || c->n_pids > CLI_PID_MAX)
+		abort();
+	for (int i = 0; i < c->n_pids; i++) /* each in range, none twice */
+		for (int j = 0; j <= i; j++)
+			if (c->pids[i] < 1 || c->pids[i] > 4194304 ||
+			    (j < i && c->pids[j] == c->pids[i]))
+				abort();
+	if (!(c->duration_s == 0 || in(c->duration_s, 0.001, 31536000)) || !in(c->sample, 0, 1) ||
 	    !in(c->queue_size, 1, 1048576) || !in(c->batch_max, 1, c->queue_size) ||
 	    !in(c->flush_interval_s, 0.001, 60) || !in(c->interval_s, 0.1, 3600) ||
 	    !in(c->window_minutes, 1, 1440) || !in(c->max_errors, 1, 100000) ||

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: ELF symbol reading (src/target/elfsym.c).  elf_file__open takes
+ * libFuzzer target: ELF symbol reading (src/target/elfsym.c).  elfsym__open takes
  * a path, so each input is written to a memfd and opened as /proc/self/fd/N
  * (mapped exactly as a real file would be).  Differential: a second lookup
  * that reads every header field with memcpy and bounds-checks each byte must
@@ -81,13 +81,13 @@ static int ref_lookup_in(const struct view *v, const Elf64_Ehdr *eh, uint32_t ty
 	return -ENOENT;
 }
 
-/* What elf_file__symbol promises: .symtab first, then .dynsym. */
+/* What elfsym__symbol promises: .symtab first, then .dynsym. */
 static int ref_symbol(const struct view *v, const char *name, uint64_t *vaddr)
 {
 	Elf64_Ehdr eh;
 
 	if (get(v, 0, &eh, sizeof(eh)))
-		abort(); /* elf_file__open accepted a file shorter than a header */
+		abort(); /* elfsym__open accepted a file shorter than a header */
 	if (ref_lookup_in(v, &eh, SHT_SYMTAB, name, vaddr) == 0)
 		return 0;
 	return ref_lookup_in(v, &eh, SHT_DYNSYM, name, vaddr);
@@ -100,13 +100,13 @@ static void check_address(struct elf_file *ef, const struct view *v, uint64_t va
 	uint8_t buf[16];
 	uint64_t off;
 
-	if (elf_file__vaddr_to_offset(ef, vaddr, &off) == 0) {
-		if (elf_file__seg_for_offset(ef, off, &seg) == 0 &&
+	if (elfsym__vaddr_to_offset(ef, vaddr, &off) == 0) {
+		if (elfsym__seg_for_offset(ef, off, &seg) == 0 &&
 		    (off < seg.offset || off - seg.offset >= seg.filesz))
 			abort();
 	}
-	if (elf_file__read(ef, vaddr, buf, sizeof(buf)) == 0) {
-		if (elf_file__vaddr_to_offset(ef, vaddr, &off) || !inside(v, off, sizeof(buf)) ||
+	if (elfsym__read(ef, vaddr, buf, sizeof(buf)) == 0) {
+		if (elfsym__vaddr_to_offset(ef, vaddr, &off) || !inside(v, off, sizeof(buf)) ||
 		    memcmp(buf, v->d + off, sizeof(buf)))
 			abort();
 	}
@@ -125,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ftruncate(memfd, 0) || pwrite(memfd, data, size, 0) != (ssize_t)size)
 		abort();
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", memfd);
-	ef = elf_file__open(path);
+	ef = elfsym__open(path);
 	if (!ef) {
 		if (errno != ENOEXEC && errno != ENOMEM)
 			abort(); /* an unusable file is ENOEXEC, nothing else */
@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		uint64_t got = 0, want = 0;
-		int rc = elf_file__symbol(ef, names[i], &got);
+		int rc = elfsym__symbol(ef, names[i], &got);
 
 		if (rc != ref_symbol(&v, names[i], &want) || (rc == 0 && got != want))
 			abort();
@@ -144,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_address(ef, &v, 0);
 	check_address(ef, &v, UINT64_MAX - 8);
-	elf_file__is_pie_or_shared(ef);
-	elf_file__free(ef);
+	elfsym__is_pie_or_shared(ef);
+	elfsym__free(ef);
 	return 0;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target: the JSONL writer's escaping (src/export/export_jsonl.c), fed
+ * libFuzzer target: the JSONL writer's escaping (src/export/jsonl.c), fed
  * the way the program feeds it: a raw request event from BPF (any bytes: str
  * kinds, lengths, invalid UTF-8, surrogates) decoded by request_decode, then
  * encoded.  Differential, not just crash-free: every line must fit
@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "export_jsonl.h"
+#include "jsonl.h"
 #include "request.h"
 #include "traceparent.h"
 
@@ -184,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&ev, 0, sizeof(ev));
 	memcpy(&ev, data + HEADER, size - HEADER < sizeof(ev) ? size - HEADER : sizeof(ev));
 	ev.kind = PBPF_EV_REQUEST;
-	trace_seed(1);
+	traceparent_seed(1);
 	if (request_decode(&ev, realtime, &r))
 		abort();
 	r.sample_rate = data[8] / 255.0; /* --sample's range, 0..1 */

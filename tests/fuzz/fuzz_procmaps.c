@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * libFuzzer target: /proc/PID/maps text (src/target/procmaps.c).  Every line goes
- * through maps_parse_line from an exact-size copy (ASan sees any read past
- * it) and must give a sane entry or -EINVAL; maps_python_kind must answer
- * 0, 1 or a 3xx version.  Differential: maps_find_python reading the text
+ * through procmaps_parse_line from an exact-size copy (ASan sees any read past
+ * it) and must give a sane entry or -EINVAL; procmaps_python_kind must answer
+ * 0, 1 or a 3xx version.  Differential: procmaps_find_python reading the text
  * as a FILE must choose exactly the mapping that the harness chooses from
  * the same whole lines, so a long line is never taken for two.
  */
@@ -28,7 +28,7 @@ static void check_line(const char *line, size_t len, struct py_mapping *want, in
 
 	memcpy(copy, line, len);
 	copy[len] = 0;
-	if (maps_parse_line(copy, &e) != 0) {
+	if (procmaps_parse_line(copy, &e) != 0) {
 		free(copy);
 		return;
 	}
@@ -36,10 +36,10 @@ static void check_line(const char *line, size_t len, struct py_mapping *want, in
 	if (e.start > e.end || strlen(e.perms) != 4 || strlen(e.path) >= MAPS_PATH_MAX ||
 	    strchr(e.path, '\n'))
 		abort();
-	kind = maps_python_kind(e.path);
+	kind = procmaps_python_kind(e.path);
 	if (!sane_kind(kind))
 		abort();
-	/* The choice maps_find_python documents: the first mapping of the
+	/* The choice procmaps_find_python documents: the first mapping of the
 	 * first python file, libpython winning over an executable. */
 	if (e.path[0] != '/' || !kind)
 		return;
@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = fmemopen((void *)data, len, "r");
 	if (!f)
 		abort();
-	rc = maps_find_python(f, &got);
+	rc = procmaps_find_python(f, &got);
 	fclose(f);
 	if (rc != (found ? 0 : -ENOENT))
 		abort();

@@ -57,9 +57,9 @@ static void round_trip(uint64_t seed)
 {
 	char trace[33], span[17], header[56], t2[33], p2[17];
 
-	trace_seed(seed);
-	trace_new_trace_id(trace);
-	trace_new_span_id(span);
+	traceparent_seed(seed);
+	traceparent_new_trace_id(trace);
+	traceparent_new_span_id(span);
 	memcpy(header, "00-", 3);
 	memcpy(header + 3, trace, 32);
 	header[35] = '-';

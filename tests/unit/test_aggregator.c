@@ -35,7 +35,7 @@ static struct aggregator *mk(int window_minutes, int max_errors)
 	struct agg_opts o = { .window_minutes = window_minutes,
 			      .max_errors = max_errors,
 			      .start_ns = T0 };
-	struct aggregator *a = agg__new(&o);
+	struct aggregator *a = aggregator__new(&o);
 
 	cr_assert_not_null(a);
 	return a;
@@ -65,12 +65,12 @@ static void push(struct aggregator *a, uint64_t ts, const char *method, const ch
 {
 	struct request_record r = rec(ts, method, route, status, dur, rate);
 
-	agg__push(a, &r);
+	aggregator__push(a, &r);
 }
 
 static void snap(struct aggregator *a, enum agg_window w, uint64_t now, struct agg_snapshot *s)
 {
-	cr_assert_eq(agg__snapshot(a, w, now, s), 0);
+	cr_assert_eq(aggregator__snapshot(a, w, now, s), 0);
 }
 
 static const struct agg_row *find_row(const struct agg_snapshot *s, const char *method,
@@ -130,14 +130,14 @@ Test(aggregator, empty_window)
 		cr_assert_eq(s.nerrors, 0);
 		cr_assert_eq(s.errors_total, 0);
 		assert_near(s.window_secs, 5, "window_secs 5 s after attach");
-		agg_snapshot_free(&s);
+		aggregator__snapshot_free(&s);
 	}
 	/* A snapshot at the very instant of attach divides by one second, not zero. */
 	snap(a, AGG_WINDOW_LONG, T0, &s);
 	cr_assert_eq(s.window_secs, 1.0);
 	cr_assert_eq(s.total.rps, 0);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, single_event_rate_over_at_least_one_second)
@@ -158,14 +158,14 @@ Test(aggregator, single_event_rate_over_at_least_one_second)
 		cr_assert_eq(s.total.max_ns, 3 * MS);
 		cr_assert_eq(s.total.p50_ns, 3 * MS, "one value: every percentile is it");
 		cr_assert_eq(s.total.p99_ns, 3 * MS);
-		agg_snapshot_free(&s);
+		aggregator__snapshot_free(&s);
 	}
 	/* 4 s after attach: 1 request over 4 s. */
 	snap(a, AGG_WINDOW_LONG, T0 + 4 * SEC, &s);
 	cr_assert_eq(s.window_secs, 4.0);
 	cr_assert_eq(s.total.rps, 0.25);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 /* Long after attach the rate divides by the window: the full slots before the
@@ -184,7 +184,7 @@ Test(aggregator, rate_divides_by_the_covered_window)
 	assert_near(s.window_secs, 14 * 60 + 30, "window_secs");
 	cr_assert_eq(s.total.count, 60);
 	assert_near(s.total.rps, 60.0 / (14 * 60 + 30), "rps");
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 
 	/* The 10 s window: 9 full seconds and the elapsed 0.25 s of the current one. */
 	push(a, now + 100 * MS, "GET", "/a", 200, MS, 1);
@@ -194,8 +194,8 @@ Test(aggregator, rate_divides_by_the_covered_window)
 	assert_near(s.window_secs, 9.25, "now window_secs");
 	cr_assert_eq(s.total.count, 2);
 	assert_near(s.total.rps, 2 / 9.25, "now rps");
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, long_window_rolls_over)
@@ -208,11 +208,11 @@ Test(aggregator, long_window_rolls_over)
 		push(a, t, "GET", "/old", 200, 2 * MS, 1);
 	snap(a, AGG_WINDOW_LONG, t + 60 * SEC, &s); /* minute 17: minutes 16-17 kept */
 	cr_assert_eq(s.total.count, 5);
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 	snap(a, AGG_WINDOW_LONG, t + 3 * 60 * SEC, &s);
 	assert_idle_row(&s.total);
 	cr_assert_eq(s.nrows, 0, "a route with nothing in the window has no row");
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 
 	/* A newer minute reusing the old minute's slot starts from zero. */
 	push(a, t + 2 * 60 * SEC, "GET", "/new", 200, 7 * MS, 1); /* minute 18: same slot */
@@ -221,8 +221,8 @@ Test(aggregator, long_window_rolls_over)
 	cr_assert_eq(s.total.max_ns, 7 * MS);
 	cr_assert_eq(s.nrows, 1);
 	cr_assert_str_eq(s.rows[0].route, "/new");
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 /* A day's window in 60 slots of 24 minutes: what is 23 hours old counts,
@@ -238,17 +238,17 @@ Test(aggregator, day_window_in_sixty_slots)
 	snap(a, AGG_WINDOW_LONG, t + 23 * 3600 * SEC, &s);
 	cr_assert_eq(s.total.count, 1, "23 hours ago is in a day's window");
 	assert_near(s.window_secs, 23 * 3600 + 1, "covered since attach (T0)");
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 	snap(a, AGG_WINDOW_LONG, t + day + 24 * 60 * SEC, &s);
 	cr_assert_eq(s.total.count, 0, "a day and a slot ago is out");
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 	/* 61 slots of traffic: the ring holds 60, the oldest is reused. */
 	for (int i = 0; i <= 60; i++)
 		push(a, t + day + i * 24 * 60 * SEC, "GET", "/a", 200, 2 * MS, 1);
 	snap(a, AGG_WINDOW_LONG, t + day + 60 * 24 * 60 * SEC, &s);
 	cr_assert_eq(s.total.count, 60);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 /* A request every minute of a day's window: 60 histograms per row, not
@@ -260,11 +260,11 @@ Test(aggregator, day_window_memory_is_bounded)
 
 	for (int m = 0; m < 1440; m++)
 		push(a, T0 + m * 60 * SEC, "GET", "/a", 200, (1 + m % 50) * MS, 1);
-	bytes = agg__bytes(a);
+	bytes = aggregator__bytes(a);
 	/* Two rows ((all) and /a), 60 + 10 slots each, a histogram of 1-50 ms
 	 * (6 chunks) in each of the 60: well under 256 KiB. */
 	cr_assert_lt(bytes, 256 * 1024, "%zu bytes", bytes);
-	agg__free(a);
+	aggregator__free(a);
 }
 
 Test(aggregator, now_window_forgets_after_ten_seconds)
@@ -277,21 +277,21 @@ Test(aggregator, now_window_forgets_after_ten_seconds)
 		push(a, t, "GET", "/a", 200, MS, 1);
 	snap(a, AGG_WINDOW_NOW, t + 5 * SEC, &s);
 	cr_assert_eq(s.total.count, 3);
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 	snap(a, AGG_WINDOW_NOW, T0 + 10 * SEC + 900 * MS, &s); /* seconds 1001..1010 */
 	cr_assert_eq(s.total.count, 3);
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 	snap(a, AGG_WINDOW_NOW, T0 + 11 * SEC, &s); /* seconds 1002..1011 */
 	assert_empty_row(&s.total);
 	/* The sparkline always covers the last 60 s, whatever the window. */
 	cr_assert_eq(s.total.spark[AGG_SPARK - 11], 3);
 	cr_assert_eq(s.nrows, 0);
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 	snap(a, AGG_WINDOW_LONG, T0 + 11 * SEC, &s);
 	cr_assert_eq(s.total.count, 3, "the long window keeps what the 10 s one forgot");
 	cr_assert_eq(s.nrows, 1);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, status_shares)
@@ -313,8 +313,8 @@ Test(aggregator, status_shares)
 	assert_near(y->pct_5xx, 20, "/y pct_5xx");
 	assert_near(x->pct_4xx, 0, "/x pct_4xx");
 	assert_near(x->pct_5xx, 0, "/x pct_5xx");
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, boundary_and_unknown_statuses)
@@ -328,8 +328,8 @@ Test(aggregator, boundary_and_unknown_statuses)
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
 	assert_near(s.total.pct_4xx, 100.0 * 2 / 6, "pct_4xx (400, 499)");
 	assert_near(s.total.pct_5xx, 100.0 * 2 / 6, "pct_5xx (500, 599)");
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, sample_rate_weights)
@@ -360,8 +360,8 @@ Test(aggregator, sample_rate_weights)
 		  (unsigned long long)ra->p95_ns);
 	assert_near(s.total.spark[AGG_SPARK - 2], 23, "spark of second 1001");
 	cr_assert_eq(s.errors_total, 1, "errors are records: the 5xx counts once");
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, invalid_sample_rates_count_once)
@@ -374,8 +374,8 @@ Test(aggregator, invalid_sample_rates_count_once)
 		push(a, T0 + SEC, "GET", "/a", 200, MS, rates[i]);
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
 	cr_assert_eq(s.total.count, 4);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, one_row_per_method_and_route)
@@ -398,8 +398,8 @@ Test(aggregator, one_row_per_method_and_route)
 	cr_assert_eq(must_row(&s, "GET", "/b")->count, 1);
 	cr_assert_not_null(find_row(&s, "?", "/c"));
 	cr_assert_not_null(find_row(&s, "GET", REQ_UNMATCHED));
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 /* A 404 scanner: every unmatched request carries its raw path as route (the
@@ -416,7 +416,7 @@ Test(aggregator, unmatched_paths_share_one_row)
 		snprintf(path, sizeof(path), "/wp-admin/%d.php", i);
 		r = rec(T0 + SEC, "GET", path, 404, MS, 1);
 		r.route_matched = false; /* no rule: request.c copies the path */
-		agg__push(a, &r);
+		aggregator__push(a, &r);
 	}
 	push(a, T0 + SEC, "GET", "/users/<int:uid>", 200, MS, 1);
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
@@ -424,8 +424,8 @@ Test(aggregator, unmatched_paths_share_one_row)
 	cr_assert_eq(must_row(&s, "GET", REQ_UNMATCHED)->count, 2 * AGG_ROUTE_MAX);
 	cr_assert_eq(must_row(&s, "GET", REQ_UNMATCHED)->pct_4xx, 100);
 	cr_assert_eq(must_row(&s, "GET", "/users/<int:uid>")->count, 1);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, routes_beyond_the_limit_fold_into_other)
@@ -452,8 +452,8 @@ Test(aggregator, routes_beyond_the_limit_fold_into_other)
 	cr_assert_eq(other->count, n - (AGG_ROUTE_MAX - 1));
 	cr_assert_not_null(find_row(&s, "GET", "/r/510"));
 	cr_assert_null(find_row(&s, "GET", "/r/511"));
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 /* A route longer than a row holds is still one route, however often it comes. */
@@ -473,8 +473,8 @@ Test(aggregator, long_route_is_one_row)
 	cr_assert_eq(s.nrows, 1, "a %zu-byte route made %zu rows", strlen(route), s.nrows);
 	cr_assert_eq(s.rows[0].count, 5);
 	cr_assert_eq(strncmp(s.rows[0].route, route, 255), 0);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 static bool valid_utf8(const char *s)
@@ -512,15 +512,15 @@ Test(aggregator, long_route_cut_keeps_utf8_valid)
 		o += 2;
 	}
 	r.route[o] = 0;
-	agg__push(a, &r);
+	aggregator__push(a, &r);
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
 	cr_assert_eq(s.nrows, 1);
 	cr_assert(valid_utf8(s.rows[0].route), "row route cut inside a character (%zu bytes)",
 		  strlen(s.rows[0].route));
 	cr_assert_eq(s.nerrors, 1);
 	cr_assert(valid_utf8(s.errors[0].route), "error route cut inside a character");
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, sparkline_per_second_newest_last)
@@ -544,7 +544,7 @@ Test(aggregator, sparkline_per_second_newest_last)
 			     s.total.spark[AGG_SPARK - 1 - i], i % 7 + 1);
 		cr_assert_eq(s.rows[0].spark[AGG_SPARK - 1 - i], i % 7 + 1);
 	}
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 
 	/* Ten seconds later everything has moved ten places left. */
 	snap(a, AGG_WINDOW_NOW, S + 10 * SEC, &s);
@@ -554,14 +554,14 @@ Test(aggregator, sparkline_per_second_newest_last)
 	for (int i = 0; i < 50; i++)
 		cr_assert_eq(s.total.spark[AGG_SPARK - 11 - i], i % 7 + 1, "spark[%d] shifted",
 			     AGG_SPARK - 11 - i);
-	agg_snapshot_free(&s);
+	aggregator__snapshot_free(&s);
 
 	/* Two minutes later nothing is left. */
 	snap(a, AGG_WINDOW_LONG, S + 120 * SEC, &s);
 	for (int i = 0; i < AGG_SPARK; i++)
 		cr_assert_eq(s.total.spark[i], 0, "spark[%d] stale", i);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, sparkline_is_weighted)
@@ -573,8 +573,8 @@ Test(aggregator, sparkline_is_weighted)
 	push(a, T0 + 5 * SEC, "GET", "/a", 200, MS, 1);
 	snap(a, AGG_WINDOW_LONG, T0 + 5 * SEC + 1, &s);
 	assert_near(s.total.spark[AGG_SPARK - 1], 5, "weighted spark");
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, recent_errors_ring)
@@ -593,7 +593,7 @@ Test(aggregator, recent_errors_ring)
 			r.has_exception_type = true;
 			strcpy(r.exception_type, "ValueError");
 		}
-		agg__push(a, &r);
+		aggregator__push(a, &r);
 		push(a, T0 + SEC, "GET", "/ok", 404, MS, 1); /* a 4xx is not an error */
 	}
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
@@ -609,8 +609,8 @@ Test(aggregator, recent_errors_ring)
 		cr_assert_eq(s.errors[k].status, 500 + i);
 		cr_assert_str_eq(s.errors[k].exception_type, i == 4 ? "ValueError" : "");
 	}
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, exception_without_5xx_is_an_error)
@@ -622,14 +622,14 @@ Test(aggregator, exception_without_5xx_is_an_error)
 	r.error = true;
 	r.has_exception_type = true;
 	strcpy(r.exception_type, "KeyError");
-	agg__push(a, &r);
+	aggregator__push(a, &r);
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
 	cr_assert_eq(s.nerrors, 1);
 	cr_assert_eq(s.errors[0].status, 200);
 	cr_assert_str_eq(s.errors[0].exception_type, "KeyError");
 	cr_assert_eq(s.total.pct_5xx, 0);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -695,8 +695,8 @@ Test(aggregator, per_route_percentiles_match_exact)
 	check_row(must_row(&s, "GET", "/fast"), fast, nf, "/fast");
 	check_row(must_row(&s, "POST", "/slow"), slow, ns, "/slow");
 	check_row(&s.total, all, n, "total");
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 	free(fast);
 	free(slow);
 	free(all);
@@ -727,14 +727,14 @@ Test(aggregator, concurrent_pushes_all_count)
 	snap(a, AGG_WINDOW_LONG, T0 + 2 * SEC, &s);
 	cr_assert_eq(s.total.count, THREADS * PER_THREAD);
 	cr_assert_eq(must_row(&s, "GET", "/a")->count, THREADS * PER_THREAD / 2);
-	agg_snapshot_free(&s);
-	agg__free(a);
+	aggregator__snapshot_free(&s);
+	aggregator__free(a);
 }
 
 Test(aggregator, free_is_null_safe)
 {
 	struct agg_snapshot s = { 0 };
 
-	agg__free(NULL);
-	agg_snapshot_free(&s);
+	aggregator__free(NULL);
+	aggregator__snapshot_free(&s);
 }

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "export_console.h"
-#include "export_jsonl.h"
+#include "console.h"
+#include "jsonl.h"
 
 /* A realistic record: CLOCK_REALTIME nanoseconds need all 19 digits. */
 static void make_record(struct request_record *r, int i)

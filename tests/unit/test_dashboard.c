@@ -127,7 +127,7 @@ static struct dash_frame *render(const struct agg_snapshot *s, const struct dash
 	struct dash_frame *f = frame();
 
 	utc();
-	dash_render(&header, s, st, width, height, f);
+	dashboard_render(&header, s, st, width, height, f);
 	return f;
 }
 
@@ -225,9 +225,9 @@ static void check_frame(const struct dash_frame *f, const struct agg_snapshot *s
 
 	cr_assert_eq(f->nlines, height, "%d lines at height %d", f->nlines, height);
 	for (int i = 0; i < f->nlines; i++)
-		cr_assert_leq(dash_columns(f->text[i]), width,
-			      "line %d is %d columns at width %d: %s", i, dash_columns(f->text[i]),
-			      width, f->text[i]);
+		cr_assert_leq(dashboard_columns(f->text[i]), width,
+			      "line %d is %d columns at width %d: %s", i,
+			      dashboard_columns(f->text[i]), width, f->text[i]);
 	cr_assert_eq(f->style[0], DS_TITLE);
 	cr_assert_eq(f->style[1], DS_TOTALS);
 	cr_assert_eq(f->style[height - 1], DS_FOOTER);
@@ -290,7 +290,7 @@ static void golden_frame(int width)
 	char name[64];
 
 	fixture(&s);
-	dash_sort(&s, COL_RPS, false);
+	dashboard_sort(&s, COL_RPS, false);
 	f = render(&s, &state, width, 30);
 	snprintf(name, sizeof(name), "dashboard-%d.txt", width);
 	check_frame(f, &s, width, 30);
@@ -317,7 +317,7 @@ Test(dashboard, frame_parts_at_200)
 	struct dash_frame *f;
 
 	fixture(&s);
-	dash_sort(&s, COL_RPS, false);
+	dashboard_sort(&s, COL_RPS, false);
 	f = render(&s, &state, 200, 30);
 	cr_assert_str_eq(f->text[0], "profilis-bpf  pid 4242 (gunicorn)  gunicorn  CPython 3.11.2  "
 				     "up 01:02:05  1234 ev/s  lost 0");
@@ -392,7 +392,7 @@ Test(dashboard, help_screen)
 	cr_assert_eq(f->nlines, 12);
 	cr_assert_str_eq(f->text[8], "  p        pause / resume the display (…");
 	for (int i = 0; i < f->nlines; i++)
-		cr_assert_leq(dash_columns(f->text[i]), 40);
+		cr_assert_leq(dashboard_columns(f->text[i]), 40);
 	free(f);
 }
 
@@ -406,15 +406,15 @@ Test(dashboard, any_size_fits)
 	utc();
 	for (int w = 10; w <= 260; w += 7) {
 		for (int h = 6; h <= 64; h += 3) {
-			dash_render(&header, &s, &state, w, h, f);
+			dashboard_render(&header, &s, &state, w, h, f);
 			cr_assert_eq(f->nlines, h, "%dx%d: %d lines", w, h, f->nlines);
 			for (int i = 0; i < h; i++)
-				cr_assert_leq(dash_columns(f->text[i]), w, "%dx%d line %d: %s", w,
-					      h, i, f->text[i]);
+				cr_assert_leq(dashboard_columns(f->text[i]), w, "%dx%d line %d: %s",
+					      w, h, i, f->text[i]);
 			cr_assert_eq(f->style[h - 1], DS_FOOTER, "%dx%d: no footer", w, h);
 		}
 	}
-	dash_render(&header, &s, &state, 120, 1000, f);
+	dashboard_render(&header, &s, &state, 120, 1000, f);
 	cr_assert_eq(f->nlines, DASH_LINES_MAX);
 	free(f);
 }
@@ -489,7 +489,7 @@ Test(dashboard, fmt_duration)
 	char out[32];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		dash_fmt_duration(cases[i].ns, out, sizeof(out));
+		dashboard_fmt_duration(cases[i].ns, out, sizeof(out));
 		cr_assert_str_eq(out, cases[i].want, "%llu ns", (unsigned long long)cases[i].ns);
 	}
 }
@@ -508,7 +508,7 @@ Test(dashboard, fmt_duration_unit_boundaries)
 	char out[32];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		dash_fmt_duration(cases[i].ns, out, sizeof(out));
+		dashboard_fmt_duration(cases[i].ns, out, sizeof(out));
 		cr_expect_str_eq(out, cases[i].want, "%llu ns -> \"%s\", want \"%s\"",
 				 (unsigned long long)cases[i].ns, out, cases[i].want);
 	}
@@ -523,12 +523,12 @@ Test(dashboard, fmt_duration_width)
 	char out[32];
 
 	for (uint64_t ns = 1; ns < 1ULL << 43; ns += ns / 997 + 1) {
-		dash_fmt_duration(ns, out, sizeof(out));
+		dashboard_fmt_duration(ns, out, sizeof(out));
 		cr_assert_leq(strlen(out), 7, "%llu ns -> \"%s\"", (unsigned long long)ns, out);
 	}
 	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
 		for (uint64_t d = 1; d <= edges[i] / 1000; d += edges[i] / 100000) {
-			dash_fmt_duration(edges[i] - d, out, sizeof(out));
+			dashboard_fmt_duration(edges[i] - d, out, sizeof(out));
 			cr_expect_leq(strlen(out), 7, "%llu ns -> \"%s\"",
 				      (unsigned long long)(edges[i] - d), out);
 			if (strlen(out) > 7)
@@ -560,7 +560,7 @@ Test(dashboard, fit)
 	char out[256];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		dash_fit(cases[i].s, cases[i].cols, out, sizeof(out));
+		dashboard_fit(cases[i].s, cases[i].cols, out, sizeof(out));
 		cr_assert_str_eq(out, cases[i].want, "fit(\"%s\", %d)", cases[i].s, cases[i].cols);
 	}
 }
@@ -593,23 +593,23 @@ Test(dashboard, fit_small_buffer_keeps_whole_characters)
 	for (size_t len = 1; len <= sizeof(out); len++) {
 		for (int cols = 1; cols <= 12; cols++) {
 			memset(out, 'Z', sizeof(out));
-			dash_fit("€€€€€€€€", cols, out, len);
+			dashboard_fit("€€€€€€€€", cols, out, len);
 			cr_assert(memchr(out, 0, len), "len %zu: not terminated", len);
 			cr_assert(valid_utf8(out),
 				  "fit(\"€…\", %d) into %zu bytes split a character", cols, len);
-			cr_assert_leq(dash_columns(out), cols);
+			cr_assert_leq(dashboard_columns(out), cols);
 		}
 	}
 }
 
 Test(dashboard, columns)
 {
-	cr_assert_eq(dash_columns(""), 0);
-	cr_assert_eq(dash_columns("abc"), 3);
-	cr_assert_eq(dash_columns("café"), 4);
-	cr_assert_eq(dash_columns("…"), 1);
-	cr_assert_eq(dash_columns("█▇ ▁"), 4);
-	cr_assert_eq(dash_columns("\xf0\x9f\x98\x80x"), 2, "a 4-byte code point is one");
+	cr_assert_eq(dashboard_columns(""), 0);
+	cr_assert_eq(dashboard_columns("abc"), 3);
+	cr_assert_eq(dashboard_columns("café"), 4);
+	cr_assert_eq(dashboard_columns("…"), 1);
+	cr_assert_eq(dashboard_columns("█▇ ▁"), 4);
+	cr_assert_eq(dashboard_columns("\xf0\x9f\x98\x80x"), 2, "a 4-byte code point is one");
 }
 
 Test(dashboard, sparkline)
@@ -617,33 +617,33 @@ Test(dashboard, sparkline)
 	double zero[AGG_SPARK] = { 0 }, ramp[9], v[AGG_SPARK];
 	char out[AGG_SPARK * 3 + 1];
 
-	dash_sparkline(zero, AGG_SPARK, AGG_SPARK, out, sizeof(out));
+	dashboard_sparkline(zero, AGG_SPARK, AGG_SPARK, out, sizeof(out));
 	cr_assert_eq(strlen(out), AGG_SPARK);
 	cr_assert_eq(strspn(out, " "), AGG_SPARK, "all zero must be spaces: [%s]", out);
 	for (int i = 0; i < 9; i++)
 		ramp[i] = i;
-	dash_sparkline(ramp, 9, 9, out, sizeof(out));
+	dashboard_sparkline(ramp, 9, 9, out, sizeof(out));
 	cr_assert_str_eq(out, " ▁▂▃▄▅▆▇█");
 	/* The maximum is a full block; any non-zero value shows. */
 	double one[3] = { 0, 0.001, 1000 };
 
-	dash_sparkline(one, 3, 3, out, sizeof(out));
+	dashboard_sparkline(one, 3, 3, out, sizeof(out));
 	cr_assert_str_eq(out, " ▁█");
 	/* Fewer columns: the newest values, scaled to their own max. */
 	for (int i = 0; i < AGG_SPARK; i++)
 		v[i] = i < 50 ? 1000 : i - 50;
-	dash_sparkline(v, AGG_SPARK, 10, out, sizeof(out));
-	cr_assert_eq(dash_columns(out), 10);
+	dashboard_sparkline(v, AGG_SPARK, 10, out, sizeof(out));
+	cr_assert_eq(dashboard_columns(out), 10);
 	cr_assert_eq(strncmp(out + strlen(out) - 3, "█", 3), 0, "newest last: [%s]", out);
 	cr_assert_eq(out[0], ' ');
-	dash_sparkline(ramp, 9, 100, out, sizeof(out));
-	cr_assert_eq(dash_columns(out), 9, "never more columns than values");
-	dash_sparkline(ramp, 9, 0, out, sizeof(out));
+	dashboard_sparkline(ramp, 9, 100, out, sizeof(out));
+	cr_assert_eq(dashboard_columns(out), 9, "never more columns than values");
+	dashboard_sparkline(ramp, 9, 0, out, sizeof(out));
 	cr_assert_str_eq(out, "");
-	dash_sparkline(ramp, 9, -5, out, sizeof(out));
+	dashboard_sparkline(ramp, 9, -5, out, sizeof(out));
 	cr_assert_str_eq(out, "");
 	/* A short buffer holds whole blocks only. */
-	dash_sparkline(ramp, 9, 9, out, 8);
+	dashboard_sparkline(ramp, 9, 9, out, 8);
 	cr_assert(valid_utf8(out));
 	cr_assert_lt(strlen(out), 8);
 }
@@ -703,7 +703,7 @@ Test(dashboard, sort_by_every_column)
 	}
 	for (int c = 0; c < COL__COUNT; c++) {
 		for (int rev = 0; rev <= 1; rev++) {
-			dash_sort(&s, c, rev);
+			dashboard_sort(&s, c, rev);
 			for (int i = 1; i < 64; i++) {
 				int k = order(&rows[i - 1], &rows[i], c);
 
@@ -749,14 +749,14 @@ Test(dashboard, hot_pane)
 	int hh, hend[16], ends[16], nh, n, eh;
 
 	fixture(&s);
-	dash_sort(&s, COL_RPS, false);
+	dashboard_sort(&s, COL_RPS, false);
 	st.hot = hot_fns;
 	st.nhot = 3;
 	st.selected = 2;
 	f = render(&s, &st, 120, 30);
 	cr_assert_eq(f->nlines, 30);
 	for (int i = 0; i < f->nlines; i++)
-		cr_assert_leq(dash_columns(f->text[i]), 120, "line %d: %s", i, f->text[i]);
+		cr_assert_leq(dashboard_columns(f->text[i]), 120, "line %d: %s", i, f->text[i]);
 	for (size_t r = 0; r < s.nrows; r++) {
 		const char *line = f->text[4 + r];
 
@@ -809,7 +809,7 @@ Test(dashboard, hot_pane_long_title_keeps_its_headings)
 	f = render(&s, &st, 120, 30);
 	hh = find_line(f, "HOT FUNCTIONS (GET /api/v2/");
 	cr_assert_geq(hh, 0);
-	cr_assert_leq(dash_columns(f->text[hh]), 120);
+	cr_assert_leq(dashboard_columns(f->text[hh]), 120);
 	cr_assert_not_null(strstr(f->text[hh], " OWN% TOTAL%     WAIT"),
 			   "the column headings were pushed off: %s", f->text[hh]);
 	free(f);
@@ -859,7 +859,7 @@ Test(live_table, heading_and_rows_only)
 	struct dash_frame *t = frame(), *d;
 
 	fixture(&s);
-	dash_sort(&s, COL_RPS, false);
+	dashboard_sort(&s, COL_RPS, false);
 	live_table(&s, 120, t);
 	cr_assert_eq(t->nlines, 1 + (int)s.nrows);
 	cr_assert_eq(t->style[0], DS_HEADING);
@@ -869,7 +869,7 @@ Test(live_table, heading_and_rows_only)
 	d = render(&s, &state, 120, 30);
 	for (size_t i = 0; i < s.nrows; i++) {
 		cr_assert_str_eq(t->text[1 + i], d->text[4 + i]);
-		cr_assert_leq(dash_columns(t->text[1 + i]), 120);
+		cr_assert_leq(dashboard_columns(t->text[1 + i]), 120);
 	}
 	free(d);
 	/* More rows than a screen, still one line each. */

@@ -43,7 +43,7 @@ static const char *const api_syms[] = { "PyContextVar_Set", "PyContextVar_Reset"
 
 static struct elf_file *open_ok(const char *path)
 {
-	struct elf_file *ef = elf_file__open(path);
+	struct elf_file *ef = elfsym__open(path);
 
 	cr_assert_not_null(ef, "%s: %s", path, strerror(errno));
 	return ef;
@@ -58,10 +58,10 @@ static void check_symbols_against_nm(const char *path, int dynamic)
 
 		cr_assert_eq(oracle_nm(path, dynamic, api_syms[i], &want), 1,
 			     "nm lists %s once in %s", api_syms[i], path);
-		cr_assert_eq(elf_file__symbol(ef, api_syms[i], &got), 0, "%s", api_syms[i]);
+		cr_assert_eq(elfsym__symbol(ef, api_syms[i], &got), 0, "%s", api_syms[i]);
 		cr_assert_eq(got, want, "%s: %#lx, nm says %#lx", api_syms[i], got, want);
 	}
-	elf_file__free(ef);
+	elfsym__free(ef);
 }
 
 Test(elfsym, debian_dynsym_matches_nm)
@@ -82,9 +82,9 @@ Test(elfsym, static_function_found_in_symtab_only)
 
 	cr_assert_eq(oracle_nm(PYENV_LIB, 1, "contextvar_set", &unused), 0);
 	cr_assert_eq(oracle_nm(PYENV_LIB, 0, "contextvar_set", &want), 1);
-	cr_assert_eq(elf_file__symbol(ef, "contextvar_set", &got), 0);
+	cr_assert_eq(elfsym__symbol(ef, "contextvar_set", &got), 0);
 	cr_assert_eq(got, want);
-	elf_file__free(ef);
+	elfsym__free(ef);
 }
 
 Test(elfsym, missing_symbol_and_prefixes)
@@ -99,11 +99,11 @@ Test(elfsym, missing_symbol_and_prefixes)
 		for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
 			uint64_t v = 0x1234;
 
-			cr_assert_eq(elf_file__symbol(ef, absent[i], &v), -ENOENT, "%s in %s",
+			cr_assert_eq(elfsym__symbol(ef, absent[i], &v), -ENOENT, "%s in %s",
 				     absent[i], paths[p]);
 			cr_assert_eq(v, 0x1234, "output touched on failure");
 		}
-		elf_file__free(ef);
+		elfsym__free(ef);
 	}
 }
 
@@ -119,29 +119,29 @@ static void check_offsets_against_readelf(const char *path, int dynamic)
 
 		cr_assert_eq(oracle_nm(path, dynamic, api_syms[i], &vaddr), 1);
 		cr_assert_eq(oracle_vaddr_to_offset(segs, n, vaddr, &want), 0);
-		cr_assert_eq(elf_file__vaddr_to_offset(ef, vaddr, &got), 0, "%s", api_syms[i]);
+		cr_assert_eq(elfsym__vaddr_to_offset(ef, vaddr, &got), 0, "%s", api_syms[i]);
 		cr_assert_eq(got, want, "%s: offset %#lx, readelf math %#lx", api_syms[i], got,
 			     want);
 	}
 	/* Past the end of file data in the last segment (.bss or beyond): no offset. */
 	uint64_t off = 0x55, end = segs[n - 1].vaddr + segs[n - 1].filesz;
 
-	cr_assert_eq(elf_file__vaddr_to_offset(ef, end, &off), -ERANGE);
-	cr_assert_eq(elf_file__vaddr_to_offset(ef, segs[n - 1].vaddr + segs[n - 1].memsz + 0x100000,
-					       &off),
+	cr_assert_eq(elfsym__vaddr_to_offset(ef, end, &off), -ERANGE);
+	cr_assert_eq(elfsym__vaddr_to_offset(ef, segs[n - 1].vaddr + segs[n - 1].memsz + 0x100000,
+					     &off),
 		     -ERANGE);
 	cr_assert_eq(off, 0x55);
 	/* Every segment is found again from its own file offset. */
 	for (int i = 0; i < n; i++) {
 		struct elf_load_seg seg;
 
-		cr_assert_eq(
-			elf_file__seg_for_offset(ef, segs[i].offset + segs[i].filesz - 1, &seg), 0);
+		cr_assert_eq(elfsym__seg_for_offset(ef, segs[i].offset + segs[i].filesz - 1, &seg),
+			     0);
 		cr_assert_eq(seg.vaddr, segs[i].vaddr, "segment %d", i);
 		cr_assert_eq(seg.offset, segs[i].offset, "segment %d", i);
 		cr_assert_eq(seg.filesz, segs[i].filesz, "segment %d", i);
 	}
-	elf_file__free(ef);
+	elfsym__free(ef);
 }
 
 Test(elfsym, debian_offsets_match_readelf)
@@ -159,9 +159,9 @@ Test(elfsym, debian_below_first_segment_is_out_of_range)
 	struct elf_file *ef = open_ok(DEBIAN_PY);
 	uint64_t off;
 
-	cr_assert_eq(elf_file__vaddr_to_offset(ef, 0x1000, &off), -ERANGE);
-	cr_assert_eq(elf_file__read(ef, 0x1000, &off, sizeof(off)), -ERANGE);
-	elf_file__free(ef);
+	cr_assert_eq(elfsym__vaddr_to_offset(ef, 0x1000, &off), -ERANGE);
+	cr_assert_eq(elfsym__read(ef, 0x1000, &off, sizeof(off)), -ERANGE);
+	elfsym__free(ef);
 }
 
 static void check_version(const char *path, uint32_t want, unsigned int micro)
@@ -171,14 +171,14 @@ static void check_version(const char *path, uint32_t want, unsigned int micro)
 	uint64_t addr;
 	uint32_t hex = 0;
 
-	cr_assert_eq(elf_file__symbol(ef, "Py_Version", &addr), 0);
-	cr_assert_eq(elf_file__read(ef, addr, &hex, sizeof(hex)), 0);
+	cr_assert_eq(elfsym__symbol(ef, "Py_Version", &addr), 0);
+	cr_assert_eq(elfsym__read(ef, addr, &hex, sizeof(hex)), 0);
 	cr_assert_eq(hex, want, "%s: Py_Version %#x", path, hex);
 	target_decode_version(hex, &ma, &mi, &mc);
 	cr_assert_eq(ma, 3);
 	cr_assert_eq(mi, 11);
 	cr_assert_eq(mc, micro);
-	elf_file__free(ef);
+	elfsym__free(ef);
 }
 
 Test(elfsym, py_version_debian)
@@ -196,12 +196,12 @@ Test(elfsym, pie_or_shared)
 	struct elf_file *deb = open_ok(DEBIAN_PY), *lib = open_ok(PYENV_LIB),
 			*pie = open_ok(PYENV_PY);
 
-	cr_assert_eq(elf_file__is_pie_or_shared(deb), 0);
-	cr_assert_eq(elf_file__is_pie_or_shared(lib), 1);
-	cr_assert_eq(elf_file__is_pie_or_shared(pie), 1);
-	elf_file__free(deb);
-	elf_file__free(lib);
-	elf_file__free(pie);
+	cr_assert_eq(elfsym__is_pie_or_shared(deb), 0);
+	cr_assert_eq(elfsym__is_pie_or_shared(lib), 1);
+	cr_assert_eq(elfsym__is_pie_or_shared(pie), 1);
+	elfsym__free(deb);
+	elfsym__free(lib);
+	elfsym__free(pie);
 }
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -216,7 +216,7 @@ static void write_file(const char *path, const void *data, size_t len)
 static void expect_rejected(const char *path, int err)
 {
 	errno = EBADF; /* stale errno from an earlier call must not leak through */
-	struct elf_file *ef = elf_file__open(path);
+	struct elf_file *ef = elfsym__open(path);
 
 	cr_assert_null(ef, "%s opened", path);
 	cr_assert_eq(errno, err, "%s: errno %d (%s), want %d (%s)", path, errno, strerror(errno),
@@ -289,8 +289,8 @@ Test(elfsym, hostile_section_offsets_do_not_crash)
 	struct elf_file *ef = open_ok(path);
 
 	unlink(path); /* mapped already; nothing left behind if the lookup crashes */
-	cr_assert_eq(elf_file__symbol(ef, "_PyRuntime", &v), -ENOENT);
-	elf_file__free(ef);
+	cr_assert_eq(elfsym__symbol(ef, "_PyRuntime", &v), -ENOENT);
+	elfsym__free(ef);
 }
 
 /*
@@ -340,8 +340,8 @@ static int forged_lookup(const void *f, const char *name, uint64_t *v)
 		make_tmp();
 	write_file(tmp, f, sizeof(struct forged_elf));
 	ef = open_ok(tmp);
-	rc = elf_file__symbol(ef, name, v);
-	elf_file__free(ef);
+	rc = elfsym__symbol(ef, name, v);
+	elfsym__free(ef);
 	return rc;
 }
 

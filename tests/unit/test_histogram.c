@@ -68,7 +68,7 @@ static struct histogram *hist_new(void)
 	struct histogram *h = calloc(1, sizeof(*h));
 
 	cr_assert_not_null(h);
-	hist_reset(h);
+	histogram_reset(h);
 	return h;
 }
 
@@ -91,16 +91,16 @@ static void check_against_exact(const char *what, uint64_t *v, size_t n)
 	uint64_t prev = 0;
 
 	for (size_t i = 0; i < n; i++)
-		hist_add(h, v[i], 1.0);
+		histogram_add(h, v[i], 1.0);
 	qsort(v, n, sizeof(*v), cmp_u64);
 	cr_assert_eq(h->total, (double)n, "%s: total %f", what, h->total);
 	cr_assert_eq(h->min_ns, v[0], "%s: min", what);
 	cr_assert_eq(h->max_ns, v[n - 1], "%s: max", what);
-	cr_assert_eq(hist_percentile(h, 0), v[0], "%s: p0 must be the exact min", what);
-	cr_assert_eq(hist_percentile(h, 1), v[n - 1], "%s: p100 must be the exact max", what);
+	cr_assert_eq(histogram_percentile(h, 0), v[0], "%s: p0 must be the exact min", what);
+	cr_assert_eq(histogram_percentile(h, 1), v[n - 1], "%s: p100 must be the exact max", what);
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
 		uint64_t want = exact_rank(v, n, probes[i]);
-		uint64_t got = hist_percentile(h, probes[i]);
+		uint64_t got = histogram_percentile(h, probes[i]);
 		double err = fabs((double)got - (double)want) / (double)want;
 
 		cr_assert_leq(err, 0.01, "%s: p%g = %llu, exact %llu (error %.3f%%)", what,
@@ -109,7 +109,7 @@ static void check_against_exact(const char *what, uint64_t *v, size_t n)
 		cr_assert_geq(got, prev, "%s: percentiles must not decrease with p", what);
 		prev = got;
 	}
-	hist_free(h);
+	histogram_free(h);
 }
 
 Test(histogram, every_bucket_is_contiguous_and_round_trips)
@@ -117,14 +117,15 @@ Test(histogram, every_bucket_is_contiguous_and_round_trips)
 	uint64_t expect_lower = 0;
 
 	for (int i = 0; i < HIST_BUCKETS; i++) {
-		uint64_t lo = hist_lower(i), w = hist_width(i);
+		uint64_t lo = histogram_lower(i), w = histogram_width(i);
 
 		cr_assert_eq(lo, expect_lower, "bucket %d starts at %llu, want %llu", i,
 			     (unsigned long long)lo, (unsigned long long)expect_lower);
 		cr_assert_gt(w, 0, "bucket %d has no width", i);
-		cr_assert_eq(hist_index(lo), i, "index(lower(%d)) = %d", i, hist_index(lo));
-		cr_assert_eq(hist_index(lo + w - 1), i, "index(upper(%d)) = %d", i,
-			     hist_index(lo + w - 1));
+		cr_assert_eq(histogram_index(lo), i, "index(lower(%d)) = %d", i,
+			     histogram_index(lo));
+		cr_assert_eq(histogram_index(lo + w - 1), i, "index(upper(%d)) = %d", i,
+			     histogram_index(lo + w - 1));
 		/* The precision promise: exact below 128, else width <= lower / 64. */
 		if (i < HIST_SUB)
 			cr_assert_eq(w, 1, "bucket %d below %d must be exact", i, HIST_SUB);
@@ -139,15 +140,16 @@ Test(histogram, every_bucket_is_contiguous_and_round_trips)
 
 static void check_value(uint64_t v)
 {
-	int i = hist_index(v);
+	int i = histogram_index(v);
 
 	cr_assert(i >= 0 && i < HIST_BUCKETS, "index(%llu) = %d out of range",
 		  (unsigned long long)v, i);
-	cr_assert_leq(hist_lower(i), v, "lower(index(%llu)) = %llu", (unsigned long long)v,
-		      (unsigned long long)hist_lower(i));
-	cr_assert_lt(v, hist_lower(i) + hist_width(i), "%llu past bucket %d [%llu, +%llu)",
-		     (unsigned long long)v, i, (unsigned long long)hist_lower(i),
-		     (unsigned long long)hist_width(i));
+	cr_assert_leq(histogram_lower(i), v, "lower(index(%llu)) = %llu", (unsigned long long)v,
+		      (unsigned long long)histogram_lower(i));
+	cr_assert_lt(v, histogram_lower(i) + histogram_width(i),
+		     "%llu past bucket %d [%llu, +%llu)", (unsigned long long)v, i,
+		     (unsigned long long)histogram_lower(i),
+		     (unsigned long long)histogram_width(i));
 }
 
 Test(histogram, values_land_in_their_bucket)
@@ -186,11 +188,11 @@ Test(histogram, values_land_in_their_bucket)
 
 		check_value(rng_next(&seed) >> (64 - bits));
 	}
-	cr_assert_eq(hist_index(0), 0);
-	cr_assert_eq(hist_index(127), 127);
-	cr_assert_eq(hist_index(128), 128);
-	cr_assert_eq(hist_index(129), 128, "128 and 129 share a 2-wide bucket");
-	cr_assert_eq(hist_index(130), 129);
+	cr_assert_eq(histogram_index(0), 0);
+	cr_assert_eq(histogram_index(127), 127);
+	cr_assert_eq(histogram_index(128), 128);
+	cr_assert_eq(histogram_index(129), 128, "128 and 129 share a 2-wide bucket");
+	cr_assert_eq(histogram_index(130), 129);
 }
 
 Test(histogram, huge_values_saturate_to_the_last_bucket)
@@ -199,21 +201,22 @@ Test(histogram, huge_values_saturate_to_the_last_bucket)
 					UINT64_MAX };
 
 	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
-		cr_assert_eq(hist_index(big[i]), HIST_BUCKETS - 1, "index(%llu) = %d",
-			     (unsigned long long)big[i], hist_index(big[i]));
+		cr_assert_eq(histogram_index(big[i]), HIST_BUCKETS - 1, "index(%llu) = %d",
+			     (unsigned long long)big[i], histogram_index(big[i]));
 
 	/* The extremes stay exact even when the bucket saturates. */
 	struct histogram *h = hist_new();
 
-	hist_add(h, UINT64_MAX, 1);
-	hist_add(h, 5 * MS, 1);
+	histogram_add(h, UINT64_MAX, 1);
+	histogram_add(h, 5 * MS, 1);
 	cr_assert_eq(h->max_ns, UINT64_MAX);
-	cr_assert_eq(hist_percentile(h, 1.0), UINT64_MAX);
+	cr_assert_eq(histogram_percentile(h, 1.0), UINT64_MAX);
 	/* Beyond 2^43 precision is given up by design: only "very long" is promised. */
-	cr_assert_geq(hist_percentile(h, 0.99), hist_lower(HIST_BUCKETS - 1));
-	cr_assert_eq(hist_percentile(h, 0), 5 * MS);
-	cr_assert(hist_percentile(h, 0.5) >= 5 * MS && hist_percentile(h, 0.5) <= 5050000);
-	hist_free(h);
+	cr_assert_geq(histogram_percentile(h, 0.99), histogram_lower(HIST_BUCKETS - 1));
+	cr_assert_eq(histogram_percentile(h, 0), 5 * MS);
+	cr_assert(histogram_percentile(h, 0.5) >= 5 * MS &&
+		  histogram_percentile(h, 0.5) <= 5050000);
+	histogram_free(h);
 }
 
 Test(histogram, empty_is_zero)
@@ -221,17 +224,17 @@ Test(histogram, empty_is_zero)
 	struct histogram *h = hist_new();
 
 	for (double p = 0; p <= 1.0; p += 0.125)
-		cr_assert_eq(hist_percentile(h, p), 0, "empty p%g", p * 100);
+		cr_assert_eq(histogram_percentile(h, p), 0, "empty p%g", p * 100);
 	/* Weights of zero or less are not observations. */
-	hist_add(h, 5 * MS, 0);
-	hist_add(h, 7 * MS, -1);
+	histogram_add(h, 5 * MS, 0);
+	histogram_add(h, 7 * MS, -1);
 	cr_assert_eq(h->total, 0);
-	cr_assert_eq(hist_percentile(h, 0.5), 0);
+	cr_assert_eq(histogram_percentile(h, 0.5), 0);
 	cr_assert_eq(h->max_ns, 0);
-	hist_add(h, 5 * MS, 1);
-	hist_reset(h);
-	cr_assert_eq(hist_percentile(h, 0.5), 0, "reset must empty it");
-	hist_free(h);
+	histogram_add(h, 5 * MS, 1);
+	histogram_reset(h);
+	cr_assert_eq(histogram_percentile(h, 0.5), 0, "reset must empty it");
+	histogram_free(h);
 }
 
 Test(histogram, uniform_random_matches_exact_ranks)
@@ -265,14 +268,14 @@ Test(histogram, all_equal_is_exact)
 	const uint64_t x = 1234567;
 
 	for (int i = 0; i < 1000; i++)
-		hist_add(h, x, 1);
+		histogram_add(h, x, 1);
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
-		cr_assert_eq(hist_percentile(h, probes[i]), x, "p%g of 1000 x %llu = %llu",
+		cr_assert_eq(histogram_percentile(h, probes[i]), x, "p%g of 1000 x %llu = %llu",
 			     probes[i] * 100, (unsigned long long)x,
-			     (unsigned long long)hist_percentile(h, probes[i]));
-	cr_assert_eq(hist_percentile(h, 0), x);
-	cr_assert_eq(hist_percentile(h, 1), x);
-	hist_free(h);
+			     (unsigned long long)histogram_percentile(h, probes[i]));
+	cr_assert_eq(histogram_percentile(h, 0), x);
+	cr_assert_eq(histogram_percentile(h, 1), x);
+	histogram_free(h);
 }
 
 Test(histogram, small_values_are_exact)
@@ -286,12 +289,12 @@ Test(histogram, small_values_are_exact)
 	struct histogram *h = hist_new();
 
 	for (int i = 1; i <= 100; i++)
-		hist_add(h, i, 1);
-	cr_assert_eq(hist_percentile(h, 0.5), 50);
-	cr_assert_eq(hist_percentile(h, 0.9), 90);
-	cr_assert_eq(hist_percentile(h, 0.99), 99);
-	cr_assert_eq(hist_percentile(h, 0.001), 1);
-	hist_free(h);
+		histogram_add(h, i, 1);
+	cr_assert_eq(histogram_percentile(h, 0.5), 50);
+	cr_assert_eq(histogram_percentile(h, 0.9), 90);
+	cr_assert_eq(histogram_percentile(h, 0.99), 99);
+	cr_assert_eq(histogram_percentile(h, 0.001), 1);
+	histogram_free(h);
 }
 
 Test(histogram, bimodal)
@@ -306,14 +309,17 @@ Test(histogram, bimodal)
 		uint64_t base = i % 2 ? 100 * MS : 1 * MS;
 
 		v[i] = base * 9 / 10 + rng_next(&seed) % (base / 5 + 1);
-		hist_add(h, v[i], 1);
+		histogram_add(h, v[i], 1);
 	}
-	cr_assert(hist_percentile(h, 0.5) >= 900000 && hist_percentile(h, 0.5) <= 1110000,
-		  "bimodal p50 %llu is not ~1 ms", (unsigned long long)hist_percentile(h, 0.5));
-	cr_assert(hist_percentile(h, 0.95) >= 90 * MS && hist_percentile(h, 0.95) <= 111 * MS,
-		  "bimodal p95 %llu is not ~100 ms", (unsigned long long)hist_percentile(h, 0.95));
+	cr_assert(histogram_percentile(h, 0.5) >= 900000 && histogram_percentile(h, 0.5) <= 1110000,
+		  "bimodal p50 %llu is not ~1 ms",
+		  (unsigned long long)histogram_percentile(h, 0.5));
+	cr_assert(histogram_percentile(h, 0.95) >= 90 * MS &&
+			  histogram_percentile(h, 0.95) <= 111 * MS,
+		  "bimodal p95 %llu is not ~100 ms",
+		  (unsigned long long)histogram_percentile(h, 0.95));
 	check_against_exact("bimodal", v, n);
-	hist_free(h);
+	histogram_free(h);
 	free(v);
 }
 
@@ -326,19 +332,19 @@ Test(histogram, one_huge_outlier)
 		v[i] = 1 * MS;
 	v[999] = 60 * SEC;
 	for (int i = 0; i < 1000; i++)
-		hist_add(h, v[i], 1);
+		histogram_add(h, v[i], 1);
 	cr_assert_eq(h->max_ns, 60 * SEC);
-	cr_assert_eq(hist_percentile(h, 1.0), 60 * SEC, "max must be exactly 60 s");
+	cr_assert_eq(histogram_percentile(h, 1.0), 60 * SEC, "max must be exactly 60 s");
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
-		uint64_t got = hist_percentile(h, probes[i]);
+		uint64_t got = histogram_percentile(h, probes[i]);
 
 		cr_assert(got >= 990000 && got <= 1010000, "p%g = %llu, want ~1 ms",
 			  probes[i] * 100, (unsigned long long)got);
 	}
 	/* Just past 999/1000 of the weight the outlier is the answer. */
-	cr_assert_geq(hist_percentile(h, 0.9995), 59.4e9);
+	cr_assert_geq(histogram_percentile(h, 0.9995), 59.4e9);
 	check_against_exact("outlier", v, 1000);
-	hist_free(h);
+	histogram_free(h);
 }
 
 Test(histogram, weight_ten_equals_ten_adds)
@@ -349,9 +355,9 @@ Test(histogram, weight_ten_equals_ten_adds)
 	for (int i = 0; i < 5000; i++) {
 		uint64_t ns = 1000 + rng_next(&seed) % (2 * SEC);
 
-		hist_add(a, ns, 10.0);
+		histogram_add(a, ns, 10.0);
 		for (int k = 0; k < 10; k++)
-			hist_add(b, ns, 1.0);
+			histogram_add(b, ns, 1.0);
 	}
 	cr_assert_eq(a->total, b->total);
 	cr_assert_eq(a->total, 50000);
@@ -359,10 +365,10 @@ Test(histogram, weight_ten_equals_ten_adds)
 	cr_assert_eq(a->max_ns, b->max_ns);
 	cr_assert(same_weights(a, b), "bucket weights differ");
 	for (int p = 1; p < 1000; p++)
-		cr_assert_eq(hist_percentile(a, p / 1000.0), hist_percentile(b, p / 1000.0),
-			     "p%g differs", p / 10.0);
-	hist_free(a);
-	hist_free(b);
+		cr_assert_eq(histogram_percentile(a, p / 1000.0),
+			     histogram_percentile(b, p / 1000.0), "p%g differs", p / 10.0);
+	histogram_free(a);
+	histogram_free(b);
 }
 
 struct wv {
@@ -392,14 +398,14 @@ Test(histogram, sampling_weights_match_weighted_exact_ranks)
 
 		v[i].ns = (uint64_t)((rate < 0.2 ? 80e6 : 2e6) * exp(0.5 * rng_normal(&seed)));
 		v[i].w = 1.0 / rate;
-		hist_add(h, v[i].ns, v[i].w);
+		histogram_add(h, v[i].ns, v[i].w);
 		total += v[i].w;
 	}
 	qsort(v, n, sizeof(*v), cmp_wv);
 	cr_assert_lt(fabs(h->total - total), 1e-6 * total);
 	for (size_t k = 0; k < sizeof(probes) / sizeof(probes[0]); k++) {
 		double seen = 0, target = probes[k] * total;
-		uint64_t want = v[n - 1].ns, got = hist_percentile(h, probes[k]);
+		uint64_t want = v[n - 1].ns, got = histogram_percentile(h, probes[k]);
 
 		for (size_t i = 0; i < n; i++) {
 			seen += v[i].w;
@@ -412,7 +418,7 @@ Test(histogram, sampling_weights_match_weighted_exact_ranks)
 			      "weighted p%g = %llu, exact %llu", probes[k] * 100,
 			      (unsigned long long)got, (unsigned long long)want);
 	}
-	hist_free(h);
+	histogram_free(h);
 	free(v);
 }
 
@@ -429,44 +435,45 @@ Test(histogram, merge_equals_adding_into_one)
 		uint64_t ns =
 			(uint64_t)(k + 1) * 1000 + rng_next(&seed) % ((uint64_t)(k + 1) * SEC);
 
-		hist_add(parts[k], ns, 1);
-		hist_add(one, ns, 1);
+		histogram_add(parts[k], ns, 1);
+		histogram_add(one, ns, 1);
 	}
 	for (int k = 0; k < 3; k++)
-		hist_merge(merged, parts[k]);
+		histogram_merge(merged, parts[k]);
 	cr_assert_eq(merged->total, one->total);
 	cr_assert_eq(merged->min_ns, one->min_ns, "merged min %llu, want %llu",
 		     (unsigned long long)merged->min_ns, (unsigned long long)one->min_ns);
 	cr_assert_eq(merged->max_ns, one->max_ns);
 	cr_assert(same_weights(merged, one), "bucket weights differ");
 	for (int p = 0; p <= 1000; p++)
-		cr_assert_eq(hist_percentile(merged, p / 1000.0), hist_percentile(one, p / 1000.0));
+		cr_assert_eq(histogram_percentile(merged, p / 1000.0),
+			     histogram_percentile(one, p / 1000.0));
 	for (int k = 0; k < 3; k++)
-		hist_free(parts[k]);
-	hist_free(merged);
-	hist_free(one);
+		histogram_free(parts[k]);
+	histogram_free(merged);
+	histogram_free(one);
 }
 
 Test(histogram, merge_with_empty_keeps_the_extremes)
 {
 	struct histogram *a = hist_new(), *empty = hist_new(), *into = hist_new();
 
-	hist_add(a, 5000, 1);
-	hist_add(a, 9000, 1);
+	histogram_add(a, 5000, 1);
+	histogram_add(a, 9000, 1);
 	/* Merging into an empty histogram must not keep its min of 0. */
-	hist_merge(into, a);
+	histogram_merge(into, a);
 	cr_assert_eq(into->min_ns, 5000);
 	cr_assert_eq(into->max_ns, 9000);
-	cr_assert_eq(hist_percentile(into, 0), 5000);
+	cr_assert_eq(histogram_percentile(into, 0), 5000);
 	/* Merging an empty one changes nothing. */
-	hist_merge(into, empty);
+	histogram_merge(into, empty);
 	cr_assert_eq(into->min_ns, 5000);
 	cr_assert_eq(into->total, 2);
-	hist_merge(empty, empty);
-	cr_assert_eq(hist_percentile(empty, 0.5), 0);
-	hist_free(a);
-	hist_free(empty);
-	hist_free(into);
+	histogram_merge(empty, empty);
+	cr_assert_eq(histogram_percentile(empty, 0.5), 0);
+	histogram_free(a);
+	histogram_free(empty);
+	histogram_free(into);
 }
 
 /* Latencies of one route span a few powers of two: a few chunks, not all. */
@@ -475,14 +482,14 @@ Test(histogram, memory_follows_the_values)
 	struct histogram *h = hist_new();
 	uint64_t seed = 0x5eed0009;
 
-	cr_assert_eq(hist_bytes(h), sizeof(*h));
+	cr_assert_eq(histogram_bytes(h), sizeof(*h));
 	for (int i = 0; i < 100000; i++)
-		hist_add(h, MS + rng_next(&seed) % (9 * MS), 1); /* 1-10 ms */
-	cr_assert_leq(hist_bytes(h), sizeof(*h) + 5 * HIST_CHUNK * sizeof(float),
-		      "%zu bytes for 1-10 ms", hist_bytes(h));
-	hist_reset(h);
-	cr_assert_eq(hist_bytes(h), sizeof(*h), "a reset gives the chunks back");
-	hist_free(h);
+		histogram_add(h, MS + rng_next(&seed) % (9 * MS), 1); /* 1-10 ms */
+	cr_assert_leq(histogram_bytes(h), sizeof(*h) + 5 * HIST_CHUNK * sizeof(float),
+		      "%zu bytes for 1-10 ms", histogram_bytes(h));
+	histogram_reset(h);
+	cr_assert_eq(histogram_bytes(h), sizeof(*h), "a reset gives the chunks back");
+	histogram_free(h);
 }
 
 /* A chunk that cannot be allocated: the value is left out and counted, and
@@ -493,21 +500,21 @@ Test(histogram, failed_chunk_allocation)
 
 	if (!failalloc_available())
 		cr_skip_test("sanitizer build: allocations cannot be made to fail");
-	cr_assert_eq(hist_add(h, 5 * MS, 1), 0);
+	cr_assert_eq(histogram_add(h, 5 * MS, 1), 0);
 	failalloc_arm(0);
-	cr_assert_eq(hist_add(h, 50 * SEC, 1), -ENOMEM);
+	cr_assert_eq(histogram_add(h, 50 * SEC, 1), -ENOMEM);
 	failalloc_disarm();
 	cr_assert(failalloc_fired());
 	cr_assert_eq(h->lost, 1);
 	cr_assert_eq(h->total, 1);
 	cr_assert_eq(h->max_ns, 5 * MS, "a refused value is no extreme");
-	cr_assert_eq(hist_percentile(h, 0.99), 5 * MS);
-	cr_assert_eq(hist_add(h, 50 * SEC, 1), 0, "allocated next time");
+	cr_assert_eq(histogram_percentile(h, 0.99), 5 * MS);
+	cr_assert_eq(histogram_add(h, 50 * SEC, 1), 0, "allocated next time");
 	failalloc_arm(0);
-	cr_assert_eq(hist_merge(into, h), -ENOMEM);
+	cr_assert_eq(histogram_merge(into, h), -ENOMEM);
 	failalloc_disarm();
 	cr_assert_eq(into->total, 1, "one chunk merged, one refused");
 	cr_assert_eq(into->lost, 1);
-	hist_free(h);
-	hist_free(into);
+	histogram_free(h);
+	histogram_free(into);
 }

@@ -19,7 +19,7 @@ struct val {
 
 static long put(struct htab *t, struct val **v, const char *key, int *added)
 {
-	return ht_intern_vals(t, key, strlen(key), (void **)v, sizeof(**v), added);
+	return intern_add_vals(t, key, strlen(key), (void **)v, sizeof(**v), added);
 }
 
 static void fill(struct htab *t, struct val **v, int n)
@@ -43,7 +43,7 @@ static void expect_intact(const struct htab *t, const struct val *v, int n)
 	cr_assert_eq(t->n, (size_t)n);
 	for (int i = 0; i < n; i++) {
 		snprintf(key, sizeof(key), "key-%d", i);
-		cr_assert_eq(ht_find(t, key, strlen(key)), i, "%s lost", key);
+		cr_assert_eq(intern_find(t, key, strlen(key)), i, "%s lost", key);
 		cr_assert(v[i].id == i && v[i].check == 1000 + i, "value %d changed", i);
 	}
 }
@@ -58,9 +58,9 @@ Test(intern, ids_are_dense_and_stable)
 	expect_intact(&t, v, 1000);
 	cr_assert_eq(put(&t, &v, "key-7", &added), 7);
 	cr_assert_not(added);
-	cr_assert_eq(ht_find(&t, "nope", 4), -ENOENT);
-	cr_assert_eq(ht_intern(&t, "", 0, &added), 1000, "an empty key is a key");
-	ht_free(&t);
+	cr_assert_eq(intern_find(&t, "nope", 4), -ENOENT);
+	cr_assert_eq(intern_add(&t, "", 0, &added), 1000, "an empty key is a key");
+	intern_free(&t);
 	free(v);
 }
 
@@ -75,7 +75,7 @@ Test(intern, cap_refuses_new_keys_only)
 	cr_assert_not(added);
 	cr_assert_eq(put(&t, &v, "key-1", &added), 1, "known keys are still found");
 	expect_intact(&t, v, 3);
-	ht_free(&t);
+	intern_free(&t);
 	free(v);
 }
 
@@ -100,14 +100,14 @@ Test(intern, failed_allocations_leave_the_table_intact)
 		if (!failalloc_fired()) {
 			cr_assert_eq(k, 5, "key 128 took %ld allocations, 5 expected", k);
 			cr_assert_eq(id, 128);
-			ht_free(&t);
+			intern_free(&t);
 			free(v);
 			break;
 		}
 		cr_assert_eq(id, -ENOMEM, "allocation %ld failed: %ld", k, id);
 		cr_assert_not(added);
 		expect_intact(&t, v, 128);
-		cr_assert_eq(ht_find(&t, "new", 3), -ENOENT, "allocation %ld: half added", k);
+		cr_assert_eq(intern_find(&t, "new", 3), -ENOENT, "allocation %ld: half added", k);
 		/* The table works on: the same key, then more. */
 		cr_assert_eq(put(&t, &v, "new", &added), 128);
 		cr_assert(added && v[128].id == 0 && v[128].check == 0, "a new value is zeroed");
@@ -119,8 +119,8 @@ Test(intern, failed_allocations_leave_the_table_intact)
 			cr_assert_eq(put(&t, &v, key, &added), i);
 			v[i] = (struct val){ .id = i, .check = 1000 + i };
 		}
-		cr_assert_eq(ht_find(&t, "new", 3), 128);
-		ht_free(&t);
+		cr_assert_eq(intern_find(&t, "new", 3), 128);
+		intern_free(&t);
 		free(v);
 	}
 }

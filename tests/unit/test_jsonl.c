@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include "export_jsonl.h"
+#include "jsonl.h"
 
 #define TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 #define SPAN "00f067aa0ba902b7"

@@ -20,7 +20,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "pyversions.h"
-#include "symbols.h"
+#include "linetable.h"
 
 /* Where the pure tests pretend the code object lives. */
 #define FAKE_CODE 0x7f5a00001000ULL
@@ -256,7 +256,8 @@ static void lines_match_interpreter(const struct pyver *v)
 
 		for (int i = 0; i < c->units; i++) {
 			uint64_t w = instr_word(o, FAKE_CODE, i);
-			int got = frame_line(o, c->table, c->len, c->firstlineno, FAKE_CODE, w);
+			int got = linetable_frame_line(o, c->table, c->len, c->firstlineno,
+						       FAKE_CODE, w);
 
 			cr_assert_eq(got, c->lines[i],
 				     "3.%u code object %zu (firstlineno %d), unit %d: got line %d, "
@@ -266,8 +267,9 @@ static void lines_match_interpreter(const struct pyver *v)
 		}
 		/* A table that knows where the code ends has no line past it. */
 		if (o->lines_format != PBPF_LINES_LNOTAB)
-			cr_assert_eq(frame_line(o, c->table, c->len, c->firstlineno, FAKE_CODE,
-						instr_word(o, FAKE_CODE, c->units)),
+			cr_assert_eq(linetable_frame_line(o, c->table, c->len, c->firstlineno,
+							  FAKE_CODE,
+							  instr_word(o, FAKE_CODE, c->units)),
 				     -1);
 		count_forms(o->lines_format, c, &forms);
 	}
@@ -307,7 +309,7 @@ static size_t truncated_locations(const struct oracle_code *c, size_t cut)
 	if (!partial_end)
 		partial_end = complete;
 	for (int i = 0; i < c->units + 2; i++) {
-		int got = linetable_line(t, cut, c->firstlineno, i);
+		int got = linetable_locations_line(t, cut, c->firstlineno, i);
 
 		if (i < complete)
 			cr_assert_eq(got, c->lines[i], "cut %zu of %zu, unit %d", cut, c->len, i);
@@ -333,8 +335,8 @@ static size_t truncated_pairs(const struct oracle_code *c, size_t cut, int lnota
 		last += (int8_t)c->table[i + 1];
 	}
 	for (int i = 0; i < c->units + 2; i++) {
-		int got = lnotab ? lnotab_line(t, cut, c->firstlineno, 2 * i)
-				 : linetable310_line(t, cut, c->firstlineno, 2 * i);
+		int got = lnotab ? linetable_lnotab_line(t, cut, c->firstlineno, 2 * i)
+				 : linetable_pep626_line(t, cut, c->firstlineno, 2 * i);
 
 		if (cut % 2)
 			cr_assert_eq(got, -1, "odd cut %zu, unit %d", cut, i);
@@ -409,46 +411,49 @@ Test(linetables, linetable_garbage)
 {
 	uint8_t buf[256];
 
-	fuzz(linetable_line, 1);
+	fuzz(linetable_locations_line, 1);
 	/* 0xff: a no-location entry of 8 units. */
 	memset(buf, 0xff, sizeof(buf));
-	cr_assert_eq(linetable_line(guarded(buf, 3), 3, 1, 0), -1, "code 15: no location");
+	cr_assert_eq(linetable_locations_line(guarded(buf, 3), 3, 1, 0), -1,
+		     "code 15: no location");
 	memset(buf, 0x7f, sizeof(buf));
-	cr_assert_eq(linetable_line(guarded(buf, 40), 40, 1, 0), -1, "not an entry start");
+	cr_assert_eq(linetable_locations_line(guarded(buf, 40), 40, 1, 0), -1,
+		     "not an entry start");
 	/* A long-form entry whose varints run to the end of the table. */
 	buf[0] = 0x80 | 14 << 3;
 	memset(buf + 1, 0x40 | 0x3f, 39);
-	linetable_line(guarded(buf, 40), 40, 1, 0);
+	linetable_locations_line(guarded(buf, 40), 40, 1, 0);
 }
 
 Test(linetables, lnotab_garbage)
 {
 	uint8_t buf[255];
 
-	fuzz(lnotab_line, 0);
+	fuzz(linetable_lnotab_line, 0);
 	memset(buf, 0x01, sizeof(buf));
 	for (int at = 0; at < 300; at += 7)
-		cr_assert_eq(lnotab_line(guarded(buf, 255), 255, 1, at), -1, "odd length, at %d",
-			     at);
+		cr_assert_eq(linetable_lnotab_line(guarded(buf, 255), 255, 1, at), -1,
+			     "odd length, at %d", at);
 	/* Steps of 255 bytes, lines -1 each: the walk ends inside the table. */
 	memset(buf, 0xff, sizeof(buf));
-	cr_assert_eq(lnotab_line(guarded(buf, 254), 254, 500, 255 * 100), 400);
-	cr_assert_eq(lnotab_line(guarded(buf, 254), 254, 500, INT_MAX), 500 - 127);
+	cr_assert_eq(linetable_lnotab_line(guarded(buf, 254), 254, 500, 255 * 100), 400);
+	cr_assert_eq(linetable_lnotab_line(guarded(buf, 254), 254, 500, INT_MAX), 500 - 127);
 }
 
 Test(linetables, linetable310_garbage)
 {
 	uint8_t buf[255];
 
-	fuzz(linetable310_line, 0);
+	fuzz(linetable_pep626_line, 0);
 	memset(buf, 0x01, sizeof(buf));
-	cr_assert_eq(linetable310_line(guarded(buf, 255), 255, 1, 0), -1, "odd length");
+	cr_assert_eq(linetable_pep626_line(guarded(buf, 255), 255, 1, 0), -1, "odd length");
 	/* Zero-length ranges only: no offset is covered. */
 	memset(buf, 0, sizeof(buf));
-	cr_assert_eq(linetable310_line(guarded(buf, 254), 254, 1, 0), -1);
+	cr_assert_eq(linetable_pep626_line(guarded(buf, 254), 254, 1, 0), -1);
 	memset(buf, 0x80, sizeof(buf));
-	cr_assert_eq(linetable310_line(guarded(buf, 254), 254, 1, 1000), -1, "no line anywhere");
-	cr_assert_eq(linetable310_line(guarded(buf, 254), 254, 1, INT_MAX), -1, "past the end");
+	cr_assert_eq(linetable_pep626_line(guarded(buf, 254), 254, 1, 1000), -1,
+		     "no line anywhere");
+	cr_assert_eq(linetable_pep626_line(guarded(buf, 254), 254, 1, INT_MAX), -1, "past the end");
 }
 
 Test(linetables, linetable_edges)
@@ -457,14 +462,14 @@ Test(linetables, linetable_edges)
 	static const uint8_t t[] = { 0x80 | 0 << 3 | 0, 0x00, 0x80 | 11 << 3 | 0, 0x04, 0x08,
 				     0x80 | 15 << 3 | 0 };
 
-	cr_assert_eq(linetable_line(t, sizeof(t), 10, 0), 10);
-	cr_assert_eq(linetable_line(t, sizeof(t), 10, 1), 11);
-	cr_assert_eq(linetable_line(t, sizeof(t), 10, 2), -1);
-	cr_assert_eq(linetable_line(t, sizeof(t), 10, 3), -1, "past the end");
-	cr_assert_eq(linetable_line(t, 0, 10, 0), -1, "empty table");
-	cr_assert_eq(linetable_line(NULL, 0, 10, 0), -1, "no table");
-	cr_assert_eq(linetable_line(t, sizeof(t), 10, -1), -1, "negative index: no unit");
-	cr_assert_eq(linetable_line(t, sizeof(t), 10, -1000000), -1);
+	cr_assert_eq(linetable_locations_line(t, sizeof(t), 10, 0), 10);
+	cr_assert_eq(linetable_locations_line(t, sizeof(t), 10, 1), 11);
+	cr_assert_eq(linetable_locations_line(t, sizeof(t), 10, 2), -1);
+	cr_assert_eq(linetable_locations_line(t, sizeof(t), 10, 3), -1, "past the end");
+	cr_assert_eq(linetable_locations_line(t, 0, 10, 0), -1, "empty table");
+	cr_assert_eq(linetable_locations_line(NULL, 0, 10, 0), -1, "no table");
+	cr_assert_eq(linetable_locations_line(t, sizeof(t), 10, -1), -1, "negative index: no unit");
+	cr_assert_eq(linetable_locations_line(t, sizeof(t), 10, -1000000), -1);
 }
 
 Test(linetables, lnotab_edges)
@@ -473,19 +478,19 @@ Test(linetables, lnotab_edges)
 	 * of 255 without a line change, 13 from 266. */
 	static const uint8_t t[] = { 0, 1, 6, 1, 4, 0xfe, 255, 0, 1, 3 };
 
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, 0), 11);
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, 5), 11);
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, 6), 12);
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, 9), 12);
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, 10), 10, "line steps are signed");
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, 265), 10, "address steps are not");
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, 266), 13);
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, 100000), 13, "the last line holds");
-	cr_assert_eq(lnotab_line(t, sizeof(t) - 1, 10, 0), -1, "odd length");
-	cr_assert_eq(lnotab_line(t, sizeof(t), 10, -1), -1, "f_lasti -1: not started");
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, 0), 11);
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, 5), 11);
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, 6), 12);
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, 9), 12);
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, 10), 10, "line steps are signed");
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, 265), 10, "address steps are not");
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, 266), 13);
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, 100000), 13, "the last line holds");
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t) - 1, 10, 0), -1, "odd length");
+	cr_assert_eq(linetable_lnotab_line(t, sizeof(t), 10, -1), -1, "f_lasti -1: not started");
 	/* An empty co_lnotab: every instruction is on the first line. */
-	cr_assert_eq(lnotab_line(NULL, 0, 10, 0), 10);
-	cr_assert_eq(lnotab_line(NULL, 0, 10, 40), 10);
+	cr_assert_eq(linetable_lnotab_line(NULL, 0, 10, 0), 10);
+	cr_assert_eq(linetable_lnotab_line(NULL, 0, 10, 40), 10);
 }
 
 Test(linetables, linetable310_edges)
@@ -494,24 +499,25 @@ Test(linetables, linetable310_edges)
 	 * [12,16) line 208. */
 	static const uint8_t t[] = { 4, 1, 0, 127, 6, 73, 2, 0x80, 4, 0xfd };
 
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 0), 11);
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 3), 11);
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 4), 211, "zero-length pairs add up");
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 9), 211);
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 10), -1, "-128: no line");
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 11), -1);
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 12), 208, "-128 kept the running line");
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 15), 208);
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, 16), -1, "past the end");
-	cr_assert_eq(linetable310_line(t, sizeof(t) - 1, 10, 0), -1, "odd length");
-	cr_assert_eq(linetable310_line(t, sizeof(t), 10, -2), -1, "not started");
-	cr_assert_eq(linetable310_line(NULL, 0, 10, 0), -1, "no table");
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 0), 11);
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 3), 11);
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 4), 211, "zero-length pairs add up");
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 9), 211);
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 10), -1, "-128: no line");
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 11), -1);
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 12), 208,
+		     "-128 kept the running line");
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 15), 208);
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, 16), -1, "past the end");
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t) - 1, 10, 0), -1, "odd length");
+	cr_assert_eq(linetable_pep626_line(t, sizeof(t), 10, -2), -1, "not started");
+	cr_assert_eq(linetable_pep626_line(NULL, 0, 10, 0), -1, "no table");
 }
 
 static void expect_offset(unsigned int minor, uint64_t instr, int want)
 {
 	const struct pbpf_py_offsets *o = offsets_of(minor);
-	int got = instr_offset(o, FAKE_CODE, instr);
+	int got = linetable_instr_offset(o, FAKE_CODE, instr);
 
 	cr_assert_eq(got, want, "3.%u, word %#llx: offset %d, want %d", minor,
 		     (unsigned long long)instr, got, want);
@@ -554,8 +560,8 @@ Test(linetables, instr_words)
 	expect_offset(13, a13 - 2, -1);
 	expect_offset(13, a13 + (1ULL << 31), -1);
 	broken.code_code_adaptive = PBPF_NONE;
-	cr_assert_eq(instr_offset(&broken, FAKE_CODE, a13), -1, "no co_code_adaptive");
+	cr_assert_eq(linetable_instr_offset(&broken, FAKE_CODE, a13), -1, "no co_code_adaptive");
 	broken = *offsets_of(9);
 	broken.instr_kind = 77;
-	cr_assert_eq(instr_offset(&broken, FAKE_CODE, 4), -1, "unknown kind");
+	cr_assert_eq(linetable_instr_offset(&broken, FAKE_CODE, 4), -1, "unknown kind");
 }

@@ -16,7 +16,7 @@ static struct maps_entry parse_ok(const char *line)
 {
 	struct maps_entry e;
 
-	cr_assert_eq(maps_parse_line(line, &e), 0, "rejected: %s", line);
+	cr_assert_eq(procmaps_parse_line(line, &e), 0, "rejected: %s", line);
 	return e;
 }
 
@@ -95,7 +95,7 @@ Test(procmaps, malformed_lines)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct maps_entry e;
 
-		cr_assert_eq(maps_parse_line(bad[i], &e), -EINVAL, "accepted: \"%s\"", bad[i]);
+		cr_assert_eq(procmaps_parse_line(bad[i], &e), -EINVAL, "accepted: \"%s\"", bad[i]);
 	}
 }
 
@@ -108,12 +108,12 @@ Test(procmaps, path_length_limit)
 	path[0] = '/';
 	path[MAPS_PATH_MAX - 1] = 0; /* 511 chars: fits */
 	snprintf(line, sizeof(line), "1000-2000 r--p 00000000 00:00 1 %s\n", path);
-	cr_assert_eq(maps_parse_line(line, &e), 0);
+	cr_assert_eq(procmaps_parse_line(line, &e), 0);
 	cr_assert_str_eq(e.path, path);
 	path[MAPS_PATH_MAX - 1] = 'a';
 	path[MAPS_PATH_MAX] = 0; /* 512 chars: does not */
 	snprintf(line, sizeof(line), "1000-2000 r--p 00000000 00:00 1 %s\n", path);
-	cr_assert_eq(maps_parse_line(line, &e), -EINVAL);
+	cr_assert_eq(procmaps_parse_line(line, &e), -EINVAL);
 }
 
 Test(procmaps, python_kind)
@@ -148,8 +148,9 @@ Test(procmaps, python_kind)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		cr_assert_eq(maps_python_kind(cases[i].path), cases[i].kind, "\"%s\": %d, want %d",
-			     cases[i].path, maps_python_kind(cases[i].path), cases[i].kind);
+		cr_assert_eq(procmaps_python_kind(cases[i].path), cases[i].kind,
+			     "\"%s\": %d, want %d", cases[i].path,
+			     procmaps_python_kind(cases[i].path), cases[i].kind);
 }
 
 static int find_in(const char *text, struct py_mapping *m)
@@ -158,7 +159,7 @@ static int find_in(const char *text, struct py_mapping *m)
 	int err;
 
 	cr_assert_not_null(f);
-	err = maps_find_python(f, m);
+	err = procmaps_find_python(f, m);
 	fclose(f);
 	return err;
 }
@@ -270,6 +271,6 @@ Test(procmaps, own_process_is_not_python)
 	struct py_mapping m;
 
 	cr_assert_not_null(f);
-	cr_assert_eq(maps_find_python(f, &m), -ENOENT);
+	cr_assert_eq(procmaps_find_python(f, &m), -ENOENT);
 	fclose(f);
 }

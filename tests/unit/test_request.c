@@ -14,7 +14,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "export_jsonl.h"
+#include "jsonl.h"
+#include "pystr.h"
 #include "request.h"
 #include "traceparent.h"
 
@@ -158,12 +159,12 @@ Test(request, traceparent_adopted)
 
 	base_event(&e);
 	set_traceparent(&e, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-	trace_seed(42);
+	traceparent_seed(42);
 	decode_ok(&e, 0, &r);
 	cr_assert_str_eq(r.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
 	cr_assert_str_eq(r.parent_span_id, "00f067aa0ba902b7");
-	trace_seed(42);
-	trace_new_span_id(span);
+	traceparent_seed(42);
+	traceparent_new_span_id(span);
 	cr_assert_str_eq(r.span_id, span, "the span id is fresh");
 }
 
@@ -186,11 +187,11 @@ Test(request, bad_traceparent_gets_fresh_ids)
 		else /* a valid header without the flag is not read */
 			SET_STR(&e, traceparent,
 				"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", 55, 1);
-		trace_seed(42);
+		traceparent_seed(42);
 		decode_ok(&e, 0, &r);
-		trace_seed(42);
-		trace_new_trace_id(trace);
-		trace_new_span_id(span);
+		traceparent_seed(42);
+		traceparent_new_trace_id(trace);
+		traceparent_new_span_id(span);
 		cr_assert_str_eq(r.trace_id, trace, "case %zu", i);
 		cr_assert_str_eq(r.span_id, span, "case %zu", i);
 		cr_assert_str_eq(r.parent_span_id, "", "case %zu", i);
@@ -419,7 +420,7 @@ Test(request, random_events)
 	cr_assert(!valid_utf8((const unsigned char *)"\xed\xa0\x80"));
 	cr_assert(!valid_utf8((const unsigned char *)"\xf4\x90\x80\x80"));
 	cr_assert(!valid_utf8((const unsigned char *)"\xe6\x97"));
-	trace_seed(1);
+	traceparent_seed(1);
 	for (int it = 0; it < 1000; it++) {
 		unsigned char *p = (unsigned char *)&e;
 

@@ -256,6 +256,43 @@ Test(safefile, replace_refuses_a_symlink_directory_or_fifo_at_the_final_name)
 	cr_assert_eq(regular_files(names, 8), 1, "temporary files left behind");
 }
 
+/* The pre-attach check refuses exactly the names the final rename would:
+ * an option that passed the check is never refused at exit, and the
+ * reverse. */
+Test(safefile, check_and_commit_refuse_the_same_names)
+{
+	static const char *const kinds[] = { "absent", "regular", "symlink", "dir", "fifo" };
+	char path[256], msg[512];
+
+	snprintf(path, sizeof(path), "%s/out.json", dir);
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		struct safefile_out o;
+		int checked, committed;
+
+		if (k == 1)
+			cr_assert_eq(close(open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)), 0);
+		else if (k == 2)
+			plant("out.json");
+		else if (k == 3)
+			cr_assert_eq(mkdir(path, 0700), 0);
+		else if (k == 4)
+			cr_assert_eq(mkfifo(path, 0600), 0);
+		checked = safefile_check("--speedscope", path, false, msg, sizeof(msg));
+		cr_assert_eq(safefile_begin(&o, path), 0);
+		committed = safefile_commit(&o);
+		cr_assert_eq(checked, committed, "%s: check %d, commit %d", kinds[k], checked,
+			     committed);
+		cr_assert_eq(committed,
+			     k < 2    ? 0
+			     : k == 2 ? -ELOOP
+			     : k == 3 ? -EISDIR
+				      : -EEXIST,
+			     "%s: %d", kinds[k], committed);
+		cr_assert_eq(k == 3 ? rmdir(path) : unlink(path), 0);
+	}
+	assert_victim_intact();
+}
+
 /* The old writer used PATH.tmp-PID: a symlink planted there was truncated
  * and filled.  Plant it (and PATH.tmp), write three times. */
 Test(safefile, stats_json_never_writes_through_planted_temporary_names)

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "oracle.h"
+#include "procstat.h"
 #include "pyinspect.h"
 #include "pyversions.h"
 #include "symbols.h"
@@ -127,7 +128,7 @@ static const char child_py[] = PY_UNIT_LINES
 	"def emit(tag, co):\n"
 	"    name = getattr(co, 'co_qualname', co.co_name)\n"
 	"    print(tag, id(co), co.co_firstlineno, name.encode().hex(),\n"
-	"          co.co_filename.encode().hex(), *unit_lines(co))\n"
+	"          co.co_filename.encode(errors='surrogatepass').hex(), *unit_lines(co))\n"
 	"\n"
 	"emit('target', target_function.__code__)\n"
 	"emit('inner', Outer().method().__code__)\n"
@@ -135,6 +136,9 @@ static const char child_py[] = PY_UNIT_LINES
 	"emit('cafe', caf\xc3\xa9.__code__)\n"
 	"emit('kind2', \xce\xbb_kind2.__code__)\n"
 	"emit('kind4', \xf0\xa0\x80\x80_kind4.__code__)\n"
+	"sg = {}\n"
+	"exec(compile('def surrogate(): pass', 'bad\\udcff.py', 'exec'), sg)\n"
+	"emit('surrogate', sg['surrogate'].__code__)\n"
 	"for i, f in enumerate(v for k, v in ns.items() if k != '__builtins__'):\n"
 	"    emit('long%d' % i, f.__code__)\n"
 	"frames, started = [], threading.Event()\n"
@@ -267,7 +271,7 @@ static void start_child(const char *python, struct child *ch)
 			parse_code(ch, line);
 	}
 	close(p[0]);
-	cr_assert(ch->code_type && ch->none && ch->function && ch->parked_frame && ch->n == 10,
+	cr_assert(ch->code_type && ch->none && ch->function && ch->parked_frame && ch->n == 11,
 		  "%d codes", ch->n);
 }
 
@@ -285,6 +289,21 @@ static const struct child_code *find(const struct child *ch, const char *tag)
 static int unit_line(const struct child_code *c, int unit)
 {
 	return c->lines[unit] > 0 ? c->lines[unit] : c->firstlineno;
+}
+
+/* A file name that is not UTF-8 on disk reaches co_filename as lone
+ * surrogates (surrogateescape): the name says U+FFFD, as a request field
+ * would, never the surrogate's invalid UTF-8 bytes. */
+static void check_surrogate(struct tsyms *s, const struct child *ch,
+			    const struct pbpf_py_offsets *o)
+{
+	const struct child_code *c = find(ch, "surrogate");
+	struct pyframe_sym sym;
+
+	cr_assert_str_eq(c->file, "bad\xed\xb3\xbf.py", "the child's own bytes (surrogatepass)");
+	tsyms_resolve(s, ch->pid, c->code, instr_word(o, c->code, 0), 1000, &sym);
+	cr_assert_str_eq(sym.qualname, "surrogate");
+	cr_assert_str_eq(sym.file, "bad\xef\xbf\xbd.py");
 }
 
 static void check_names(struct tsyms *s, const struct child *ch, const struct pbpf_py_offsets *o,
@@ -309,6 +328,7 @@ static void check_names(struct tsyms *s, const struct child *ch, const struct pb
 	cr_assert_str_eq(find(ch, "kind2")->qualname, "\xce\xbb_kind2");
 	cr_assert_str_eq(find(ch, "kind4")->qualname, "\xf0\xa0\x80\x80_kind4");
 	cr_assert(strstr(find(ch, "target")->file, "/pr\xc3\xb6g.py"));
+	check_surrogate(s, ch, o);
 }
 
 /* Every unit of target_function through the word the sampler would record
@@ -725,18 +745,9 @@ Test(symbols, forged_linetable310)
 
 static char proc_state(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
+	struct procstat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (!(f = fopen(path, "r")))
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p ? p[2] : 0;
+	return procstat_read(pid, &st) ? 0 : st.state;
 }
 
 /* A real interpreter's code objects are cached under its pid; once it has

@@ -5,7 +5,7 @@
  * non-hex, version 00 with a suffix) is rejected and leaves the outputs
  * alone, a future version with extra fields and surrounding whitespace are
  * accepted.  Fresh ids are lowercase hex of the exact width, reproducible
- * under trace_seed(), and do not repeat over 10000 draws.
+ * under traceparent_seed(), and do not repeat over 10000 draws.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -115,10 +115,10 @@ Test(traceparent, fresh_ids_are_valid_and_parse)
 {
 	char trace[33], span[17], hdr[64], t2[33], p2[17];
 
-	trace_seed(7);
+	traceparent_seed(7);
 	for (int i = 0; i < 100; i++) {
-		trace_new_trace_id(trace);
-		trace_new_span_id(span);
+		traceparent_new_trace_id(trace);
+		traceparent_new_span_id(span);
 		assert_lower_hex(trace, 32);
 		assert_lower_hex(span, 16);
 		snprintf(hdr, sizeof(hdr), "00-%s-%s-01", trace, span);
@@ -130,10 +130,10 @@ Test(traceparent, fresh_ids_are_valid_and_parse)
 
 static void draw(uint64_t seed, char trace[4][33], char span[4][17])
 {
-	trace_seed(seed);
+	traceparent_seed(seed);
 	for (int i = 0; i < 4; i++) {
-		trace_new_trace_id(trace[i]);
-		trace_new_span_id(span[i]);
+		traceparent_new_trace_id(trace[i]);
+		traceparent_new_span_id(span[i]);
 	}
 }
 
@@ -165,10 +165,10 @@ Test(traceparent, no_duplicates_in_10000)
 	enum { N = 10000 };
 	static char traces[N][33], spans[N][17];
 
-	trace_seed(42);
+	traceparent_seed(42);
 	for (int i = 0; i < N; i++) {
-		trace_new_trace_id(traces[i]);
-		trace_new_span_id(spans[i]);
+		traceparent_new_trace_id(traces[i]);
+		traceparent_new_span_id(spans[i]);
 	}
 	qsort(traces, N, sizeof(traces[0]), cmp);
 	qsort(spans, N, sizeof(spans[0]), cmp);
@@ -183,8 +183,8 @@ Test(traceparent, unseeded_generator_works)
 	/* Each test runs in a fresh process, so this is the getrandom path. */
 	char a[33], b[33];
 
-	trace_new_trace_id(a);
-	trace_new_trace_id(b);
+	traceparent_new_trace_id(a);
+	traceparent_new_trace_id(b);
 	assert_lower_hex(a, 32);
 	assert_lower_hex(b, 32);
 	cr_assert_str_neq(a, b);

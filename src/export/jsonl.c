@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "export_jsonl.h"
+#include "jsonl.h"
 #include "log.h"
 #include "rotfile.h"
 

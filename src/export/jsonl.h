@@ -3,8 +3,8 @@
  * The JSONL exporter: one Profilis-compatible REQ object per line, written
  * whole or not at all, to stdout or a file.
  */
-#ifndef PROFILIS_EXPORT_JSONL_H
-#define PROFILIS_EXPORT_JSONL_H
+#ifndef PROFILIS_JSONL_H
+#define PROFILIS_JSONL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
-#include "export_console.h"
-#include "export_jsonl.h"
+#include "console.h"
+#include "jsonl.h"
 
 #define CBUF_SIZE (128 * 1024)
 

@@ -3,8 +3,8 @@
  * The console exporter: request records on standard output, compact (one
  * JSON object per line, the JSONL format) or pretty (indented, for people).
  */
-#ifndef PROFILIS_EXPORT_CONSOLE_H
-#define PROFILIS_EXPORT_CONSOLE_H
+#ifndef PROFILIS_CONSOLE_H
+#define PROFILIS_CONSOLE_H
 
 #include <stdbool.h>
 #include <stdint.h>
