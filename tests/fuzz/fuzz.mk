@@ -17,17 +17,19 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
 	-Iinclude $(SRC_INC) -MMD -MP
 
 # What each target links besides its harness.
+K8SMETA_SRCS          := src/target/k8smeta.c src/target/k8sparse.c src/target/k8sservice.c \
+	src/target/procstat.c
 fuzz_procmaps_SRCS    := src/target/procmaps.c
 fuzz_elfsym_SRCS      := src/target/elfsym.c
 fuzz_pydebug_SRCS     := src/python/pyruntime.c src/python/pyinspect.c src/python/pyoffsets.c \
 	src/python/pystr.c
 fuzz_cli_SRCS         := src/cli.c src/export/jsonl.c src/export/rotfile.c \
-	src/export/safefile.c src/log.c
+	src/export/safefile.c src/log.c src/target/selector.c $(K8SMETA_SRCS)
 fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse -Wl,--wrap=fork
 fuzz_traceparent_SRCS := src/pipeline/traceparent.c
 fuzz_jsonl_SRCS       := src/export/jsonl.c src/export/rotfile.c src/export/safefile.c \
 	src/log.c src/pipeline/request.c src/python/pystr.c \
-	src/pipeline/traceparent.c
+	src/pipeline/traceparent.c $(K8SMETA_SRCS)
 fuzz_jsonl_LDLIBS     := -lcjson
 fuzz_rotfile_SRCS     := src/export/rotfile.c src/export/safefile.c src/log.c
 
