@@ -480,7 +480,7 @@ def report_not_flask(b, runs):
         f"{len(labels)} rotated arms:")
     log("")
     log("| agent | ns per ContextVar pair | added ns per ContextVar call | ns per function call "
-        "| ratio | admitted to the traced set |")
+        "| function-call ratio | admitted to the traced set |")
     log("|---|---:|---:|---:|---:|---:|")
     for label in labels:
         p, c = med(label, "pair_ns"), med(label, "call_ns")
@@ -492,7 +492,8 @@ def report_not_flask(b, runs):
     log("")
     log("Under --all every CPython is admitted, Flask or not: its ContextVar calls each "
         "take a uprobe trap and a read of the variable's name (compared with Flask's), "
-        "and nothing more; it is never stack-sampled (only processes that served a Flask "
+        "and nothing more (PyContextVar_Set/Reset: ContextVar.set and .reset, decimal's "
+        "context switches); it is never stack-sampled (only processes that served a Flask "
         "request are), so code without ContextVar calls pays only the 99 Hz sampler "
         "interrupt that returns at once (the function-call column). Outside the traced "
         "set (-p here; a selector would do the same) a ContextVar call still traps, on "
