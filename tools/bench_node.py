@@ -13,7 +13,8 @@ Load: one wrk per listening port (12 in parallel, -t1, as many connections as
 the server has workers, at least 2) on /users/7 for BENCH_NODE_SECONDS (default
 20).  Reported: the agent's peak RSS (ru_maxrss from wait4) and its VmRSS
 sampled every 0.5 s (median of the second half of the load: the steady value);
-its CPU (utime+stime from /proc) over the load window per request recorded;
+its CPU (utime+stime from /proc) over 3 s with the servers idle, and over
+the load window per request recorded;
 REQ records written by our 20 processes against wrk's requests, per server
 kind; and, where kernel.bpf_stats_enabled can be switched on for the load
 window, each BPF program's runs and run time read from the agent's own
@@ -71,6 +72,7 @@ NODE_FLASK = sum(n * w for _, _, _, n, w in FLEET)
 PAIRS, CALLS = 200000, 3000000
 RUNNING = set()  # agents to stop if the bench fails or is interrupted
 SETTLE = 1.0  # s after the agent is ready, before the load: its start-up is not per request
+IDLE = 3.0  # s of the agent's CPU with the servers idle: what it costs without requests
 
 # Not Flask: sleeps first so that a node agent has admitted it (exec hook,
 # then /proc/PID/maps) before the clock starts; process_time excludes sleep.
@@ -317,6 +319,9 @@ def bench_load(b, fleet, tool, tmp, seconds):
     found = re.search(r"on this node: (\d+) now", "".join(agent.lines))
     start_cpu = b.cpu_seconds([agent.proc.pid])
     time.sleep(SETTLE)
+    idle0 = b.cpu_seconds([agent.proc.pid])
+    time.sleep(IDLE)
+    idle_cpu = b.cpu_seconds([agent.proc.pid]) - idle0
     samples, done = [], threading.Event()
     sampler = threading.Thread(target=rss_sampler, args=(agent.proc.pid, samples, done),
                                daemon=True)
@@ -340,7 +345,7 @@ def bench_load(b, fleet, tool, tmp, seconds):
     return {"sent": sent, "records": per_label, "seen": seen & fleet.flask_pids(),
             "strays": strays, "errors": errors, "foreign": bool(watch.seen),
             "found": int(found.group(1)) if found else -1, "start_s": agent.start_s,
-            "start_cpu": start_cpu, "cpu": cpu1 - cpu0, "seconds": seconds,
+            "start_cpu": start_cpu, "idle_cpu": idle_cpu, "cpu": cpu1 - cpu0, "seconds": seconds,
             "peak_kib": ru.ru_maxrss, "steady_kib": statistics.median(half),
             "total_cpu": ru.ru_utime + ru.ru_stime,
             "lost": int(lost.group(1)) if lost else -1,
@@ -424,6 +429,8 @@ def report_load(b, r):
     log(f"| requests sent (wrk) / REQ records written | {sent:,} / {recs:,} "
         f"({recs / max(1, sent):.4f}) |")
     log(f"| Flask processes with records | {len(r['seen'])} of {NODE_FLASK} |")
+    log(f"| agent CPU with the servers idle ({IDLE:.0f} s) | "
+        f"{100 * r['idle_cpu'] / IDLE:.1f} % of one CPU |")
     log(f"| load | {sent / r['seconds']:,.0f} req/s over the 20 |")
     log(f"| agent CPU during the load (utime+stime) | {r['cpu']:.2f} s = "
         f"{100 * r['cpu'] / r['seconds']:.1f} % of one CPU |")
