@@ -93,7 +93,13 @@ static void on_exec(void *ctx, uint32_t pid)
 
 static void on_first_seen(void *ctx, uint32_t pid)
 {
+	struct app *a = ctx;
+	struct k8smeta m;
+
 	p_dbg("first Flask request context seen in PID %u", pid);
+	/* Read where it runs now, at its first request: a worker killed before
+	 * its records are decoded still has them say which pod it was in. */
+	k8smeta_cache__get(a->pipe.meta, pid, clock_ns(CLOCK_MONOTONIC), &m);
 }
 
 /* --all with selectors: the process's metadata decides. */

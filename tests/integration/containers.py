@@ -290,6 +290,7 @@ class Container(_Target):
         self.id = secrets.token_hex(32)
         self.pod = pod or "%s-%s-%s" % (app, secrets.token_hex(5)[:10], secrets.token_hex(3)[:5])
         self.pod_uid = str(uuid.uuid4())
+        self.namespace = namespace
         self.pod_cgroup = "%s/pod%s" % (CGROUP_PARENT, self.pod_uid)
         self.cgroups_path = "/%s/%s" % (self.pod_cgroup, self.id)
         self.name = "container %s (%s %s)" % (self.id[:12], rootfs, python)

@@ -59,9 +59,11 @@ def test_all_finds_targets_started_after_it():
             old = subprocess.Popen([PYENV_38, "-c", "import time; time.sleep(60)"])
             brief = [subprocess.Popen([DEBIAN_PY, "-c", "pass"]) for _ in range(20)]
             want = {t.name: (tree(t), drive(t, 12)) for t in (a, b, h)}
+            meta = {p: expected_meta(t) for t in (a, b, h) for p in tree(t)}
             killed = kill_mid_request(a)
             # The replacement worker, forked after the kill, is traced too.
             want[a.name] = (tree(a) | want[a.name][0], want[a.name][1] | drive_more(a))
+            meta.update({p: expected_meta(a) for p in tree(a)})
             for p in brief:
                 p.wait()
             time.sleep(0.5)
@@ -78,6 +80,7 @@ def test_all_finds_targets_started_after_it():
         for name, (_, paths) in want.items():
             check(by_target[name] == paths, "%s: recorded %s, want %s", name,
                   sorted(by_target[name]), sorted(paths))
+        check_metadata(recs, meta)
         check(not strays, "records from processes that are not targets: %s", strays[:5])
         check(len(recs) == sum(len(p) for _, p in want.values()),
               "%d records, want %d (one each)", len(recs), sum(len(p) for _, p in want.values()))
@@ -101,6 +104,56 @@ def wchan(pid):
             return f.read()
     except OSError:
         return ""
+
+
+HOST = os.uname().nodename
+
+
+def expected_meta(t):
+    """What every record of target t must say about where it ran."""
+    if isinstance(t, Container):
+        return dict(service_name=t.pod.rsplit("-", 2)[0], container_id=t.id,
+                    k8s_pod_uid=t.pod_uid, k8s_pod_name=t.pod, k8s_namespace=t.namespace,
+                    host_name=HOST)
+    # A host gunicorn: no container, no pod; its service is the app module.
+    return dict(service_name="shop", container_id=None, k8s_pod_uid=None, k8s_pod_name=None,
+                k8s_namespace=None, host_name=HOST)
+
+
+def check_metadata(recs, meta):
+    for r in recs:
+        want = meta.get(r["pid"])
+        if want is None:
+            continue  # a stray, reported by the caller
+        got = {k: r.get(k, "absent") for k in want}
+        check(got == want, "pid %d: metadata %s, want %s", r["pid"], got, want)
+
+
+def test_namespace_selects_one_pod():
+    """--k8s-namespace team-b: the agent traces the pod in team-b only; the
+    pod in team-a and the host gunicorn give no record."""
+    agent = start_agent(["--k8s-namespace", "team-b"])
+    try:
+        with Container(rootfs="bookworm", python="python3.11", app="shop", workers=1,
+                       pod="shop-a-5d8f7c-x2x9q", namespace="team-a") as a, \
+                Container(rootfs="sid", python="python3.15", app="shop", workers=1,
+                          pod="shop-b-6c9d4b-k7m2p", namespace="team-b") as b, \
+                Server("gunicorn", python=DEBIAN_PY, workers=1) as h:
+            h.name = "host gunicorn"
+            for t in (a, b, h):
+                drive(t, 10)
+            pods_b = tree(b)
+            time.sleep(0.5)
+            check(agent.stop() == 0, "agent exit:\n%s", agent.stderr())
+            recs, err = agent.records(), agent.stderr()
+        check(len(recs) == 10 and all(r["pid"] in pods_b for r in recs) and
+              all(r["k8s_namespace"] == "team-b" and r["k8s_pod_name"] == b.pod for r in recs),
+              "records: %s", [(r["pid"], r["k8s_namespace"], r["path"]) for r in recs])
+        check(re.search(r"--all: \d+ CPython processes traced, [1-9]\d* left out", err),
+              "no process left out by the selector:\n%s", err)
+        log("    --k8s-namespace team-b: 10 records, all from %s" % b.pod)
+    finally:
+        agent.close()
 
 
 def kill_mid_request(t):
@@ -142,4 +195,4 @@ def drive_more(t):
     return paths
 
 
-TESTS = [test_all_finds_targets_started_after_it]
+TESTS = [test_all_finds_targets_started_after_it, test_namespace_selects_one_pod]
