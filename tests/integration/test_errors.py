@@ -35,7 +35,7 @@ def expect_failure(argv, code, *needles, **kw):
 
 
 def test_usage_errors():
-    expect_failure([], 64, "-p PID is required")
+    expect_failure([], 64, "-p PID or --all is required")
     expect_failure(["-p", "abc"], 64, "--pid: 'abc' is not a whole number in 1..4194304")
     expect_failure(["-p", "1", "-d", "-3"], 64, "--duration: '-3'")
     expect_failure(["-p", "1", "--ringbuf-mb", "3"], 64, "power of two")
