@@ -24,8 +24,8 @@ import uuid
 
 import yaml
 
-from containers import (BUNDLE_PREFIX, CGROUP_LOCK, OWNER_KEY, PATH, RUNC, cgroup_dirs, runc,
-                        running, wait_gone)
+from containers import (BUNDLE_PREFIX, CGROUP_LOCK, CGROUP_ROOT, OWNER_KEY, PATH, RUNC,
+                        cgroup_dirs, runc, wait_gone)
 from harness import ROOT, TestFailure, check
 
 MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "daemonset.yaml")
@@ -273,19 +273,19 @@ class PodContainer:
         except OSError:
             return ""
 
-    def memory_peak(self):
-        """The container cgroup's peak memory (process and kernel memory: BPF
-        maps and the ring buffer are charged to it)."""
-        path = os.path.join("/sys/fs/cgroup/memory", self.pod_cgroup, self.id,
-                            "memory.max_usage_in_bytes")
-        with open(path) as f:
+    def pod_stat(self, controller, name):
+        """A counter of the pod's cgroup: it holds only this container and,
+        unlike the container's, outlives runc's cleanup at exit."""
+        with open(os.path.join(CGROUP_ROOT, controller, self.pod_cgroup, name)) as f:
             return int(f.read())
 
+    def memory_peak(self):
+        """Peak memory of the pod: process and kernel memory (the BPF maps and
+        ring buffer are charged to it) and the page cache of what it wrote."""
+        return self.pod_stat("memory", "memory.max_usage_in_bytes")
+
     def cpu_ns(self):
-        path = os.path.join("/sys/fs/cgroup/cpuacct", self.pod_cgroup, self.id,
-                            "cpuacct.usage")
-        with open(path) as f:
-            return int(f.read())
+        return self.pod_stat("cpuacct", "cpuacct.usage")
 
     def exec(self, argv, timeout=30):
         """runc exec: a command in the running container, as a probe runs."""
