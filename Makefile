@@ -87,12 +87,13 @@ $(BENCH_BIN): tools/bench_pipeline.c $(LIB_OBJS) | $(OUTPUT)
 
 # deps-host installs the Debian packages the build, the demo and the
 # benchmarks need; deps adds the cached root file systems the tests run
-# CPython 3.14/3.15 (Debian sid) and 3.11 (bookworm) containers from.
+# CPython 3.14/3.15 (Debian sid) and 3.11 (bookworm) containers from, and the
+# agent image's (deploy/Dockerfile's stages, built without docker).
 deps-host:
 	$(Q)tools/install-deps
 
 deps: deps-host
-	$(Q)$(MAKE) --no-print-directory rootfs
+	$(Q)$(MAKE) --no-print-directory rootfs deploy-rootfs
 
 unit: $(UNIT_BIN)
 	$(Q)$(UNIT_BIN) --jobs 2
@@ -142,6 +143,7 @@ clean:
 
 include tests/fuzz/fuzz.mk
 include tests/containers.mk
+include deploy/deploy.mk
 
 -include $(wildcard $(OUTPUT)/src/*.d $(OUTPUT)/src/*/*.d $(OUTPUT)/bpf/*.d \
 	$(OUTPUT)/bench-pipeline.d)
