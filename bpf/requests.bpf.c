@@ -37,7 +37,9 @@ static __always_inline void announce_flask(__u32 tgid)
 		return;
 	e->kind = PBPF_EV_FIRST_SEEN;
 	e->pid = tgid;
-	submit_quietly(e);
+	/* Wakes the reader: userspace reads where the process runs (its pod)
+	 * now, while it surely lives; once per process. */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 }
 
 /* For the stack sampler: this thread's PyThreadState (it holds the GIL
