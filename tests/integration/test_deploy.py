@@ -208,6 +208,10 @@ def test_agent_in_manifest_container():
         from_files = requests_of(file_records(out_dir), pids)
         check_records(from_files, expected, pids)
         check_records(requests_of(records(stdout), pids), expected, pids)
+        # The node's name comes from the manifest's spec.nodeName, not the
+        # agent pod's own hostname.
+        hosts = {r.get("host_name") for r in from_files}
+        check(hosts == {k8s_oci.NODE_NAME}, "host_name in the records: %s", hosts)
         check(" 0 lost " in stderr, "the summary does not say 0 lost:\n%s", stderr)
         check(not glob.glob(os.path.join(out_dir, ".*")), "a hidden active file was left: %s",
               os.listdir(out_dir))
