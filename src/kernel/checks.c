@@ -55,7 +55,7 @@ int checks_run(FILE *out)
 	snprintf(detail, sizeof(detail), "%s %s %s", u.sysname, u.release, u.machine);
 	bad |= report(out, true, true, "kernel", detail);
 	bad |= report(out, preflight_capabilities(msg, sizeof(msg)) == 0, true,
-		      "capabilities (CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)",
+		      "capabilities (CAP_SYS_ADMIN, CAP_SYS_PTRACE)",
 		      preflight_capabilities(msg, sizeof(msg)) ? msg : "");
 	bad |= report(out, preflight_btf("/sys/kernel/btf/vmlinux", msg, sizeof(msg)) == 0, true,
 		      "kernel BTF (/sys/kernel/btf/vmlinux)", "needed for CO-RE");

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Privilege and kernel checks, so a missing capability or BTF gets a message
- * that names it instead of a bare EPERM from deep inside libbpf.  CAP_SYS_ADMIN
- * stands in for CAP_BPF and CAP_PERFMON, as it does in the kernel.  Holding
- * the capabilities is not the whole story: this kernel creates uprobes only
- * for CAP_SYS_ADMIN, so that is probed for real, on a file no process maps.
+ * that names it instead of a bare EPERM from deep inside libbpf.  What is
+ * needed is CAP_SYS_ADMIN (this kernel creates uprobes only for it, and it
+ * covers CAP_BPF and CAP_PERFMON, which alone are not enough: measured) and
+ * CAP_SYS_PTRACE; the uprobe is also probed for real, on a file no process
+ * maps.
  */
 #include <errno.h>
 #include <linux/capability.h>
@@ -15,13 +16,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "preflight.h"
-
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
 
 static int has_cap(const struct __user_cap_data_struct *d, int cap)
 {
@@ -36,19 +30,16 @@ int preflight_capabilities(char *msg, size_t msglen)
 		int cap;
 		const char *name;
 	} need[] = {
-		{ CAP_BPF, "CAP_BPF" },
-		{ CAP_PERFMON, "CAP_PERFMON" },
+		{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
 		{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },
 	};
 	size_t n = 0;
-	int admin;
 
 	if (syscall(SYS_capget, &hdr, data))
 		return 0; /* cannot tell: let the real operations report */
-	admin = has_cap(data, CAP_SYS_ADMIN);
 	msg[0] = 0;
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		if (has_cap(data, need[i].cap) || (admin && need[i].cap != CAP_SYS_PTRACE))
+		if (has_cap(data, need[i].cap))
 			continue;
 		n += snprintf(msg + n, n < msglen ? msglen - n : 0, "%s%s",
 			      n ? ", " : "missing capabilities: ", need[i].name);
@@ -58,7 +49,8 @@ int preflight_capabilities(char *msg, size_t msglen)
 	snprintf(msg + n, n < msglen ? msglen - n : 0,
 		 "; run as root (sudo profilis-bpf ...) or grant them with "
 		 "setcap cap_sys_admin,cap_sys_ptrace+ep (this kernel creates uprobes only "
-		 "for CAP_SYS_ADMIN)");
+		 "for CAP_SYS_ADMIN; CAP_BPF and CAP_PERFMON are not enough); for targets of "
+		 "other users in private directories also cap_dac_read_search");
 	return -EPERM;
 }
 

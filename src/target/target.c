@@ -108,8 +108,8 @@ static int find_interp_file(struct target *t, const struct py_mapping *m, char *
 		return 0;
 	snprintf(msg, msglen,
 		 "cannot open the interpreter %s of PID %d: neither /proc/%d/map_files "
-		 "(needs CAP_SYS_ADMIN), nor /proc/%d/root%s, nor %s is the mapped file (inode "
-		 "%llu)",
+		 "(needs CAP_SYS_ADMIN, and CAP_DAC_READ_SEARCH for a process of another user), "
+		 "nor /proc/%d/root%s, nor %s is the mapped file (inode %llu)",
 		 m->path, t->pid, t->pid, t->pid, m->path, m->path, (unsigned long long)m->inode);
 	return -ENOENT;
 }
