@@ -78,12 +78,14 @@ static void fixture(struct agg_snapshot *s)
 		s->total.spark[i] = i >= 40 && i < 43 ? 0 : (i * 37) % 23 * 10;
 	s->rows = rows;
 	s->nrows = 7;
-	errs[0] = (struct agg_error){ 1700003725500000000ULL, "DELETE", "/api/sessions/<token>",
-				      503, "" };
+	errs[0] = (struct agg_error){
+		1700003725500000000ULL, "DELETE", "/api/sessions/<token>", 503, "", ""
+	};
 	errs[1] = (struct agg_error){ 1700003720000000000ULL, "POST", "/api/orders", 500,
-				      "ValueError" };
-	errs[2] = (struct agg_error){ 1700003600000000000ULL, "GET", "", 500,
-				      "sqlalchemy.exc.OperationalError" };
+				      "ValueError",	      "" };
+	errs[2] = (struct agg_error){
+		1700003600000000000ULL, "GET", "", 500, "sqlalchemy.exc.OperationalError", ""
+	};
 	snprintf(errs[2].route, sizeof(errs[2].route), "%s", long_route);
 	s->errors = errs;
 	s->nerrors = 3;

@@ -50,8 +50,8 @@ static void fixture(struct agg_snapshot *s)
 {
 	static struct agg_row rows[2];
 	static struct agg_error errs[2] = {
-		{ 1700003725123456789ULL, "POST", "/api/orders", 500, "ValueError" },
-		{ 1700003720000000001ULL, "DELETE", "/x", 503, "" },
+		{ 1700003725123456789ULL, "POST", "/api/orders", 500, "ValueError", "" },
+		{ 1700003720000000001ULL, "DELETE", "/x", 503, "", "" },
 	};
 
 	memset(s, 0, sizeof(*s));
