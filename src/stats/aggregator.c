@@ -217,7 +217,7 @@ static struct route *lookup(struct route **tab, size_t n, const char *service, c
 /* dst becomes a deep copy of src's slots (names included); 0 or -ENOMEM. */
 static int route_clone(struct route *dst, const struct route *src, int nslots)
 {
-	struct slot *from[2] = { src->minutes, (struct slot *)src->seconds };
+	const struct slot *from[2] = { src->minutes, src->seconds };
 	int n[2] = { nslots, AGG_NOW_SECS };
 
 	*dst = *src;

@@ -386,10 +386,11 @@ bool dashboard_many_services(const struct agg_snapshot *s)
 }
 
 /* The SERVICE column's width: its longest name shown, at least the
- * heading's; 0 (no column) with one service. */
-static int service_width(const struct agg_snapshot *s)
+ * heading's, at most what leaves ROUTE 16 columns of the `room` the two
+ * share; 0 (no column) with one service. */
+static int service_width(const struct agg_snapshot *s, int room)
 {
-	int w = 7;
+	int w = 7, most = room - 16 - 1;
 
 	if (!dashboard_many_services(s))
 		return 0;
@@ -399,19 +400,22 @@ static int service_width(const struct agg_snapshot *s)
 	for (size_t i = 0; i < s->nerrors; i++)
 		if (dashboard_columns(svc_name(s->errors[i].service)) > w)
 			w = dashboard_columns(svc_name(s->errors[i].service));
-	return w > DASH_SERVICE_MAX ? DASH_SERVICE_MAX : w;
+	if (w > DASH_SERVICE_MAX)
+		w = DASH_SERVICE_MAX;
+	return w > most ? (most > 7 ? most : 7) : w;
 }
 
 void dashboard_render(const struct dash_header *h, const struct agg_snapshot *s,
 		      const struct dash_state *st, int width, int height, struct dash_frame *f)
 {
-	int fixed = 0, svc_w = service_width(s), route_w, table_end, err_lines, hot_lines;
+	int fixed = 0, svc_w, route_w, table_end, err_lines, hot_lines;
 
 	f->nlines = 0;
 	if (height > DASH_LINES_MAX)
 		height = DASH_LINES_MAX;
 	for (int c = 0; c < COL__COUNT; c++)
 		fixed += col_width[c] + 1;
+	svc_w = service_width(s, width - fixed - 1);
 	route_w = width - fixed - 1 - (svc_w ? svc_w + 1 : 0);
 	if (route_w < 8)
 		route_w = 8;

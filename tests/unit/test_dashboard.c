@@ -1075,6 +1075,20 @@ Test(dashboard, service_column_width_fits_the_names)
 			cr_assert_leq(dashboard_columns(f->text[i]), 120);
 		free(f);
 	}
+	/* Narrower: SERVICE gives way so that ROUTE keeps 16 columns (at 100,
+	 * the two share 30: 13 + a blank + 16), down to its heading's 7. */
+	f = render(&s, &state, 100, 30);
+	word_starts(f->text[3], starts, 16);
+	cr_assert_eq(starts[2] - starts[1], 13 + 1, "%s", f->text[3]);
+	cr_assert_eq(strncmp(f->text[4], "GET     a-very-long-… /healthz ", 33), 0, "%s",
+		     f->text[4]);
+	for (int i = 0; i < f->nlines; i++)
+		cr_assert_leq(dashboard_columns(f->text[i]), 100);
+	free(f);
+	f = render(&s, &state, 90, 30);
+	word_starts(f->text[3], starts, 16);
+	cr_assert_eq(starts[2] - starts[1], 7 + 1, "%s", f->text[3]);
+	free(f);
 }
 
 /* Equal routes of two services: the service breaks the tie, by name and by
