@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,22 @@ static double ms(uint64_t ns)
 	return ns / 1e6;
 }
 
-static cJSON *row_json(const struct agg_row *r)
+/* "service": the name, or null when unknown. */
+static void add_service(cJSON *o, const char *service)
 {
-	cJSON *o = cJSON_CreateObject(), *spark = cJSON_AddArrayToObject(o, "spark");
+	if (service[0])
+		cJSON_AddStringToObject(o, "service", service);
+	else
+		cJSON_AddNullToObject(o, "service");
+}
+
+static cJSON *row_json(const struct agg_row *r, bool with_service)
+{
+	cJSON *o = cJSON_CreateObject(), *spark;
+
+	if (with_service)
+		add_service(o, r->service);
+	spark = cJSON_AddArrayToObject(o, "spark");
 
 	if (r->method[0])
 		cJSON_AddStringToObject(o, "method", r->method);
@@ -44,7 +58,7 @@ static cJSON *row_json(const struct agg_row *r)
 
 char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
 {
-	cJSON *doc = row_json(&s->total), *routes, *errors;
+	cJSON *doc = row_json(&s->total, false), *routes, *services, *errors;
 	char *text;
 
 	if (!doc)
@@ -54,7 +68,10 @@ char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
 	cJSON_AddNumberToObject(doc, "window_secs", s->window_secs);
 	routes = cJSON_AddArrayToObject(doc, "routes");
 	for (size_t i = 0; i < s->nrows; i++)
-		cJSON_AddItemToArray(routes, row_json(&s->rows[i]));
+		cJSON_AddItemToArray(routes, row_json(&s->rows[i], true));
+	services = cJSON_AddArrayToObject(doc, "services");
+	for (size_t i = 0; i < s->nservices; i++)
+		cJSON_AddItemToArray(services, row_json(&s->services[i], true));
 	cJSON_AddNumberToObject(doc, "errors_total", s->errors_total);
 	errors = cJSON_AddArrayToObject(doc, "errors");
 	for (size_t i = 0; i < s->nerrors; i++) {
@@ -73,6 +90,7 @@ char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
 			cJSON_AddStringToObject(o, "exception_type", e->exception_type);
 		else
 			cJSON_AddNullToObject(o, "exception_type");
+		add_service(o, e->service);
 		cJSON_AddItemToArray(errors, o);
 	}
 	text = cJSON_PrintUnformatted(doc);

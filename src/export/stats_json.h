@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * --stats-json: a snapshot as a JSON document, a superset of Profilis's
- * metrics.json (rps, error_pct, p50, p95, spark) with p99, per-route rows and
- * the recent errors in the shape of Profilis's errors.json.  Latencies are in
+ * metrics.json (rps, error_pct, p50, p95, spark) with p99, per-route rows
+ * (each with its "service", null when unknown), per-service totals
+ * ("services": the total's fields and the service's name) and the recent
+ * errors in the shape of Profilis's errors.json (plus "service").  Latencies are in
  * milliseconds, as in Profilis.  The file is replaced atomically.
  */
 #ifndef PROFILIS_STATS_JSON_H

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Slots are rings indexed by time (minute or second number modulo the ring
+ * Rows are keyed by (service, method, route), where service is the
+ * service's bucket (its name, or "(other)" past AGG_SERVICE_MAX - 1), so a
+ * service's rows add up to its service row.  Slots are rings indexed by time (minute or second number modulo the ring
  * length) that reset themselves when a newer period reaches them, so rolling
  * over costs nothing per tick.  Histograms are allocated only for slots that
  * see traffic.  Rates divide by the time really covered: the window, or less
@@ -28,6 +30,7 @@ struct slot {
 };
 
 struct route {
+	char service[64];
 	char method[16];
 	char route[256];
 	struct slot *minutes; /* nslots entries of slot_ns */
@@ -42,8 +45,16 @@ struct aggregator {
 	uint64_t slot_ns;
 	pthread_mutex_t lock;
 	struct route total;
-	struct route *routes[AGG_ROUTE_MAX];
-	size_t nroutes;
+	struct route *services[AGG_SERVICE_MAX];
+	size_t nservices;
+	/* One service costs no memory: while every request came from the same
+	 * service, its row is the total (services[0] holds only its name);
+	 * a second service gives it a copy of the total's slots. */
+	bool solo;
+	/* Up to AGG_ROUTE_MAX - 1 ordinary rows, then one "(other)" row per
+	 * service, which is always room for it. */
+	struct route *routes[AGG_ROUTE_MAX - 1 + AGG_SERVICE_MAX];
+	size_t nroutes, nordinary;
 	struct agg_error *errors; /* ring */
 	size_t err_head, nerrors;
 	uint64_t errors_total;
@@ -70,8 +81,10 @@ static void slot_init(struct slot *s, size_t n)
 		s[i].id = -1;
 }
 
-static int route_init(struct route *r, const char *method, const char *route, int nslots)
+static int route_init(struct route *r, const char *service, const char *method, const char *route,
+		      int nslots)
 {
+	cut_utf8(r->service, sizeof(r->service), service);
 	cut_utf8(r->method, sizeof(r->method), method);
 	cut_utf8(r->route, sizeof(r->route), route);
 	r->minutes = calloc(nslots, sizeof(*r->minutes));
@@ -117,7 +130,7 @@ struct aggregator *aggregator__new(const struct agg_opts *o)
 	if (a->o.max_errors <= 0)
 		a->o.max_errors = 100;
 	a->errors = calloc(a->o.max_errors, sizeof(*a->errors));
-	if (!a->errors || route_init(&a->total, "", "(all)", a->nslots)) {
+	if (!a->errors || route_init(&a->total, "", "", "(all)", a->nslots)) {
 		free(a->errors);
 		free(a);
 		errno = ENOMEM;
@@ -176,7 +189,109 @@ static void route_add(struct aggregator *a, struct route *rt, const struct reque
 	rt->spark[i] += w;
 }
 
-static struct route *find_route(struct aggregator *a, const char *method_in, const char *route_in)
+/* A new row in `tab` (at most `max`), or NULL without memory. */
+static struct route *add_route(struct aggregator *a, struct route **tab, size_t *n,
+			       const char *service, const char *method, const char *route)
+{
+	struct route *rt = calloc(1, sizeof(*rt));
+
+	if (!rt || route_init(rt, service, method, route, a->nslots)) {
+		free(rt);
+		return NULL;
+	}
+	tab[(*n)++] = rt;
+	return rt;
+}
+
+/* Arguments as stored (already cut). */
+static struct route *lookup(struct route **tab, size_t n, const char *service, const char *method,
+			    const char *route)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(tab[i]->route, route) == 0 && strcmp(tab[i]->method, method) == 0 &&
+		    strcmp(tab[i]->service, service) == 0)
+			return tab[i];
+	return NULL;
+}
+
+/* dst becomes a deep copy of src's slots (names included); 0 or -ENOMEM. */
+static int route_clone(struct route *dst, const struct route *src, int nslots)
+{
+	const struct slot *from[2] = { src->minutes, src->seconds };
+	int n[2] = { nslots, AGG_NOW_SECS };
+
+	*dst = *src;
+	dst->minutes = calloc(nslots, sizeof(*dst->minutes));
+	if (!dst->minutes)
+		return -ENOMEM;
+	for (int i = 0; i < AGG_NOW_SECS; i++)
+		dst->seconds[i].h = NULL;
+	for (int k = 0; k < 2; k++) {
+		struct slot *to = k ? dst->seconds : dst->minutes;
+
+		for (int i = 0; i < n[k]; i++) {
+			to[i] = from[k][i];
+			to[i].h = NULL;
+			if (!from[k][i].h)
+				continue;
+			to[i].h = calloc(1, sizeof(*to[i].h));
+			if (!to[i].h || histogram_merge(to[i].h, from[k][i].h)) {
+				route_free(dst, nslots);
+				dst->minutes = NULL;
+				return -ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The sole service so far gets its own slots: a copy of the total's. */
+static int unshare_solo(struct aggregator *a)
+{
+	struct route *rt = a->services[0], copy;
+
+	if (route_clone(&copy, &a->total, a->nslots))
+		return -ENOMEM;
+	memcpy(copy.service, rt->service, sizeof(copy.service));
+	*rt = copy;
+	a->solo = false;
+	return 0;
+}
+
+/* The service's row; past AGG_SERVICE_MAX - 1 services, "(other)"'s (the
+ * last slot is kept for it so it can always be created). */
+static struct route *find_service(struct aggregator *a, const char *service_in)
+{
+	char service[sizeof(((struct route *)0)->service)];
+	struct route *rt;
+
+	cut_utf8(service, sizeof(service), service_in);
+	rt = lookup(a->services, a->nservices, service, "", "(all)");
+	if (rt)
+		return rt;
+	if (a->nservices == 0) {
+		rt = calloc(1, sizeof(*rt));
+		if (!rt)
+			return NULL;
+		memcpy(rt->service, service, sizeof(service));
+		strcpy(rt->route, "(all)");
+		a->services[a->nservices++] = rt;
+		a->solo = true;
+		return rt;
+	}
+	if (a->solo && unshare_solo(a))
+		return NULL;
+	if (a->nservices >= AGG_SERVICE_MAX - 1 || strcmp(service, AGG_OTHER) == 0) {
+		rt = lookup(a->services, a->nservices, AGG_OTHER, "", "(all)");
+		return rt ? rt : add_route(a, a->services, &a->nservices, AGG_OTHER, "", "(all)");
+	}
+	return add_route(a, a->services, &a->nservices, service, "", "(all)");
+}
+
+/* The row of (service, method, route); past AGG_ROUTE_MAX - 1 rows, the
+ * service's ("*", "(other)") row. */
+static struct route *find_route(struct aggregator *a, const char *service, const char *method_in,
+				const char *route_in)
 {
 	char method[sizeof(((struct route *)0)->method)], route[sizeof(((struct route *)0)->route)];
 	struct route *rt;
@@ -184,25 +299,16 @@ static struct route *find_route(struct aggregator *a, const char *method_in, con
 	/* Compare as stored: cut the same way. */
 	cut_utf8(method, sizeof(method), method_in);
 	cut_utf8(route, sizeof(route), route_in);
-	for (size_t i = 0; i < a->nroutes; i++)
-		if (strcmp(a->routes[i]->route, route) == 0 &&
-		    strcmp(a->routes[i]->method, method) == 0)
-			return a->routes[i];
-	if (a->nroutes == AGG_ROUTE_MAX)
-		return a->nroutes ? find_route(a, "*", "(other)") : NULL;
-	rt = calloc(1, sizeof(*rt));
-	if (!rt || route_init(rt, method, route, a->nslots)) {
-		free(rt);
-		return NULL;
+	rt = lookup(a->routes, a->nroutes, service, method, route);
+	if (rt)
+		return rt;
+	if (a->nordinary < AGG_ROUTE_MAX - 1 && strcmp(route, AGG_OTHER) != 0) {
+		rt = add_route(a, a->routes, &a->nroutes, service, method, route);
+		a->nordinary += rt != NULL;
+		return rt;
 	}
-	/* The last slot is kept for "(other)" so it can always be created. */
-	if (a->nroutes == AGG_ROUTE_MAX - 1 && strcmp(route, "(other)") != 0) {
-		route_free(rt, a->nslots);
-		free(rt);
-		return find_route(a, "*", "(other)");
-	}
-	a->routes[a->nroutes++] = rt;
-	return rt;
+	rt = lookup(a->routes, a->nroutes, service, "*", AGG_OTHER);
+	return rt ? rt : add_route(a, a->routes, &a->nroutes, service, "*", AGG_OTHER);
 }
 
 static void note_error(struct aggregator *a, const struct request_record *r)
@@ -213,6 +319,7 @@ static void note_error(struct aggregator *a, const struct request_record *r)
 	e->time_unix_ns = r->time_unix_ns;
 	cut_utf8(e->method, sizeof(e->method), r->has_method ? r->method : "?");
 	cut_utf8(e->route, sizeof(e->route), r->route);
+	cut_utf8(e->service, sizeof(e->service), r->meta.service_name);
 	e->status = r->status;
 	if (r->has_exception_type)
 		snprintf(e->exception_type, sizeof(e->exception_type), "%.63s", r->exception_type);
@@ -225,12 +332,18 @@ static void note_error(struct aggregator *a, const struct request_record *r)
 void aggregator__push(struct aggregator *a, const struct request_record *r)
 {
 	double w = r->sample_rate > 0 && r->sample_rate <= 1 ? 1.0 / r->sample_rate : 1.0;
-	struct route *rt;
+	struct route *svc, *rt;
 
 	pthread_mutex_lock(&a->lock);
+	/* Before the total counts r: a second service copies the total. */
+	svc = find_service(a, r->meta.service_name);
 	route_add(a, &a->total, r, w);
-	rt = find_route(a, r->has_method ? r->method : "?",
-			r->route_matched && r->route[0] ? r->route : REQ_UNMATCHED);
+	if (svc && !a->solo)
+		route_add(a, svc, r, w);
+	/* Keyed by the service's bucket: a folded service's rows are "(other)"'s. */
+	rt = svc ? find_route(a, svc->service, r->has_method ? r->method : "?",
+			      r->route_matched && r->route[0] ? r->route : REQ_UNMATCHED)
+		 : NULL;
 	if (rt)
 		route_add(a, rt, r, w);
 	if (r->error || r->status >= 500)
@@ -250,6 +363,7 @@ static void fill_row(struct aggregator *a, struct route *rt, enum agg_window win
 	int64_t sec = now / NS;
 
 	memset(row, 0, sizeof(*row));
+	memcpy(row->service, rt->service, sizeof(row->service));
 	memcpy(row->method, rt->method, sizeof(row->method));
 	memcpy(row->route, rt->route, sizeof(row->route));
 	histogram_reset(h);
@@ -306,8 +420,9 @@ int aggregator__snapshot(struct aggregator *a, enum agg_window win, uint64_t now
 	out->window = win;
 	out->window_secs = covered_secs(a, win, now);
 	out->rows = calloc(a->nroutes ? a->nroutes : 1, sizeof(*out->rows));
+	out->services = calloc(a->nservices ? a->nservices : 1, sizeof(*out->services));
 	out->errors = calloc(a->o.max_errors, sizeof(*out->errors));
-	if (!out->rows || !out->errors) {
+	if (!out->rows || !out->services || !out->errors) {
 		err = -ENOMEM;
 		goto unlock;
 	}
@@ -316,6 +431,15 @@ int aggregator__snapshot(struct aggregator *a, enum agg_window win, uint64_t now
 		fill_row(a, a->routes[i], win, now, out->window_secs, h, &out->rows[out->nrows]);
 		if (out->rows[out->nrows].count > 0)
 			out->nrows++;
+	}
+	for (size_t i = 0; i < a->nservices; i++) {
+		struct agg_row *row = &out->services[out->nservices];
+
+		fill_row(a, a->solo ? &a->total : a->services[i], win, now, out->window_secs, h,
+			 row);
+		memcpy(row->service, a->services[i]->service, sizeof(row->service));
+		if (row->count > 0)
+			out->nservices++;
 	}
 	for (size_t i = 0; i < a->nerrors; i++) {
 		size_t k = (a->err_head + a->o.max_errors - 1 - i) % a->o.max_errors;
@@ -350,6 +474,8 @@ size_t aggregator__bytes(struct aggregator *a)
 	n = sizeof(*a) + a->o.max_errors * sizeof(*a->errors) + route_bytes(&a->total, a->nslots);
 	for (size_t i = 0; i < a->nroutes; i++)
 		n += route_bytes(a->routes[i], a->nslots);
+	for (size_t i = 0; i < a->nservices; i++)
+		n += a->solo ? sizeof(*a->services[i]) : route_bytes(a->services[i], a->nslots);
 	pthread_mutex_unlock(&a->lock);
 	return n;
 }
@@ -357,10 +483,12 @@ size_t aggregator__bytes(struct aggregator *a)
 void aggregator__snapshot_free(struct agg_snapshot *s)
 {
 	free(s->rows);
+	free(s->services);
 	free(s->errors);
 	s->rows = NULL;
+	s->services = NULL;
 	s->errors = NULL;
-	s->nrows = s->nerrors = 0;
+	s->nrows = s->nservices = s->nerrors = 0;
 }
 
 void aggregator__free(struct aggregator *a)
@@ -371,6 +499,10 @@ void aggregator__free(struct aggregator *a)
 	for (size_t i = 0; i < a->nroutes; i++) {
 		route_free(a->routes[i], a->nslots);
 		free(a->routes[i]);
+	}
+	for (size_t i = 0; i < a->nservices; i++) {
+		route_free(a->services[i], a->nslots);
+		free(a->services[i]);
 	}
 	pthread_mutex_destroy(&a->lock);
 	free(a->errors);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The aggregator: live statistics per (method, route) and overall over a
- * rolling window (--window-minutes; 1-minute slots up to an hour, beyond
+ * The aggregator: live statistics per (service, method, route), per service
+ * and overall over a rolling window (--window-minutes; 1-minute slots up to an hour, beyond
  * that 60 slots of whole minutes, so memory does not grow with the window)
  * and a short "now" window (10 s, 1-second slots): weighted counts, req/s over the real elapsed time,
  * 4xx and 5xx shares, latency percentiles, a 60 x 1 s sparkline, and a ring
@@ -18,7 +18,15 @@
 
 #define AGG_SPARK 60
 #define AGG_NOW_SECS 10
-#define AGG_ROUTE_MAX 512 /* beyond: folded into "(other)" */
+/* Bounds, so a scanner of random paths or a node of many services cannot
+ * grow the statistics: at most AGG_ROUTE_MAX - 1 (service, method, route)
+ * rows, then each service's further routes share one ("*", "(other)") row
+ * of that service; at most AGG_SERVICE_MAX - 1 services, then further ones
+ * share the service "(other)" (their rows too).  So at most
+ * AGG_ROUTE_MAX - 1 + AGG_SERVICE_MAX rows, AGG_ROUTE_MAX with one service. */
+#define AGG_ROUTE_MAX 512
+#define AGG_SERVICE_MAX 128
+#define AGG_OTHER "(other)"
 
 enum agg_window { AGG_WINDOW_LONG, AGG_WINDOW_NOW };
 
@@ -29,6 +37,7 @@ struct agg_opts {
 };
 
 struct agg_row {
+	char service[64]; /* "" when unknown; cut at a UTF-8 boundary */
 	char method[16];
 	char route[256];
 	double count; /* weighted by 1/sample_rate */
@@ -44,6 +53,7 @@ struct agg_error {
 	char route[256];
 	int status;
 	char exception_type[64];
+	char service[64]; /* last: positional initializers stay valid */
 };
 
 struct agg_snapshot {
@@ -52,6 +62,10 @@ struct agg_snapshot {
 	struct agg_row total;
 	struct agg_row *rows; /* malloc'ed */
 	size_t nrows;
+	/* One row per service (method "", route "(all)"), in order of first
+	 * request; like rows, only those with traffic in the window. */
+	struct agg_row *services; /* malloc'ed */
+	size_t nservices;
 	struct agg_error *errors; /* newest first, malloc'ed */
 	size_t nerrors;
 	uint64_t errors_total;
@@ -66,8 +80,9 @@ void aggregator__push(struct aggregator *a, const struct request_record *r);
 int aggregator__snapshot(struct aggregator *a, enum agg_window window, uint64_t now_ns,
 			 struct agg_snapshot *out);
 void aggregator__snapshot_free(struct agg_snapshot *s);
-/* Memory held: rows, slots and histograms (at most AGG_ROUTE_MAX rows of
- * at most 70 slots each). */
+/* Memory held: rows, slots and histograms (at most
+ * AGG_ROUTE_MAX - 1 + AGG_SERVICE_MAX route rows, AGG_SERVICE_MAX service
+ * rows and the total, of at most 70 slots each). */
 size_t aggregator__bytes(struct aggregator *a);
 void aggregator__free(struct aggregator *a);
 

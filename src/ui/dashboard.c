@@ -2,7 +2,11 @@
 /*
  * Layout: a title line, a totals line with a sparkline, the routes table
  * (the ROUTE column takes the width that is left; long routes are cut with
- * "…", never wrapped), the recent errors, and a key reminder.  Counting is
+ * "…", never wrapped), the recent errors, and a key reminder.  With more
+ * than one service in the snapshot, a SERVICE column (as wide as the
+ * longest name, 7 to DASH_SERVICE_MAX columns) comes between METHOD and
+ * ROUTE, and each recent error names its service; with one, the layout is
+ * the single-service one, column for column.  Counting is
  * by code points: routes are mostly ASCII and the blocks are one column.
  */
 #include <math.h>
@@ -18,6 +22,12 @@ static const char *const col_names[COL__COUNT] = {
 };
 /* Widths of every column but ROUTE, which gets what remains. */
 static const int col_width[COL__COUNT] = { 7, 0, 9, 8, 8, 8, 8, 6, 6 };
+
+/* An unknown service (the process was gone before it was read). */
+static const char *svc_name(const char *s)
+{
+	return s[0] ? s : "-";
+}
 
 int dashboard_columns(const char *s)
 {
@@ -132,13 +142,16 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
 			c = strcmp(a->route, b->route);
 		if (!c)
 			c = strcmp(a->method, b->method);
+		if (!c)
+			c = strcmp(a->service, b->service);
 		return sort_rev ? -c : c;
 	}
 	c = row_key(a, sort_col) < row_key(b, sort_col)	  ? 1
 	    : row_key(a, sort_col) > row_key(b, sort_col) ? -1
 							  : 0;
 	if (!c)
-		c = strcmp(a->route, b->route) ?: strcmp(a->method, b->method);
+		c = strcmp(a->route, b->route) ?: strcmp(a->method, b->method)
+						      ?: strcmp(a->service, b->service);
 	return sort_rev ? -c : c;
 }
 
@@ -213,7 +226,7 @@ static void render_top(const struct dash_header *h, const struct agg_snapshot *s
 	add_line(f, height, DS_TOTALS, "%s", line);
 }
 
-static void render_heading(const struct dash_state *st, int route_w, int height,
+static void render_heading(const struct dash_state *st, int svc_w, int route_w, int height,
 			   struct dash_frame *f)
 {
 	char line[DASH_LINE_BYTES], name[32];
@@ -221,6 +234,9 @@ static void render_heading(const struct dash_state *st, int route_w, int height,
 
 	for (int c = 0; c < COL__COUNT; c++) {
 		int w = c == COL_ROUTE ? route_w : col_width[c];
+
+		if (c == COL_ROUTE && svc_w)
+			o += snprintf(line + o, sizeof(line) - o, "%-*s ", svc_w, "SERVICE");
 
 		snprintf(name, sizeof(name), "%s%s", col_names[c],
 			 (int)st->sort == c ? (st->reverse ? "^" : "v") : "");
@@ -232,12 +248,28 @@ static void render_heading(const struct dash_state *st, int route_w, int height,
 	add_line(f, height, DS_HEADING, "%s", line);
 }
 
-static void render_row(const struct agg_row *r, int route_w, int height, struct dash_frame *f,
-		       bool selected)
+/* The service fitted to its column and padded, with the blank after it;
+ * "" when the column is not shown (svc_w 0). */
+static void fit_service(const char *service, int svc_w, char *out, size_t len)
 {
-	char route[DASH_LINE_BYTES], d[4][16], method[16];
+	char cut[DASH_SERVICE_MAX * 4 + 4]; /* whole UTF-8 characters and "…" */
 	int pad;
 
+	out[0] = 0;
+	if (!svc_w)
+		return;
+	dashboard_fit(svc_name(service), svc_w, cut, sizeof(cut));
+	pad = svc_w - dashboard_columns(cut);
+	snprintf(out, len, "%s%*s ", cut, pad > 0 ? pad : 0, "");
+}
+
+static void render_row(const struct agg_row *r, int svc_w, int route_w, int height,
+		       struct dash_frame *f, bool selected)
+{
+	char route[DASH_LINE_BYTES], svc[DASH_SERVICE_MAX * 4 + 8], d[4][16], method[16];
+	int pad;
+
+	fit_service(r->service, svc_w, svc, sizeof(svc));
 	dashboard_fit(r->route, route_w, route, sizeof(route));
 	/* The selection marker takes the method column's last cell: widths stay. */
 	if (selected)
@@ -253,8 +285,8 @@ static void render_row(const struct agg_row *r, int route_w, int height, struct 
 		 selected	  ? DS_HEADING
 		 : r->pct_5xx > 0 ? DS_ERROR
 				  : DS_PLAIN,
-		 "%s %s%*s %9.1f %8s %8s %8s %8s %6.1f %6.1f", method, route, pad > 0 ? pad : 0, "",
-		 r->rps, d[0], d[1], d[2], d[3], r->pct_5xx, r->pct_4xx);
+		 "%s %s%s%*s %9.1f %8s %8s %8s %8s %6.1f %6.1f", method, svc, route,
+		 pad > 0 ? pad : 0, "", r->rps, d[0], d[1], d[2], d[3], r->pct_5xx, r->pct_4xx);
 }
 
 static void render_hot(const struct dash_state *st, int width, int height, struct dash_frame *f)
@@ -289,9 +321,11 @@ static void render_hot(const struct dash_state *st, int width, int height, struc
 		add_line(f, height, DS_PLAIN, "(no stack samples yet)");
 }
 
-static void render_errors(const struct agg_snapshot *s, int width, int height, struct dash_frame *f)
+static void render_errors(const struct agg_snapshot *s, int svc_w, int width, int height,
+			  struct dash_frame *f)
 {
-	char route[DASH_LINE_BYTES], when[16];
+	char route[DASH_LINE_BYTES], svc[DASH_SERVICE_MAX * 4 + 8], when[16];
+	int route_w = (width > 60 ? width - 45 : 15) - (svc_w ? svc_w + 1 : 0);
 
 	add_line(f, height, DS_HEADING, "RECENT ERRORS (%llu in all)",
 		 (unsigned long long)s->errors_total);
@@ -302,9 +336,10 @@ static void render_errors(const struct agg_snapshot *s, int width, int height, s
 
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-		dashboard_fit(e->route, width > 60 ? width - 45 : 15, route, sizeof(route));
-		add_line(f, height, DS_ERROR, "%s  %-7.7s %s  %d  %s", when, e->method, route,
-			 e->status, e->exception_type[0] ? e->exception_type : "-");
+		fit_service(e->service, svc_w, svc, sizeof(svc));
+		dashboard_fit(e->route, route_w > 15 ? route_w : 15, route, sizeof(route));
+		add_line(f, height, DS_ERROR, "%s  %-7.7s %s%s  %d  %s", when, e->method, svc,
+			 route, e->status, e->exception_type[0] ? e->exception_type : "-");
 	}
 }
 
@@ -327,17 +362,61 @@ static void render_help(int height, struct dash_frame *f)
 		add_line(f, height, i ? DS_PLAIN : DS_HEADING, "%s", lines[i]);
 }
 
+static bool other_service(const char *first, const char *s)
+{
+	return strcmp(first, s) != 0;
+}
+
+bool dashboard_many_services(const struct agg_snapshot *s)
+{
+	const char *first = s->nservices ? s->services[0].service
+			    : s->nrows	 ? s->rows[0].service
+			    : s->nerrors ? s->errors[0].service
+					 : "";
+
+	if (s->nservices > 1)
+		return true;
+	for (size_t i = 0; i < s->nrows; i++)
+		if (other_service(first, s->rows[i].service))
+			return true;
+	for (size_t i = 0; i < s->nerrors; i++)
+		if (other_service(first, s->errors[i].service))
+			return true;
+	return false;
+}
+
+/* The SERVICE column's width: its longest name shown, at least the
+ * heading's, at most what leaves ROUTE 16 columns of the `room` the two
+ * share; 0 (no column) with one service. */
+static int service_width(const struct agg_snapshot *s, int room)
+{
+	int w = 7, most = room - 16 - 1;
+
+	if (!dashboard_many_services(s))
+		return 0;
+	for (size_t i = 0; i < s->nrows; i++)
+		if (dashboard_columns(svc_name(s->rows[i].service)) > w)
+			w = dashboard_columns(svc_name(s->rows[i].service));
+	for (size_t i = 0; i < s->nerrors; i++)
+		if (dashboard_columns(svc_name(s->errors[i].service)) > w)
+			w = dashboard_columns(svc_name(s->errors[i].service));
+	if (w > DASH_SERVICE_MAX)
+		w = DASH_SERVICE_MAX;
+	return w > most ? (most > 7 ? most : 7) : w;
+}
+
 void dashboard_render(const struct dash_header *h, const struct agg_snapshot *s,
 		      const struct dash_state *st, int width, int height, struct dash_frame *f)
 {
-	int fixed = 0, route_w, table_end, err_lines, hot_lines;
+	int fixed = 0, svc_w, route_w, table_end, err_lines, hot_lines;
 
 	f->nlines = 0;
 	if (height > DASH_LINES_MAX)
 		height = DASH_LINES_MAX;
 	for (int c = 0; c < COL__COUNT; c++)
 		fixed += col_width[c] + 1;
-	route_w = width - fixed - 1;
+	svc_w = service_width(s, width - fixed - 1);
+	route_w = width - fixed - 1 - (svc_w ? svc_w + 1 : 0);
 	if (route_w < 8)
 		route_w = 8;
 	render_top(h, s, st, width, height, f);
@@ -354,9 +433,9 @@ void dashboard_render(const struct dash_header *h, const struct agg_snapshot *s,
 		if (hot_lines > height / 3)
 			hot_lines = height / 3;
 		table_end -= hot_lines;
-		render_heading(st, route_w, height, f);
+		render_heading(st, svc_w, route_w, height, f);
 		for (size_t i = 0; i < s->nrows && f->nlines < table_end; i++)
-			render_row(&s->rows[i], route_w, height, f,
+			render_row(&s->rows[i], svc_w, route_w, height, f,
 				   st->hot && (int)i == st->selected);
 		if (s->nrows == 0)
 			add_line(f, height, DS_PLAIN, "(no requests in this window yet)");
@@ -365,7 +444,7 @@ void dashboard_render(const struct dash_header *h, const struct agg_snapshot *s,
 			render_hot(st, width, f->nlines + hot_lines - 1, f);
 			add_line(f, height, DS_PLAIN, "%s", "");
 		}
-		render_errors(s, width, height - 1, f);
+		render_errors(s, svc_w, width, height - 1, f);
 	}
 	while (f->nlines < height - 1)
 		add_line(f, height, DS_PLAIN, "%s", "");

@@ -14,6 +14,7 @@
 
 #define DASH_LINES_MAX 200
 #define DASH_LINE_BYTES 1024 /* UTF-8: sparkline blocks take 3 bytes each */
+#define DASH_SERVICE_MAX 24  /* widest SERVICE column; longer names end in "…" */
 
 enum dash_col {
 	COL_METHOD,
@@ -72,6 +73,11 @@ struct dash_frame {
 /* Renders into `f`: at most `height` lines, none wider than `width` columns. */
 void dashboard_render(const struct dash_header *h, const struct agg_snapshot *s,
 		      const struct dash_state *st, int width, int height, struct dash_frame *f);
+
+/* Whether the snapshot holds more than one service (its service rows,
+ * route rows or recent errors; "" counts as one, shown "-"): then the table
+ * has a SERVICE column and errors name their service. */
+bool dashboard_many_services(const struct agg_snapshot *s);
 
 /* Sorts snapshot rows by a column (descending unless reverse; names ascend). */
 void dashboard_sort(struct agg_snapshot *s, enum dash_col col, bool reverse);

@@ -167,7 +167,10 @@ static void print_table(struct live *l, const struct agg_snapshot *s)
 	localtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
 	live_table(s, 120, l->frame);
-	printf("%s  %.1f req/s  %zu routes\n", stamp, s->total.rps, s->nrows);
+	printf("%s  %.1f req/s  %zu routes", stamp, s->total.rps, s->nrows);
+	if (dashboard_many_services(s))
+		printf("  %zu services", s->nservices);
+	printf("\n");
 	for (int i = 0; i < l->frame->nlines; i++)
 		printf("%s\n", l->frame->text[i]);
 	printf("\n");
@@ -272,6 +275,12 @@ void live__summary(struct live *l, uint64_t now, FILE *out)
 	live_table(&s, width, l->frame);
 	fprintf(out, "Summary (%.0f s): %.0f requests, %.1f req/s, 5xx %.1f%%, 4xx %.1f%%\n",
 		s.window_secs, s.total.count, s.total.rps, s.total.pct_5xx, s.total.pct_4xx);
+	for (size_t i = 0; dashboard_many_services(&s) && i < s.nservices; i++) {
+		const struct agg_row *v = &s.services[i];
+
+		fprintf(out, "  %s: %.0f requests, %.1f req/s, 5xx %.1f%%, 4xx %.1f%%\n",
+			v->service[0] ? v->service : "-", v->count, v->rps, v->pct_5xx, v->pct_4xx);
+	}
 	for (int i = 0; i < l->frame->nlines; i++)
 		fprintf(out, "%s\n", l->frame->text[i]);
 	fflush(out);

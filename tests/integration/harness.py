@@ -114,7 +114,7 @@ def python_env(python):
 class Server:
     """A Flask app under a real WSGI server, as its own process group."""
 
-    def __init__(self, kind, app="shop", python=DEBIAN_PY, workers=2, extra=()):
+    def __init__(self, kind, app="shop", python=DEBIAN_PY, workers=2, extra=(), env=None):
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)
         if kind == "gunicorn":
@@ -140,7 +140,9 @@ class Server:
         else:
             raise ValueError(kind)
         self.python = python
-        self.proc = subprocess.Popen(argv, cwd=APPS, env=python_env(python), stdout=self.log,
+        # env: variables added to the server's environment (OTEL_SERVICE_NAME, ...).
+        self.proc = subprocess.Popen(argv, cwd=APPS, env=dict(python_env(python), **(env or {})),
+                                     stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.proc.pid
         wait_port(self.port, self.proc)

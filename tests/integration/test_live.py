@@ -5,6 +5,7 @@ with the JSONL records of the same run; the plain --table view."""
 import collections
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -285,5 +286,76 @@ def test_hot_functions_pane():
             tmux("kill-session", "-t", session)
 
 
+def test_two_services_stats_json_and_table():
+    """Two servers traced at once (-p A -p B), told apart by OTEL_SERVICE_NAME:
+    --stats-json has one "services" object per service and every route under
+    its own service, with exact counts; --table gets a SERVICE column; the
+    same route of the two services is two rows."""
+    d = tempfile.mkdtemp(prefix="pbpf-svc-")
+    stats = os.path.join(d, "metrics.json")
+    try:
+        with Server("gunicorn", python=DEBIAN_PY, workers=1,
+                    env={"OTEL_SERVICE_NAME": "alpha"}) as a, \
+                Server("gunicorn", python=DEBIAN_PY, workers=1,
+                       env={"OTEL_SERVICE_NAME": "beta"}) as b:
+            prof = Profiler(a.pid, ["-p", str(b.pid), "--table", "--stats-json", stats,
+                                    "-i", "0.3"], ready=False)
+            try:
+                prof.wait_stderr("Ctrl-C to stop")
+                run_parallel(lambda i: http(a.url("/users/%d" % i)), range(40))
+                run_parallel(lambda i: http(a.url("/boom")), range(5))
+                run_parallel(lambda i: http(b.url("/users/%d" % i)), range(25))
+                run_parallel(lambda i: http(b.url("/nope")), range(3))
+                time.sleep(1.2)  # several intervals: the file and the table caught up
+                with open(stats) as f:
+                    doc = json.load(f)
+                check(prof.stop() == 0, "exit:\n%s", prof.stderr())
+                with open(prof.out.name) as f:
+                    text = f.read()
+                err = prof.stderr()
+            finally:
+                prof.close()
+        check(doc["count"] == 73, "total count %s, sent 73", doc["count"])
+        svcs = {s["service"]: s for s in doc["services"]}
+        check(sorted(svcs) == ["alpha", "beta"], "services: %s", sorted(svcs))
+        check(svcs["alpha"]["count"] == 45 and svcs["beta"]["count"] == 28,
+              "per-service counts: alpha %s beta %s", svcs["alpha"]["count"],
+              svcs["beta"]["count"])
+        check(abs(svcs["alpha"]["error_pct"] - 100.0 * 5 / 45) < 1e-9 and
+              svcs["alpha"]["pct_4xx"] == 0, "alpha shares: %s", svcs["alpha"])
+        check(abs(svcs["beta"]["pct_4xx"] - 100.0 * 3 / 28) < 1e-9 and
+              svcs["beta"]["error_pct"] == 0, "beta shares: %s", svcs["beta"])
+        for k in ("rps", "p50", "p95", "p99", "max", "spark", "pct_5xx"):
+            check(k in svcs["alpha"], "a service lacks %s", k)
+        got = {(r["service"], r["method"], r["route"]): r["count"] for r in doc["routes"]}
+        want = {("alpha", "GET", "/users/<int:uid>"): 40, ("alpha", "GET", "/boom"): 5,
+                ("beta", "GET", "/users/<int:uid>"): 25, ("beta", "GET", "(unmatched)"): 3}
+        check(got == want, "per-route counts: %s", got)
+        check(len(doc["errors"]) == 5 and all(e["service"] == "alpha" for e in doc["errors"]),
+              "errors: %s", doc["errors"][:2])
+        # The last periodic table ("HH:MM:SS  N req/s  ..."; the exit summary
+        # follows it): a SERVICE column, the route once per service.
+        tables = [b.strip("\n").splitlines() for b in text.split("\n\n")]
+        tables = [t for t in tables if t and re.match(r"\d\d:\d\d:\d\d  ", t[0])]
+        check(tables, "no periodic table on stdout:\n%s", text[-2000:])
+        last = tables[-1]
+        check(any(l.endswith("routes  2 services") for l in last), "table header:\n%s",
+              "\n".join(last))
+        heading = [l for l in last if l.startswith("METHOD")]
+        check(heading and heading[0].split()[:3] == ["METHOD", "SERVICE", "ROUTE"],
+              "no SERVICE column:\n%s", text[-2000:])
+        rows = {tuple(l.split()[:3]): l.split()[3:] for l in last if l.startswith("GET")}
+        check(("GET", "alpha", "/users/<int:uid>") in rows and
+              ("GET", "beta", "/users/<int:uid>") in rows, "rows:\n%s", "\n".join(last))
+        summary = text + err
+        check("  alpha: 45 requests" in summary and "  beta: 28 requests" in summary,
+              "exit summary per service:\n%s", summary[-1500:])
+        log("    alpha 45, beta 28 requests; %d route rows" % len(got))
+    finally:
+        for n in os.listdir(d):
+            os.unlink(os.path.join(d, n))
+        os.rmdir(d)
+
+
 TESTS = [test_dashboard_in_tmux, test_warnings_kept_off_the_dashboard, test_hot_functions_pane, test_dashboard_restores_terminal_on_signals, test_no_color, test_stats_json_agrees_with_records,
-         test_table_mode_when_not_a_terminal]
+         test_table_mode_when_not_a_terminal, test_two_services_stats_json_and_table]

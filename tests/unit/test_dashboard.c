@@ -78,12 +78,14 @@ static void fixture(struct agg_snapshot *s)
 		s->total.spark[i] = i >= 40 && i < 43 ? 0 : (i * 37) % 23 * 10;
 	s->rows = rows;
 	s->nrows = 7;
-	errs[0] = (struct agg_error){ 1700003725500000000ULL, "DELETE", "/api/sessions/<token>",
-				      503, "" };
+	errs[0] = (struct agg_error){
+		1700003725500000000ULL, "DELETE", "/api/sessions/<token>", 503, "", ""
+	};
 	errs[1] = (struct agg_error){ 1700003720000000000ULL, "POST", "/api/orders", 500,
-				      "ValueError" };
-	errs[2] = (struct agg_error){ 1700003600000000000ULL, "GET", "", 500,
-				      "sqlalchemy.exc.OperationalError" };
+				      "ValueError",	      "" };
+	errs[2] = (struct agg_error){
+		1700003600000000000ULL, "GET", "", 500, "sqlalchemy.exc.OperationalError", ""
+	};
 	snprintf(errs[2].route, sizeof(errs[2].route), "%s", long_route);
 	s->errors = errs;
 	s->nerrors = 3;
@@ -885,4 +887,267 @@ Test(live_table, heading_and_rows_only)
 	cr_assert_eq(t->nlines, 151);
 	cr_assert_eq(strncmp(t->text[150], "GET     /r/149 ", 15), 0, "%s", t->text[150]);
 	free(t);
+}
+
+/* --- Several services (a node agent) --- */
+
+static const char long_service[] = "a-very-long-service-name-for-cutting-it"; /* 39 columns */
+
+/* The fixed snapshot with every row, error and service row of `svc`. */
+static void fixture_one_service(struct agg_snapshot *s, const char *svc)
+{
+	static struct agg_row one;
+
+	fixture(s);
+	for (size_t i = 0; i < s->nrows; i++)
+		snprintf(s->rows[i].service, sizeof(s->rows[i].service), "%s", svc);
+	for (size_t i = 0; i < s->nerrors; i++)
+		snprintf(s->errors[i].service, sizeof(s->errors[i].service), "%s", svc);
+	one = s->total;
+	snprintf(one.service, sizeof(one.service), "%s", svc);
+	s->services = &one;
+	s->nservices = 1;
+}
+
+/* The fixed snapshot spread over four services, one of them unknown ("")
+ * and one longer than the SERVICE column. */
+static void fixture_services(struct agg_snapshot *s)
+{
+	static const char *const svc[7] = { "shop", "checkout",	  "shop",    "shop",
+					    "",	    long_service, "checkout" };
+	static const char *const esvc[3] = { "", "checkout", "shop" };
+
+	fixture(s);
+	for (size_t i = 0; i < s->nrows; i++)
+		snprintf(s->rows[i].service, sizeof(s->rows[i].service), "%s", svc[i]);
+	for (size_t i = 0; i < s->nerrors; i++)
+		snprintf(s->errors[i].service, sizeof(s->errors[i].service), "%s", esvc[i]);
+}
+
+/* One service, named or not: today's frames, line for line (the goldens of
+ * the single-service layout), at every golden width. */
+Test(dashboard, one_service_keeps_the_layout)
+{
+	static const char *const names[] = { "shop", "" };
+	struct agg_snapshot s;
+	struct dash_frame *f;
+	char golden[64];
+
+	for (int n = 0; n < 2; n++)
+		for (int w = 80; w <= 200; w += w == 80 ? 40 : 80) {
+			fixture_one_service(&s, names[n]);
+			cr_assert(!dashboard_many_services(&s));
+			dashboard_sort(&s, COL_RPS, false);
+			f = render(&s, &state, w, 30);
+			snprintf(golden, sizeof(golden), "dashboard-%d.txt", w);
+			check_golden(f, golden);
+			free(f);
+		}
+}
+
+Test(dashboard, many_services)
+{
+	struct agg_snapshot s;
+
+	fixture(&s);
+	cr_assert(!dashboard_many_services(&s), "no service anywhere is one (unknown) service");
+	fixture_one_service(&s, "shop");
+	snprintf(s.rows[3].service, sizeof(s.rows[3].service), "%s", "");
+	cr_assert(dashboard_many_services(&s), "\"shop\" and unknown are two");
+	fixture_one_service(&s, "shop");
+	snprintf(s.errors[2].service, sizeof(s.errors[2].service), "%s", "cart");
+	cr_assert(dashboard_many_services(&s), "an error of another service");
+	fixture_one_service(&s, "shop");
+	s.nservices = 2; /* a service row of no shown row */
+	cr_assert(dashboard_many_services(&s));
+}
+
+/* Column starts (display columns) of the heading's words. */
+static int word_starts(const char *s, int *starts, int max)
+{
+	int col = 0, n = 0;
+	bool in = false;
+
+	for (; *s; s++) {
+		if (((unsigned char)*s & 0xc0) == 0x80)
+			continue;
+		if (*s != ' ' && !in && n < max)
+			starts[n++] = col;
+		in = *s != ' ';
+		col++;
+	}
+	return n;
+}
+
+Test(dashboard, service_column_with_several_services)
+{
+	struct agg_snapshot s;
+	struct dash_frame *f, *one;
+	int heading, ends[16], hend[16], oend[16], starts[16];
+
+	fixture_services(&s);
+	dashboard_sort(&s, COL_RPS, false);
+	f = render(&s, &state, 120, 30);
+	check_golden(f, "dashboard-services-120.txt");
+	/* Independently of the golden: */
+	heading = find_line(f, "METHOD ");
+	cr_assert_eq(heading, 3);
+	cr_assert_str_eq(f->text[heading],
+			 "METHOD  SERVICE                  ROUTE                     "
+			 "   REQ/Sv      P50      P95      P99      MAX   5XX%   4XX%");
+	cr_assert_eq(word_starts(f->text[heading], starts, 16), COL__COUNT + 1);
+	cr_assert_eq(starts[1], 8, "SERVICE after METHOD's 7 columns and a blank");
+	cr_assert_eq(starts[2], 8 + 24 + 1, "SERVICE is 24 columns: its widest name, cut");
+	/* The numbers stay where the single-service layout has them: the
+	 * SERVICE column is taken from ROUTE's width. */
+	one = render(&(struct agg_snapshot){ .total = s.total, .rows = s.rows, .nrows = 0 }, &state,
+		     120, 30);
+	cr_assert_eq(token_ends(f->text[heading], hend, 16), COL__COUNT + 1);
+	cr_assert_eq(token_ends(one->text[heading], oend, 16), COL__COUNT);
+	for (int c = COL_RPS; c < COL__COUNT; c++)
+		cr_assert_eq(hend[c + 1], oend[c], "heading %d ends at %d, single-service %d", c,
+			     hend[c + 1], oend[c]);
+	free(one);
+	for (size_t r = 0; r < s.nrows; r++) {
+		const char *line = f->text[heading + 1 + r];
+		int n = token_ends(line, ends, 16);
+
+		cr_assert_geq(n, COL__COUNT + 1, "row %zu: %s", r, line);
+		for (int c = 0; c < 7; c++) /* the last 7 tokens: the numbers */
+			cr_assert_eq(ends[n - 7 + c], hend[COL_RPS + 1 + c], "row %zu: %s", r,
+				     line);
+		word_starts(line, starts, 16);
+		cr_assert_eq(starts[1], 8, "row %zu service misplaced: %s", r, line);
+		cr_assert_eq(starts[2], 33, "row %zu route misplaced: %s", r, line);
+	}
+	cr_assert_str_eq(f->text[heading + 1],
+			 "GET     shop                     /api/users/<int:id>       "
+			 "    123.4    850us   1.23ms   12.3ms    1.20s    0.0    2.5");
+	cr_assert_str_eq(f->text[heading + 3],
+			 "GET     a-very-long-service-nam… /café/<name>              "
+			 "      7.3    420us    900us   1.50ms   3.20ms    0.0    0.0");
+	cr_assert_str_eq(f->text[heading + 4],
+			 "GET     shop                     /api/v2/organizations/<i… "
+			 "      2.0   35.0ms  120.0ms  480.0ms    1.75s    0.0   50.0");
+	cr_assert_str_eq(f->text[heading + 5],
+			 "DELETE  -                        /api/sessions/<token>     "
+			 "      0.8   5.00ms   9.90ms   10.0ms   10.0ms   50.0    0.0");
+	/* The recent errors name their service, in the table's column width. */
+	int eh = find_line(f, "RECENT ERRORS (42 in all)");
+
+	cr_assert_geq(eh, 0);
+	cr_assert_str_eq(
+		f->text[eh + 1],
+		"23:15:25  DELETE  -                        /api/sessions/<token>  503  -");
+	cr_assert_str_eq(f->text[eh + 2],
+			 "23:15:20  POST    checkout                 /api/orders  500  ValueError");
+	free(f);
+}
+
+/* The SERVICE column is as wide as its longest name, never narrower than
+ * its heading; ROUTE gives up exactly that width and a blank. */
+Test(dashboard, service_column_width_fits_the_names)
+{
+	static const struct {
+		const char *a, *b;
+		int w;
+	} cases[] = { { "alpha", "beta", 7 },
+		      { "alpha", "checkout-service", 16 },
+		      { "x", long_service, DASH_SERVICE_MAX } };
+	struct agg_snapshot s;
+	struct dash_frame *f;
+	char want[64];
+	int starts[16];
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		fixture(&s);
+		s.nerrors = 0;
+		for (size_t i = 0; i < s.nrows; i++)
+			snprintf(s.rows[i].service, sizeof(s.rows[i].service), "%s",
+				 i % 2 ? cases[k].a : cases[k].b);
+		f = render(&s, &state, 120, 30);
+		word_starts(f->text[3], starts, 16);
+		cr_assert_eq(starts[2] - starts[1], cases[k].w + 1, "%s/%s: %s", cases[k].a,
+			     cases[k].b, f->text[3]);
+		snprintf(want, sizeof(want), "METHOD  SERVICE%*s ROUTE", cases[k].w - 7, "");
+		cr_assert_eq(strncmp(f->text[3], want, strlen(want)), 0, "%s", f->text[3]);
+		for (int i = 0; i < f->nlines; i++)
+			cr_assert_leq(dashboard_columns(f->text[i]), 120);
+		free(f);
+	}
+	/* Narrower: SERVICE gives way so that ROUTE keeps 16 columns (at 100,
+	 * the two share 30: 13 + a blank + 16), down to its heading's 7. */
+	f = render(&s, &state, 100, 30);
+	word_starts(f->text[3], starts, 16);
+	cr_assert_eq(starts[2] - starts[1], 13 + 1, "%s", f->text[3]);
+	cr_assert_eq(strncmp(f->text[4], "GET     a-very-long-… /healthz ", 33), 0, "%s",
+		     f->text[4]);
+	for (int i = 0; i < f->nlines; i++)
+		cr_assert_leq(dashboard_columns(f->text[i]), 100);
+	free(f);
+	f = render(&s, &state, 90, 30);
+	word_starts(f->text[3], starts, 16);
+	cr_assert_eq(starts[2] - starts[1], 7 + 1, "%s", f->text[3]);
+	free(f);
+}
+
+/* Equal routes of two services: the service breaks the tie, by name and by
+ * number, so the order is stable between frames. */
+Test(dashboard, sort_ties_broken_by_service)
+{
+	struct agg_row rows[3] = {
+		mkrow("GET", "/a", 5, 0, 0, MS, MS, MS, MS),
+		mkrow("GET", "/a", 5, 0, 0, MS, MS, MS, MS),
+		mkrow("GET", "/a", 5, 0, 0, MS, MS, MS, MS),
+	};
+	struct agg_snapshot s = { .rows = rows, .nrows = 3 };
+
+	strcpy(rows[0].service, "zeta");
+	strcpy(rows[1].service, "alpha");
+	strcpy(rows[2].service, "mid");
+	for (enum dash_col c = 0; c < COL__COUNT; c++) {
+		dashboard_sort(&s, c, false);
+		cr_assert_str_eq(rows[0].service, "alpha", "column %d", c);
+		cr_assert_str_eq(rows[1].service, "mid", "column %d", c);
+		cr_assert_str_eq(rows[2].service, "zeta", "column %d", c);
+	}
+}
+
+Test(live_table, service_column_with_several_services)
+{
+	struct agg_snapshot s;
+	struct dash_frame *t = frame();
+
+	fixture(&s);
+	for (size_t i = 0; i < s.nrows; i++)
+		snprintf(s.rows[i].service, sizeof(s.rows[i].service), "%s",
+			 i % 2 ? "alpha" : "beta");
+	dashboard_sort(&s, COL_RPS, false);
+	live_table(&s, 120, t);
+	cr_assert_eq(t->nlines, 1 + (int)s.nrows);
+	cr_assert_eq(strncmp(t->text[0], "METHOD  SERVICE ROUTE ", 22), 0, "%s", t->text[0]);
+	cr_assert_eq(strncmp(t->text[1], "GET     alpha   /api/users/<int:id> ", 36), 0, "%s",
+		     t->text[1]);
+	free(t);
+}
+
+/* With the SERVICE column too: exactly `height` lines, none wider than the
+ * width, whatever the size (ROUTE never goes below 8 columns; what does not
+ * fit is cut). */
+Test(dashboard, services_any_size_fits)
+{
+	struct agg_snapshot s;
+	struct dash_frame *f = frame();
+
+	fixture_services(&s);
+	utc();
+	for (int w = 10; w <= 260; w += 7)
+		for (int h = 6; h <= 64; h += 3) {
+			dashboard_render(&header, &s, &state, w, h, f);
+			cr_assert_eq(f->nlines, h, "%dx%d: %d lines", w, h, f->nlines);
+			for (int i = 0; i < h; i++)
+				cr_assert_leq(dashboard_columns(f->text[i]), w, "%dx%d line %d: %s",
+					      w, h, i, f->text[i]);
+		}
+	free(f);
 }

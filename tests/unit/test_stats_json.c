@@ -50,8 +50,8 @@ static void fixture(struct agg_snapshot *s)
 {
 	static struct agg_row rows[2];
 	static struct agg_error errs[2] = {
-		{ 1700003725123456789ULL, "POST", "/api/orders", 500, "ValueError" },
-		{ 1700003720000000001ULL, "DELETE", "/x", 503, "" },
+		{ 1700003725123456789ULL, "POST", "/api/orders", 500, "ValueError", "" },
+		{ 1700003720000000001ULL, "DELETE", "/x", 503, "", "" },
 	};
 
 	memset(s, 0, sizeof(*s));
@@ -349,4 +349,125 @@ Test(stats_json, write_failures_are_negative_errno_and_leave_nothing)
 	list_dir(dir, names, sizeof(names));
 	cr_assert_str_eq(names, "sub\n", "left behind: %s", names);
 	rm_dir(dir);
+}
+
+/* --- Several services (a node agent) --- */
+
+/* The fixture's rows in two services, plus per-service totals, one of them
+ * an unknown service. */
+static void fixture_services(struct agg_snapshot *s)
+{
+	static struct agg_row svcs[3];
+
+	fixture(s);
+	snprintf(s->rows[0].service, sizeof(s->rows[0].service), "alpha");
+	snprintf(s->rows[1].service, sizeof(s->rows[1].service), "beta");
+	snprintf(s->errors[0].service, sizeof(s->errors[0].service), "beta");
+	svcs[0] = mkrow("", "(all)", 9000, 10.0, 0, 3.0, 850 * 1000, 1234 * 1000, 12340 * 1000,
+			1200 * MS);
+	svcs[1] = mkrow("", "(all)", 2100, 2.33, 7.9, 0.5, 35 * MS, 120 * MS, 480 * MS, 1750 * MS);
+	svcs[2] = mkrow("", "(all)", 6, 0.01, 50, 0, 2 * MS, 3 * MS, 3 * MS, 3 * MS);
+	snprintf(svcs[0].service, sizeof(svcs[0].service), "alpha");
+	snprintf(svcs[1].service, sizeof(svcs[1].service), "beta");
+	s->services = svcs;
+	s->nservices = 3;
+}
+
+/* The keys of an object, sorted, comma-separated. */
+static void keys_of(const cJSON *o, char *out, size_t len)
+{
+	const char *k[32];
+	size_t n = 0, off = 0;
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, o)
+	{
+		cr_assert_lt(n, 32);
+		k[n++] = c->string;
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(k[j - 1], k[j]) > 0; j--) {
+			const char *t = k[j];
+
+			k[j] = k[j - 1];
+			k[j - 1] = t;
+		}
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		off += snprintf(out + off, len - off, "%s%s", i ? "," : "", k[i]);
+}
+
+Test(stats_json, one_object_per_service)
+{
+	static const char *const names[3] = { "alpha", "beta", NULL };
+	struct agg_snapshot s;
+	const cJSON *services, *o, *name;
+	char *text, keys[512];
+	cJSON *doc;
+
+	fixture_services(&s);
+	doc = parse(&s, 15, &text);
+	services = cJSON_GetObjectItemCaseSensitive(doc, "services");
+	cr_assert(cJSON_IsArray(services), "no \"services\" array: %s", text);
+	cr_assert_eq(cJSON_GetArraySize(services), 3);
+	for (int i = 0; i < 3; i++) {
+		o = cJSON_GetArrayItem(services, i);
+		name = cJSON_GetObjectItemCaseSensitive(o, "service");
+		if (names[i])
+			cr_assert_str_eq(str(o, "service"), names[i]);
+		else
+			cr_assert(cJSON_IsNull(name), "an unknown service is null");
+		check_stats(o, &s.services[i], names[i] ? names[i] : "(unknown)");
+		/* The total's statistics and the name: nothing of a route. */
+		keys_of(o, keys, sizeof(keys));
+		cr_assert_str_eq(keys,
+				 "count,error_pct,max,p50,p95,p99,pct_4xx,pct_5xx,rps,service,"
+				 "spark");
+	}
+	cr_assert_eq(num(cJSON_GetArrayItem(services, 1), "pct_5xx"), 7.9);
+	cr_assert_eq(num(cJSON_GetArrayItem(services, 1), "p99"), 480);
+	cJSON_Delete(doc);
+	free(text);
+}
+
+/* Every route and error names its service (null when unknown); the
+ * document keeps every key it had, with "services" added. */
+Test(stats_json, routes_and_errors_name_their_service)
+{
+	struct agg_snapshot s;
+	const cJSON *routes, *errors;
+	char *text, keys[512];
+	cJSON *doc;
+
+	fixture_services(&s);
+	doc = parse(&s, 15, &text);
+	routes = cJSON_GetObjectItemCaseSensitive(doc, "routes");
+	cr_assert_str_eq(str(cJSON_GetArrayItem(routes, 0), "service"), "alpha");
+	cr_assert_str_eq(str(cJSON_GetArrayItem(routes, 0), "route"), "/api/users/<int:id>");
+	cr_assert_str_eq(str(cJSON_GetArrayItem(routes, 1), "service"), "beta");
+	check_stats(cJSON_GetArrayItem(routes, 1), &s.rows[1], "beta POST");
+	keys_of(cJSON_GetArrayItem(routes, 0), keys, sizeof(keys));
+	cr_assert_str_eq(keys, "count,error_pct,max,method,p50,p95,p99,pct_4xx,pct_5xx,route,rps,"
+			       "service,spark");
+	errors = cJSON_GetObjectItemCaseSensitive(doc, "errors");
+	cr_assert_str_eq(str(cJSON_GetArrayItem(errors, 0), "service"), "beta");
+	cr_assert(cJSON_IsNull(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(errors, 1), "service")));
+	keys_of(cJSON_GetArrayItem(errors, 0), keys, sizeof(keys));
+	cr_assert_str_eq(keys, "exception_type,method,route,service,status,ts_ns");
+	keys_of(doc, keys, sizeof(keys));
+	cr_assert_str_eq(keys,
+			 "count,error_pct,errors,errors_total,max,p50,p95,p99,pct_4xx,"
+			 "pct_5xx,routes,rps,services,spark,window,window_minutes,window_secs");
+	cJSON_Delete(doc);
+	free(text);
+	/* With no service known, the route's key is there, null. */
+	fixture(&s);
+	doc = parse(&s, 15, &text);
+	routes = cJSON_GetObjectItemCaseSensitive(doc, "routes");
+	cr_assert(cJSON_IsNull(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(routes, 0), "service")));
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "services")), 0);
+	cJSON_Delete(doc);
+	free(text);
 }
