@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "interps.h"
+#include "pyoffsets.h"
 #include "pyruntime.h"
 
 int interp_resolve(pid_t pid, struct interp *out, char *msg, size_t msglen)
@@ -19,9 +20,14 @@ int interp_resolve(pid_t pid, struct interp *out, char *msg, size_t msglen)
 
 	memset(out, 0, sizeof(*out));
 	err = target_resolve(pid, &out->t, msg, msglen);
-	/* A CPython too old to have the hooked functions gets the version
-	 * message that names the supported ones. */
-	if (err == -ENOTSUP && pyruntime_offsets(&out->t, &out->off, why, sizeof(why)) == -ENOTSUP)
+	/* A supported version without the hooked functions is a shared-libpython
+	 * build's executable seen before the dynamic loader mapped libpython
+	 * (just after exec): -ENOENT, worth another look.  A CPython too old to
+	 * have them gets the version message that names the supported ones. */
+	if (err == -ENOTSUP && pyoffsets_find(out->t.py_major, out->t.py_minor))
+		err = -ENOENT;
+	else if (err == -ENOTSUP &&
+		 pyruntime_offsets(&out->t, &out->off, why, sizeof(why)) == -ENOTSUP)
 		snprintf(msg, msglen, "%s", why);
 	if (err)
 		return err;

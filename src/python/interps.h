@@ -33,7 +33,9 @@ struct interp_desc {
  * maps, the version, the offsets and the addresses.  On failure -errno and a
  * message naming cause and remedy: -ESRCH no such process, -ENOEXEC not a
  * CPython, -ENOTSUP a version we do not support (the message names the
- * supported ones), -EAGAIN an interpreter not initialized yet.
+ * supported ones), -ENOENT a supported version without the hooked symbols
+ * (an executable whose libpython is not mapped yet), -EAGAIN an interpreter
+ * not initialized yet.
  */
 int interp_resolve(pid_t pid, struct interp *out, char *msg, size_t msglen);
 
