@@ -17,7 +17,7 @@ STAGES    := target python kernel pipeline stats profile export ui
 SRC_DIRS  := src $(addprefix src/,$(STAGES))
 SRC_INC   := $(addprefix -I,$(SRC_DIRS))
 CPPFLAGS  += -Iinclude -I$(OUTPUT) $(SRC_INC) -MMD -MP
-LDLIBS    += -lbpf -lelf -lz -lcjson -lpthread -lm
+LDLIBS    += -lbpf -lelf -lz -lcjson -lpthread -lm -lmicrohttpd
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 	-Iinclude -Ivmlinux/$(ARCH) -Ibpf -MMD -MP
 
@@ -69,6 +69,15 @@ $(OUTPUT)/src/%.o: src/%.c $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+# The web page of --http, embedded in the binary as a C array (no files to
+# install, nothing fetched at run time).
+WEB_INC   := $(OUTPUT)/web_index.inc
+$(WEB_INC): src/ui/web/index.html | $(OUTPUT)
+	$(call msg,EMBED,$@)
+	$(Q){ echo 'static const unsigned char web_index_html[] = {'; xxd -i < $<; echo '};'; } > $@
+
+$(OUTPUT)/src/export/http.o: $(WEB_INC)
 
 profilis-bpf: $(OUTPUT)/src/main.o $(LIB_OBJS)
 	$(call msg,BINARY,$@)

@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cli.h"
+#include "http_auth.h"
+#include "http_route.h"
 #include "jsonl.h"
 #include "safefile.h"
 
@@ -41,11 +43,12 @@ static const char doc[] =
 	"  sudo profilis-bpf -p 4123 --sample 0.1 --exclude-route /health\n"
 	"  sudo profilis-bpf -p 4123 | jq -c 'select(.status >= 500)'\n"
 	"  sudo profilis-bpf -p 4123 -p 5210                  # two services at once\n"
+	"  sudo PROFILIS_UI_TOKEN=s3cret profilis-bpf -p 4123 --http 127.0.0.1:9464\n"
 	"\n"
 	"Environment (flags win over variables, variables over defaults):\n"
 	"  PROFILIS_SAMPLE_RATE, PROFILIS_QUEUE_SIZE, PROFILIS_BATCH_MAX,\n"
 	"  PROFILIS_FLUSH_INTERVAL as the options of those names; PROFILIS_LOG_DIR\n"
-	"  as -o DIR; PROFILIS_DEBUG=1 as -v.\n"
+	"  as -o DIR; PROFILIS_DEBUG=1 as -v; PROFILIS_UI_TOKEN as --ui-token.\n"
 	"\n"
 	"Needs root, or CAP_SYS_ADMIN and CAP_SYS_PTRACE, and a kernel with BTF.\n"
 	"Exit status: 0 done (also when the target exits), 1 runtime failure,\n"
@@ -83,6 +86,9 @@ enum {
 	OPT_K8S_POD,
 	OPT_CONTAINER,
 	OPT_SERVICE,
+	OPT_HTTP,
+	OPT_UI_PREFIX,
+	OPT_UI_TOKEN,
 };
 
 static const struct argp_option options[] = {
@@ -219,6 +225,17 @@ static const struct argp_option options[] = {
 	  "Requests in flight at once across the "
 	  "traced processes, 64..1048576 (default 16384); a start past it is counted lost",
 	  6 },
+	{ 0, 0, 0, 0, "HTTP endpoint (Prometheus /metrics and the web page):", 7 },
+	{ "http", OPT_HTTP, "ADDR", 0,
+	  "Serve /metrics (Prometheus) and the web page on HOST:PORT, e.g. 127.0.0.1:9464 "
+	  "(a non-loopback address is allowed, with a warning)",
+	  7 },
+	{ "ui-prefix", OPT_UI_PREFIX, "PREFIX", 0,
+	  "Path of the web page and its metrics.json and errors.json (default /_profilis)", 7 },
+	{ "ui-token", OPT_UI_TOKEN, "TOKEN", 0,
+	  "Every path, /metrics too, needs \"Authorization: Bearer TOKEN\"; the page takes "
+	  "?token=TOKEN once (env PROFILIS_UI_TOKEN, which ps does not show)",
+	  7 },
 	{ 0 },
 };
 
@@ -327,6 +344,8 @@ static int apply_env(struct config *cfg)
 	if ((v = getenv("PROFILIS_FLUSH_INTERVAL")) &&
 	    number("PROFILIS_FLUSH_INTERVAL", v, 0.001, 60, false, &cfg->flush_interval_s))
 		return -1;
+	if ((v = getenv("PROFILIS_UI_TOKEN")) && *v)
+		cfg->ui_token = v;
 	if ((v = getenv("PROFILIS_LOG_DIR")) && *v) {
 		cfg->output = v;
 		cfg->output_is_dir = true;
@@ -446,6 +465,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	}
 	case OPT_STATS_JSON: cfg->stats_json = arg; break;
+	case OPT_HTTP: cfg->http_addr = arg; break;
+	case OPT_UI_PREFIX: cfg->ui_prefix = arg; break;
+	case OPT_UI_TOKEN:
+		cfg->ui_token = arg;
+		cfg->ui_token_on_argv = true;
+		break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
 			fprintf(stderr,
@@ -589,6 +614,29 @@ static int check_late_outputs(struct config *cfg, char *msg, size_t msglen)
 	return 0;
 }
 
+/* --http, --ui-prefix and --ui-token (the token itself is never quoted). */
+static int check_http(struct config *cfg, char *msg, size_t msglen)
+{
+	char prefix[HTTP_PREFIX_MAX + 1];
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (!cfg->http_addr) {
+		if (!cfg->ui_prefix && !cfg->ui_token_on_argv)
+			return 0;
+		snprintf(msg, msglen,
+			 "--ui-prefix and --ui-token configure --http: add --http ADDR");
+		return -EINVAL;
+	}
+	if (http_parse_addr(cfg->http_addr, &ss, &len, msg, msglen))
+		return -EINVAL;
+	if (cfg->ui_prefix && http_normalize_prefix(cfg->ui_prefix, prefix, msg, msglen))
+		return -EINVAL;
+	if (cfg->ui_token && http_check_token(cfg->ui_token, msg, msglen))
+		return -EINVAL;
+	return 0;
+}
+
 int cli_validate(struct config *cfg, char *msg, size_t msglen)
 {
 	if (cfg->batch_max > cfg->queue_size) {
@@ -597,7 +645,7 @@ int cli_validate(struct config *cfg, char *msg, size_t msglen)
 		return -EINVAL;
 	}
 	if (check_excludes(cfg, msg, msglen) || check_output(cfg, msg, msglen) ||
-	    check_late_outputs(cfg, msg, msglen))
+	    check_late_outputs(cfg, msg, msglen) || check_http(cfg, msg, msglen))
 		return -EINVAL;
 	if ((cfg->folded || cfg->speedscope) && cfg->sample_hz == 0 && !cfg->offcpu) {
 		snprintf(msg, msglen,

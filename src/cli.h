@@ -62,6 +62,11 @@ struct config {
 	bool offcpu;
 	const char *folded;
 	const char *speedscope;
+	/* HTTP endpoint (off when http_addr is NULL) */
+	const char *http_addr; /* --http HOST:PORT */
+	const char *ui_prefix; /* --ui-prefix, default /_profilis */
+	const char *ui_token;  /* --ui-token or PROFILIS_UI_TOKEN; NULL: none */
+	bool ui_token_on_argv; /* given as --ui-token: visible in ps */
 };
 
 /*

@@ -5,6 +5,7 @@
  * pipeline (decode, filter) -> exporters and profile, run until interrupted,
  * the duration ends or every target exits, and report.
  */
+#include <argp.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include "console.h"
 #include "jsonl.h"
 #include "filter.h"
+#include "http.h"
+#include "http_route.h"
 #include "live.h"
 #include "loader.h"
 #include "log.h"
@@ -28,6 +31,7 @@
 #include "preflight.h"
 #include "procs.h"
 #include "profile.h"
+#include "prom.h"
 #include "interps.h"
 #include "k8smeta.h"
 #include "router.h"
@@ -61,6 +65,9 @@ struct app {
 	struct aggregator *agg;
 	struct profile *profile;
 	struct live *live;
+	struct prom *prom; /* --http's /metrics */
+	struct http *http;
+	int64_t next_health_ns;
 	struct pipeline pipe;
 	uint64_t start_ns;
 	/* last reported values, for rate-limited warnings */
@@ -231,6 +238,9 @@ static int open_exporters(struct app *a)
 				     .profile = a->profile,
 				     .profile_every_ns = 10000000000ULL };
 	a->pipe.stacks = a->stacks;
+	if (a->cfg.http_addr && !(a->pipe.prom = a->prom = prom__new(&(struct prom_opts){
+					  .k8s_labels = c->all, .instance = k8smeta_host_name() })))
+		return p_err("cannot set up --http's metrics: %s", strerror(errno)), -1;
 	a->pipe.meta = k8smeta_cache__new(4096);
 	if (!a->pipe.meta)
 		return p_err("cannot allocate: %s", strerror(errno)), -1;
@@ -297,6 +307,73 @@ static void live_counters(struct app *a, struct live_counters *c)
 	c->inflight = (int64_t)bs.request_starts - ended;
 	if (c->inflight < 0)
 		c->inflight = 0;
+}
+
+/* --http: listens before anything is attached, so a taken port fails fast. */
+static int open_http(struct app *a)
+{
+	const struct config *c = &a->cfg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char msg[512];
+
+	if (!c->http_addr)
+		return 0;
+	a->http = http__new(&(struct http_opts){ .addr = c->http_addr,
+						 .prefix = c->ui_prefix,
+						 .token = c->ui_token,
+						 .agg = a->agg,
+						 .prom = a->prom,
+						 .profile = a->profile,
+						 .window_minutes = c->window_minutes },
+			    msg, sizeof(msg));
+	if (!a->http)
+		return p_err("%s", msg), -1;
+	p_info("serving /metrics and the page %s/ on port %d%s",
+	       c->ui_prefix ? c->ui_prefix : "/_profilis", http__port(a->http),
+	       c->ui_token ? " (bearer token required)" : "");
+	http_parse_addr(c->http_addr, &ss, &len, msg, sizeof(msg)); /* checked by cli.c */
+	if (!http_addr_loopback((struct sockaddr *)&ss))
+		p_warn("--http %s is not a loopback address: other machines can reach it%s",
+		       c->http_addr,
+		       c->ui_token ? "" : " and, without --ui-token, read every route and error");
+	if (c->ui_token_on_argv)
+		p_warn("--ui-token is visible to every user in ps; PROFILIS_UI_TOKEN is not");
+	return 0;
+}
+
+/* The health counters /metrics and agent.json show, read here on the main
+ * thread once a second.  jsonl/console counters are read while the
+ * pipeline updates them: a whole 64-bit load, at worst one batch old. */
+static void publish_health(struct app *a, int64_t now)
+{
+	struct prom_health h = { .version = strchr(argp_program_version, ' ') + 1 };
+	struct jsonl_stats js = { 0 };
+	struct console_stats con = { 0 };
+	struct collector_stats cs;
+	struct pbpf_stats bs;
+
+	if (!a->http || now < a->next_health_ns)
+		return;
+	a->next_health_ns = now + 1000000000LL;
+	collector__stats(a->collector, &cs);
+	loader__stats(a->loader, &bs);
+	if (a->jsonl)
+		jsonl__stats(a->jsonl, &js);
+	if (a->console)
+		console__stats(a->console, &con);
+	h.start_time_s = (a->start_ns + a->pipe.realtime_offset_ns) / 1e9;
+	h.events = cs.enqueued;
+	h.lost_ringbuf = bs.ringbuf_drops;
+	h.lost_inflight = bs.inflight_drops;
+	h.lost_queue = cs.dropped;
+	h.lost_write = js.write_errors + con.write_errors;
+	h.malformed = __atomic_load_n(&a->pipe.malformed, __ATOMIC_RELAXED);
+	h.stack_samples_lost = bs.sample_drops;
+	h.queue_depth = cs.depth;
+	h.queue_size = a->cfg.queue_size;
+	h.traced_processes = loader__traced_count(a->loader);
+	http__set_health(a->http, &h);
 }
 
 static int attach(struct app *a)
@@ -422,6 +499,7 @@ static int run_loop(struct app *a)
 				return 0;
 		}
 		warn_pressure(a, now);
+		publish_health(a, now);
 		if (a->profile)
 			profile__tick(a->profile, now);
 		if (deadline && now >= deadline)
@@ -608,6 +686,8 @@ static void write_profiles(struct app *a)
 
 static void teardown(struct app *a)
 {
+	/* Stop serving first: the server reads the stages freed below. */
+	http__free(a->http);
 	/* Detach first so nothing new arrives, then let the queue empty. */
 	loader__free(a->loader);
 	procs__free(a->procs);
@@ -618,6 +698,7 @@ static void teardown(struct app *a)
 	console__free(a->console);
 	filter__free(a->filter);
 	aggregator__free(a->agg);
+	prom__free(a->prom);
 	profile__free(a->profile);
 	interps__free(a->interps);
 	k8smeta_cache__free(a->pipe.meta);
@@ -640,7 +721,7 @@ int main(int argc, char **argv)
 	a.interps = interps__new();
 	if (!a.interps)
 		return p_err("cannot allocate: %s", strerror(errno)), 1;
-	if (check_machine(&a) || open_exporters(&a) || attach(&a))
+	if (check_machine(&a) || open_exporters(&a) || open_http(&a) || attach(&a))
 		goto cleanup;
 	why = run_loop(&a);
 	loader__drain(a.loader);

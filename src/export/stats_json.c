@@ -56,25 +56,12 @@ static cJSON *row_json(const struct agg_row *r, bool with_service)
 	return o;
 }
 
-char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
+/* The recent errors, in the shape of Profilis's errors.json entries. */
+static cJSON *errors_json(const struct agg_snapshot *s)
 {
-	cJSON *doc = row_json(&s->total, false), *routes, *services, *errors;
-	char *text;
+	cJSON *errors = cJSON_CreateArray();
 
-	if (!doc)
-		return NULL;
-	cJSON_AddStringToObject(doc, "window", s->window == AGG_WINDOW_NOW ? "10s" : "long");
-	cJSON_AddNumberToObject(doc, "window_minutes", window_minutes);
-	cJSON_AddNumberToObject(doc, "window_secs", s->window_secs);
-	routes = cJSON_AddArrayToObject(doc, "routes");
-	for (size_t i = 0; i < s->nrows; i++)
-		cJSON_AddItemToArray(routes, row_json(&s->rows[i], true));
-	services = cJSON_AddArrayToObject(doc, "services");
-	for (size_t i = 0; i < s->nservices; i++)
-		cJSON_AddItemToArray(services, row_json(&s->services[i], true));
-	cJSON_AddNumberToObject(doc, "errors_total", s->errors_total);
-	errors = cJSON_AddArrayToObject(doc, "errors");
-	for (size_t i = 0; i < s->nerrors; i++) {
+	for (size_t i = 0; errors && i < s->nerrors; i++) {
 		const struct agg_error *e = &s->errors[i];
 		cJSON *o = cJSON_CreateObject();
 
@@ -93,9 +80,46 @@ char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
 		add_service(o, e->service);
 		cJSON_AddItemToArray(errors, o);
 	}
-	text = cJSON_PrintUnformatted(doc);
+	return errors;
+}
+
+static char *print_free(cJSON *doc)
+{
+	char *text = cJSON_PrintUnformatted(doc);
+
 	cJSON_Delete(doc);
 	return text;
+}
+
+char *stats_json_render(const struct agg_snapshot *s, int window_minutes)
+{
+	cJSON *doc = row_json(&s->total, false), *routes, *services;
+
+	if (!doc)
+		return NULL;
+	cJSON_AddStringToObject(doc, "window", s->window == AGG_WINDOW_NOW ? "10s" : "long");
+	cJSON_AddNumberToObject(doc, "window_minutes", window_minutes);
+	cJSON_AddNumberToObject(doc, "window_secs", s->window_secs);
+	routes = cJSON_AddArrayToObject(doc, "routes");
+	for (size_t i = 0; i < s->nrows; i++)
+		cJSON_AddItemToArray(routes, row_json(&s->rows[i], true));
+	services = cJSON_AddArrayToObject(doc, "services");
+	for (size_t i = 0; i < s->nservices; i++)
+		cJSON_AddItemToArray(services, row_json(&s->services[i], true));
+	cJSON_AddNumberToObject(doc, "errors_total", s->errors_total);
+	cJSON_AddItemToObject(doc, "errors", errors_json(s));
+	return print_free(doc);
+}
+
+char *stats_json_render_errors(const struct agg_snapshot *s)
+{
+	cJSON *doc = cJSON_CreateObject();
+
+	if (!doc)
+		return NULL;
+	cJSON_AddItemToObject(doc, "errors", errors_json(s));
+	cJSON_AddNumberToObject(doc, "errors_total", s->errors_total);
+	return print_free(doc);
 }
 
 int stats_json_write(const char *path, const struct agg_snapshot *s, int window_minutes)

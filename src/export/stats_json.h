@@ -14,6 +14,9 @@
 
 /* The document, malloc'ed; NULL on allocation failure. */
 char *stats_json_render(const struct agg_snapshot *s, int window_minutes);
+/* Profilis's errors.json: {"errors": [...], "errors_total": N}, the
+ * entries exactly as in the full document; NULL on allocation failure. */
+char *stats_json_render_errors(const struct agg_snapshot *s);
 /* Writes it to path via a new temporary file renamed over path (safefile.c:
  * a symlink or non-regular file at path is refused); 0 or -errno. */
 int stats_json_write(const char *path, const struct agg_snapshot *s, int window_minutes);

@@ -14,6 +14,7 @@
 #include "k8smeta.h"
 #include "pipeline.h"
 #include "profile.h"
+#include "prom.h"
 #include "request.h"
 
 void pipeline_sink(void *ctx, const void *items, size_t n)
@@ -48,6 +49,8 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 			console__push(p->console, &r);
 		if (p->agg)
 			aggregator__push(p->agg, &r);
+		if (p->prom)
+			prom__push(p->prom, &r);
 	}
 	if (p->jsonl)
 		jsonl__flush(p->jsonl);
@@ -95,4 +98,5 @@ void pipeline_tick(void *ctx)
 		jsonl__tick(p->jsonl);
 	if (p->console)
 		console__flush(p->console);
+	prom__tick(p->prom, now);
 }

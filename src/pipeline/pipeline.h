@@ -17,6 +17,7 @@ struct profile;
 struct filter;
 struct jsonl_exporter;
 struct console_exporter;
+struct prom;
 
 struct pipeline {
 	int64_t realtime_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
@@ -25,6 +26,7 @@ struct pipeline {
 	struct jsonl_exporter *jsonl;	  /* may be NULL */
 	struct console_exporter *console; /* may be NULL */
 	struct aggregator *agg;		  /* may be NULL */
+	struct prom *prom;		  /* --http's /metrics; may be NULL */
 	struct profile *profile;	  /* may be NULL: joins samples to routes */
 	/* The stack events' own queue (may be NULL).  A request's stacks were
 	 * queued before its record, so emptying it first gives the profile
