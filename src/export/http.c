@@ -34,7 +34,7 @@
 
 #define HTTP_CONN_MAX 64
 #define HTTP_TIMEOUT_S 15
-#define HTTP_HOT_MAX 20
+#define HTTP_HOT_MAX 12 /* as many as the terminal dashboard shows */
 
 struct http {
 	struct http_opts o;
