@@ -33,7 +33,8 @@ static void clean_env(void)
 {
 	static const char *const vars[] = { "PROFILIS_SAMPLE_RATE", "PROFILIS_QUEUE_SIZE",
 					    "PROFILIS_BATCH_MAX",   "PROFILIS_FLUSH_INTERVAL",
-					    "PROFILIS_LOG_DIR",	    "PROFILIS_DEBUG" };
+					    "PROFILIS_LOG_DIR",	    "PROFILIS_DEBUG",
+					    "PROFILIS_UI_TOKEN" };
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
@@ -910,4 +911,68 @@ Test(cli, all_with_selectors)
 	cr_assert_str_eq(cfg.select.values[SEL_POD][0], "shop-*");
 	cr_assert_str_eq(cfg.select.values[SEL_CONTAINER][0], "4f0c");
 	cr_assert_str_eq(cfg.select.values[SEL_SERVICE][0], "shop");
+}
+
+/* --http and its options (issue 14). */
+Test(cli, http_options_are_read)
+{
+	struct config cfg;
+
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--http", "127.0.0.1:9464", "--ui-prefix", "/ops/",
+			   "--ui-token", "s3cret"),
+		     0);
+	cr_assert_str_eq(cfg.http_addr, "127.0.0.1:9464");
+	cr_assert_str_eq(cfg.ui_prefix, "/ops/");
+	cr_assert_str_eq(cfg.ui_token, "s3cret");
+	cr_assert(cfg.ui_token_on_argv);
+}
+
+Test(cli, env_ui_token_and_flag_wins)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_UI_TOKEN", "from-env", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--http", "[::1]:0"), 0);
+	cr_assert_str_eq(cfg.ui_token, "from-env");
+	cr_assert_not(cfg.ui_token_on_argv);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--http", "[::1]:0", "--ui-token", "flag"), 0);
+	cr_assert_str_eq(cfg.ui_token, "flag");
+}
+
+/* A DaemonSet may set the variable everywhere: without --http it is unused. */
+Test(cli, env_ui_token_without_http_is_fine)
+{
+	struct config cfg;
+
+	setenv("PROFILIS_UI_TOKEN", "from-env", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_null(cfg.http_addr);
+}
+
+Test(cli, ui_token_without_http, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --ui-prefix and --ui-token configure --http: add --http ADDR\n",
+		     "-p", "1", "--ui-token", "abc");
+}
+
+Test(cli, http_bad_address, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --http: '9464' is not HOST:PORT with a numeric IPv4 address, "
+		     "localhost or [IPv6] and a port 0..65535 (e.g. 127.0.0.1:9464)\n",
+		     "-p", "1", "--http", "9464");
+}
+
+Test(cli, ui_prefix_bad, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --ui-prefix: 'ui' must start with '/' and be at most 128 "
+		     "characters (e.g. /_profilis)\n",
+		     "-p", "1", "--http", "127.0.0.1:1", "--ui-prefix", "ui");
+}
+
+/* The message names the position, never the token. */
+Test(cli, ui_token_with_a_space, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --ui-token: character 4 of the token is not visible ASCII "
+		     "(a header carries 0x21..0x7e); choose another token\n",
+		     "-p", "1", "--http", "127.0.0.1:1", "--ui-token", "abc def");
 }
