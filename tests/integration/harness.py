@@ -182,12 +182,13 @@ class Server:
 class Profiler:
     """profilis-bpf attached to a PID, writing JSONL to a file."""
 
-    def __init__(self, pid, args=(), ready=True, timeout=30):
+    def __init__(self, pid, args=(), ready=True, timeout=30, env=None):
         self.out = tempfile.NamedTemporaryFile(prefix="pbpf-", suffix=".jsonl", delete=False)
         self.err = tempfile.NamedTemporaryFile(prefix="pbpf-", suffix=".err", delete=False)
         target = ["-p", str(pid)] if pid is not None else []  # None: args say (--all)
+        # env: variables added to profilis-bpf's environment (PROFILIS_UI_TOKEN, ...).
         self.proc = subprocess.Popen([BINARY] + target + list(args), stdout=self.out,
-                                     stderr=self.err)
+                                     stderr=self.err, env=dict(os.environ, **(env or {})))
         if ready:
             self.wait_stderr("attached to PID", timeout)
 
