@@ -13,6 +13,7 @@
 #include <string.h>
 #include "clock.h"
 #include "otlp_impl.h"
+#include "otlp_retry.h"
 
 /* The sender's timed waits are on CLOCK_MONOTONIC, like every deadline. */
 static void init_cond(pthread_cond_t *c)
@@ -51,6 +52,8 @@ struct otlp_exporter *otlp__new(const struct otlp_opts *opts)
 	if (!x)
 		return NULL;
 	x->o = *opts;
+	if (!x->o.retry_max_elapsed_ns)
+		x->o.retry_max_elapsed_ns = OTLP_RETRY_MAX_ELAPSED_NS;
 	if (!x->o.queue_size || !x->o.batch_max) {
 		free(x);
 		errno = EINVAL;

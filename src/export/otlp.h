@@ -32,6 +32,7 @@ struct otlp_opts {
 	size_t batch_max;	    /* spans per request, >= 1 */
 	uint64_t flush_interval_ns;
 	bool drop_oldest;
+	uint64_t retry_max_elapsed_ns; /* 0: OTLP_RETRY_MAX_ELAPSED_NS (tests shorten it) */
 };
 
 struct otlp_stats {

@@ -22,8 +22,9 @@ static int hexval(int c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* [s, e) trimmed and percent-decoded into a new string. */
-static char *decode(const char *s, const char *e)
+/* [s, e) trimmed and percent-decoded into a new string; *nul is set when
+ * it decoded a NUL ("%00"), which a C string cannot carry. */
+static char *decode(const char *s, const char *e, bool *nul)
 {
 	char *out, *o;
 
@@ -40,6 +41,7 @@ static char *decode(const char *s, const char *e)
 		if (*s == '%' && e - s >= 3 && (hi = hexval(s[1])) >= 0 &&
 		    (lo = hexval(s[2])) >= 0) {
 			*o++ = (char)(hi << 4 | lo);
+			*nul |= !(hi | lo);
 			s += 2;
 		} else {
 			*o++ = *s;
@@ -116,19 +118,20 @@ static int parse_member(const char *what, const char *s, const char *e, bool hea
 {
 	const char *eq = memchr(s, '=', e - s);
 	char *key, *value;
+	bool nul = false;
 
 	if (!eq) {
 		snprintf(msg, msglen, "%s: '%.*s' is not key=value", what, (int)(e - s), s);
 		return -EINVAL;
 	}
-	key = decode(s, eq);
-	value = decode(eq + 1, e);
+	key = decode(s, eq, &nul);
+	value = decode(eq + 1, e, &nul);
 	if (!key || !value) {
 		free(key);
 		free(value);
 		return -ENOMEM;
 	}
-	if (!*key || (header ? !http_token(key) : !clean_utf8((unsigned char *)key)) ||
+	if (nul || !*key || (header ? !http_token(key) : !clean_utf8((unsigned char *)key)) ||
 	    !clean_utf8((unsigned char *)value)) {
 		/* The value may be a secret (an Authorization header): never shown. */
 		snprintf(msg, msglen,

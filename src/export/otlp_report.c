@@ -42,7 +42,7 @@ static bool warn_drops(struct otlp_exporter *x, const struct otlp_stats *s,
 	if (s->gave_up > old->gave_up) {
 		p_warn("OTLP: dropped %llu spans (%llu in all) after retrying for %llu s: %s",
 		       ull(s->gave_up - old->gave_up), ull(s->gave_up),
-		       ull(OTLP_RETRY_MAX_ELAPSED_NS / 1000000000ULL), s->last_error);
+		       ull(x->o.retry_max_elapsed_ns / 1000000000ULL), s->last_error);
 		said = true;
 	}
 	if (s->unencodable > old->unencodable) {

@@ -3,7 +3,8 @@
  * The OTLP sender thread.  It takes a batch when --batch-max spans wait or
  * the oldest has waited --flush-interval, POSTs it, and on a retryable
  * failure waits (Retry-After, else backoff with jitter) and POSTs the same
- * batch again, giving up OTLP_RETRY_MAX_ELAPSED_NS after the first try.
+ * batch again, giving up when the next try would come more than
+ * retry_max_elapsed_ns (OTLP_RETRY_MAX_ELAPSED_NS) after the first.
  * Meanwhile the queue takes new spans up to its size.  One batch is in
  * flight at a time: a receiver that cannot keep up is what the queue and its
  * drops are for, and order within a process is kept.
@@ -102,7 +103,7 @@ static bool account(struct sender *s, size_t n, const struct otlp_http_result *r
 	}
 	*wait = res->retry_after_ns >= 0 ? res->retry_after_ns
 					 : (int64_t)otlp_backoff_ns(++*retry, next_rand(&s->rnd));
-	if (!x->stopping && now + *wait - first > (int64_t)OTLP_RETRY_MAX_ELAPSED_NS) {
+	if (!x->stopping && now + *wait - first > (int64_t)x->o.retry_max_elapsed_ns) {
 		x->st.gave_up += n;
 		return true;
 	}

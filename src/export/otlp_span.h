@@ -39,10 +39,13 @@
 #include "request.h"
 
 #define OTLP_SCOPE_NAME "profilis-bpf"
-/* The longest span: every text escaped at 6 bytes per byte, twice for the
- * path (url.path, and the name of an unmatched request only has METHOD). */
+/* The longest span: a text of n code units escapes to at most 6n bytes
+ * (control characters), and the route appears twice (name, http.route),
+ * the method twice (http.request.method_original, or name and method). */
 #define OTLP_SPAN_MAX 40960
-_Static_assert(6 * (3 * PBPF_METHOD_MAX + 2 * PBPF_PATH_MAX + PBPF_EXC_MAX) + 2048 <= OTLP_SPAN_MAX,
+_Static_assert(6 * (2 * PBPF_METHOD_MAX + PBPF_PATH_MAX + 2 * PBPF_ROUTE_MAX + PBPF_EXC_MAX) +
+			       2048 <=
+		       OTLP_SPAN_MAX,
 	       "a span's longest encoding fits");
 #define OTLP_RESOURCE_MAX 16384
 
