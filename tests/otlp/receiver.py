@@ -143,6 +143,9 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver
+    # Headers and body are two writes: without TCP_NODELAY the body waits for
+    # the client's delayed ACK (40 ms a request), which a real receiver does not.
+    disable_nagle_algorithm = True
 
     def log_message(self, *a):
         pass
