@@ -120,8 +120,10 @@ static void backoff(struct otlp_exporter *x, int64_t wait)
 		wait_until(x, until);
 	if (x->stopping) {
 		int64_t cut = clock_ns(CLOCK_MONOTONIC) + SHUTDOWN_RETRY_NS;
+		int64_t stop = atomic_load(&x->stop_deadline);
 
 		until = until < cut ? until : cut;
+		until = until < stop ? until : stop;
 		while (clock_ns(CLOCK_MONOTONIC) < until)
 			wait_until(x, until);
 	}
