@@ -17,7 +17,7 @@ STAGES    := target python kernel pipeline stats profile export ui
 SRC_DIRS  := src $(addprefix src/,$(STAGES))
 SRC_INC   := $(addprefix -I,$(SRC_DIRS))
 CPPFLAGS  += -Iinclude -I$(OUTPUT) $(SRC_INC) -MMD -MP
-LDLIBS    += -lbpf -lelf -lz -lcjson -lpthread -lm -lmicrohttpd
+LDLIBS    += -lbpf -lelf -lz -lcjson -lcurl -lpthread -lm -lmicrohttpd
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall \
 	-Iinclude -Ivmlinux/$(ARCH) -Ibpf -MMD -MP
 

@@ -21,6 +21,7 @@
 #include "http_auth.h"
 #include "http_route.h"
 #include "jsonl.h"
+#include "otlp_config.h"
 #include "safefile.h"
 
 const char *argp_program_version = "profilis-bpf 0.2";
@@ -49,6 +50,9 @@ static const char doc[] =
 	"  PROFILIS_SAMPLE_RATE, PROFILIS_QUEUE_SIZE, PROFILIS_BATCH_MAX,\n"
 	"  PROFILIS_FLUSH_INTERVAL as the options of those names; PROFILIS_LOG_DIR\n"
 	"  as -o DIR; PROFILIS_DEBUG=1 as -v; PROFILIS_UI_TOKEN as --ui-token.\n"
+	"  OpenTelemetry: OTEL_EXPORTER_OTLP_ENDPOINT,\n"
+	"  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,\n"
+	"  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_EXPORTER=none.\n"
 	"\n"
 	"Needs root, or CAP_SYS_ADMIN and CAP_SYS_PTRACE, and a kernel with BTF.\n"
 	"Exit status: 0 done (also when the target exits), 1 runtime failure,\n"
@@ -89,6 +93,7 @@ enum {
 	OPT_HTTP,
 	OPT_UI_PREFIX,
 	OPT_UI_TOKEN,
+	OPT_OTLP_ENDPOINT,
 };
 
 static const struct argp_option options[] = {
@@ -151,6 +156,12 @@ static const struct argp_option options[] = {
 	{ "console", OPT_CONSOLE, "MODE", 0,
 	  "Records on stdout: compact (one JSON per line), pretty (indented) or off "
 	  "(default: compact unless -o is given)",
+	  3 },
+	{ "otlp-endpoint", OPT_OTLP_ENDPOINT, "URL", 0,
+	  "Also send every request as an OpenTelemetry SERVER span, OTLP/HTTP JSON, to URL "
+	  "(a base such as http://otel-collector:4318: /v1/traces is added; env "
+	  "OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is; "
+	  "OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES honoured)",
 	  3 },
 	{ "verbose", 'v', 0, 0,
 	  "Say more on stderr (-vv adds libbpf and verifier logs; "
@@ -325,6 +336,31 @@ static int set_int(const char *name, const char *text, long lo, long hi, int *ou
 	return 0;
 }
 
+/* A set, non-empty variable, else NULL (an empty one counts as unset). */
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+/* The OpenTelemetry exporter variables, checked by check_otlp. */
+static void apply_otel_env(struct config *cfg)
+{
+	const char *v;
+
+	cfg->otlp_env_endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT");
+	cfg->otlp_env_traces_endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+	cfg->otlp_protocol = env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+	if (!cfg->otlp_protocol)
+		cfg->otlp_protocol = env("OTEL_EXPORTER_OTLP_PROTOCOL");
+	cfg->otlp_env_off = (v = env("OTEL_TRACES_EXPORTER")) && strcmp(v, "none") == 0;
+	cfg->otlp_headers = env("OTEL_EXPORTER_OTLP_HEADERS");
+	cfg->otlp_traces_headers = env("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+	cfg->otlp_resource_attrs = env("OTEL_RESOURCE_ATTRIBUTES");
+	cfg->otlp_service_name = env("OTEL_SERVICE_NAME");
+}
+
 /* Applies PROFILIS_* variables; flags parsed afterwards override them. */
 static int apply_env(struct config *cfg)
 {
@@ -346,6 +382,7 @@ static int apply_env(struct config *cfg)
 		return -1;
 	if ((v = getenv("PROFILIS_UI_TOKEN")) && *v)
 		cfg->ui_token = v;
+	apply_otel_env(cfg);
 	if ((v = getenv("PROFILIS_LOG_DIR")) && *v) {
 		cfg->output = v;
 		cfg->output_is_dir = true;
@@ -471,6 +508,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		cfg->ui_token = arg;
 		cfg->ui_token_on_argv = true;
 		break;
+	case OPT_OTLP_ENDPOINT: cfg->otlp_endpoint = arg; break;
 	case OPT_CONSOLE:
 		if (parse_console(arg, &cfg->console)) {
 			fprintf(stderr,
@@ -637,6 +675,66 @@ static int check_http(struct config *cfg, char *msg, size_t msglen)
 	return 0;
 }
 
+_Static_assert(sizeof(((struct config *)0)->otlp_url) == OTLP_URL_MAX, "the URL buffer");
+
+/* The OTLP settings that would otherwise fail at the first POST: the URL,
+ * the protocol, and the key=value lists (parsed here only to check them). */
+static int check_otlp_lists(struct config *cfg, char *msg, size_t msglen)
+{
+	const struct {
+		const char *what, *text;
+		bool header;
+	} lists[] = {
+		{ "OTEL_EXPORTER_OTLP_HEADERS", cfg->otlp_headers, true },
+		{ "OTEL_EXPORTER_OTLP_TRACES_HEADERS", cfg->otlp_traces_headers, true },
+		{ "OTEL_RESOURCE_ATTRIBUTES", cfg->otlp_resource_attrs, false },
+	};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		struct otlp_kvlist l = { 0 };
+		int err = otlp_kv_parse(lists[i].what, lists[i].text, lists[i].header, &l, msg,
+					msglen);
+
+		otlp_kv_free(&l);
+		if (err == -ENOMEM)
+			snprintf(msg, msglen, "%s: out of memory", lists[i].what);
+		if (err)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_otlp(struct config *cfg, char *msg, size_t msglen)
+{
+	const char *what = "--otlp-endpoint", *url = cfg->otlp_endpoint;
+	bool append = true;
+
+	cfg->otlp_url[0] = 0;
+	if (!url && cfg->otlp_env_off)
+		return 0; /* OTEL_TRACES_EXPORTER=none turns the variables off */
+	if (!url && (url = cfg->otlp_env_traces_endpoint)) {
+		what = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+		append = false;
+	} else if (!url && (url = cfg->otlp_env_endpoint)) {
+		what = "OTEL_EXPORTER_OTLP_ENDPOINT";
+	}
+	if (!url)
+		return 0;
+	if (cfg->otlp_protocol && strcmp(cfg->otlp_protocol, "http/json") != 0 &&
+	    strcmp(cfg->otlp_protocol, "http/protobuf") != 0) {
+		snprintf(
+			msg, msglen,
+			"OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL: '%.40s' is not supported: profilis-bpf sends "
+			"OTLP/HTTP with JSON (http/json), which a receiver's HTTP port (4318) takes "
+			"whether it expects http/json or http/protobuf",
+			cfg->otlp_protocol);
+		return -EINVAL;
+	}
+	if (otlp_traces_url(what, url, append, cfg->otlp_url, msg, msglen))
+		return -EINVAL;
+	return check_otlp_lists(cfg, msg, msglen);
+}
+
 int cli_validate(struct config *cfg, char *msg, size_t msglen)
 {
 	if (cfg->batch_max > cfg->queue_size) {
@@ -645,7 +743,8 @@ int cli_validate(struct config *cfg, char *msg, size_t msglen)
 		return -EINVAL;
 	}
 	if (check_excludes(cfg, msg, msglen) || check_output(cfg, msg, msglen) ||
-	    check_late_outputs(cfg, msg, msglen) || check_http(cfg, msg, msglen))
+	    check_late_outputs(cfg, msg, msglen) || check_otlp(cfg, msg, msglen) ||
+	    check_http(cfg, msg, msglen))
 		return -EINVAL;
 	if ((cfg->folded || cfg->speedscope) && cfg->sample_hz == 0 && !cfg->offcpu) {
 		snprintf(msg, msglen,

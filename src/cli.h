@@ -67,6 +67,18 @@ struct config {
 	const char *ui_prefix; /* --ui-prefix, default /_profilis */
 	const char *ui_token;  /* --ui-token or PROFILIS_UI_TOKEN; NULL: none */
 	bool ui_token_on_argv; /* given as --ui-token: visible in ps */
+	/* OTLP traces: --otlp-endpoint and the OTEL_* variables, then the URL
+	 * cli_validate resolves from them ("" = no OTLP export). */
+	const char *otlp_endpoint;	      /* --otlp-endpoint (a base URL) */
+	const char *otlp_env_endpoint;	      /* OTEL_EXPORTER_OTLP_ENDPOINT */
+	const char *otlp_env_traces_endpoint; /* OTEL_EXPORTER_OTLP_TRACES_ENDPOINT */
+	const char *otlp_protocol;	      /* OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL */
+	bool otlp_env_off;		      /* OTEL_TRACES_EXPORTER=none */
+	const char *otlp_headers;	      /* OTEL_EXPORTER_OTLP_HEADERS */
+	const char *otlp_traces_headers;      /* OTEL_EXPORTER_OTLP_TRACES_HEADERS */
+	const char *otlp_resource_attrs;      /* OTEL_RESOURCE_ATTRIBUTES */
+	const char *otlp_service_name;	      /* OTEL_SERVICE_NAME */
+	char otlp_url[2048];		      /* resolved (OTLP_URL_MAX) */
 };
 
 /*

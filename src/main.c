@@ -26,6 +26,8 @@
 #include "http_route.h"
 #include "live.h"
 #include "loader.h"
+#include "otlp.h"
+#include "otlp_config.h"
 #include "log.h"
 #include "pipeline.h"
 #include "preflight.h"
@@ -58,6 +60,7 @@ struct app {
 	struct filter *filter;
 	struct jsonl_exporter *jsonl;
 	struct console_exporter *console;
+	struct otlp_exporter *otlp;
 	struct collector *collector; /* request records -> pipeline */
 	struct collector *stacks;    /* stack events -> profile (symbolized there) */
 	struct loader *loader;
@@ -175,6 +178,29 @@ static int check_machine(struct app *a)
 	return resolve_targets(a);
 }
 
+static int open_otlp(struct app *a)
+{
+	const struct config *c = &a->cfg;
+	char shown[2048];
+
+	if (!c->otlp_url[0])
+		return 0;
+	a->otlp = otlp__new(&(struct otlp_opts){ .url = c->otlp_url,
+						 .headers = c->otlp_headers,
+						 .traces_headers = c->otlp_traces_headers,
+						 .resource_attrs = c->otlp_resource_attrs,
+						 .service_name = c->otlp_service_name,
+						 .queue_size = c->queue_size,
+						 .batch_max = c->batch_max,
+						 .flush_interval_ns = c->flush_interval_s * 1e9,
+						 .drop_oldest = c->drop_oldest });
+	otlp_url_redacted(c->otlp_url, shown, sizeof(shown));
+	if (!a->otlp)
+		return p_err("cannot set up OTLP export to %s: %s", shown, strerror(errno)), -1;
+	p_info("sending spans to %s (OTLP/HTTP JSON)", shown);
+	return 0;
+}
+
 static int open_exporters(struct app *a)
 {
 	const struct config *c = &a->cfg;
@@ -200,6 +226,8 @@ static int open_exporters(struct app *a)
 		if (!a->console)
 			return p_err("cannot set up the console: %s", strerror(errno)), -1;
 	}
+	if (open_otlp(a))
+		return -1;
 	a->start_ns = clock_ns(CLOCK_MONOTONIC);
 	a->agg = aggregator__new(&(struct agg_opts){ .window_minutes = c->window_minutes,
 						     .max_errors = c->max_errors,
@@ -234,6 +262,7 @@ static int open_exporters(struct app *a)
 				     .filter = a->filter,
 				     .jsonl = a->jsonl,
 				     .console = a->console,
+				     .otlp = a->otlp,
 				     .agg = a->agg,
 				     .profile = a->profile,
 				     .profile_every_ns = 10000000000ULL };
@@ -500,6 +529,7 @@ static int run_loop(struct app *a)
 		}
 		warn_pressure(a, now);
 		publish_health(a, now);
+		otlp__report(a->otlp, now);
 		if (a->profile)
 			profile__tick(a->profile, now);
 		if (deadline && now >= deadline)
@@ -599,6 +629,7 @@ static void summarize(struct app *a)
 	       (unsigned long long)bs.excluded + user_excluded, (unsigned long long)bs.excluded,
 	       (unsigned long long)bs.no_start);
 	summarize_other_losses(a, &bs, &js);
+	otlp__summary(a->otlp);
 	if (a->jsonl && js.files)
 		p_info("%llu JSONL files written to %s", (unsigned long long)js.files,
 		       a->cfg.output);
@@ -696,6 +727,7 @@ static void teardown(struct app *a)
 	live__free(a->live);
 	jsonl__free(a->jsonl);
 	console__free(a->console);
+	otlp__free(a->otlp);
 	filter__free(a->filter);
 	aggregator__free(a->agg);
 	prom__free(a->prom);
@@ -727,6 +759,8 @@ int main(int argc, char **argv)
 	loader__drain(a.loader);
 	collector__stop(a.collector);
 	collector__stop(a.stacks);
+	/* Every span is queued now: a last flush with a short deadline. */
+	otlp__finish(a.otlp, OTLP_EXIT_FLUSH_NS);
 	/* Losses since the last (rate-limited) warning are reported too. */
 	a.next_warn_ns = 0;
 	warn_pressure(&a, clock_ns(CLOCK_MONOTONIC));

@@ -12,6 +12,7 @@
 #include "filter.h"
 #include "jsonl.h"
 #include "k8smeta.h"
+#include "otlp.h"
 #include "pipeline.h"
 #include "profile.h"
 #include "prom.h"
@@ -47,6 +48,8 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 			jsonl__push(p->jsonl, &r);
 		if (p->console)
 			console__push(p->console, &r);
+		if (p->otlp)
+			otlp__push(p->otlp, &r);
 		if (p->agg)
 			aggregator__push(p->agg, &r);
 		if (p->prom)

@@ -18,6 +18,7 @@ struct filter;
 struct jsonl_exporter;
 struct console_exporter;
 struct prom;
+struct otlp_exporter;
 
 struct pipeline {
 	int64_t realtime_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
@@ -25,6 +26,7 @@ struct pipeline {
 	struct filter *filter;
 	struct jsonl_exporter *jsonl;	  /* may be NULL */
 	struct console_exporter *console; /* may be NULL */
+	struct otlp_exporter *otlp;	  /* may be NULL: spans, queued */
 	struct aggregator *agg;		  /* may be NULL */
 	struct prom *prom;		  /* --http's /metrics; may be NULL */
 	struct profile *profile;	  /* may be NULL: joins samples to routes */

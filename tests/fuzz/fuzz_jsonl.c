@@ -21,6 +21,7 @@
 #include <string.h>
 #include "jsonl.h"
 #include "request.h"
+#include "k8smeta.h"
 #include "traceparent.h"
 
 #define HEADER 11
@@ -128,8 +129,16 @@ static void check_line(const struct request_record *r, const char *line, int n)
 		  want_marker(j, "endpoint", r->has_endpoint && r->endpoint_truncated) +
 		  want_marker(j, "exception_type",
 			      r->has_exception_type && r->exception_type_truncated);
-	if (cJSON_GetArraySize(j) != 18 + markers)
+	if (cJSON_GetArraySize(j) != 24 + markers + (r->ns_pid != 0))
 		abort();
+	/* Where the request ran: the record's metadata, null when absent. */
+	want_string(j, "service_name", r->meta.service_name[0], r->meta.service_name);
+	want_string(j, "container_id", r->meta.container_id[0], r->meta.container_id);
+	want_string(j, "k8s_pod_uid", r->meta.pod_uid[0], r->meta.pod_uid);
+	want_string(j, "k8s_pod_name", r->meta.pod_name[0], r->meta.pod_name);
+	want_string(j, "k8s_namespace", r->meta.namespace[0], r -> meta.namespace);
+	want_string(j, "host_name", k8smeta_host_name() != NULL,
+		    k8smeta_host_name() ? k8smeta_host_name() : "");
 	want_string(j, "kind", 1, "REQ");
 	want_string(j, "trace_id", 1, r->trace_id);
 	want_string(j, "span_id", 1, r->span_id);

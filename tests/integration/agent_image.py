@@ -96,6 +96,28 @@ def ldd_packages(binary):
     return pkgs
 
 
+def needed_packages(binary):
+    """The Debian packages of the shared libraries `binary` itself links
+    (its DT_NEEDED entries, resolved where ldd resolves them): what a
+    Dockerfile installs, apt bringing their own dependencies (libcurl4 pulls
+    in TLS, HTTP/2, IDN, ... libraries that ldd lists too)."""
+    dyn = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True,
+                         check=True).stdout
+    names = set(line.split("[", 1)[1].split("]", 1)[0] for line in dyn.splitlines()
+                if "(NEEDED)" in line)
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    pkgs = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and parts[0] in names:
+            lib = parts[parts.index("=>") + 1]
+            check(lib.startswith("/"), "ldd %s: %s", binary, line.strip())
+            pkgs.add(owner(lib))
+            names.discard(parts[0])
+    check(not names, "ldd %s does not resolve %s", binary, sorted(names))
+    return pkgs
+
+
 def owner(path):
     """dpkg -S, trying the merged-/usr twin of the path dpkg may have recorded."""
     twin = path[4:] if path.startswith("/usr/") else "/usr" + path

@@ -139,20 +139,8 @@ class _Started:
         return None if running(self.pid) else "gone"
 
 
-class _Target:
+class _Target(harness.Served):
     """What the container and the chroot server share."""
-    pid = None
-    port = None
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def children(self):
-        try:
-            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
-                return [int(p) for p in f.read().split()]
-        except OSError:
-            return []
 
     def cgroup(self):
         """/proc/PID/cgroup of the master, as the host reads it."""

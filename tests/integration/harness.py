@@ -111,7 +111,37 @@ def python_env(python):
     return env
 
 
-class Server:
+class Served:
+    """A server some process serves on 127.0.0.1:port: its URLs and the
+    children of its master (pid)."""
+    pid = None
+    port = None
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def children(self):
+        try:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+
+def wait_for_text(read, proc, text, timeout, who, more=lambda: ""):
+    """Waits until read() contains text; fails when proc exits first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in read():
+            return
+        if proc.poll() is not None:
+            raise TestFailure("%s exited %s before printing %r:\n%s%s"
+                              % (who, proc.returncode, text, read(), more()))
+        time.sleep(0.05)
+    raise TestFailure("%s did not print %r in %ds:\n%s" % (who, text, timeout, read()))
+
+
+class Server(Served):
     """A Flask app under a real WSGI server, as its own process group."""
 
     def __init__(self, kind, app="shop", python=DEBIAN_PY, workers=2, extra=(), env=None):
@@ -152,16 +182,6 @@ class Server:
             while len(self.children()) < workers and time.time() < deadline:
                 time.sleep(0.05)
 
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def children(self):
-        try:
-            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
-                return [int(p) for p in f.read().split()]
-        except OSError:
-            return []
-
     def stop(self):
         if self.proc.poll() is None:
             try:
@@ -197,16 +217,7 @@ class Profiler:
             return f.read()
 
     def wait_stderr(self, text, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if text in self.stderr():
-                return
-            if self.proc.poll() is not None:
-                raise TestFailure("profilis-bpf exited %s before printing %r:\n%s"
-                                  % (self.proc.returncode, text, self.stderr()))
-            time.sleep(0.05)
-        raise TestFailure("profilis-bpf did not print %r in %ds:\n%s"
-                          % (text, timeout, self.stderr()))
+        wait_for_text(self.stderr, self.proc, text, timeout, "profilis-bpf")
 
     def stop(self, sig=signal.SIGINT, timeout=20):
         if self.proc.poll() is None:

@@ -26,7 +26,7 @@ import yaml
 
 from containers import (BUNDLE_PREFIX, CGROUP_LOCK, CGROUP_ROOT, OWNER_KEY, PATH, RUNC,
                         cgroup_dirs, runc, wait_gone)
-from harness import ROOT, TestFailure, check
+from harness import ROOT, TestFailure, check, wait_for_text
 
 MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "daemonset.yaml")
 NODE_NAME = "profilis-test-node"
@@ -255,16 +255,7 @@ class PodContainer:
             return f.read()
 
     def wait_stderr(self, text, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if text in self.stderr():
-                return
-            if self.proc.poll() is not None:
-                raise TestFailure("%s exited %s before printing %r:\n%s%s" % (
-                    self.name, self.proc.returncode, text, self.stderr(), self.runc_log()))
-            time.sleep(0.05)
-        raise TestFailure("%s did not print %r in %ds:\n%s" % (self.name, text, timeout,
-                                                              self.stderr()))
+        wait_for_text(self.stderr, self.proc, text, timeout, self.name, self.runc_log)
 
     def runc_log(self):
         try:

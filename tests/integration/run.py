@@ -15,6 +15,7 @@ import test_fields  # noqa: E402
 import test_http  # noqa: E402
 import test_live  # noqa: E402
 import test_loader  # noqa: E402
+import test_otlp  # noqa: E402
 import test_targets  # noqa: E402
 import test_containers  # noqa: E402
 import test_all  # noqa: E402
@@ -29,7 +30,7 @@ import test_versions  # noqa: E402
 
 MODULES = [test_requests, test_fields, test_servers, test_versions, test_errors, test_pipeline,
            test_live, test_profile, test_trust, test_loader, test_targets,
-           test_containers, test_k8smeta, test_all, test_deploy, test_http]
+           test_containers, test_k8smeta, test_all, test_deploy, test_otlp, test_http]
 
 
 def main():

@@ -79,15 +79,20 @@ def test_manifest_schema():
 
 
 def test_dockerfile_runtime_packages():
-    """The runtime stage installs exactly the packages of the libraries
-    `ldd profilis-bpf` resolves to (libc6 comes with the base image), and in
-    the image built from the Dockerfile every library resolves."""
+    """The runtime stage installs every package of a library profilis-bpf
+    links (its DT_NEEDED entries; libc6 comes with the base image) and none
+    that `ldd profilis-bpf` does not resolve to (apt brings the libraries'
+    own dependencies, such as libcurl4's TLS and HTTP/2 libraries, so they
+    may be listed or not), and in the image built from the Dockerfile every
+    library resolves."""
     stages = agent_image.parse()
     listed = set(agent_image.apt_packages(stages[-1]))
-    needed = agent_image.ldd_packages(BINARY) - {"libc6"}
-    check(listed == needed, "deploy/Dockerfile's runtime stage installs %s; ldd profilis-bpf "
-          "needs %s (missing %s, not needed %s)", sorted(listed), sorted(needed),
-          sorted(needed - listed), sorted(listed - needed))
+    needed = agent_image.needed_packages(BINARY) - {"libc6"}
+    used = agent_image.ldd_packages(BINARY) - {"libc6"}
+    check(needed <= listed <= used, "deploy/Dockerfile's runtime stage installs %s; "
+          "profilis-bpf links the libraries of %s and ldd resolves to those of %s (missing %s, "
+          "not needed %s)", sorted(listed), sorted(needed), sorted(used),
+          sorted(needed - listed), sorted(listed - used))
     img = image()
     out = subprocess.run(["chroot", img.rootfs, "ldd", img.entrypoint[0]], capture_output=True,
                          text=True)

@@ -6,7 +6,10 @@
  * cli_parse exits from inside argp for some errors and returns for others,
  * so a usage-error test captures stderr in a memfd and ends the process
  * itself: an exit handler turns a wrong or missing message into another
- * status, so `.exit_code = 64` passes only with the right message.  Each
+ * status, so `.exit_code = 64` passes only with the right message.  The
+ * OTLP exporter's settings: --otlp-endpoint over OTEL_EXPORTER_OTLP_TRACES_
+ * ENDPOINT (as is) over OTEL_EXPORTER_OTLP_ENDPOINT (+ /v1/traces),
+ * OTEL_TRACES_EXPORTER=none, and bad URLs, protocols and lists.  Each
  * test runs in its own process, so setenv() never leaks into the next.
  */
 #include <criterion/criterion.h>
@@ -31,9 +34,21 @@ static char scratch[64];
 /* A clean environment: no PROFILIS_* from whoever runs the tests. */
 static void clean_env(void)
 {
-	static const char *const vars[] = { "PROFILIS_SAMPLE_RATE", "PROFILIS_QUEUE_SIZE",
-					    "PROFILIS_BATCH_MAX",   "PROFILIS_FLUSH_INTERVAL",
-					    "PROFILIS_LOG_DIR",	    "PROFILIS_DEBUG",
+	static const char *const vars[] = { "PROFILIS_SAMPLE_RATE",
+					    "PROFILIS_QUEUE_SIZE",
+					    "PROFILIS_BATCH_MAX",
+					    "PROFILIS_FLUSH_INTERVAL",
+					    "PROFILIS_LOG_DIR",
+					    "PROFILIS_DEBUG",
+					    "OTEL_EXPORTER_OTLP_ENDPOINT",
+					    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+					    "OTEL_EXPORTER_OTLP_PROTOCOL",
+					    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+					    "OTEL_EXPORTER_OTLP_HEADERS",
+					    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+					    "OTEL_RESOURCE_ATTRIBUTES",
+					    "OTEL_SERVICE_NAME",
+					    "OTEL_TRACES_EXPORTER",
 					    "PROFILIS_UI_TOKEN" };
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
@@ -975,4 +990,87 @@ Test(cli, ui_token_with_a_space, .exit_code = 64)
 	EXPECT_USAGE("profilis-bpf: --ui-token: character 4 of the token is not visible ASCII "
 		     "(a header carries 0x21..0x7e); choose another token\n",
 		     "-p", "1", "--http", "127.0.0.1:1", "--ui-token", "abc def");
+}
+
+Test(cli, otlp_off_by_default)
+{
+	struct config cfg;
+
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_str_eq(cfg.otlp_url, "");
+}
+
+Test(cli, otlp_endpoint_precedence)
+{
+	struct config cfg;
+
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318/", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_str_eq(cfg.otlp_url, "http://base:4318/v1/traces");
+	setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_str_eq(cfg.otlp_url, "http://traces:4318/custom");
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--otlp-endpoint", "https://flag"), 0);
+	cr_assert_str_eq(cfg.otlp_url, "https://flag/v1/traces");
+	/* OTEL_TRACES_EXPORTER=none turns the variables off, not the flag. */
+	setenv("OTEL_TRACES_EXPORTER", "none", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1"), 0);
+	cr_assert_str_eq(cfg.otlp_url, "");
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--otlp-endpoint", "http://flag:4318"), 0);
+	cr_assert_str_eq(cfg.otlp_url, "http://flag:4318/v1/traces");
+}
+
+Test(cli, otlp_settings_read)
+{
+	struct config cfg;
+
+	setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20x", 1);
+	setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=prod", 1);
+	setenv("OTEL_SERVICE_NAME", "agent", 1);
+	setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", 1);
+	cr_assert_eq(PARSE(&cfg, "-p", "1", "--otlp-endpoint", "http://c:4318"), 0);
+	cr_assert_str_eq(cfg.otlp_headers, "Authorization=Bearer%20x");
+	cr_assert_str_eq(cfg.otlp_resource_attrs, "deployment.environment.name=prod");
+	cr_assert_str_eq(cfg.otlp_service_name, "agent");
+}
+
+Test(cli, otlp_bad_endpoint, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --otlp-endpoint: 'collector:4318' is not an http:// or "
+		     "https:// URL with a host (e.g. http://otel-collector:4318)\n",
+		     "-p", "1", "--otlp-endpoint", "collector:4318");
+}
+
+Test(cli, otlp_bad_env_endpoint, .exit_code = 64)
+{
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "otel:4318", 1);
+	EXPECT_USAGE("profilis-bpf: OTEL_EXPORTER_OTLP_ENDPOINT: 'otel:4318' is not an http:// or "
+		     "https:// URL with a host (e.g. http://otel-collector:4318)\n",
+		     "-p", "1");
+}
+
+Test(cli, otlp_grpc_refused, .exit_code = 64)
+{
+	setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", 1);
+	EXPECT_USAGE("profilis-bpf: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL: 'grpc' is not supported: "
+		     "profilis-bpf sends OTLP/HTTP with JSON (http/json), which a receiver's HTTP "
+		     "port (4318) takes whether it expects http/json or http/protobuf\n",
+		     "-p", "1", "--otlp-endpoint", "http://c:4318");
+}
+
+/* A header value is never echoed: it may be a secret. */
+Test(cli, otlp_bad_header, .exit_code = 64)
+{
+	setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer s3cr3t%0d%0aX: 1", 1);
+	EXPECT_USAGE("profilis-bpf: OTEL_EXPORTER_OTLP_HEADERS: the entry with key 'Authorization' "
+		     "has a bad key or value; keys are HTTP header names, values are UTF-8 without "
+		     "control characters (percent-encode them)\n",
+		     "-p", "1", "--otlp-endpoint", "http://c:4318");
+}
+
+Test(cli, otlp_bad_resource_attributes, .exit_code = 64)
+{
+	setenv("OTEL_RESOURCE_ATTRIBUTES", "team", 1);
+	EXPECT_USAGE("profilis-bpf: OTEL_RESOURCE_ATTRIBUTES: 'team' is not key=value\n", "-p", "1",
+		     "--otlp-endpoint", "http://c:4318");
 }
