@@ -24,7 +24,8 @@ fuzz_elfsym_SRCS      := src/target/elfsym.c
 fuzz_pydebug_SRCS     := src/python/pyruntime.c src/python/pyinspect.c src/python/pyoffsets.c \
 	src/python/pystr.c
 fuzz_cli_SRCS         := src/cli.c src/export/jsonl.c src/export/rotfile.c \
-	src/export/safefile.c src/log.c src/target/selector.c $(K8SMETA_SRCS)
+	src/export/safefile.c src/log.c src/target/selector.c $(K8SMETA_SRCS) \
+	src/export/http_auth.c src/export/http_route.c src/export/otlp_config.c
 fuzz_cli_LDFLAGS      := -Wl,--wrap=exit -Wl,--wrap=argp_error -Wl,--wrap=argp_parse -Wl,--wrap=fork
 fuzz_traceparent_SRCS := src/pipeline/traceparent.c
 fuzz_jsonl_SRCS       := src/export/jsonl.c src/export/rotfile.c src/export/safefile.c \
