@@ -35,7 +35,7 @@ static const char doc[] =
 	"-- or of several PIDs, each with its own CPython version, at once --\n"
 	"and writes one JSON line per HTTP request: method, path, route template,\n"
 	"endpoint, status, duration, exception type and W3C trace ids.  No code\n"
-	"change, no restart.  Supported: CPython 3.9 to 3.13 with Flask >= 2.2."
+	"change, no restart.  Supported: CPython 3.9 to 3.15 with Flask >= 2.2."
 	"\v"
 	"Examples:\n"
 	"  sudo profilis-bpf -p $(pgrep -o gunicorn)          # until Ctrl-C\n"
