@@ -402,6 +402,18 @@ static void publish_health(struct app *a, int64_t now)
 	h.queue_depth = cs.depth;
 	h.queue_size = a->cfg.queue_size;
 	h.traced_processes = loader__traced_count(a->loader);
+	if (a->otlp) {
+		struct otlp_stats os;
+
+		otlp__stats(a->otlp, &os);
+		h.otlp = true;
+		h.otlp_sent = os.sent;
+		h.otlp_queue_full = os.queue_full;
+		h.otlp_rejected = os.rejected;
+		h.otlp_gave_up = os.gave_up;
+		h.otlp_at_exit = os.at_exit;
+		h.otlp_unencodable = os.unencodable;
+	}
 	http__set_health(a->http, &h);
 }
 

@@ -140,10 +140,31 @@ static void single(struct prom_buf *b, const char *name, const char *type, const
 	prom_buf_printf(b, "%s %s\n", name, num);
 }
 
-static void lost(struct prom_buf *b, const char *reason, uint64_t n)
+static void reason(struct prom_buf *b, const char *family, const char *why, uint64_t n)
 {
-	prom_buf_printf(b, "profilis_bpf_records_lost_total{reason=\"%s\"} %llu\n", reason,
-			(unsigned long long)n);
+	prom_buf_printf(b, "%s{reason=\"%s\"} %llu\n", family, why, (unsigned long long)n);
+}
+
+static void lost(struct prom_buf *b, const char *why, uint64_t n)
+{
+	reason(b, "profilis_bpf_records_lost_total", why, n);
+}
+
+/* OTLP spans, sent and lost by reason, as the exit summary counts them. */
+static void render_otlp(struct prom_buf *b, const struct prom_health *h)
+{
+	static const char *const family = "profilis_bpf_otlp_spans_lost_total";
+
+	single(b, "profilis_bpf_otlp_spans_sent_total", "counter",
+	       "OTLP spans the receiver accepted", (double)h->otlp_sent);
+	prom_family(b, family, "counter",
+		    "OTLP spans lost, by reason: sender queue full, refused by the receiver, "
+		    "still failing after retries, unsent at exit, no memory to encode");
+	reason(b, family, "queue_full", h->otlp_queue_full);
+	reason(b, family, "rejected", h->otlp_rejected);
+	reason(b, family, "gave_up", h->otlp_gave_up);
+	reason(b, family, "at_exit", h->otlp_at_exit);
+	reason(b, family, "unencodable", h->otlp_unencodable);
 }
 
 void prom_render_health(struct prom_buf *b, const struct prom_health *h,
@@ -168,6 +189,8 @@ void prom_render_health(struct prom_buf *b, const struct prom_health *h,
 	lost(b, "malformed", h->malformed);
 	single(b, "profilis_bpf_stack_samples_lost_total", "counter",
 	       "Stack samples lost in a full kernel ring buffer", (double)h->stack_samples_lost);
+	if (h->otlp)
+		render_otlp(b, h);
 	single(b, "profilis_bpf_queue_events", "gauge",
 	       "Events waiting in the queue between the kernel and the exporters",
 	       (double)h->queue_depth);

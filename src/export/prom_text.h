@@ -50,6 +50,10 @@ struct prom_health {
 	uint64_t stack_samples_lost;
 	uint64_t queue_depth, queue_size;
 	int traced_processes;
+	/* OTLP spans (--otlp-endpoint; otlp false: none of these is shown). */
+	bool otlp;
+	uint64_t otlp_sent, otlp_queue_full, otlp_rejected, otlp_gave_up, otlp_at_exit,
+		otlp_unencodable;
 };
 
 /* The exporter's own counters (prom.h). */

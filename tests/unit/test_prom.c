@@ -371,3 +371,34 @@ Test(prom, health_families)
 	free(text);
 	prom__free(p);
 }
+
+/* With --otlp-endpoint, the span losses are on /metrics too, by reason. */
+Test(prom, otlp_families_only_with_otlp)
+{
+	struct prom *p = prom__new(&(struct prom_opts){ 0 });
+	struct prom_health h = { .version = "0.2" };
+	char *text = render(p, &h);
+
+	cr_assert_null(strstr(text, "otlp"), "no OTLP families without OTLP");
+	free(text);
+	h = (struct prom_health){ .version = "0.2",
+				  .otlp = true,
+				  .otlp_sent = 100,
+				  .otlp_queue_full = 1,
+				  .otlp_rejected = 2,
+				  .otlp_gave_up = 3,
+				  .otlp_at_exit = 4,
+				  .otlp_unencodable = 5 };
+	text = render(p, &h);
+	cr_assert_not_null(strstr(text, "\nprofilis_bpf_otlp_spans_sent_total 100\n"));
+	cr_assert_not_null(strstr(text,
+				  "\nprofilis_bpf_otlp_spans_lost_total{reason=\"queue_full\"} 1\n"
+				  "profilis_bpf_otlp_spans_lost_total{reason=\"rejected\"} 2\n"
+				  "profilis_bpf_otlp_spans_lost_total{reason=\"gave_up\"} 3\n"
+				  "profilis_bpf_otlp_spans_lost_total{reason=\"at_exit\"} 4\n"
+				  "profilis_bpf_otlp_spans_lost_total{reason=\"unencodable\"} 5\n"),
+			   "%s", text);
+	cr_assert_eq(count_lines(text, "# HELP "), count_lines(text, "# TYPE "));
+	free(text);
+	prom__free(p);
+}
