@@ -519,3 +519,32 @@ Test(jsonl_golden, put_string_n_matches)
 			cr_assert_eq(memcmp(g + pos, w + pos, wr - pos + 1), 0, "case %d", i);
 	}
 }
+
+/* request_decode clears only the first byte of each text array: a record
+ * reused after long hostile texts must still encode as a fresh one would. */
+Test(jsonl_golden, decode_into_a_dirty_record)
+{
+	static struct pbpf_req_event e;
+	static struct request_record dirty, clean;
+
+	fixed_host();
+	rng_state = 7;
+	e.kind = PBPF_EV_REQUEST;
+	e.end_ns = 5000;
+	e.start_ns = 1000;
+	for (int i = 0; i < 64; i++) {
+		hostile_record(&dirty); /* long texts, truncation flags, metadata */
+		memset(&clean, 0, sizeof(clean));
+		e.flags = i & 1 ? PBPF_F_HAVE_STATUS : 0;
+		e.status = 201;
+		cr_assert_eq(request_decode(&e, 7, &dirty), 0);
+		cr_assert_eq(request_decode(&e, 7, &clean), 0);
+		memcpy(clean.trace_id, dirty.trace_id, sizeof(clean.trace_id));
+		memcpy(clean.span_id, dirty.span_id, sizeof(clean.span_id));
+		cr_assert_eq(jsonl_encode_request(&dirty, got, BIG),
+			     jsonl_encode_request(&clean, want, BIG));
+		cr_assert_str_eq(got, want);
+		cr_assert_str_eq(dirty.path, "");
+		cr_assert_eq(dirty.path_len + dirty.route_len + dirty.method_len, 0);
+	}
+}
