@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,69 @@
 
 #define WBUF_SIZE (256 * 1024)
 
+/* What each byte becomes inside a JSON string: 0 copies it as is, a letter
+ * is a two-byte escape ("\n"), 'u' a six-byte one ("\u001f").  UTF-8 passes
+ * through; request.c validated it (U+2028 included: JSON allows it raw). */
+static const char escape_of[256] = {
+	['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f', ['\r'] = 'r',
+	[0] = 'u', [1] = 'u', [2] = 'u', [3] = 'u', [4] = 'u', [5] = 'u', [6] = 'u',
+	[7] = 'u', [11] = 'u', [14] = 'u', [15] = 'u', [16] = 'u', [17] = 'u',
+	[18] = 'u', [19] = 'u', [20] = 'u', [21] = 'u', [22] = 'u', [23] = 'u',
+	[24] = 'u', [25] = 'u', [26] = 'u', [27] = 'u', [28] = 'u', [29] = 'u',
+	[30] = 'u', [31] = 'u', ['"'] = '"', ['\\'] = '\\', [0x7f] = 'u',
+};
+
+/* The worst case of a string: every byte "\u00XX", plus its quotes. */
+#define ESCAPED_MAX(n) (6 * (size_t)(n) + 2)
+
+/* Writes `s` quoted and escaped at `out`, which has room for ESCAPED_MAX(n):
+ * runs of plain bytes go by memcpy, only the others one by one.  Returns
+ * the end. */
+static char *put_escaped(char *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	*out++ = '"';
+	while (p < end) {
+		const unsigned char *run = p;
+		char esc;
+
+		while (p < end && !escape_of[*p])
+			p++;
+		memcpy(out, run, p - run);
+		out += p - run;
+		if (p == end)
+			break;
+		esc = escape_of[*p];
+		*out++ = '\\';
+		if (esc == 'u') {
+			memcpy(out, "u00", 3);
+			out[3] = hex[*p >> 4];
+			out[4] = hex[*p & 15];
+			out += 5;
+		} else {
+			*out++ = esc;
+		}
+		p++;
+	}
+	*out++ = '"';
+	return out;
+}
+
+/* The exact length put_escaped writes, for a buffer that may be too small. */
+static size_t escaped_len(const char *s, size_t n)
+{
+	size_t len = n + 2;
+
+	for (size_t i = 0; i < n; i++) {
+		char esc = escape_of[(unsigned char)s[i]];
+
+		len += esc == 'u' ? 5 : esc ? 1 : 0;
+	}
+	return len;
+}
+
 int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s)
 {
 	return jsonl_put_string_n(buf, size, pos, s, strlen(s));
@@ -28,134 +91,224 @@ int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s)
 
 int jsonl_put_string_n(char *buf, size_t size, size_t pos, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *end = (const unsigned char *)s + n;
-
-	if (pos + 2 > size)
+	/* It fits, with its terminating NUL, or nothing is written. */
+	if (pos >= size || (size - pos <= ESCAPED_MAX(n) && size - pos <= escaped_len(s, n)))
 		return -ENOSPC;
-	buf[pos++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; p < end; p++) {
-		char esc = 0;
-
-		switch (*p) {
-		case '"': esc = '"'; break;
-		case '\\': esc = '\\'; break;
-		case '\n': esc = 'n'; break;
-		case '\r': esc = 'r'; break;
-		case '\t': esc = 't'; break;
-		case '\b': esc = 'b'; break;
-		case '\f': esc = 'f'; break;
-		}
-		if (esc) {
-			if (pos + 2 >= size)
-				return -ENOSPC;
-			buf[pos++] = '\\';
-			buf[pos++] = esc;
-		} else if (*p < 0x20 || *p == 0x7f) {
-			if (pos + 6 >= size)
-				return -ENOSPC;
-			memcpy(buf + pos, "\\u00", 4);
-			buf[pos + 4] = hex[*p >> 4];
-			buf[pos + 5] = hex[*p & 15];
-			pos += 6;
-		} else {
-			if (pos + 1 >= size)
-				return -ENOSPC;
-			buf[pos++] = *p; /* UTF-8 passes through; request.c validated it */
-		}
-	}
-	if (pos + 1 >= size)
-		return -ENOSPC;
-	buf[pos++] = '"';
+	pos = put_escaped(buf + pos, s, n) - buf;
 	buf[pos] = 0;
 	return pos;
 }
 
-/* Small append helpers: each returns the new position or -ENOSPC. */
-static int put_raw(char *buf, size_t size, int pos, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* Appends literal text of a compile-time length. */
+#define PUT_LIT(out, lit) (memcpy((out), (lit), sizeof(lit) - 1), (out) + sizeof(lit) - 1)
 
-static int put_raw(char *buf, size_t size, int pos, const char *fmt, ...)
+/* Appends v in decimal, as "%" PRIu64 does: two digits a step from a table. */
+static char *put_u64(char *out, uint64_t v)
 {
-	va_list ap;
-	int n;
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+				       "25262728293031323334353637383940414243444546474849"
+				       "50515253545556575859606162636465666768697071727374"
+				       "75767778798081828384858687888990919293949596979899";
+	char tmp[20], *t = tmp + sizeof(tmp);
+	size_t n;
 
-	if (pos < 0)
-		return pos;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + pos, size - pos, fmt, ap);
-	va_end(ap);
-	return n < 0 || (size_t)(pos + n) >= size ? -ENOSPC : pos + n;
+	while (v >= 100) {
+		t -= 2;
+		memcpy(t, pairs + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		t -= 2;
+		memcpy(t, pairs + 2 * v, 2);
+	} else {
+		*--t = (char)('0' + v);
+	}
+	n = tmp + sizeof(tmp) - t;
+	memcpy(out, t, n);
+	return out + n;
 }
 
-/* "key":"text" (or null), then "key_truncated":true only when the
- * target's string was longer than the record keeps. */
-static int put_str_field(char *buf, size_t size, int pos, const char *key, bool have,
-			 const char *val, size_t len, bool truncated)
+/* The longest "%.6g" of a double ("-1.79769e+308"), with room to spare. */
+#define RATE_MAX 32
+
+/*
+ * sample_rate as "%.6g" writes it.  The rate is the same for every record
+ * of a run, so the text is kept per thread with the double's bits; 1 (no
+ * sampling) needs no formatting at all.
+ */
+static char *put_rate(char *out, double rate)
 {
-	pos = put_raw(buf, size, pos, ",\"%s\":", key);
-	if (pos < 0)
-		return pos;
-	if (!have)
-		return put_raw(buf, size, pos, "null");
-	pos = jsonl_put_string_n(buf, size, pos, val, len);
-	if (truncated)
-		pos = put_raw(buf, size, pos, ",\"%s_truncated\":true", key);
-	return pos;
+	static __thread uint64_t last_bits;
+	static __thread char last[RATE_MAX];
+	static __thread size_t last_len;
+	uint64_t bits;
+
+	if (rate == 1.0) {
+		*out = '1';
+		return out + 1;
+	}
+	memcpy(&bits, &rate, sizeof(bits));
+	if (!last_len || bits != last_bits) {
+		int n = snprintf(last, sizeof(last), "%.6g", rate);
+
+		last_len = n > 0 && n < RATE_MAX ? (size_t)n : 0;
+		last_bits = bits;
+	}
+	memcpy(out, last, last_len);
+	return out + last_len;
 }
 
-/* Where the request ran: each field null when unknown, never a guess. */
-static int put_meta(char *buf, size_t size, int pos, const struct k8smeta *m)
+/* The node's name and length, read once: it never changes while we run. */
+static const char *host_name(size_t *len)
 {
-	const char *host = k8smeta_host_name();
-	const struct {
-		const char *key, *val;
-	} f[] = {
-		{ "service_name", m->service_name }, { "container_id", m->container_id },
-		{ "k8s_pod_uid", m->pod_uid },	     { "k8s_pod_name", m->pod_name },
-		{ "k8s_namespace", m->namespace },   { "host_name", host ? host : "" },
-	};
+	static const char *name;
+	static size_t name_len;
+	const char *h = __atomic_load_n(&name, __ATOMIC_ACQUIRE);
 
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && pos >= 0; i++)
-		pos = put_str_field(buf, size, pos, f[i].key, f[i].val[0] != 0, f[i].val,
-				    strlen(f[i].val), false);
-	return pos;
+	if (!h) {
+		h = k8smeta_host_name();
+		if (!h)
+			h = "";
+		__atomic_store_n(&name_len, strlen(h), __ATOMIC_RELAXED);
+		__atomic_store_n(&name, h, __ATOMIC_RELEASE);
+	}
+	*len = __atomic_load_n(&name_len, __ATOMIC_RELAXED);
+	return h;
 }
 
-#define PUT_TEXT(buf, size, pos, r, f) \
-	put_str_field(buf, size, pos, #f, (r)->has_##f, (r)->f, (r)->f##_len, (r)->f##_truncated)
+/* ,"key": then the quoted text, or null; then "key_truncated":true only
+ * when the target's string was longer than the record keeps.  `key` is a
+ * literal with its comma, quotes and colon, `tkey` its _truncated twin. */
+#define PUT_FIELD(out, key, tkey, have, val, len, truncated)        \
+	do {                                                        \
+		(out) = PUT_LIT(out, key);                          \
+		if (!(have)) {                                      \
+			(out) = PUT_LIT(out, "null");               \
+		} else {                                            \
+			(out) = put_escaped(out, val, len);         \
+			if (truncated)                              \
+				(out) = PUT_LIT(out, tkey);         \
+		}                                                   \
+	} while (0)
+
+#define PUT_TEXT(out, r, f)                                                              \
+	PUT_FIELD(out, ",\"" #f "\":", ",\"" #f "_truncated\":true", (r)->has_##f, (r)->f, \
+		  (r)->f##_len, (r)->f##_truncated)
+
+/* Metadata: each field null when unknown (""), never a guess. */
+#define PUT_META(out, key, val, len) \
+	PUT_FIELD(out, ",\"" key "\":", "", (len) != 0, val, len, false)
+
+/* Room for everything in a line but its strings' escaped text. */
+#define FIXED_MAX 1024
+
+struct meta_lens {
+	size_t service, container, uid, pod, ns, host;
+	const char *host_name;
+};
+
+/* The record's longest possible line, from its text lengths. */
+static size_t line_bound(const struct request_record *r, const struct meta_lens *m)
+{
+	return FIXED_MAX + 6 * ((size_t)r->method_len + r->path_len + r->route_len +
+				r->endpoint_len + r->exception_type_len + sizeof(r->parent_span_id) +
+				m->service + m->container + m->uid + m->pod + m->ns + m->host);
+}
+
+/* Writes the line at `out`, which has room for line_bound(); returns its end. */
+static char *put_request(char *out, const struct request_record *r, const struct meta_lens *m)
+{
+	size_t parent_len = strnlen(r->parent_span_id, sizeof(r->parent_span_id));
+
+	out = PUT_LIT(out, "{\"kind\":\"REQ\",\"schema_version\":");
+	out = put_u64(out, JSONL_SCHEMA_VERSION);
+	out = PUT_LIT(out, ",\"ts_ns\":");
+	out = put_u64(out, r->ts_ns);
+	out = PUT_LIT(out, ",\"time_unix_ns\":");
+	out = put_u64(out, r->time_unix_ns);
+	/* Hex digits from the decoder: nothing to escape. */
+	out = PUT_LIT(out, ",\"trace_id\":\"");
+	out = (char *)memcpy(out, r->trace_id, 32) + strnlen(r->trace_id, 32);
+	out = PUT_LIT(out, "\",\"span_id\":\"");
+	out = (char *)memcpy(out, r->span_id, 16) + strnlen(r->span_id, 16);
+	*out++ = '"';
+	PUT_FIELD(out, ",\"parent_span_id\":", "", parent_len != 0, r->parent_span_id, parent_len,
+		  false);
+	PUT_TEXT(out, r, method);
+	PUT_TEXT(out, r, path);
+	PUT_TEXT(out, r, route);
+	PUT_TEXT(out, r, endpoint);
+	out = PUT_LIT(out, ",\"status\":");
+	if (r->status >= 0)
+		out = put_u64(out, (unsigned)r->status);
+	else
+		out = PUT_LIT(out, "null");
+	out = PUT_LIT(out, ",\"dur_ns\":");
+	out = put_u64(out, r->dur_ns);
+	if (r->error)
+		out = PUT_LIT(out, ",\"error\":true");
+	else
+		out = PUT_LIT(out, ",\"error\":false");
+	PUT_TEXT(out, r, exception_type);
+	out = PUT_LIT(out, ",\"sample_rate\":");
+	out = put_rate(out, r->sample_rate);
+	out = PUT_LIT(out, ",\"pid\":");
+	out = put_u64(out, r->pid);
+	/* In a container: the PID the process has there (1 for its master). */
+	if (r->ns_pid) {
+		out = PUT_LIT(out, ",\"ns_pid\":");
+		out = put_u64(out, r->ns_pid);
+	}
+	out = PUT_LIT(out, ",\"tid\":");
+	out = put_u64(out, r->tid);
+	PUT_META(out, "service_name", r->meta.service_name, m->service);
+	PUT_META(out, "container_id", r->meta.container_id, m->container);
+	PUT_META(out, "k8s_pod_uid", r->meta.pod_uid, m->uid);
+	PUT_META(out, "k8s_pod_name", r->meta.pod_name, m->pod);
+	PUT_META(out, "k8s_namespace", r->meta.namespace, m->ns);
+	PUT_META(out, "host_name", m->host_name, m->host);
+	return PUT_LIT(out, "}\n");
+}
+
+/* A buffer smaller than the worst case: the line is built on the stack and
+ * copied only if it fits, so nothing partial is left in `buf`. */
+static __attribute__((noinline)) int encode_small(const struct request_record *r,
+						  const struct meta_lens *m, char *buf, size_t size)
+{
+	char line[FIXED_MAX + 6 * (sizeof(*r) - offsetof(struct request_record, method))];
+	size_t n;
+
+	if (line_bound(r, m) > sizeof(line))
+		return -ENOSPC; /* lengths past their arrays: not a record */
+	n = put_request(line, r, m) - line;
+	if (n >= size)
+		return -ENOSPC;
+	memcpy(buf, line, n);
+	buf[n] = 0;
+	return n;
+}
 
 int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 {
-	int pos;
+	struct meta_lens m = {
+		.service = strlen(r->meta.service_name),
+		.container = strlen(r->meta.container_id),
+		.uid = strlen(r->meta.pod_uid),
+		.pod = strlen(r->meta.pod_name),
+		.ns = strlen(r->meta.namespace),
+	};
+	int n;
 
-	pos = put_raw(buf, size, 0,
-		      "{\"kind\":\"REQ\",\"schema_version\":%d,\"ts_ns\":%" PRIu64
-		      ",\"time_unix_ns\":%" PRIu64 ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
-		      JSONL_SCHEMA_VERSION, r->ts_ns, r->time_unix_ns, r->trace_id, r->span_id);
-	pos = put_str_field(buf, size, pos, "parent_span_id", r->parent_span_id[0] != 0,
-			    r->parent_span_id, strlen(r->parent_span_id), false);
-	pos = PUT_TEXT(buf, size, pos, r, method);
-	pos = PUT_TEXT(buf, size, pos, r, path);
-	pos = PUT_TEXT(buf, size, pos, r, route);
-	pos = PUT_TEXT(buf, size, pos, r, endpoint);
-	if (r->status >= 0)
-		pos = put_raw(buf, size, pos, ",\"status\":%d", r->status);
-	else
-		pos = put_raw(buf, size, pos, ",\"status\":null");
-	pos = put_raw(buf, size, pos, ",\"dur_ns\":%" PRIu64 ",\"error\":%s", r->dur_ns,
-		      r->error ? "true" : "false");
-	pos = PUT_TEXT(buf, size, pos, r, exception_type);
-	pos = put_raw(buf, size, pos, ",\"sample_rate\":%.6g,\"pid\":%u", r->sample_rate, r->pid);
-	/* In a container: the PID the process has there (1 for its master). */
-	if (r->ns_pid)
-		pos = put_raw(buf, size, pos, ",\"ns_pid\":%u", r->ns_pid);
-	pos = put_raw(buf, size, pos, ",\"tid\":%u", r->tid);
-	pos = put_meta(buf, size, pos, &r->meta);
-	pos = put_raw(buf, size, pos, "}\n");
-	if (pos < 0 && size)
+	m.host_name = host_name(&m.host);
+	if (line_bound(r, &m) < size) {
+		n = put_request(buf, r, &m) - buf;
+		buf[n] = 0;
+		return n;
+	}
+	n = encode_small(r, &m, buf, size);
+	if (n < 0 && size)
 		buf[0] = 0;
-	return pos;
+	return n;
 }
 
 struct jsonl_exporter {
