@@ -25,12 +25,12 @@
  * is a two-byte escape ("\n"), 'u' a six-byte one ("\u001f").  UTF-8 passes
  * through; request.c validated it (U+2028 included: JSON allows it raw). */
 static const char escape_of[256] = {
-	['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f', ['\r'] = 'r',
-	[0] = 'u', [1] = 'u', [2] = 'u', [3] = 'u', [4] = 'u', [5] = 'u', [6] = 'u',
-	[7] = 'u', [11] = 'u', [14] = 'u', [15] = 'u', [16] = 'u', [17] = 'u',
-	[18] = 'u', [19] = 'u', [20] = 'u', [21] = 'u', [22] = 'u', [23] = 'u',
-	[24] = 'u', [25] = 'u', [26] = 'u', [27] = 'u', [28] = 'u', [29] = 'u',
-	[30] = 'u', [31] = 'u', ['"'] = '"', ['\\'] = '\\', [0x7f] = 'u',
+	['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f',	 ['\r'] = 'r', [0] = 'u',
+	[1] = 'u',    [2] = 'u',    [3] = 'u',	  [4] = 'u',	 [5] = 'u',    [6] = 'u',
+	[7] = 'u',    [11] = 'u',   [14] = 'u',	  [15] = 'u',	 [16] = 'u',   [17] = 'u',
+	[18] = 'u',   [19] = 'u',   [20] = 'u',	  [21] = 'u',	 [22] = 'u',   [23] = 'u',
+	[24] = 'u',   [25] = 'u',   [26] = 'u',	  [27] = 'u',	 [28] = 'u',   [29] = 'u',
+	[30] = 'u',   [31] = 'u',   ['"'] = '"',  ['\\'] = '\\', [0x7f] = 'u',
 };
 
 /* The worst case of a string: every byte "\u00XX", plus its quotes. */
@@ -179,19 +179,19 @@ static const char *host_name(size_t *len)
 /* ,"key": then the quoted text, or null; then "key_truncated":true only
  * when the target's string was longer than the record keeps.  `key` is a
  * literal with its comma, quotes and colon, `tkey` its _truncated twin. */
-#define PUT_FIELD(out, key, tkey, have, val, len, truncated)        \
-	do {                                                        \
-		(out) = PUT_LIT(out, key);                          \
-		if (!(have)) {                                      \
-			(out) = PUT_LIT(out, "null");               \
-		} else {                                            \
-			(out) = put_escaped(out, val, len);         \
-			if (truncated)                              \
-				(out) = PUT_LIT(out, tkey);         \
-		}                                                   \
+#define PUT_FIELD(out, key, tkey, have, val, len, truncated) \
+	do {                                                 \
+		(out) = PUT_LIT(out, key);                   \
+		if (!(have)) {                               \
+			(out) = PUT_LIT(out, "null");        \
+		} else {                                     \
+			(out) = put_escaped(out, val, len);  \
+			if (truncated)                       \
+				(out) = PUT_LIT(out, tkey);  \
+		}                                            \
 	} while (0)
 
-#define PUT_TEXT(out, r, f)                                                              \
+#define PUT_TEXT(out, r, f)                                                                \
 	PUT_FIELD(out, ",\"" #f "\":", ",\"" #f "_truncated\":true", (r)->has_##f, (r)->f, \
 		  (r)->f##_len, (r)->f##_truncated)
 
@@ -210,9 +210,10 @@ struct meta_lens {
 /* The record's longest possible line, from its text lengths. */
 static size_t line_bound(const struct request_record *r, const struct meta_lens *m)
 {
-	return FIXED_MAX + 6 * ((size_t)r->method_len + r->path_len + r->route_len +
-				r->endpoint_len + r->exception_type_len + sizeof(r->parent_span_id) +
-				m->service + m->container + m->uid + m->pod + m->ns + m->host);
+	return FIXED_MAX +
+	       6 * ((size_t)r->method_len + r->path_len + r->route_len + r->endpoint_len +
+		    r->exception_type_len + sizeof(r->parent_span_id) + m->service + m->container +
+		    m->uid + m->pod + m->ns + m->host);
 }
 
 /* Writes the line at `out`, which has room for line_bound(); returns its end. */

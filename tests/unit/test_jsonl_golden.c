@@ -90,7 +90,7 @@ static int ref_put_raw(char *buf, size_t size, int pos, const char *fmt, ...)
 /* "key":"text" (or null), then "key_truncated":true only when the
  * target's string was longer than the record keeps. */
 static int ref_put_str_field(char *buf, size_t size, int pos, const char *key, bool have,
-			 const char *val, size_t len, bool truncated)
+			     const char *val, size_t len, bool truncated)
 {
 	pos = ref_put_raw(buf, size, pos, ",\"%s\":", key);
 	if (pos < 0)
@@ -117,23 +117,24 @@ static int ref_put_meta(char *buf, size_t size, int pos, const struct k8smeta *m
 
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && pos >= 0; i++)
 		pos = ref_put_str_field(buf, size, pos, f[i].key, f[i].val[0] != 0, f[i].val,
-				    strlen(f[i].val), false);
+					strlen(f[i].val), false);
 	return pos;
 }
 
-#define REF_PUT_TEXT(buf, size, pos, r, f) \
-	ref_put_str_field(buf, size, pos, #f, (r)->has_##f, (r)->f, (r)->f##_len, (r)->f##_truncated)
+#define REF_PUT_TEXT(buf, size, pos, r, f)                                        \
+	ref_put_str_field(buf, size, pos, #f, (r)->has_##f, (r)->f, (r)->f##_len, \
+			  (r)->f##_truncated)
 
 static int ref_encode_request(const struct request_record *r, char *buf, size_t size)
 {
 	int pos;
 
 	pos = ref_put_raw(buf, size, 0,
-		      "{\"kind\":\"REQ\",\"schema_version\":%d,\"ts_ns\":%" PRIu64
-		      ",\"time_unix_ns\":%" PRIu64 ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
-		      JSONL_SCHEMA_VERSION, r->ts_ns, r->time_unix_ns, r->trace_id, r->span_id);
+			  "{\"kind\":\"REQ\",\"schema_version\":%d,\"ts_ns\":%" PRIu64
+			  ",\"time_unix_ns\":%" PRIu64 ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
+			  JSONL_SCHEMA_VERSION, r->ts_ns, r->time_unix_ns, r->trace_id, r->span_id);
 	pos = ref_put_str_field(buf, size, pos, "parent_span_id", r->parent_span_id[0] != 0,
-			    r->parent_span_id, strlen(r->parent_span_id), false);
+				r->parent_span_id, strlen(r->parent_span_id), false);
 	pos = REF_PUT_TEXT(buf, size, pos, r, method);
 	pos = REF_PUT_TEXT(buf, size, pos, r, path);
 	pos = REF_PUT_TEXT(buf, size, pos, r, route);
@@ -143,9 +144,10 @@ static int ref_encode_request(const struct request_record *r, char *buf, size_t 
 	else
 		pos = ref_put_raw(buf, size, pos, ",\"status\":null");
 	pos = ref_put_raw(buf, size, pos, ",\"dur_ns\":%" PRIu64 ",\"error\":%s", r->dur_ns,
-		      r->error ? "true" : "false");
+			  r->error ? "true" : "false");
 	pos = REF_PUT_TEXT(buf, size, pos, r, exception_type);
-	pos = ref_put_raw(buf, size, pos, ",\"sample_rate\":%.6g,\"pid\":%u", r->sample_rate, r->pid);
+	pos = ref_put_raw(buf, size, pos, ",\"sample_rate\":%.6g,\"pid\":%u", r->sample_rate,
+			  r->pid);
 	/* In a container: the PID the process has there (1 for its master). */
 	if (r->ns_pid)
 		pos = ref_put_raw(buf, size, pos, ",\"ns_pid\":%u", r->ns_pid);
@@ -156,7 +158,6 @@ static int ref_encode_request(const struct request_record *r, char *buf, size_t 
 		buf[0] = 0;
 	return pos;
 }
-
 
 /* ---------- the corpus ---------- */
 
@@ -180,10 +181,23 @@ static unsigned below(unsigned n)
  * UTF-8 sequences valid and not. */
 static size_t hostile_text(char *out, size_t cap)
 {
-	static const char *pieces[] = { "\"", "\\", "\xe2\x80\xa8", "\xe2\x80\xa9", "\xef\xbf\xbd",
-					"\xc3\xa9", "\xf0\x9f\x98\x80", "\xed\xa0\x80", "\xc0\xaf",
-					"/users/42", "%00", "\x7f", "\x80", "\xff", "\xfe",
-					"\\u0000", "</script>" };
+	static const char *pieces[] = { "\"",
+					"\\",
+					"\xe2\x80\xa8",
+					"\xe2\x80\xa9",
+					"\xef\xbf\xbd",
+					"\xc3\xa9",
+					"\xf0\x9f\x98\x80",
+					"\xed\xa0\x80",
+					"\xc0\xaf",
+					"/users/42",
+					"%00",
+					"\x7f",
+					"\x80",
+					"\xff",
+					"\xfe",
+					"\\u0000",
+					"</script>" };
 	size_t max = below(8) == 0 ? cap - 1 : below(4) == 0 ? below(300) : below(40);
 	size_t n = 0;
 
@@ -234,8 +248,19 @@ static void hex_id(char *out, size_t digits)
 
 static uint64_t extreme_u64(void)
 {
-	static const uint64_t v[] = { 0, 1, 9, 10, 99, 100, 999, 1000, 9999999999ULL,
-				      10000000000ULL, INT64_MAX, UINT64_MAX - 1, UINT64_MAX };
+	static const uint64_t v[] = { 0,
+				      1,
+				      9,
+				      10,
+				      99,
+				      100,
+				      999,
+				      1000,
+				      9999999999ULL,
+				      10000000000ULL,
+				      INT64_MAX,
+				      UINT64_MAX - 1,
+				      UINT64_MAX };
 
 	return below(2) ? v[below(sizeof(v) / sizeof(v[0]))] : rnd() >> below(64);
 }
@@ -249,9 +274,25 @@ static uint32_t extreme_u32(void)
 
 static double any_rate(void)
 {
-	static const double v[] = { 1.0, 0.1, 1e-7, 0.125, 0.5, 0.25, 0.01, 0.001, 0.0, -0.0,
-				    1.0 / 3, 0.999999, 0.9999995, 123456.5, 1234567.0, 1e300,
-				    -1.0, 5e-324, 2.2250738585072014e-308 };
+	static const double v[] = { 1.0,
+				    0.1,
+				    1e-7,
+				    0.125,
+				    0.5,
+				    0.25,
+				    0.01,
+				    0.001,
+				    0.0,
+				    -0.0,
+				    1.0 / 3,
+				    0.999999,
+				    0.9999995,
+				    123456.5,
+				    1234567.0,
+				    1e300,
+				    -1.0,
+				    5e-324,
+				    2.2250738585072014e-308 };
 	uint64_t bits;
 	double d;
 
@@ -266,11 +307,11 @@ static double any_rate(void)
 	}
 }
 
-#define TEXT(r, f)                                                               \
-	do {                                                                     \
-		(r)->has_##f = below(4) != 0;                                    \
-		(r)->f##_len = hostile_text((r)->f, sizeof((r)->f));             \
-		(r)->f##_truncated = below(3) == 0;                              \
+#define TEXT(r, f)                                                   \
+	do {                                                         \
+		(r)->has_##f = below(4) != 0;                        \
+		(r)->f##_len = hostile_text((r)->f, sizeof((r)->f)); \
+		(r)->f##_truncated = below(3) == 0;                  \
 	} while (0)
 
 static void hostile_record(struct request_record *r)
@@ -475,8 +516,9 @@ Test(jsonl_golden, texts_at_their_limits)
 Test(jsonl_golden, extreme_numbers_and_rates)
 {
 	static struct request_record r;
-	const double rates[] = { 1.0, 0.1, 1e-7, 0.125, 1e-5, 1e-4, 100000.0, 999999.5, 1e6,
-				 0.0, -0.0, NAN, -NAN, INFINITY, -INFINITY, 0.3, 2.0 / 3 };
+	const double rates[] = { 1.0,	   0.1,	     1e-7,	0.125, 1e-5,   1e-4,
+				 100000.0, 999999.5, 1e6,	0.0,   -0.0,   NAN,
+				 -NAN,	   INFINITY, -INFINITY, 0.3,   2.0 / 3 };
 	const int statuses[] = { INT_MIN, -2, -1, 0, 9, 10, 200, 999, 1000, INT_MAX };
 
 	fixed_host();
@@ -513,8 +555,8 @@ Test(jsonl_golden, put_string_n_matches)
 		memset(w, '#', sizeof(w));
 		gr = jsonl_put_string_n(g, size, pos, s, n);
 		wr = ref_put_string_n(w, size, pos, s, n);
-		cr_assert_eq(gr, wr, "case %d: size %zu pos %zu: got %d, reference %d", i, size, pos,
-			     gr, wr);
+		cr_assert_eq(gr, wr, "case %d: size %zu pos %zu: got %d, reference %d", i, size,
+			     pos, gr, wr);
 		if (wr >= 0)
 			cr_assert_eq(memcmp(g + pos, w + pos, wr - pos + 1), 0, "case %d", i);
 	}
