@@ -145,8 +145,10 @@ def check_profile(paths, err, label):
     check("encode_payload" in json_names, "%s: encode_payload missing under /json", label)
     deep = byname.get("GET /deep/<int:n> (on-CPU)")
     m = re.search(r"profile: (\d+) stack samples .* (\d+) cut at --max-depth", err)
+    lost = re.search(r"\d+ requests recorded, \d+ lost[^;]*", err)
     check(deep and "[truncated]" in names_in(doc, deep), "%s: /deep not truncated: %s", label,
-          (sorted(byname), deep and len(deep["samples"]), m and m.group(0)))
+          (sorted(byname), deep and len(deep["samples"]), m and m.group(0),
+           lost and lost.group(0)))
     check(m and int(m.group(2)) > 0, "%s: no truncation counted:\n%s", label, err)
     with open(paths["folded.txt"]) as f:
         folded = [l.rsplit(" ", 1) for l in f.read().splitlines()]
