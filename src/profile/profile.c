@@ -98,7 +98,10 @@ void profile__tick(struct profile *p, uint64_t now)
 	for (size_t i = 0; i < p->npend; i++) {
 		struct pending *q = &p->pend[i];
 
-		if (now - q->arrived_ns > p->o.pending_ns)
+		/* Stacks arrive on their own thread, stamped with its clock: one
+		 * may be newer than this tick's `now`, and is not overdue (the
+		 * unsigned difference read it as 584 years old). */
+		if (now > q->arrived_ns && now - q->arrived_ns > p->o.pending_ns)
 			stacks__credit(p, PROF_UNRECORDED, q->stack, q->offcpu, q->offcpu_ns);
 		else
 			p->pend[w++] = *q;

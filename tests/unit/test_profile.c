@@ -359,6 +359,26 @@ Test(profile, samples_wait_for_their_request)
 	profile__free(p);
 }
 
+/* Stacks are stamped on their own thread: a tick whose `now` was read a
+ * moment before that stamp must not take the stack for overdue (the
+ * unsigned difference did, and a route's samples went to "request not
+ * recorded" at random: test_profile's /deep, 1 run in 5). */
+Test(profile, a_stack_newer_than_the_tick_waits)
+{
+	struct profile *p = new_profile(2000000000ULL);
+	struct profile_stats st;
+	struct profile_hot h[8];
+
+	push(p, PBPF_EV_SAMPLE, 7, 5000, PBPF_CLASS_PYTHON, 0, "a;b", NOW + 5);
+	profile__tick(p, NOW);
+	profile__stats(p, &st);
+	cr_assert_eq(st.pending, 1, "a stack stamped after the tick's clock is not overdue");
+	profile__push_request(p, getpid(), 7, 5000, "GET", "/deep");
+	cr_assert_eq(profile__hot(p, "GET /deep", h, 8), 2);
+	cr_assert_eq(profile__hot(p, PROF_UNRECORDED, h, 8), 0);
+	profile__free(p);
+}
+
 Test(profile, default_pending_is_ten_seconds)
 {
 	struct profile *p = new_profile(0);
