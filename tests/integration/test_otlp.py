@@ -228,8 +228,12 @@ def test_receiver_503_for_5s_loses_nothing():
 
 def test_silent_receiver_no_hang():
     with Server("gunicorn") as srv, Silent() as rcv:
+        # --queue-size also bounds the records' own queue: --no-drop-oldest
+        # keeps every record (a burst waits in the ring buffer) while the
+        # span queue of 64 overflows, as the test wants.
         prof = Profiler(srv.pid, ["--otlp-endpoint", "http://127.0.0.1:%d" % rcv.port,
-                                  "--queue-size", "64", "--batch-max", "16", "-F", "0"])
+                                  "--queue-size", "64", "--batch-max", "16", "-F", "0",
+                                  "--no-drop-oldest"])
         try:
             expected = drive(srv, rounds=10)
             n = sum(expected.values())
