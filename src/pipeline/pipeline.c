@@ -33,10 +33,10 @@ void pipeline_sink(void *ctx, const void *items, size_t n)
 			continue;
 		}
 		p->decoded++;
-		ns = nspid_cached(&p->nspids, r.pid, r.ts_ns);
-		r.ns_pid = ns > 0 && ns != (pid_t)r.pid ? ns : 0;
 		if (p->meta)
 			k8smeta_cache__get(p->meta, r.pid, r.ts_ns, &r.meta);
+		ns = r.meta.ns_pid;
+		r.ns_pid = ns > 0 && ns != (pid_t)r.pid ? ns : 0;
 		if (p->filter && r.has_path && filter__excluded(p->filter, r.path))
 			continue; /* counted by the filter */
 		if (p->profile)

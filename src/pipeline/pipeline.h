@@ -8,7 +8,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "nspid.h"
 
 struct aggregator;
 struct collector;
@@ -36,8 +35,7 @@ struct pipeline {
 	struct collector *stacks;
 	uint64_t profile_every_ns; /* PROFILE records period, 0: only at exit */
 	uint64_t next_profile_ns;
-	struct nspid_cache nspids;  /* for records' ns_pid */
-	struct k8smeta_cache *meta; /* for records' service and pod; NULL: none */
+	struct k8smeta_cache *meta; /* records' service, pod and ns_pid; NULL: none */
 	uint64_t decoded;
 	uint64_t malformed; /* events that failed to decode */
 };

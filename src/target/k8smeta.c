@@ -18,6 +18,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 #include "k8smeta.h"
+#include "nspid.h"
+#include "procstat.h"
 
 #define NS_FILE_MAX 256
 
@@ -139,29 +141,15 @@ int k8smeta_read_namespace(pid_t pid, char out[K8SMETA_DNS_LABEL_MAX + 1])
 	return 0;
 }
 
-int k8smeta_start_time(pid_t pid, uint64_t *ticks)
+/* The process's start time: with the pid, the identity of one process. */
+static int start_time(pid_t pid, uint64_t *ticks)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long st;
-	ssize_t n;
-	int fd;
+	struct procstat ps;
+	int err = procstat_read(pid, &ps);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -ESRCH;
-	buf[n] = 0;
-	/* comm may hold spaces and ')': the fields resume after the last ')'. */
-	if (!(p = strrchr(buf, ')')) ||
-	    sscanf(p + 1,
-		   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-		   &st) != 1)
-		return -EINVAL;
-	*ticks = st;
-	return 0;
+	if (!err)
+		*ticks = ps.start_ticks;
+	return err;
 }
 
 /* cmdline as written, without an argument the cap cut in two. */
@@ -209,6 +197,7 @@ int k8smeta_read(pid_t pid, struct k8smeta *m)
 	}
 	service_of(pid, env ? env : "", env ? envlen : 0, m);
 	free(env);
+	m->ns_pid = nspid_read(pid);
 	return 0;
 }
 
@@ -277,11 +266,11 @@ static int fresh(pid_t pid, uint64_t *start, struct k8smeta *m)
 		uint64_t before, after;
 		int err;
 
-		if (k8smeta_start_time(pid, &before))
+		if (start_time(pid, &before))
 			return -ESRCH;
 		if ((err = k8smeta_read(pid, m)))
 			return err;
-		if (!k8smeta_start_time(pid, &after) && after == before) {
+		if (!start_time(pid, &after) && after == before) {
 			*start = before;
 			return 0;
 		}
@@ -311,8 +300,8 @@ int k8smeta_cache__get(struct k8smeta_cache *c, pid_t pid, uint64_t now_ns, stru
 	start = s->start;
 	pthread_mutex_unlock(&c->lock);
 	if (have) {
-		uint64_t now_start;
-		int gone = k8smeta_start_time(pid, &now_start) != 0;
+		uint64_t now_start = 0;
+		int gone = start_time(pid, &now_start) != 0;
 
 		/* Gone: the records it left still belong to it; keep the entry. */
 		pthread_mutex_lock(&c->lock);

@@ -103,9 +103,10 @@ enum k8smeta_service_source {
 	K8SMETA_SVC_COMM,
 };
 
-/* Every field is a NUL-terminated string, "" when absent (k8smeta_str
+/* Every string field is NUL-terminated, "" when absent (k8smeta_str
  * turns that into NULL).  Plain data: copy it freely. */
 struct k8smeta {
+	pid_t ns_pid; /* its PID in its own PID namespace (nspid.h), 0: unknown */
 	char container_id[K8SMETA_CONTAINER_ID_LEN + 1];
 	char pod_uid[K8SMETA_POD_UID_MAX + 1];
 	char pod_name[K8SMETA_DNS_SUBDOMAIN_MAX + 1];
@@ -159,10 +160,6 @@ int k8smeta_read(pid_t pid, struct k8smeta *m);
 
 /* The namespace file inside pid's root (see above); 0 or -errno. */
 int k8smeta_read_namespace(pid_t pid, char out[K8SMETA_DNS_LABEL_MAX + 1]);
-
-/* The process's start time (clock ticks after boot, field 22 of
- * /proc/PID/stat): with the pid, the identity of one process.  0 or -errno. */
-int k8smeta_start_time(pid_t pid, uint64_t *ticks);
 
 /* The node's name, read once (thread-safe); NULL when it fails its check. */
 const char *k8smeta_host_name(void);

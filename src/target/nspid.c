@@ -8,8 +8,6 @@
 #include <string.h>
 #include "nspid.h"
 
-#define REFRESH_NS 10000000000ULL
-
 pid_t nspid_parse(const char *status)
 {
 	const char *line = strstr(status, "\nNSpid:");
@@ -51,16 +49,4 @@ pid_t nspid_read(pid_t pid)
 	fclose(f);
 	buf[1 + n] = 0;
 	return nspid_parse(buf);
-}
-
-pid_t nspid_cached(struct nspid_cache *c, pid_t pid, uint64_t now_ns)
-{
-	typeof(c->slot[0]) *s = &c->slot[(unsigned int)pid % NSPID_CACHE_SLOTS];
-
-	if (s->pid != pid || now_ns - s->read_ns > REFRESH_NS) {
-		s->pid = pid;
-		s->ns_pid = nspid_read(pid);
-		s->read_ns = now_ns;
-	}
-	return s->ns_pid;
 }

@@ -2,7 +2,9 @@
 /*
  * The PID a process has in its own PID namespace (a container's gunicorn
  * master is 1 there).  Records keep host PIDs, which the BPF programs see;
- * this is what a user inside the container knows the process by.
+ * this is what a user inside the container knows the process by.  It is
+ * read with the rest of a process's metadata, once per process
+ * (k8smeta_read and its cache).
  */
 #ifndef PROFILIS_NSPID_H
 #define PROFILIS_NSPID_H
@@ -16,19 +18,5 @@ pid_t nspid_parse(const char *status);
 
 /* nspid_parse of /proc/PID/status; 0 when it cannot be read. */
 pid_t nspid_read(pid_t pid);
-
-/* A small cache in front of nspid_read: one /proc read per process (again
- * after refresh_ns, as PIDs are recycled). */
-#define NSPID_CACHE_SLOTS 256
-
-struct nspid_cache {
-	struct {
-		pid_t pid, ns_pid;
-		uint64_t read_ns;
-	} slot[NSPID_CACHE_SLOTS];
-};
-
-/* The namespace PID of `pid` at time `now_ns`, 0 when unknown. */
-pid_t nspid_cached(struct nspid_cache *c, pid_t pid, uint64_t now_ns);
 
 #endif

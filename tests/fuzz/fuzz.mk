@@ -18,7 +18,7 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall \
 
 # What each target links besides its harness.
 K8SMETA_SRCS          := src/target/k8smeta.c src/target/k8sparse.c src/target/k8sservice.c \
-	src/target/procstat.c
+	src/target/procstat.c src/target/nspid.c
 fuzz_procmaps_SRCS    := src/target/procmaps.c
 fuzz_elfsym_SRCS      := src/target/elfsym.c
 fuzz_pydebug_SRCS     := src/python/pyruntime.c src/python/pyinspect.c src/python/pyoffsets.c \

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "k8smeta.h"
+#include "procstat.h"
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
@@ -603,19 +604,19 @@ Test(k8smeta, cache_sees_a_recycled_pid)
 	char *env_b[] = { "OTEL_SERVICE_NAME=second", NULL };
 	struct k8smeta_cache *c = k8smeta_cache__new(64);
 	struct k8smeta m;
-	uint64_t st_a, st_b;
+	struct procstat st_a, st_b;
 	pid_t a, b;
 
 	a = spawn(argv, env_a);
-	cr_assert_eq(k8smeta_start_time(a, &st_a), 0);
+	cr_assert_eq(procstat_read(a, &st_a), 0);
 	cr_assert_eq(k8smeta_cache__get(c, a, 0, &m), 0);
 	cr_assert_str_eq(m.service_name, "first");
 	reap(a);
 	usleep(30000); /* start times count 10 ms ticks: make them differ */
 	b = spawn_as(a, argv, env_b);
 	cr_assert_eq(b, a, "the same pid, another process");
-	cr_assert_eq(k8smeta_start_time(b, &st_b), 0);
-	cr_assert_neq(st_a, st_b);
+	cr_assert_eq(procstat_read(b, &st_b), 0);
+	cr_assert_neq(st_a.start_ticks, st_b.start_ticks);
 	cr_assert_eq(k8smeta_cache__get(c, b, K8SMETA_RECHECK_NS / 2, &m), 0);
 	cr_assert_str_eq(m.service_name, "first", "within the recheck interval: the cached one");
 	cr_assert_eq(k8smeta_cache__get(c, b, K8SMETA_RECHECK_NS + 1, &m), 0);

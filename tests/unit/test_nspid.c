@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The namespace PID from /proc/PID/status: the parser on texts as the kernel
- * writes them, and the reader on this process and a child in a new PID
- * namespace (unshare), where it is 1.
+ * writes them, and the reader (alone and as part of a process's metadata)
+ * on this process and a child in a new PID namespace (unshare), where it
+ * is 1.
  */
 #include <criterion/criterion.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "k8smeta.h"
 #include "nspid.h"
 
 Test(nspid, parse_the_innermost)
@@ -31,7 +33,7 @@ Test(nspid, parse_refuses_what_is_not_a_pid_list)
 
 Test(nspid, read_self_and_a_child_in_a_new_namespace)
 {
-	struct nspid_cache c = { 0 };
+	struct k8smeta m;
 	int ready[2], go[2];
 	pid_t child;
 	char b;
@@ -50,8 +52,11 @@ Test(nspid, read_self_and_a_child_in_a_new_namespace)
 	}
 	cr_assert_eq(read(ready[0], &b, 1), 1);
 	cr_assert_eq(nspid_read(child), 1);
-	cr_assert_eq(nspid_cached(&c, child, 1000), 1);
-	cr_assert_eq(nspid_cached(&c, getpid(), 1000), getpid());
+	/* Read with the rest of a process's metadata, as records get it. */
+	cr_assert_eq(k8smeta_read(child, &m), 0);
+	cr_assert_eq(m.ns_pid, 1);
+	cr_assert_eq(k8smeta_read(getpid(), &m), 0);
+	cr_assert_eq(m.ns_pid, getpid());
 	cr_assert_eq(write(go[1], "g", 1), 1);
 	cr_assert_eq(waitpid(child, NULL, 0), child);
 }
