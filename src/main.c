@@ -112,13 +112,15 @@ static void on_first_seen(void *ctx, uint32_t pid)
 	k8smeta_cache__get(a->pipe.meta, pid, clock_ns(CLOCK_MONOTONIC), &m);
 }
 
-/* --all with selectors: the process's metadata decides. */
+/* --all with selectors: the process's metadata decides.  Read through the
+ * records' cache, so its first request finds it there. */
 static bool selected(void *ctx, const struct interp *ip)
 {
 	struct app *a = ctx;
 	struct k8smeta m;
 
-	return k8smeta_read(ip->t.pid, &m) == 0 && selector_matches(&a->cfg.select, &m);
+	return k8smeta_cache__get(a->pipe.meta, ip->t.pid, clock_ns(CLOCK_MONOTONIC), &m) == 0 &&
+	       selector_matches(&a->cfg.select, &m);
 }
 
 /* The stack collector's thread: symbolization and profile aggregation. */
