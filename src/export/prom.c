@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "prom.h"
+#include "utf8.h"
 
 const uint64_t prom_bucket_ns[PROM_NBUCKETS] = {
 	5000000,   10000000,   25000000,   50000000,   100000000,   250000000,
@@ -67,20 +68,6 @@ const char *prom_method(const char *method)
 	return PROM_METHOD_OTHER;
 }
 
-/* Copies src cut at a character boundary, like the aggregator's rows. */
-static void cut_utf8(char *dst, size_t n, const char *src)
-{
-	size_t len = strlen(src);
-
-	if (len >= n) {
-		len = n - 1;
-		while (len > 0 && ((unsigned char)src[len] & 0xc0) == 0x80)
-			len--;
-	}
-	memcpy(dst, src, len);
-	dst[len] = 0;
-}
-
 static uint64_t fnv(uint64_t h, const void *data, size_t n)
 {
 	const unsigned char *p = data;
@@ -129,7 +116,7 @@ struct prom *prom__new(const struct prom_opts *o)
 		p->o.expire_ns = PROM_EXPIRE_NS;
 	if (!p->o.alive)
 		p->o.alive = pid_alive;
-	cut_utf8(p->instance, sizeof(p->instance), o->instance ? o->instance : "");
+	utf8_copy_cut(p->instance, sizeof(p->instance), o->instance ? o->instance : "");
 	for (p->nslots = 64; p->nslots < 2 * p->o.max_series; p->nslots *= 2)
 		;
 	p->index = calloc(p->nslots, sizeof(*p->index));
@@ -191,12 +178,12 @@ static void make_key(const struct prom *p, const struct request_record *r, struc
 	k->pid = r->pid;
 	k->status = r->status >= 100 && r->status <= 999 ? r->status : 0;
 	k->method = prom_method(r->has_method ? r->method : "");
-	cut_utf8(k->service, sizeof(k->service), r->meta.service_name);
+	utf8_copy_cut(k->service, sizeof(k->service), r->meta.service_name);
 	/* Never the raw path: a scanner of random paths must not make series. */
-	cut_utf8(k->route, sizeof(k->route), r->route_matched ? r->route : REQ_UNMATCHED);
+	utf8_copy_cut(k->route, sizeof(k->route), r->route_matched ? r->route : REQ_UNMATCHED);
 	if (p->o.k8s_labels) {
-		cut_utf8(k->namespace, sizeof(k->namespace), r->meta.namespace);
-		cut_utf8(k->pod, sizeof(k->pod), r->meta.pod_name);
+		utf8_copy_cut(k->namespace, sizeof(k->namespace), r->meta.namespace);
+		utf8_copy_cut(k->pod, sizeof(k->pod), r->meta.pod_name);
 	}
 	k->hash = key_hash(k);
 }

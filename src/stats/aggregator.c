@@ -16,6 +16,7 @@
 #include <string.h>
 #include "aggregator.h"
 #include "histogram.h"
+#include "utf8.h"
 
 #define NS 1000000000ULL
 /* A long window is kept in at most this many slots: 1-minute slots up to an
@@ -60,21 +61,6 @@ struct aggregator {
 	uint64_t errors_total;
 };
 
-/* Copies src into dst (size n) cut at a character boundary, so a long
- * route is stored, looked up and shown as the same valid UTF-8 text. */
-static void cut_utf8(char *dst, size_t n, const char *src)
-{
-	size_t len = strlen(src);
-
-	if (len >= n) {
-		len = n - 1;
-		while (len > 0 && ((unsigned char)src[len] & 0xc0) == 0x80)
-			len--; /* do not end inside a multi-byte character */
-	}
-	memcpy(dst, src, len);
-	dst[len] = 0;
-}
-
 static void slot_init(struct slot *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -84,9 +70,9 @@ static void slot_init(struct slot *s, size_t n)
 static int route_init(struct route *r, const char *service, const char *method, const char *route,
 		      int nslots)
 {
-	cut_utf8(r->service, sizeof(r->service), service);
-	cut_utf8(r->method, sizeof(r->method), method);
-	cut_utf8(r->route, sizeof(r->route), route);
+	utf8_copy_cut(r->service, sizeof(r->service), service);
+	utf8_copy_cut(r->method, sizeof(r->method), method);
+	utf8_copy_cut(r->route, sizeof(r->route), route);
 	r->minutes = calloc(nslots, sizeof(*r->minutes));
 	if (!r->minutes)
 		return -ENOMEM;
@@ -265,7 +251,7 @@ static struct route *find_service(struct aggregator *a, const char *service_in)
 	char service[sizeof(((struct route *)0)->service)];
 	struct route *rt;
 
-	cut_utf8(service, sizeof(service), service_in);
+	utf8_copy_cut(service, sizeof(service), service_in);
 	rt = lookup(a->services, a->nservices, service, "", "(all)");
 	if (rt)
 		return rt;
@@ -297,8 +283,8 @@ static struct route *find_route(struct aggregator *a, const char *service, const
 	struct route *rt;
 
 	/* Compare as stored: cut the same way. */
-	cut_utf8(method, sizeof(method), method_in);
-	cut_utf8(route, sizeof(route), route_in);
+	utf8_copy_cut(method, sizeof(method), method_in);
+	utf8_copy_cut(route, sizeof(route), route_in);
 	rt = lookup(a->routes, a->nroutes, service, method, route);
 	if (rt)
 		return rt;
@@ -317,9 +303,9 @@ static void note_error(struct aggregator *a, const struct request_record *r)
 
 	memset(e, 0, sizeof(*e));
 	e->time_unix_ns = r->time_unix_ns;
-	cut_utf8(e->method, sizeof(e->method), r->has_method ? r->method : "?");
-	cut_utf8(e->route, sizeof(e->route), r->route);
-	cut_utf8(e->service, sizeof(e->service), r->meta.service_name);
+	utf8_copy_cut(e->method, sizeof(e->method), r->has_method ? r->method : "?");
+	utf8_copy_cut(e->route, sizeof(e->route), r->route);
+	utf8_copy_cut(e->service, sizeof(e->service), r->meta.service_name);
 	e->status = r->status;
 	if (r->has_exception_type)
 		snprintf(e->exception_type, sizeof(e->exception_type), "%.63s", r->exception_type);
