@@ -104,14 +104,20 @@ PBPF_GLOBAL struct {
  * tracing program never nests with another on the same CPU. */
 #define PY_CHUNK 16
 #define PY_KEYBUF 96
+/* Dicts looked up through their hash index (pyindex.bpf.h) are read whole,
+ * index and entries, when they fit: a WSGI environ has ~30 keys, 64 slots. */
+#define PY_INDEX_BYTES 512
+#define PY_TABLE_WORDS 256
 
 struct py_scratch {
-	__u64 entries[PY_CHUNK * 3]; /* up to 16 {hash, key, value} entries */
-	__u64 values[PY_CHUNK];	     /* split-table values for those entries */
-	__u64 names[PY_LOCALS_MAX];  /* co_localsplusnames items */
-	__u64 slots[PY_LOCALS_MAX];  /* frame localsplus */
-	__u8 keybuf[PY_KEYBUF];	     /* str header + first bytes */
-	__u64 pathbuf[8];	     /* a path's first 64 bytes, for filters */
+	__u64 entries[PY_CHUNK * 3];	 /* up to 16 {hash, key, value} entries */
+	__u64 values[PY_CHUNK];		 /* split-table values for those entries */
+	__u64 names[PY_LOCALS_MAX];	 /* co_localsplusnames items */
+	__u64 slots[PY_LOCALS_MAX];	 /* frame localsplus */
+	__u8 keybuf[PY_KEYBUF];		 /* str header + first bytes */
+	__u64 pathbuf[8];		 /* a path's first 64 bytes, for filters */
+	__u64 index[PY_INDEX_BYTES / 8]; /* a dict's dk_indices */
+	__u64 table[PY_TABLE_WORDS];	 /* and its entries */
 };
 
 PBPF_GLOBAL struct {
@@ -122,24 +128,35 @@ PBPF_GLOBAL struct {
 } py_scratch SEC(".maps");
 
 /*
- * Where an attribute sits in a shared-keys table.  Instances of one class
- * share one keys object and its order only grows, so after one scan the next
- * lookup is one verified entry instead of a scan of ~20 keys (~10 us less per
- * request here).  The key string is re-checked on every hit, so a keys object
- * freed and reused at the same address cannot give a wrong value.
+ * Where attribute `name` of the instances of `type` was found in this
+ * process: the type's shared keys object, the address of that entry's key
+ * word, the key str it held, and the slot in the instances' value arrays.
+ * Instances of one class share one keys object whose entries only grow, so
+ * after one scan a lookup is three reads (the type's keys, the key word, the
+ * value) instead of a scan of ~20 keys.  The keys object and the key pointer
+ * are re-read on every hit: a type or keys object freed and another put at
+ * the same address fails the check and is scanned again.  Keyed by tgid too:
+ * equal addresses in two processes say nothing about each other's memory.
  */
-struct attr_slot_key {
-	__u64 keys;
+struct attr_cache_key {
+	__u64 type;
+	__u32 tgid;
 	__u32 name;
-	__u32 pad;
+};
+
+struct attr_cache_val {
+	__u64 keys;
+	__u64 key_at;
+	__u64 key;
+	__u64 slot;
 };
 
 PBPF_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct attr_slot_key);
-	__type(value, __u32);
-} attr_slots SEC(".maps");
+	__uint(max_entries, 16384);
+	__type(key, struct attr_cache_key);
+	__type(value, struct attr_cache_val);
+} attr_cache SEC(".maps");
 
 /* ---- stacks (sampler.bpf.c) ---- */
 

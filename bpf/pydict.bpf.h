@@ -2,7 +2,7 @@
 /*
  * Dict lookups and instance attributes in the target: one bulk-read pass
  * over a key table finds up to PY_WANT_MAX names; shared-keys tables (class
- * instances) remember where each attribute sits.  Inline values, managed
+ * instances) remember where each attribute sits (attr_cache).  Inline values, managed
  * dicts and classic tp_dictoffset dicts are all handled here and only here.
  */
 #ifndef PROFILIS_PYDICT_BPF_H
@@ -17,6 +17,9 @@ struct py_want {
 	__u32 idx[PY_WANT_MAX]; /* entry index each value was found at */
 	__u32 nwant;
 	__u32 nfound;
+	__u64 key_at0; /* address of entry 0's key word in the table scanned */
+	__u16 entry_words;
+	__u16 cached; /* bit j: value j came from attr_cache */
 };
 
 struct dict_scan {
@@ -86,54 +89,6 @@ static long dict_chunk_step(__u64 c, void *ctx)
 	return 0;
 }
 
-/* Tries the remembered slot of every wanted name in a shared-keys table. */
-static __always_inline void slots_lookup(struct dict_scan *d)
-{
-	struct py_want *w = d->want;
-	struct attr_slot_key sk = { .keys = (__u64)d->entries };
-	__u32 *slot;
-	int j;
-
-	for (j = 0; j < PY_WANT_MAX; j++) {
-		const void *key, *val;
-		__u32 i;
-
-		if (j >= w->nwant)
-			break;
-		sk.name = w->ids[j];
-		slot = bpf_map_lookup_elem(&attr_slots, &sk);
-		if (!slot || *slot >= d->nentries || *slot >= PY_DICT_SCAN_MAX)
-			continue;
-		i = *slot;
-		key = read_ptr(d->entries + (i * d->entry_words + d->key_word) * 8);
-		if (!key || read_ascii_key(d->py, (__u64)key, &d->key) ||
-		    !key_is(&d->key, w->ids[j]))
-			continue;
-		val = read_ptr(d->values + i * 8);
-		if (val && !w->vals[j]) {
-			w->vals[j] = val;
-			w->idx[j] = i;
-			w->nfound++;
-		}
-	}
-}
-
-static __always_inline void slots_remember(struct dict_scan *d)
-{
-	struct py_want *w = d->want;
-	struct attr_slot_key sk = { .keys = (__u64)d->entries };
-	int j;
-
-	for (j = 0; j < PY_WANT_MAX; j++) {
-		if (j >= w->nwant)
-			break;
-		if (!w->vals[j])
-			continue;
-		sk.name = w->ids[j];
-		bpf_map_update_elem(&attr_slots, &sk, &w->idx[j], BPF_ANY);
-	}
-}
-
 /* Where a key table's entries start and their width, set in `d`.  3.11+
  * store log2 of the index bytes and a kind (general entries carry the hash
  * first: {hash, key, value}; unicode ones are {key, value}); 3.9/3.10 store
@@ -193,13 +148,9 @@ __noinline int keys_lookup(const struct pbpf_py_offsets *py, __u64 keys_addr, __
 	d.values = values;
 	d.nentries = nentries;
 	d.want = want;
-	if (values)
-		slots_lookup(&d);
-	if (want->nfound < want->nwant) {
-		bpf_loop(PY_DICT_SCAN_MAX / PY_CHUNK, dict_chunk_step, &d, 0);
-		if (values)
-			slots_remember(&d);
-	}
+	want->key_at0 = (__u64)d.entries + d.key_word * 8;
+	want->entry_words = d.entry_words;
+	bpf_loop(PY_DICT_SCAN_MAX / PY_CHUNK, dict_chunk_step, &d, 0);
 	return 0;
 }
 
@@ -218,12 +169,75 @@ static __always_inline int dict_lookup(const struct pbpf_py_offsets *py, const v
 			   values_array(py, read_ptr(dict + py->dict_values)), want);
 }
 
+/* The wanted names attr_cache knows for `type` in this process, each
+ * checked against the keys object and key word it was found at. */
+static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 values,
+					      struct py_want *w)
+{
+	struct attr_cache_key ck = { .type = type, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct attr_cache_val *c;
+	const void *val;
+	int j;
+
+	for (j = 0; j < PY_WANT_MAX; j++) {
+		if (j >= w->nwant)
+			break;
+		ck.name = w->ids[j];
+		c = bpf_map_lookup_elem(&attr_cache, &ck);
+		if (!c || c->keys != keys || c->slot >= PY_DICT_SCAN_MAX ||
+		    (__u64)read_ptr((const void *)c->key_at) != c->key)
+			continue;
+		val = read_ptr((const void *)(values + c->slot * 8));
+		if (val && !w->vals[j]) {
+			w->vals[j] = val;
+			w->cached |= 1U << j;
+			w->nfound++;
+		}
+	}
+}
+
+/* Remembers where the scan found what attr_cache did not know. */
+static __always_inline void attr_cache_remember(__u64 type, __u64 keys, const struct py_want *w)
+{
+	struct attr_cache_key ck = { .type = type, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct attr_cache_val c = { .keys = keys };
+	int j;
+
+	for (j = 0; j < PY_WANT_MAX; j++) {
+		if (j >= w->nwant)
+			break;
+		if (!w->vals[j] || (w->cached & (1U << j)))
+			continue;
+		ck.name = w->ids[j];
+		c.slot = w->idx[j];
+		c.key_at = w->key_at0 + c.slot * w->entry_words * 8;
+		/* Read again, not kept from the scan: only misses pay it. */
+		c.key = (__u64)read_ptr((const void *)c.key_at);
+		if (c.key)
+			bpf_map_update_elem(&attr_cache, &ck, &c, BPF_ANY);
+	}
+}
+
 /* Values that live with the object and use the type's shared keys. */
 static __always_inline int shared_values_lookup(const struct pbpf_py_offsets *py, const void *type,
 						const void *values, struct py_want *want)
 {
-	return keys_lookup(py, (__u64)read_ptr(type + py->heaptype_cached_keys),
-			   values_array(py, values), want);
+	__u64 keys = (__u64)read_ptr(type + py->heaptype_cached_keys);
+	__u64 items = values_array(py, values);
+	int err;
+
+	if (!keys || !items)
+		return -1;
+	attr_cache_lookup((__u64)type, keys, items, want);
+	if (want->nfound >= want->nwant) {
+		__sync_fetch_and_add(&stats.attr_cache_hits, 1);
+		return 0;
+	}
+	__sync_fetch_and_add(&stats.attr_cache_misses, 1);
+	err = keys_lookup(py, keys, items, want);
+	if (!err)
+		attr_cache_remember((__u64)type, keys, want);
+	return err;
 }
 
 /*

@@ -35,14 +35,14 @@ __noinline int read_ascii_key(const struct pbpf_py_offsets *py, __u64 str_addr, 
 	loff = py->str_length;
 	soff = py->str_state;
 	doff = py->str_ascii_data;
-	if (!str || !k || !sc || loff > PY_KEYBUF - 8 || soff > PY_KEYBUF - 4 ||
+	if (!str || !k || !sc || loff > PY_KEYBUF - 16 || soff > PY_KEYBUF - 4 ||
 	    doff > PY_KEYBUF - PBPF_NAME_BYTES)
 		return -1;
 	/* One read of header and data; a str near the end of a mapping may not
 	 * have 96 readable bytes, so fall back to exact reads then. */
 	if (bpf_probe_read_user(sc->keybuf, PY_KEYBUF, str) &&
 	    (bpf_probe_read_user(sc->keybuf + 8, 8, str + 8) ||
-	     bpf_probe_read_user(sc->keybuf + loff, 8, str + loff) ||
+	     bpf_probe_read_user(sc->keybuf + loff, 16, str + loff) || /* length, hash */
 	     bpf_probe_read_user(sc->keybuf + soff, 4, str + soff) ||
 	     bpf_probe_read_user(sc->keybuf + doff, PBPF_NAME_BYTES, str + doff)))
 		return -1;

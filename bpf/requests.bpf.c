@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include "events.bpf.h"
 #include "pyframe.bpf.h"
+#include "pyindex.bpf.h"
 #include "proctree.bpf.h"
 #include "filter.bpf.h"
 #include "maps.bpf.h"
@@ -258,7 +259,8 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	struct inflight_key key = { .tid = (__u32)id };
 	const void *frame, *app_frame, *code = NULL;
 	struct inflight_val *found, v;
-	const struct pbpf_py_offsets *py = readable(traced(id >> 32));
+	const struct pbpf_proc_desc *desc = traced(id >> 32);
+	const struct pbpf_py_offsets *py = readable(desc);
 	struct pbpf_req_event *e;
 	__s64 status;
 
@@ -296,7 +298,12 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	status = read_status(py, getattr1(py, w.vals[3], PBPF_NAME_STATUS_CODE));
 	if (!v.sampled && !keep_unsampled(py, w.vals[2], status))
 		goto unsampled;
-	dict_lookup(py, w.vals[0], &env);
+	if (index_lookup(desc, (__u64)w.vals[0], &env)) {
+		__sync_fetch_and_add(&stats.environ_scans, 1);
+		env.nfound = 0;
+		env.vals[0] = env.vals[1] = env.vals[2] = NULL;
+		dict_lookup(py, w.vals[0], &env);
+	}
 	if (filter.n_prefixes && path_excluded(py, (__u64)env.vals[1])) {
 		__sync_fetch_and_add(&stats.excluded, 1);
 		return 0;

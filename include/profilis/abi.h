@@ -179,6 +179,10 @@ struct pbpf_py_offsets {
 	__u32 interp_next;		 /* PyInterpreterState.next */
 };
 
+/* The environ keys a request reads: REQUEST_METHOD, PATH_INFO, HTTP_TRACEPARENT,
+ * in the order of their enum pbpf_name values. */
+#define PBPF_ENV_KEYS 3
+
 /* What a traced process is to the BPF programs (enum pbpf_proc_flags). */
 enum pbpf_proc_flags {
 	/* In the tree and followed at fork, but not a CPython of ours (a shell
@@ -200,6 +204,14 @@ struct pbpf_proc_desc {
 	__u32 desc_id; /* userspace's descriptor (stack events carry it) */
 	__u32 flags;   /* enum pbpf_proc_flags */
 	struct pbpf_py_offsets py;
+	/* hash() in this process of the WSGI environ keys the request probe
+	 * looks up (REQUEST_METHOD, PATH_INFO, HTTP_TRACEPARENT), computed by
+	 * userspace from its _Py_HashSecret (src/python/pyhash.c); a fork keeps
+	 * the secret, an exec gets a new descriptor.  0 in env_hash_known: not
+	 * known, the environ is scanned. */
+	__s64 env_hash[PBPF_ENV_KEYS];
+	__u32 env_hash_known;
+	__u32 pad;
 };
 
 /*
@@ -362,6 +374,9 @@ struct pbpf_stats {
 	__u64 nested_pops;	 /* pops of those that end no request */
 	__u64 execs;		 /* traced processes that called exec */
 	__u64 exec_report_drops; /* --all: new images not reported (ring buffer full) */
+	__u64 attr_cache_hits;	 /* attribute lookups answered by attr_cache */
+	__u64 attr_cache_misses; /* ... that scanned a keys table */
+	__u64 environ_scans;	 /* environs scanned, not looked up by hash */
 };
 
 #endif /* PROFILIS_ABI_H */

@@ -149,6 +149,8 @@ static int resolve_symbols(struct target *t, struct elf_file *ef, char *msg, siz
 	t->long_type_addr = addr[5] + t->load_bias;
 	if (elfsym__symbol(ef, "PyCode_Type", &addr[0]) == 0)
 		t->code_type_addr = addr[0] + t->load_bias;
+	if (elfsym__symbol(ef, "_Py_HashSecret", &addr[0]) == 0)
+		t->hash_secret_addr = addr[0] + t->load_bias;
 	return 0;
 }
 

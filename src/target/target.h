@@ -27,6 +27,7 @@ struct target {
 	uint64_t runtime_addr, none_addr;	    /* runtime addresses in the target */
 	uint64_t unicode_type_addr, long_type_addr; /* &PyUnicode_Type, &PyLong_Type */
 	uint64_t code_type_addr;		    /* &PyCode_Type, 0 if not exported */
+	uint64_t hash_secret_addr;		    /* &_Py_HashSecret, 0 if not exported */
 };
 
 /*

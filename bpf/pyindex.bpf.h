@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Dict lookups by hash, the way CPython's own lookdict probes: for a dict
+ * whose keys' hashes userspace computed (the WSGI environ's, from the
+ * target's hash secret: src/python/pyhash.c), the index and the entries are
+ * read in two bulk reads and each wanted key costs one key read to confirm
+ * its name, instead of one read per key of the dict (~30 in an environ).  A
+ * key the dict lacks (most requests carry no traceparent) is known absent at
+ * the first empty slot of its probe sequence.
+ *
+ * Trust: a hit counts only when the key's text is the wanted name and its
+ * stored hash is the computed one.  Absence is believed only when the
+ * lookup's first wanted key (REQUEST_METHOD, which every WSGI environ has)
+ * was found that way: that proves the hash function and the secret right for
+ * this dict.  Otherwise, and for tables too big for the scratch buffers, the
+ * caller scans (dict_lookup).
+ */
+#ifndef PROFILIS_PYINDEX_BPF_H
+#define PROFILIS_PYINDEX_BPF_H
+
+#include "pydict.bpf.h"
+
+/* Probe steps per key before giving up (then the dict is scanned): with a
+ * load of at most 2/3, longer chains are vanishingly rare. */
+#define PY_PROBE_MAX 16
+#define PY_PERTURB_SHIFT 5
+
+struct index_scan {
+	const struct pbpf_py_offsets *py;
+	struct py_scratch *sc;
+	struct py_want *want;
+	const struct pbpf_proc_desc *desc; /* its env_hash: per wanted key */
+	__u64 mask;			   /* slots - 1 */
+	__u64 nentries;
+	__u32 ixsize;	   /* bytes per index slot */
+	__u32 entry_words; /* 3: {hash, key, value}, 2: {key, value} */
+	__u32 key_word;
+	__u32 j; /* the wanted key being probed */
+	__u64 slot, perturb;
+	__u32 done; /* 1 found, 2 absent */
+	struct py_key key;
+};
+
+/* Slot `i` of the index, signed as CPython stores it (-1 empty, -2 dummy). */
+static __always_inline __s64 index_at(const struct index_scan *s, __u64 i)
+{
+	const __u8 *b = (const __u8 *)s->sc->index;
+	__u64 off = (i * s->ixsize) & (PY_INDEX_BYTES - 8);
+
+	if (s->ixsize == 1)
+		return (__s8)b[(i * 1) & (PY_INDEX_BYTES - 1)];
+	if (s->ixsize == 2)
+		return (__s16)word_field(s->sc->index, PY_INDEX_BYTES / 8,
+					 (i * 2) & (PY_INDEX_BYTES - 2), 2);
+	if (s->ixsize == 4)
+		return (__s32)word_field(s->sc->index, PY_INDEX_BYTES / 8,
+					 (i * 4) & (PY_INDEX_BYTES - 4), 4);
+	return (__s64)s->sc->index[(off / 8) & (PY_INDEX_BYTES / 8 - 1)];
+}
+
+/* Entry ix's key is the wanted name j with the computed hash. */
+static __always_inline bool entry_is(struct index_scan *s, __u64 ix, const void **val)
+{
+	__u64 w = (ix * s->entry_words) & (PY_TABLE_WORDS - 1), key, stored;
+	__s64 hash;
+
+	if (s->j >= PBPF_ENV_KEYS || w + 2 >= PY_TABLE_WORDS)
+		return false;
+	hash = s->desc->env_hash[s->j];
+	if (s->entry_words == 3 && (__s64)s->sc->table[w] != hash)
+		return false; /* general entries carry the hash: no read */
+	key = s->sc->table[(w + s->key_word) & (PY_TABLE_WORDS - 1)];
+	*val = (const void *)s->sc->table[(w + s->key_word + 1) & (PY_TABLE_WORDS - 1)];
+	if (!key || !*val || read_ascii_key(s->py, key, &s->key) ||
+	    !key_is(&s->key, s->want->ids[s->j & (PY_WANT_MAX - 1)]))
+		return false;
+	/* read_ascii_key left the str's first bytes in keybuf: its hash
+	 * follows its length. */
+	stored = word_field((const __u64 *)s->sc->keybuf, 8, (s->py->str_length + 8) & 56, 8);
+	return (__s64)stored == hash;
+}
+
+static long probe_step(__u64 n, void *ctx)
+{
+	struct index_scan *s = ctx;
+	const void *val = NULL;
+	__s64 ix = index_at(s, s->slot & s->mask);
+
+	if (ix == -1) {
+		s->done = 2;
+		return 1;
+	}
+	if (ix >= 0 && ix < s->nentries && entry_is(s, ix, &val)) {
+		__u32 j = s->j & (PY_WANT_MAX - 1);
+
+		s->want->vals[j] = val;
+		s->want->idx[j] = ix;
+		s->want->nfound++;
+		s->done = 1;
+		return 1;
+	}
+	s->perturb >>= PY_PERTURB_SHIFT;
+	s->slot = (s->slot * 5 + s->perturb + 1) & s->mask;
+	return 0;
+}
+
+/* Reads the keys header, the index and the entries into scratch; -1 when
+ * the table does not fit or cannot be read (the caller scans). */
+static __always_inline int index_load(struct index_scan *s, const void *keys)
+{
+	const struct pbpf_py_offsets *py = s->py;
+	__u64 h[8] = {}, size, ibytes, ebytes;
+
+	if (py->keys_nentries > 40 || py->keys_indices > 48 ||
+	    bpf_probe_read_user(h, sizeof(h), keys))
+		return -1;
+	s->nentries = word_field(h, 8, py->keys_nentries & 56, 8);
+	if (py->keys_layout == PBPF_KEYS_SIZE) {
+		size = word_field(h, 8, py->keys_size & 56, 8);
+		s->ixsize = size <= 0xff ? 1 : size <= 0xffff ? 2 : 4;
+		s->entry_words = 3;
+		s->key_word = 1;
+	} else {
+		__u32 lsize = word_field(h, 8, (py->keys_log2_index_bytes - 1) & 63, 1);
+		__u32 lbytes = word_field(h, 8, py->keys_log2_index_bytes & 63, 1);
+
+		if (lsize > 20 || lbytes < lsize || lbytes - lsize > 3)
+			return -1;
+		size = 1ULL << lsize;
+		s->ixsize = 1U << (lbytes - lsize);
+		s->entry_words = word_field(h, 8, py->keys_kind & 63, 1) == 0 ? 3 : 2;
+		s->key_word = s->entry_words == 3 ? 1 : 0;
+	}
+	ibytes = size * s->ixsize;
+	ebytes = s->nentries * s->entry_words * 8;
+	if (size < 8 || ibytes > PY_INDEX_BYTES || ebytes > sizeof(s->sc->table))
+		return -1;
+	s->mask = size - 1;
+	/* Bounds the verifier can see at the reads. */
+	barrier_var(ibytes);
+	barrier_var(ebytes);
+	if (ibytes == 0 || ibytes > PY_INDEX_BYTES || ebytes > sizeof(s->sc->table))
+		return -1;
+	if (bpf_probe_read_user(s->sc->index, ibytes, keys + py->keys_indices) ||
+	    (ebytes &&
+	     bpf_probe_read_user(s->sc->table, ebytes, keys + py->keys_indices + ibytes))) {
+		__sync_fetch_and_add(&stats.read_failures, 1);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Looks up want's names in `dict` by the process's env_hash (one per wanted
+ * name, in order);
+ * 0 when the answer is trustworthy (the first name found with its hash),
+ * -1 when the caller must scan.  Split (instance) tables are not for this.
+ */
+__noinline int index_lookup(const struct pbpf_proc_desc *desc, __u64 dict_addr,
+			    struct py_want *want)
+{
+	const void *dict = (const void *)dict_addr;
+	const struct pbpf_py_offsets *py;
+	struct index_scan s = {};
+	__u64 d[8] = {};
+	__u32 j;
+
+	if (!desc || !desc->env_hash_known)
+		return -1;
+	py = &desc->py;
+	s.sc = scratch();
+	s.py = py;
+	s.desc = desc;
+	if (!dict || !want || !s.sc || py->dict_keys > 40 || py->dict_values > 40)
+		return -1;
+	if (bpf_probe_read_user(d, sizeof(d), dict))
+		return -1;
+	if (word_field(d, 8, py->dict_values & 56, 8) ||
+	    index_load(&s, (const void *)word_field(d, 8, py->dict_keys & 56, 8)))
+		return -1;
+	s.want = want;
+	for (j = 0; j < PBPF_ENV_KEYS; j++) {
+		if (j >= want->nwant)
+			break;
+		s.j = j;
+		s.slot = (__u64)desc->env_hash[j] & s.mask;
+		s.perturb = (__u64)desc->env_hash[j];
+		s.done = 0;
+		bpf_loop(PY_PROBE_MAX, probe_step, &s, 0);
+		if (s.done == 0 || (j == 0 && s.done != 1))
+			return -1; /* a chain too long, or the hashes are not this dict's */
+	}
+	return 0;
+}
+
+#endif /* PROFILIS_PYINDEX_BPF_H */
