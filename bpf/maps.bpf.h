@@ -97,6 +97,8 @@ PBPF_GLOBAL struct {
 #define PY_LOCALS_MAX 32
 #define PY_FRAME_WALK_MAX 8
 #define PY_WANT_MAX 4
+/* wsgi_app's locals read at once once learned (it has 7). */
+#define PY_LEARNED_LOCALS 16
 
 /* Entries, values and str headers are copied in bulk: on this VM each
  * bpf_probe_read_user costs ~100 ns, so one read per 16 dict entries instead
@@ -149,6 +151,7 @@ struct attr_cache_val {
 	__u64 key_at;
 	__u64 key;
 	__u64 slot;
+	__u64 flags; /* the type's tp_flags */
 };
 
 PBPF_GLOBAL struct {

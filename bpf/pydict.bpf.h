@@ -8,19 +8,7 @@
 #ifndef PROFILIS_PYDICT_BPF_H
 #define PROFILIS_PYDICT_BPF_H
 
-#include "pykey.bpf.h"
-
-/* A lookup of up to PY_WANT_MAX names in one pass over a key table. */
-struct py_want {
-	__u32 ids[PY_WANT_MAX];
-	const void *vals[PY_WANT_MAX];
-	__u32 idx[PY_WANT_MAX]; /* entry index each value was found at */
-	__u32 nwant;
-	__u32 nfound;
-	__u64 key_at0; /* address of entry 0's key word in the table scanned */
-	__u16 entry_words;
-	__u16 cached; /* bit j: value j came from attr_cache */
-};
+#include "pyindex.bpf.h"
 
 struct dict_scan {
 	const struct pbpf_py_offsets *py;
@@ -154,19 +142,31 @@ __noinline int keys_lookup(const struct pbpf_py_offsets *py, __u64 keys_addr, __
 	return 0;
 }
 
-/* A split table's values array, past the PyDictValues header (3.13+). */
-static __always_inline __u64 values_array(const struct pbpf_py_offsets *py, const void *values)
-{
-	return values ? (__u64)values + py->values_items : 0;
-}
-
-static __always_inline int dict_lookup(const struct pbpf_py_offsets *py, const void *dict,
+/* A dict's values for want's names: through its hash index when the
+ * process's name hashes are known and the index answers, else by a scan. */
+static __always_inline int dict_lookup(const struct pbpf_proc_desc *desc, const void *dict,
 				       struct py_want *want)
 {
+	const struct pbpf_py_offsets *py = &desc->py;
+
 	if (!dict)
 		return -1;
+	if (!index_lookup(desc, (__u64)dict, want))
+		return 0;
+	__sync_fetch_and_add(&stats.dict_scans, 1);
 	return keys_lookup(py, (__u64)read_ptr(dict + py->dict_keys),
 			   values_array(py, read_ptr(dict + py->dict_values)), want);
+}
+/* The attr_cache entry of `type` and the first wanted name, when it was
+ * made with `keys`, the type's shared keys now. */
+static __always_inline struct attr_cache_val *attr_cache_get(__u64 type, __u64 keys, __u32 name)
+{
+	struct attr_cache_key ck = { .type = type,
+				     .tgid = bpf_get_current_pid_tgid() >> 32,
+				     .name = name };
+	struct attr_cache_val *c = bpf_map_lookup_elem(&attr_cache, &ck);
+
+	return c && c->keys == keys ? c : NULL;
 }
 
 /* The wanted names attr_cache knows for `type` in this process, each
@@ -174,7 +174,6 @@ static __always_inline int dict_lookup(const struct pbpf_py_offsets *py, const v
 static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 values,
 					      struct py_want *w)
 {
-	struct attr_cache_key ck = { .type = type, .tgid = bpf_get_current_pid_tgid() >> 32 };
 	struct attr_cache_val *c;
 	const void *val;
 	int j;
@@ -182,9 +181,8 @@ static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 valu
 	for (j = 0; j < PY_WANT_MAX; j++) {
 		if (j >= w->nwant)
 			break;
-		ck.name = w->ids[j];
-		c = bpf_map_lookup_elem(&attr_cache, &ck);
-		if (!c || c->keys != keys || c->slot >= PY_DICT_SCAN_MAX ||
+		c = attr_cache_get(type, keys, w->ids[j]);
+		if (!c || c->slot >= PY_DICT_SCAN_MAX ||
 		    (__u64)read_ptr((const void *)c->key_at) != c->key)
 			continue;
 		val = read_ptr((const void *)(values + c->slot * 8));
@@ -197,10 +195,11 @@ static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 valu
 }
 
 /* Remembers where the scan found what attr_cache did not know. */
-static __always_inline void attr_cache_remember(__u64 type, __u64 keys, const struct py_want *w)
+static __always_inline void attr_cache_remember(__u64 type, __u64 keys, __u64 flags,
+						const struct py_want *w)
 {
 	struct attr_cache_key ck = { .type = type, .tgid = bpf_get_current_pid_tgid() >> 32 };
-	struct attr_cache_val c = { .keys = keys };
+	struct attr_cache_val c = { .keys = keys, .flags = flags };
 	int j;
 
 	for (j = 0; j < PY_WANT_MAX; j++) {
@@ -218,17 +217,17 @@ static __always_inline void attr_cache_remember(__u64 type, __u64 keys, const st
 	}
 }
 
-/* Values that live with the object and use the type's shared keys. */
-static __always_inline int shared_values_lookup(const struct pbpf_py_offsets *py, const void *type,
-						const void *values, struct py_want *want)
+/* Values that live with the object and use the type's shared keys `keys`. */
+static __always_inline int shared_values_lookup(const struct pbpf_py_offsets *py, __u64 type,
+						__u64 keys, __u64 flags, const void *values,
+						struct py_want *want)
 {
-	__u64 keys = (__u64)read_ptr(type + py->heaptype_cached_keys);
 	__u64 items = values_array(py, values);
 	int err;
 
 	if (!keys || !items)
 		return -1;
-	attr_cache_lookup((__u64)type, keys, items, want);
+	attr_cache_lookup(type, keys, items, want);
 	if (want->nfound >= want->nwant) {
 		__sync_fetch_and_add(&stats.attr_cache_hits, 1);
 		return 0;
@@ -236,8 +235,28 @@ static __always_inline int shared_values_lookup(const struct pbpf_py_offsets *py
 	__sync_fetch_and_add(&stats.attr_cache_misses, 1);
 	err = keys_lookup(py, keys, items, want);
 	if (!err)
-		attr_cache_remember((__u64)type, keys, want);
+		attr_cache_remember(type, keys, flags, want);
 	return err;
+}
+
+/* Bytes before an object that getattrs reads with its header: 3.11-3.13
+ * keep the managed dict and values pointers there. */
+#define PY_PRE_HEADER 32
+
+/* The word at byte `rel` of the object (-32..24, 8-aligned) in the window
+ * read from PY_PRE_HEADER bytes before it. */
+static __always_inline __u64 win_word(const __u64 *w, __s32 rel)
+{
+	return word_field(w, 8, (__u32)(rel + PY_PRE_HEADER) & 63, 8);
+}
+
+/* Whether every field getattrs takes from the window lies in it. */
+static __always_inline bool window_fits(const struct pbpf_py_offsets *py)
+{
+	return py->managed_dict_ptr >= -PY_PRE_HEADER && py->managed_dict_ptr <= 24 &&
+	       py->managed_values_ptr >= -PY_PRE_HEADER && py->managed_values_ptr <= 24 &&
+	       (py->attr_layout != PBPF_ATTR_313 ||
+		py->inline_values_at + py->values_valid < 64 - PY_PRE_HEADER);
 }
 
 /*
@@ -247,55 +266,75 @@ static __always_inline int shared_values_lookup(const struct pbpf_py_offsets *py
  *   3.12      managed: one word at -3, values (tagged, low bit set) or dict;
  *   3.13      managed: a dict at -3 if materialized, else the inline values
  *             after the object header while their `valid` byte is set.
- * Types without a managed dict keep tp_dictoffset in every version.
+ * Types without a managed dict keep tp_dictoffset in every version.  One
+ * read takes the words around the object header (type, managed pointers,
+ * 3.13's `valid`); the type's flags come from attr_cache once its shared
+ * keys are seen to be the ones the entry was made with.
  */
-__noinline int getattrs(const struct pbpf_py_offsets *py, __u64 obj_addr, struct py_want *want)
+__noinline int getattrs(const struct pbpf_proc_desc *desc, __u64 obj_addr, struct py_want *want)
 {
-	const void *obj = (const void *)obj_addr, *type, *p;
-	__u64 flags = 0, word;
+	const struct pbpf_py_offsets *py;
+	const void *obj = (const void *)obj_addr, *p;
+	__u64 w[8] = {}, type, keys = 0, flags = 0, word;
+	struct attr_cache_val *c;
 	__s64 dictoffset = 0;
-	__u8 valid = 0;
 
-	if (!py || !obj || !want)
+	if (!desc || !obj || !want || want->nwant == 0)
 		return -1;
-	type = read_ptr(obj + 8);
-	if (!type || bpf_probe_read_user(&flags, 8, type + py->type_flags))
+	py = &desc->py;
+	if (py->attr_layout == PBPF_ATTR_DICTOFFSET || !window_fits(py) ||
+	    bpf_probe_read_user(w, sizeof(w), obj - PY_PRE_HEADER)) {
+		/* No pre-header, or an object at the start of a mapping. */
+		type = (__u64)read_ptr(obj + 8);
+	} else {
+		type = win_word(w, 8);
+		keys = (__u64)read_ptr((const void *)type + py->heaptype_cached_keys);
+		c = keys ? attr_cache_get(type, keys, want->ids[0]) : NULL;
+		if (c)
+			flags = c->flags;
+	}
+	if (!type ||
+	    (!flags && bpf_probe_read_user(&flags, 8, (const void *)type + py->type_flags)))
 		return -1;
-	if (py->attr_layout != PBPF_ATTR_DICTOFFSET && (flags & py->managed_dict_flag)) {
+	if (keys && (flags & py->managed_dict_flag)) {
 		if (py->attr_layout == PBPF_ATTR_311) {
-			p = read_ptr(obj + py->managed_values_ptr);
+			p = (const void *)win_word(w, py->managed_values_ptr);
 			if (p)
-				return shared_values_lookup(py, type, p, want);
-			return dict_lookup(py, read_ptr(obj + py->managed_dict_ptr), want);
+				return shared_values_lookup(py, type, keys, flags, p, want);
+			return dict_lookup(desc, (const void *)win_word(w, py->managed_dict_ptr),
+					   want);
 		}
 		if (py->attr_layout == PBPF_ATTR_312) {
-			word = (__u64)read_ptr(obj + py->managed_dict_ptr);
+			word = win_word(w, py->managed_dict_ptr);
 			if (word & 1)
-				return shared_values_lookup(py, type, (const void *)(word + 1),
-							    want);
-			return dict_lookup(py, (const void *)word, want);
+				return shared_values_lookup(py, type, keys, flags,
+							    (const void *)(word + 1), want);
+			return dict_lookup(desc, (const void *)word, want);
 		}
-		p = read_ptr(obj + py->managed_dict_ptr);
+		p = (const void *)win_word(w, py->managed_dict_ptr);
 		if (p)
-			return dict_lookup(py, p, want);
-		if (!(flags & py->inline_values_flag))
+			return dict_lookup(desc, p, want);
+		if (!(flags & py->inline_values_flag) ||
+		    !word_field(w, 8,
+				(py->inline_values_at + py->values_valid + PY_PRE_HEADER) & 63, 1))
 			return -1;
-		p = obj + py->inline_values_at;
-		if (bpf_probe_read_user(&valid, 1, p + py->values_valid) || !valid)
-			return -1;
-		return shared_values_lookup(py, type, p, want);
+		return shared_values_lookup(py, type, keys, flags, obj + py->inline_values_at,
+					    want);
 	}
-	if (bpf_probe_read_user(&dictoffset, 8, type + py->type_dictoffset) || dictoffset <= 0)
+	if (py->attr_layout != PBPF_ATTR_DICTOFFSET && (flags & py->managed_dict_flag))
+		return -1; /* managed, but its window could not be read */
+	if (bpf_probe_read_user(&dictoffset, 8, (const void *)type + py->type_dictoffset) ||
+	    dictoffset <= 0)
 		return -1;
-	return dict_lookup(py, read_ptr(obj + dictoffset), want);
+	return dict_lookup(desc, read_ptr(obj + dictoffset), want);
 }
 
-static __always_inline const void *getattr1(const struct pbpf_py_offsets *py, const void *obj,
+static __always_inline const void *getattr1(const struct pbpf_proc_desc *desc, const void *obj,
 					    __u32 id)
 {
 	struct py_want w = { .ids = { id }, .nwant = 1 };
 
-	getattrs(py, (__u64)obj, &w);
+	getattrs(desc, (__u64)obj, &w);
 	return w.vals[0];
 }
 

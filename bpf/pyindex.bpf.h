@@ -1,24 +1,31 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Dict lookups by hash, the way CPython's own lookdict probes: for a dict
- * whose keys' hashes userspace computed (the WSGI environ's, from the
- * target's hash secret: src/python/pyhash.c), the index and the entries are
- * read in two bulk reads and each wanted key costs one key read to confirm
- * its name, instead of one read per key of the dict (~30 in an environ).  A
- * key the dict lacks (most requests carry no traceparent) is known absent at
- * the first empty slot of its probe sequence.
+ * Dict lookups by hash, the way CPython's own lookdict probes: with the
+ * hashes of our names that userspace computed for the process (from its hash
+ * secret: src/python/pyhash.c), a dict's index and entries are read in two
+ * bulk reads and each wanted key costs one key read to confirm its name,
+ * instead of one read per key of the dict (~30 in a WSGI environ, ~20 in a
+ * Request's materialized __dict__).  A key the dict lacks (most requests
+ * carry no traceparent) is known absent at the first empty slot of its probe
+ * sequence.
  *
  * Trust: a hit counts only when the key's text is the wanted name and its
- * stored hash is the computed one.  Absence is believed only when the
- * lookup's first wanted key (REQUEST_METHOD, which every WSGI environ has)
- * was found that way: that proves the hash function and the secret right for
- * this dict.  Otherwise, and for tables too big for the scratch buffers, the
- * caller scans (dict_lookup).
+ * stored hash is the computed one.  Absence is believed only when another
+ * wanted name was found that way in the same dict (an environ always has
+ * REQUEST_METHOD): that proves the hash function and the secret right.
+ * Otherwise, and for tables too big for the scratch buffers, the caller scans
+ * (dict_lookup).
  */
 #ifndef PROFILIS_PYINDEX_BPF_H
 #define PROFILIS_PYINDEX_BPF_H
 
-#include "pydict.bpf.h"
+#include "pykey.bpf.h"
+
+/* A split table's values array, past the PyDictValues header (3.13+). */
+static __always_inline __u64 values_array(const struct pbpf_py_offsets *py, const void *values)
+{
+	return values ? (__u64)values + py->values_items : 0;
+}
 
 /* Probe steps per key before giving up (then the dict is scanned): with a
  * load of at most 2/3, longer chains are vanishingly rare. */
@@ -29,13 +36,15 @@ struct index_scan {
 	const struct pbpf_py_offsets *py;
 	struct py_scratch *sc;
 	struct py_want *want;
-	const struct pbpf_proc_desc *desc; /* its env_hash: per wanted key */
+	const struct pbpf_proc_desc *desc; /* its name_hash */
 	__u64 mask;			   /* slots - 1 */
 	__u64 nentries;
 	__u32 ixsize;	   /* bytes per index slot */
 	__u32 entry_words; /* 3: {hash, key, value}, 2: {key, value} */
 	__u32 key_word;
-	__u32 j; /* the wanted key being probed */
+	__u64 values; /* a split table's value array, else 0 */
+	__u32 j;      /* the wanted key being probed */
+	__s64 hash;   /* its hash */
 	__u64 slot, perturb;
 	__u32 done; /* 1 found, 2 absent */
 	struct py_key key;
@@ -64,13 +73,15 @@ static __always_inline bool entry_is(struct index_scan *s, __u64 ix, const void 
 	__u64 w = (ix * s->entry_words) & (PY_TABLE_WORDS - 1), key, stored;
 	__s64 hash;
 
-	if (s->j >= PBPF_ENV_KEYS || w + 2 >= PY_TABLE_WORDS)
+	if (w + 2 >= PY_TABLE_WORDS)
 		return false;
-	hash = s->desc->env_hash[s->j];
+	hash = s->hash;
 	if (s->entry_words == 3 && (__s64)s->sc->table[w] != hash)
 		return false; /* general entries carry the hash: no read */
 	key = s->sc->table[(w + s->key_word) & (PY_TABLE_WORDS - 1)];
 	*val = (const void *)s->sc->table[(w + s->key_word + 1) & (PY_TABLE_WORDS - 1)];
+	if (s->values) /* a split table: the value is the instance's */
+		*val = read_ptr((const void *)(s->values + ix * 8));
 	if (!key || !*val || read_ascii_key(s->py, key, &s->key) ||
 	    !key_is(&s->key, s->want->ids[s->j & (PY_WANT_MAX - 1)]))
 		return false;
@@ -151,10 +162,9 @@ static __always_inline int index_load(struct index_scan *s, const void *keys)
 }
 
 /*
- * Looks up want's names in `dict` by the process's env_hash (one per wanted
- * name, in order);
- * 0 when the answer is trustworthy (the first name found with its hash),
- * -1 when the caller must scan.  Split (instance) tables are not for this.
+ * Looks up want's names in `dict` by the process's name hashes; 0 when the
+ * answer is trustworthy (see above), -1 when the caller must scan.  A split
+ * table (an instance's materialized __dict__) has its values apart.
  */
 __noinline int index_lookup(const struct pbpf_proc_desc *desc, __u64 dict_addr,
 			    struct py_want *want)
@@ -165,7 +175,9 @@ __noinline int index_lookup(const struct pbpf_proc_desc *desc, __u64 dict_addr,
 	__u64 d[8] = {};
 	__u32 j;
 
-	if (!desc || !desc->env_hash_known)
+	bool found = false;
+
+	if (!desc || !desc->hashes_known)
 		return -1;
 	py = &desc->py;
 	s.sc = scratch();
@@ -175,22 +187,27 @@ __noinline int index_lookup(const struct pbpf_proc_desc *desc, __u64 dict_addr,
 		return -1;
 	if (bpf_probe_read_user(d, sizeof(d), dict))
 		return -1;
-	if (word_field(d, 8, py->dict_values & 56, 8) ||
-	    index_load(&s, (const void *)word_field(d, 8, py->dict_keys & 56, 8)))
+	s.values = values_array(py, (const void *)word_field(d, 8, py->dict_values & 56, 8));
+	if (index_load(&s, (const void *)word_field(d, 8, py->dict_keys & 56, 8)))
 		return -1;
 	s.want = want;
-	for (j = 0; j < PBPF_ENV_KEYS; j++) {
+	for (j = 0; j < PY_WANT_MAX; j++) {
 		if (j >= want->nwant)
 			break;
+		if (want->vals[j] || want->ids[j] >= PBPF_NAME__COUNT)
+			continue;
 		s.j = j;
-		s.slot = (__u64)desc->env_hash[j] & s.mask;
-		s.perturb = (__u64)desc->env_hash[j];
+		s.hash = desc->name_hash[want->ids[j]];
+		s.slot = (__u64)s.hash & s.mask;
+		s.perturb = (__u64)s.hash;
 		s.done = 0;
 		bpf_loop(PY_PROBE_MAX, probe_step, &s, 0);
-		if (s.done == 0 || (j == 0 && s.done != 1))
-			return -1; /* a chain too long, or the hashes are not this dict's */
+		if (s.done == 0)
+			return -1; /* a chain too long */
+		found |= s.done == 1;
 	}
-	return 0;
+	/* Nothing found: the hashes may not be this process's. */
+	return found ? 0 : -1;
 }
 
 #endif /* PROFILIS_PYINDEX_BPF_H */

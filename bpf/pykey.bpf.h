@@ -77,4 +77,16 @@ static __always_inline bool key_is(const struct py_key *k, __u32 id)
 	       k->w[2] == names[id].w[2];
 }
 
+/* A lookup of up to PY_WANT_MAX names in one pass over a key table. */
+struct py_want {
+	__u32 ids[PY_WANT_MAX];
+	const void *vals[PY_WANT_MAX];
+	__u32 idx[PY_WANT_MAX]; /* entry index each value was found at */
+	__u32 nwant;
+	__u32 nfound;
+	__u64 key_at0; /* address of entry 0's key word in the table scanned */
+	__u16 entry_words;
+	__u16 cached; /* bit j: value j came from attr_cache */
+};
+
 #endif /* PROFILIS_PYKEY_BPF_H */

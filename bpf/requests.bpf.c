@@ -17,13 +17,49 @@
 #include "filter.bpf.h"
 #include "maps.bpf.h"
 
-static __always_inline bool is_request_ctx_var(const struct pbpf_py_offsets *py, const void *var)
+static __always_inline bool var_is(const struct pbpf_learned_var *lv, __u64 var, __u64 name,
+				   __u64 hash)
 {
-	struct py_key k;
+	return lv->var == var && lv->name == name && lv->hash == hash &&
+	       lv->check == (var ^ name ^ hash);
+}
 
-	if (read_ascii_key(py, (__u64)read_ptr(var + py->contextvar_name), &k))
+static __always_inline void var_learn(struct pbpf_learned_var *lv, __u64 var, __u64 name,
+				      __u64 hash)
+{
+	lv->var = var;
+	lv->name = name;
+	lv->hash = hash;
+	lv->check = var ^ name ^ hash;
+	__sync_fetch_and_add(&stats.facts_learned, 1);
+}
+
+/* Whether `var` is Flask's request-context ContextVar.  One read takes its
+ * var_name and var_hash; a var the process already learned (this one, or
+ * flask.app_ctx, the other one every request sets) is answered from that,
+ * any other has its name read and is learned. */
+static __always_inline bool is_request_ctx_var(struct pbpf_proc_desc *d, const void *var)
+{
+	const struct pbpf_py_offsets *py = &d->py;
+	__u64 w[6] = {}, name, hash;
+	struct py_key k;
+	bool yes;
+
+	if (bpf_probe_read_user(w, sizeof(w), var + py->contextvar_name)) {
+		__sync_fetch_and_add(&stats.read_failures, 1);
 		return false;
-	return key_is(&k, PBPF_NAME_REQUEST_CTX);
+	}
+	name = w[0];
+	hash = w[5]; /* var_hash: after var_default, var_cached, tsid, tsver */
+	if (var_is(&d->learned.request_var, (__u64)var, name, hash))
+		return true;
+	if (var_is(&d->learned.other_var, (__u64)var, name, hash))
+		return false;
+	if (read_ascii_key(py, name, &k))
+		return false;
+	yes = key_is(&k, PBPF_NAME_REQUEST_CTX);
+	var_learn(yes ? &d->learned.request_var : &d->learned.other_var, (__u64)var, name, hash);
+	return yes;
 }
 
 static __always_inline void announce_flask(__u32 tgid)
@@ -31,7 +67,9 @@ static __always_inline void announce_flask(__u32 tgid)
 	struct pbpf_proc_event *e;
 	__u8 one = 1;
 
-	if (bpf_map_update_elem(&flask_seen, &tgid, &one, BPF_NOEXIST))
+	/* A lookup is cheaper than the update that fails on every request. */
+	if (bpf_map_lookup_elem(&flask_seen, &tgid) ||
+	    bpf_map_update_elem(&flask_seen, &tgid, &one, BPF_NOEXIST))
 		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
@@ -84,13 +122,14 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight_key key = { .tid = (__u32)id, .ctx = (__u64)value };
-	const struct pbpf_py_offsets *py = readable(traced(id >> 32));
+	struct pbpf_proc_desc *desc = traced(id >> 32);
+	const struct pbpf_py_offsets *py = readable(desc);
 	struct inflight_val v = {}, *found;
 
 	if (!py)
 		return 0;
 	__sync_fetch_and_add(&stats.ctxvar_hits, 1);
-	if (!is_request_ctx_var(py, var))
+	if (!is_request_ctx_var(desc, var))
 		return 0;
 	announce_flask(id >> 32);
 	/* The same context pushed again (Flask 2.2's stream_with_context does,
@@ -135,18 +174,100 @@ static __always_inline int nested_pop(const struct pbpf_py_offsets *py, struct i
 	return 1;
 }
 
-/* Walks up from RequestContext.pop to the nearest Flask.wsgi_app frame. */
+/* Walks up from RequestContext.pop to the nearest Flask.wsgi_app frame,
+ * `depth` frames up. */
 static __always_inline const void *find_wsgi_app(const struct pbpf_py_offsets *py,
-						 const void *frame, const void **code)
+						 const void *frame, const void **code, __u32 *depth)
 {
 	int i;
 
 	for (i = 0; i < PY_FRAME_WALK_MAX && frame; i++) {
-		if (is_wsgi_app(py, frame, code))
+		if (is_wsgi_app(py, frame, code)) {
+			*depth = i;
 			return frame;
+		}
 		frame = read_ptr(frame + py->frame_previous);
 	}
 	return NULL;
+}
+
+static __always_inline __u64 wsgi_check(__u64 code, __u64 names, __u32 depth, __u32 locals)
+{
+	return code ^ names ^ depth ^ ((__u64)locals << 32);
+}
+
+/* wsgi_app's locals the way the process learned them: its frame `depth` up
+ * from pop's, its code object (and that code's names tuple) the one learned,
+ * the locals read in one go.  0 with `w` filled; -1 to look the slow way. */
+static __always_inline int wsgi_locals_learned(const struct pbpf_proc_desc *d, const void *frame,
+					       struct py_want *w)
+{
+	const struct pbpf_py_offsets *py = &d->py;
+	__u64 code = d->learned.wsgi_code, names = d->learned.wsgi_names;
+	__u32 depth = d->learned.wsgi_depth, locals = *(__u32 *)d->learned.wsgi_local;
+	struct py_scratch *sc = scratch();
+	int i;
+
+	if (!sc || !code || d->learned.wsgi_check != wsgi_check(code, names, depth, locals) ||
+	    depth >= PY_FRAME_WALK_MAX)
+		return -1;
+	for (i = 0; i < PY_FRAME_WALK_MAX && frame; i++) {
+		if (i >= depth)
+			break;
+		frame = read_ptr(frame + py->frame_previous);
+	}
+	if (!frame || stackref_obj(py, (__u64)read_ptr(frame + py->frame_code)) != code ||
+	    (__u64)read_ptr((const void *)code + py->code_localsplusnames) != names ||
+	    bpf_probe_read_user(sc->slots, PY_LEARNED_LOCALS * 8, frame + py->frame_localsplus))
+		return -1;
+	for (i = 0; i < 4; i++) {
+		__u32 at = (locals >> (i * 8)) & (PY_LEARNED_LOCALS - 1);
+
+		w->vals[i] = (const void *)stackref_obj(py, sc->slots[at]);
+		w->idx[i] = at;
+	}
+	w->nfound = 4;
+	return 0;
+}
+
+static __always_inline void wsgi_learn(struct pbpf_proc_desc *d, const void *code, __u32 depth,
+				       const struct py_want *w)
+{
+	struct pbpf_learned *l = &d->learned;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (!w->vals[i] || w->idx[i] >= PY_LEARNED_LOCALS)
+			return; /* a local unset in this request: learn in the next */
+	l->wsgi_code = (__u64)code;
+	l->wsgi_names = (__u64)read_ptr(code + d->py.code_localsplusnames);
+	l->wsgi_depth = depth;
+	for (i = 0; i < 4; i++)
+		l->wsgi_local[i] = w->idx[i];
+	l->wsgi_check = wsgi_check(l->wsgi_code, l->wsgi_names, depth, *(__u32 *)l->wsgi_local);
+	__sync_fetch_and_add(&stats.facts_learned, 1);
+}
+
+/* Flask.wsgi_app's environ, ctx, error and response for the pop of `ctx`
+ * at `frame`: learned, or found by walking and reading local names (and
+ * then learned).  0 when found and the ctx local is the popped context. */
+static __always_inline int wsgi_locals(struct pbpf_proc_desc *d, const void *frame, __u64 ctx,
+				       struct py_want *w)
+{
+	const struct pbpf_py_offsets *py = &d->py;
+	const void *app_frame, *code = NULL;
+	__u32 depth = 0;
+
+	if (!wsgi_locals_learned(d, frame, w) && (__u64)w->vals[1] == ctx)
+		return 0;
+	w->vals[0] = w->vals[1] = w->vals[2] = w->vals[3] = NULL;
+	w->nfound = 0;
+	app_frame = find_wsgi_app(py, frame, &code, &depth);
+	if (!app_frame || frame_locals(py, (__u64)app_frame, (__u64)code, w) ||
+	    (__u64)w->vals[1] != ctx)
+		return -1;
+	wsgi_learn(d, code, depth, w);
+	return 0;
 }
 
 static __always_inline void copy_environ(const struct pbpf_py_offsets *py, const struct py_want *w,
@@ -161,14 +282,15 @@ static __always_inline void copy_environ(const struct pbpf_py_offsets *py, const
 }
 
 /* ctx.request.url_rule -> .rule and .endpoint */
-static __always_inline void read_rule(const struct pbpf_py_offsets *py, const void *ctx,
+static __always_inline void read_rule(const struct pbpf_proc_desc *desc, const void *ctx,
 				      struct pbpf_req_event *e)
 {
 	struct py_want w = { .ids = { PBPF_NAME_RULE, PBPF_NAME_ENDPOINT }, .nwant = 2 };
+	const struct pbpf_py_offsets *py = &desc->py;
 	const void *request, *rule;
 
-	request = getattr1(py, ctx, PBPF_NAME_REQUEST);
-	rule = getattr1(py, request, PBPF_NAME_URL_RULE);
+	request = getattr1(desc, ctx, PBPF_NAME_REQUEST);
+	rule = getattr1(desc, request, PBPF_NAME_URL_RULE);
 	if (!rule)
 		return;
 	if ((__u64)rule == py->none_addr) {
@@ -178,7 +300,7 @@ static __always_inline void read_rule(const struct pbpf_py_offsets *py, const vo
 	/* A rule matched: from here an unreadable template is null, not the
 	 * raw path (which stands in only for unmatched requests). */
 	e->flags |= PBPF_F_RULE_OBJ;
-	if (getattrs(py, (__u64)rule, &w))
+	if (getattrs(desc, (__u64)rule, &w))
 		return;
 	if (!read_str(py, w.vals[0], &e->route_hdr, e->route, sizeof(e->route)))
 		e->flags |= PBPF_F_HAVE_RULE;
@@ -257,9 +379,9 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	};
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight_key key = { .tid = (__u32)id };
-	const void *frame, *app_frame, *code = NULL;
+	const void *frame;
 	struct inflight_val *found, v;
-	const struct pbpf_proc_desc *desc = traced(id >> 32);
+	struct pbpf_proc_desc *desc = traced(id >> 32);
 	const struct pbpf_py_offsets *py = readable(desc);
 	struct pbpf_req_event *e;
 	__s64 status;
@@ -267,7 +389,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	if (!py)
 		return 0;
 	__sync_fetch_and_add(&stats.ctxvar_hits, 1);
-	if (!is_request_ctx_var(py, var))
+	if (!is_request_ctx_var(desc, var))
 		return 0;
 	/* The popping context is `self`, the first local of RequestContext.pop. */
 	frame = current_frame(py);
@@ -291,19 +413,12 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 		bpf_map_delete_elem(&thread_request, &key.tid);
 	if (!v.sampled && !filter.keep_errors)
 		goto unsampled;
-	app_frame = find_wsgi_app(py, frame, &code);
-	if (!app_frame || frame_locals(py, (__u64)app_frame, (__u64)code, &w) ||
-	    (__u64)w.vals[1] != key.ctx)
+	if (wsgi_locals(desc, frame, key.ctx, &w))
 		goto no_frame; /* a context pushed outside wsgi_app */
-	status = read_status(py, getattr1(py, w.vals[3], PBPF_NAME_STATUS_CODE));
+	status = read_status(py, getattr1(desc, w.vals[3], PBPF_NAME_STATUS_CODE));
 	if (!v.sampled && !keep_unsampled(py, w.vals[2], status))
 		goto unsampled;
-	if (index_lookup(desc, (__u64)w.vals[0], &env)) {
-		__sync_fetch_and_add(&stats.environ_scans, 1);
-		env.nfound = 0;
-		env.vals[0] = env.vals[1] = env.vals[2] = NULL;
-		dict_lookup(py, w.vals[0], &env);
-	}
+	dict_lookup(desc, w.vals[0], &env);
 	if (filter.n_prefixes && path_excluded(py, (__u64)env.vals[1])) {
 		__sync_fetch_and_add(&stats.excluded, 1);
 		return 0;
@@ -323,7 +438,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	e->tid = (__u32)id;
 	e->start_ns = v.start_ns;
 	copy_environ(py, &env, e);
-	read_rule(py, w.vals[1], e);
+	read_rule(desc, w.vals[1], e);
 	read_outcome(py, w.vals[2], status, e);
 	e->end_ns = bpf_ktime_get_ns();
 	submit_quietly(e);

@@ -664,7 +664,8 @@ static void summarize(struct app *a)
 	      "bpf: %llu context-var traps, %llu starts, %llu ends, %llu read failures, "
 	      "%llu forks followed, %llu nested context pushes (%llu of their pops), %llu stack "
 	      "samples, %llu blocked stacks, %llu stacks cut at --max-depth; attribute lookups: "
-	      "%llu from the cache, %llu scanned; %llu environs scanned (not found by hash)",
+	      "%llu from the cache, %llu scanned; %llu dicts scanned (not found by hash); "
+	      "%llu facts learned",
 	      (unsigned long long)cs.enqueued, (unsigned long long)cs.exported,
 	      (unsigned long long)cs.batches, (unsigned long long)cs.high_water,
 	      (unsigned long long)bs.ctxvar_hits, (unsigned long long)bs.request_starts,
@@ -673,7 +674,7 @@ static void summarize(struct app *a)
 	      (unsigned long long)bs.nested_pops, (unsigned long long)bs.cpu_samples,
 	      (unsigned long long)bs.offcpu_stacks, (unsigned long long)bs.stack_truncated,
 	      (unsigned long long)bs.attr_cache_hits, (unsigned long long)bs.attr_cache_misses,
-	      (unsigned long long)bs.environ_scans);
+	      (unsigned long long)bs.dict_scans, (unsigned long long)bs.facts_learned);
 }
 
 /* The routes table at exit: stdout when it is not carrying JSONL. */

@@ -179,10 +179,6 @@ struct pbpf_py_offsets {
 	__u32 interp_next;		 /* PyInterpreterState.next */
 };
 
-/* The environ keys a request reads: REQUEST_METHOD, PATH_INFO, HTTP_TRACEPARENT,
- * in the order of their enum pbpf_name values. */
-#define PBPF_ENV_KEYS 3
-
 /* What a traced process is to the BPF programs (enum pbpf_proc_flags). */
 enum pbpf_proc_flags {
 	/* In the tree and followed at fork, but not a CPython of ours (a shell
@@ -192,6 +188,33 @@ enum pbpf_proc_flags {
 	/* It called exec after its descriptor was written: the addresses belong
 	 * to the old image, so nothing is read until userspace resolves it again. */
 	PBPF_PROC_EXECED = 1 << 1,
+};
+
+/* A ContextVar the request probe has seen, and whether it is Flask's
+ * request context: its address, its var_name str and its var_hash (CPython
+ * derives it from the address and the name's hash, so an object freed and
+ * another put at the same address with another name no longer matches).
+ * `check` is the xor of the others: a torn write (two threads learning at
+ * once) does not match either. */
+struct pbpf_learned_var {
+	__u64 var, name, hash, check;
+};
+
+/*
+ * What the request probe learns of a process in its first request and
+ * re-checks on every use (bpf/requests.bpf.c): which ContextVar is
+ * flask.request_ctx, and where Flask.wsgi_app sits and keeps its locals.
+ * Written by BPF only; a fork copies it (the child's memory is the same), an
+ * exec gets a new descriptor with zeroes.
+ */
+struct pbpf_learned {
+	struct pbpf_learned_var request_var; /* "flask.request_ctx" */
+	struct pbpf_learned_var other_var;   /* the last one that is not */
+	__u64 wsgi_code;		     /* Flask.wsgi_app's code object */
+	__u64 wsgi_names;		     /* its co_localsplusnames tuple */
+	__u32 wsgi_depth;		     /* frames from RequestContext.pop up */
+	__u8 wsgi_local[4];		     /* environ, ctx, error, response */
+	__u64 wsgi_check;		     /* xor of the wsgi fields */
 };
 
 /*
@@ -204,14 +227,14 @@ struct pbpf_proc_desc {
 	__u32 desc_id; /* userspace's descriptor (stack events carry it) */
 	__u32 flags;   /* enum pbpf_proc_flags */
 	struct pbpf_py_offsets py;
-	/* hash() in this process of the WSGI environ keys the request probe
-	 * looks up (REQUEST_METHOD, PATH_INFO, HTTP_TRACEPARENT), computed by
-	 * userspace from its _Py_HashSecret (src/python/pyhash.c); a fork keeps
-	 * the secret, an exec gets a new descriptor.  0 in env_hash_known: not
-	 * known, the environ is scanned. */
-	__s64 env_hash[PBPF_ENV_KEYS];
-	__u32 env_hash_known;
+	/* hash() in this process of each name (enum pbpf_name): dicts are looked
+	 * up through their hash index (bpf/pyindex.bpf.h).  Computed by userspace
+	 * from its _Py_HashSecret (src/python/pyhash.c); a fork keeps the secret,
+	 * an exec gets a new descriptor.  0 in hashes_known: dicts are scanned. */
+	__s64 name_hash[PBPF_NAME__COUNT];
+	__u32 hashes_known;
 	__u32 pad;
+	struct pbpf_learned learned; /* userspace writes zeroes */
 };
 
 /*
@@ -376,7 +399,8 @@ struct pbpf_stats {
 	__u64 exec_report_drops; /* --all: new images not reported (ring buffer full) */
 	__u64 attr_cache_hits;	 /* attribute lookups answered by attr_cache */
 	__u64 attr_cache_misses; /* ... that scanned a keys table */
-	__u64 environ_scans;	 /* environs scanned, not looked up by hash */
+	__u64 dict_scans;	 /* dicts scanned, not looked up by hash */
+	__u64 facts_learned;	 /* ContextVars and wsgi_app frames learned */
 };
 
 #endif /* PROFILIS_ABI_H */

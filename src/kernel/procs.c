@@ -74,8 +74,8 @@ static int describe(struct procs *p, const struct interp *ip, struct pbpf_proc_d
 	memset(out, 0, sizeof(*out));
 	out->desc_id = id;
 	memcpy(&out->py, &ip->off, sizeof(out->py));
-	/* Without the hashes its environs are scanned: slower, as right. */
-	out->env_hash_known = interp_env_hashes(ip, (int64_t *)out->env_hash) == 0;
+	/* Without the hashes its dicts are scanned: slower, as right. */
+	out->hashes_known = interp_name_hashes(ip, (int64_t *)out->name_hash) == 0;
 	return 0;
 }
 

@@ -35,11 +35,8 @@ int interp_resolve(pid_t pid, struct interp *out, char *msg, size_t msglen)
 		return err;
 	return pyruntime_offsets(&out->t, &out->off, msg, msglen);
 }
-int interp_env_hashes(const struct interp *ip, int64_t out[PBPF_ENV_KEYS])
+int interp_name_hashes(const struct interp *ip, int64_t out[PBPF_NAME__COUNT])
 {
-	/* PBPF_NAME_REQUEST_METHOD, PBPF_NAME_PATH_INFO, PBPF_NAME_HTTP_TRACEPARENT */
-	static const char *const keys[PBPF_ENV_KEYS] = { "REQUEST_METHOD", "PATH_INFO",
-							 "HTTP_TRACEPARENT" };
 	enum pyhash_alg alg = pyhash_alg_for(ip->t.py_minor);
 	uint8_t secret[16];
 	int err;
@@ -49,8 +46,8 @@ int interp_env_hashes(const struct interp *ip, int64_t out[PBPF_ENV_KEYS])
 	err = pyinspect_read(ip->t.pid, ip->t.hash_secret_addr, secret, sizeof(secret));
 	if (err)
 		return err;
-	for (int i = 0; i < PBPF_ENV_KEYS; i++)
-		out[i] = pyhash_ascii(alg, secret, keys[i], strlen(keys[i]));
+	for (unsigned int i = 0; i < PBPF_NAME__COUNT; i++)
+		out[i] = pyhash_ascii(alg, secret, pyoffsets_name(i), strlen(pyoffsets_name(i)));
 	return 0;
 }
 

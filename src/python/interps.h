@@ -40,11 +40,11 @@ struct interp_desc {
 int interp_resolve(pid_t pid, struct interp *out, char *msg, size_t msglen);
 
 /*
- * hash() in process `ip` of each environ key the request probe looks up, in
- * PBPF_ENV_KEYS order, from its _Py_HashSecret; 0, or -errno when the secret
- * is not exported (-ENOENT) or cannot be read.  A fork shares the secret.
+ * hash() in process `ip` of each name BPF looks up (enum pbpf_name), from
+ * its _Py_HashSecret; 0, or -errno when the secret is not exported (-ENOENT)
+ * or cannot be read.  A fork shares the secret.
  */
-int interp_env_hashes(const struct interp *ip, int64_t out[PBPF_ENV_KEYS]);
+int interp_name_hashes(const struct interp *ip, int64_t out[PBPF_NAME__COUNT]);
 
 struct interps;
 
