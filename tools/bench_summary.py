@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from bench_common import BENCH_PIPELINE, PIPELINE, log
+from bench_common import BENCH_PIPELINE, PIPELINE, ROUNDS, SECONDS, log
 
 # (value, target, higher is better) checks; BPF: all programs together.
 BPF_TARGET = {"debian3.11": 5.0}
@@ -61,7 +61,8 @@ def cell(value, fmt, target, higher):
     if target is None:
         return text, None
     met = value >= target if higher else value <= target
-    shown = format(target, ",.0f") if target >= 1000 else f"{target:g}"
+    shown = (format(target, ",.0f") if target >= 1000 else
+             f"{target:.2f}" if 0 < target < 1 else f"{target:g}")
     return f"{text} ({'≥' if higher else '≤'}{shown}: {'yes' if met else 'no'})", met
 
 
@@ -71,7 +72,7 @@ def report(per_version, pipeline):
     log("Summary against issue 15's targets (BPF: all of profilis-bpf's programs with "
         "its default options; request programs: ctxvar_set + ctxvar_reset alone; "
         "added worker CPU: instrumented − uninstrumented median; ratio: median req/s "
-        "with / without):")
+        f"with / without; medians of {ROUNDS} alternating rounds of {SECONDS} s per side):")
     log("")
     log("| version | route | BPF µs/req, all programs | BPF µs/req, request programs | "
         "added worker CPU µs/req | throughput ratio | targets met |")
@@ -89,7 +90,7 @@ def report(per_version, pipeline):
         rps = cell(pipeline["rps"], ",.0f", PIPE_RPS_TARGET, True)
         ns = cell(pipeline["ns"], ".0f", PIPE_NS_TARGET, False)
         drops = cell(pipeline["dropped"], ",.0f", 0, False)
-        log(f"| any (version-independent) | pipeline replay into JSONL on disk, one run: "
+        log(f"| any (version-independent) | pipeline replay into JSONL on disk (median of its runs): "
             f"records/s {rps[0]}, dropped {drops[0]}; decode + encode ns/record {ns[0]} "
             f"| | | | | {verdict([rps, drops, ns], ('records/s', 'drops', 'ns/record'))} |")
 
