@@ -90,8 +90,8 @@ def report(per_version, pipeline):
         rps = cell(pipeline["rps"], ",.0f", PIPE_RPS_TARGET, True)
         ns = cell(pipeline["ns"], ".0f", PIPE_NS_TARGET, False)
         drops = cell(pipeline["dropped"], ",.0f", 0, False)
-        log(f"| any (version-independent) | pipeline replay into JSONL on disk (median of its runs): "
-            f"records/s {rps[0]}, dropped {drops[0]}; decode + encode ns/record {ns[0]} "
+        log(f"| any (version-independent) | pipeline replay into JSONL on disk (median of "
+            f"its runs): records/s {rps[0]}, dropped {drops[0]}; decode + encode ns/record {ns[0]} "
             f"| | | | | {verdict([rps, drops, ns], ('records/s', 'drops', 'ns/record'))} |")
 
 
