@@ -11,7 +11,7 @@ import subprocess
 from bench_common import (CONNECTIONS, PYTHON, SECONDS, THREADS, Profilis, clean, env_int, log,
                           measure, measure_instrumented)
 
-# Fewer rounds than the versions' comparison: keeps `make bench` near 10 minutes.
+# Fewer rounds than the versions' comparison: keeps `make bench` near 8 minutes.
 ROUNDS = env_int("BENCH_EXTRA_ROUNDS", 3, 1)
 # The sampling comparison: (label, extra profilis-bpf arguments or None).
 SAMPLING_ARMS = [("uninstrumented", None), ("--sample 1.0", ["--sample", "1.0"]),
