@@ -172,7 +172,7 @@ static __always_inline struct attr_cache_val *attr_cache_get(__u64 type, __u64 k
 /* The wanted names attr_cache knows for `type` in this process, each
  * checked against the keys object and key word it was found at. */
 static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 values,
-					      struct py_want *w)
+					      struct attr_cache_val *c0, struct py_want *w)
 {
 	struct attr_cache_val *c;
 	const void *val;
@@ -181,7 +181,8 @@ static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 valu
 	for (j = 0; j < PY_WANT_MAX; j++) {
 		if (j >= w->nwant)
 			break;
-		c = attr_cache_get(type, keys, w->ids[j]);
+		/* The first name's entry the caller fetched already. */
+		c = j == 0 && c0 ? c0 : attr_cache_get(type, keys, w->ids[j]);
 		if (!c || c->slot >= PY_DICT_SCAN_MAX ||
 		    (__u64)read_ptr((const void *)c->key_at) != c->key)
 			continue;
@@ -219,15 +220,15 @@ static __always_inline void attr_cache_remember(__u64 type, __u64 keys, __u64 fl
 
 /* Values that live with the object and use the type's shared keys `keys`. */
 static __always_inline int shared_values_lookup(const struct pbpf_py_offsets *py, __u64 type,
-						__u64 keys, __u64 flags, const void *values,
-						struct py_want *want)
+						__u64 keys, __u64 flags, struct attr_cache_val *c0,
+						const void *values, struct py_want *want)
 {
 	__u64 items = values_array(py, values);
 	int err;
 
 	if (!keys || !items)
 		return -1;
-	attr_cache_lookup(type, keys, items, want);
+	attr_cache_lookup(type, keys, items, c0, want);
 	if (want->nfound >= want->nwant) {
 		__sync_fetch_and_add(&stats.attr_cache_hits, 1);
 		return 0;
@@ -259,6 +260,29 @@ static __always_inline bool window_fits(const struct pbpf_py_offsets *py)
 		py->inline_values_at + py->values_valid < 64 - PY_PRE_HEADER);
 }
 
+/* An instance's materialized __dict__: still a split table over the type's
+ * shared keys (3.9-3.12 make one so on `__dict__` access, as werkzeug's
+ * cached_property does to every Request), its values apart; looked up like
+ * the instance's own values then, else as any dict. */
+static __always_inline int instance_dict_lookup(const struct pbpf_proc_desc *desc, __u64 type,
+						__u64 keys, __u64 flags, struct attr_cache_val *c0,
+						const void *dict, struct py_want *want)
+{
+	const struct pbpf_py_offsets *py = &desc->py;
+	__u64 h[8] = {}, values;
+
+	if (!dict)
+		return -1;
+	if (keys && py->dict_keys <= 56 && py->dict_values <= 56 &&
+	    !bpf_probe_read_user(h, sizeof(h), dict)) {
+		values = word_field(h, 8, py->dict_values & 56, 8);
+		if (values && word_field(h, 8, py->dict_keys & 56, 8) == keys)
+			return shared_values_lookup(py, type, keys, flags, c0,
+						    (const void *)values, want);
+	}
+	return dict_lookup(desc, dict, want);
+}
+
 /*
  * Instance attributes, the one place that knows each version's layout:
  *   3.9/3.10  a dict at tp_dictoffset;
@@ -276,7 +300,7 @@ __noinline int getattrs(const struct pbpf_proc_desc *desc, __u64 obj_addr, struc
 	const struct pbpf_py_offsets *py;
 	const void *obj = (const void *)obj_addr, *p;
 	__u64 w[8] = {}, type, keys = 0, flags = 0, word;
-	struct attr_cache_val *c;
+	struct attr_cache_val *c = NULL;
 	__s64 dictoffset = 0;
 
 	if (!desc || !obj || !want || want->nwant == 0)
@@ -293,32 +317,37 @@ __noinline int getattrs(const struct pbpf_proc_desc *desc, __u64 obj_addr, struc
 		if (c)
 			flags = c->flags;
 	}
-	if (!type ||
-	    (!flags && bpf_probe_read_user(&flags, 8, (const void *)type + py->type_flags)))
+	if (!type)
+		return -1;
+	/* 3.9/3.10 have no managed dicts: their flags are not needed. */
+	if (!flags && py->attr_layout != PBPF_ATTR_DICTOFFSET &&
+	    bpf_probe_read_user(&flags, 8, (const void *)type + py->type_flags))
 		return -1;
 	if (keys && (flags & py->managed_dict_flag)) {
 		if (py->attr_layout == PBPF_ATTR_311) {
 			p = (const void *)win_word(w, py->managed_values_ptr);
 			if (p)
-				return shared_values_lookup(py, type, keys, flags, p, want);
-			return dict_lookup(desc, (const void *)win_word(w, py->managed_dict_ptr),
-					   want);
+				return shared_values_lookup(py, type, keys, flags, c, p, want);
+			return instance_dict_lookup(desc, type, keys, flags, c,
+						    (const void *)win_word(w, py->managed_dict_ptr),
+						    want);
 		}
 		if (py->attr_layout == PBPF_ATTR_312) {
 			word = win_word(w, py->managed_dict_ptr);
 			if (word & 1)
-				return shared_values_lookup(py, type, keys, flags,
+				return shared_values_lookup(py, type, keys, flags, c,
 							    (const void *)(word + 1), want);
-			return dict_lookup(desc, (const void *)word, want);
+			return instance_dict_lookup(desc, type, keys, flags, c, (const void *)word,
+						    want);
 		}
 		p = (const void *)win_word(w, py->managed_dict_ptr);
 		if (p)
-			return dict_lookup(desc, p, want);
+			return instance_dict_lookup(desc, type, keys, flags, c, p, want);
 		if (!(flags & py->inline_values_flag) ||
 		    !word_field(w, 8,
 				(py->inline_values_at + py->values_valid + PY_PRE_HEADER) & 63, 1))
 			return -1;
-		return shared_values_lookup(py, type, keys, flags, obj + py->inline_values_at,
+		return shared_values_lookup(py, type, keys, flags, c, obj + py->inline_values_at,
 					    want);
 	}
 	if (py->attr_layout != PBPF_ATTR_DICTOFFSET && (flags & py->managed_dict_flag))
@@ -326,7 +355,12 @@ __noinline int getattrs(const struct pbpf_proc_desc *desc, __u64 obj_addr, struc
 	if (bpf_probe_read_user(&dictoffset, 8, (const void *)type + py->type_dictoffset) ||
 	    dictoffset <= 0)
 		return -1;
-	return dict_lookup(desc, read_ptr(obj + dictoffset), want);
+	if (py->attr_layout == PBPF_ATTR_DICTOFFSET) {
+		/* 3.9/3.10 instance dicts share the type's keys too. */
+		keys = (__u64)read_ptr((const void *)type + py->heaptype_cached_keys);
+		c = keys ? attr_cache_get(type, keys, want->ids[0]) : NULL;
+	}
+	return instance_dict_lookup(desc, type, keys, flags, c, read_ptr(obj + dictoffset), want);
 }
 
 static __always_inline const void *getattr1(const struct pbpf_proc_desc *desc, const void *obj,
