@@ -95,24 +95,43 @@ static __always_inline int str_head(const struct pbpf_py_offsets *py, const void
 	return 0;
 }
 
-/*
- * Copies a compact str into `buf` as raw PEP 393 code units: only its own
- * bytes, at most `size`.  `hdr` keeps the real length, so a cut is known
- * from the header, not guessed from a full buffer.  Returns 0, or -1 when
- * `obj` is not a str (the field then stays unknown).
- */
-static __always_inline int read_str(const struct pbpf_py_offsets *py, const void *obj,
-				    struct pbpf_str_hdr *hdr, char *buf, __u32 size)
+/* Bytes read with a str's header (from ob_type on): the header is 32-48
+ * bytes, so most methods, routes, endpoints and paths come whole. */
+#define PY_STR_FIRST 160
+
+/* The header of a str read whole into `buf` (from ob_type on), as str_head. */
+static __always_inline int str_head_in(const struct pbpf_py_offsets *py, const char *buf,
+				       struct py_str_head *h)
+{
+	__u64 w[PY_HEAD_BYTES / 8];
+	__u32 loff = py->str_length - 8, soff = py->str_state - 8, state;
+
+	__builtin_memcpy(w, buf, sizeof(w));
+	if (w[0] != py->unicode_type_addr || loff > PY_HEAD_BYTES - 8 || soff > PY_HEAD_BYTES - 4)
+		return -1;
+	h->len = word_field(w, PY_HEAD_BYTES / 8, loff, 8);
+	state = word_field(w, PY_HEAD_BYTES / 8, soff, 4);
+	h->kind = (state >> py->str_kind_shift) & 7;
+	if (!((state >> py->str_compact_bit) & 1) || h->len > (1ULL << 31) ||
+	    (h->kind != 1 && h->kind != 2 && h->kind != 4))
+		return -1;
+	h->data = ((state >> py->str_ascii_bit) & 1) ? py->str_ascii_data : py->str_compact_data;
+	return 0;
+}
+
+/* read_str for a str whose first PY_STR_FIRST bytes could not be read at
+ * once (it ends near the end of a mapping): header, then text at skip 0. */
+static __always_inline int read_str_apart(const struct pbpf_py_offsets *py, const void *obj,
+					  struct pbpf_str_hdr *hdr, char *buf, __u32 size)
 {
 	struct py_str_head h;
 	__u64 bytes;
 
-	if (!hdr || !buf || str_head(py, obj, &h))
+	if (str_head(py, obj, &h))
 		return -1;
 	bytes = h.len * h.kind;
-	/* Field sizes are multiples of 4, so this never splits a code unit. */
-	if (bytes > size)
-		bytes = size;
+	if (bytes > size - PBPF_STR_SLACK)
+		bytes = size - PBPF_STR_SLACK;
 	if (bpf_probe_read_user(buf, bytes, obj + h.data)) {
 		__sync_fetch_and_add(&stats.read_failures, 1);
 		return -1;
@@ -120,6 +139,53 @@ static __always_inline int read_str(const struct pbpf_py_offsets *py, const void
 	hdr->len = h.len;
 	hdr->kind = h.kind;
 	hdr->copied = bytes;
+	hdr->skip = 0;
+	return 0;
+}
+
+/*
+ * Copies a compact str into the event field `buf` (PBPF_STR_FIELD: `size`
+ * bytes, PBPF_STR_SLACK of them for the header): its header and first bytes
+ * in one read from ob_type on, the rest of its text (at most size - slack
+ * bytes in all) in a second only when longer.  Raw PEP 393 code units; `hdr`
+ * keeps the real length, so a cut is known from the header, not guessed from
+ * a full buffer.  Returns 0, or -1 when `obj` is not a str (the field then
+ * stays unknown).
+ */
+static __always_inline int read_str(const struct pbpf_py_offsets *py, const void *obj,
+				    struct pbpf_str_hdr *hdr, char *buf, __u32 size)
+{
+	__u32 first = size < PY_STR_FIRST ? size : PY_STR_FIRST;
+	struct py_str_head h;
+	__u64 bytes, skip, rest;
+
+	if (!hdr || !buf || !obj || size <= PBPF_STR_SLACK)
+		return -1;
+	if (bpf_probe_read_user(buf, first, obj + 8))
+		return read_str_apart(py, obj, hdr, buf, size);
+	if (str_head_in(py, buf, &h))
+		return -1;
+	skip = h.data - 8;
+	if (skip > PBPF_STR_SLACK)
+		return -1;
+	bytes = h.len * h.kind;
+	/* Field sizes are multiples of 4, so this never splits a code unit. */
+	if (bytes > size - PBPF_STR_SLACK)
+		bytes = size - PBPF_STR_SLACK;
+	if (skip + bytes > first) {
+		rest = skip + bytes - first;
+		barrier_var(rest);
+		if (rest > size - first)
+			return -1;
+		if (bpf_probe_read_user(buf + first, rest, obj + 8 + first)) {
+			__sync_fetch_and_add(&stats.read_failures, 1);
+			return -1;
+		}
+	}
+	hdr->len = h.len;
+	hdr->kind = h.kind;
+	hdr->copied = bytes;
+	hdr->skip = skip;
 	return 0;
 }
 

@@ -300,19 +300,24 @@ enum pbpf_req_flags {
 };
 
 /* A copied Python str: `len` is its length in characters from the object's
- * header, `kind` the PEP 393 kind (1 latin-1, 2 UCS-2, 4 UCS-4); data holds
- * `copied` bytes of raw code units, the rest of the field is not written.
- * The str was cut when len * kind > copied. */
+ * header, `kind` the PEP 393 kind (1 latin-1, 2 UCS-2, 4 UCS-4); the field
+ * holds `copied` bytes of raw code units from byte `skip` on, the rest of it
+ * is not written.  The str was cut when len * kind > copied.  BPF reads the
+ * str's header and its first bytes in one read, straight into the field:
+ * `skip` is that header's size, and each field has PBPF_STR_SLACK bytes for
+ * it beyond the `size` bytes of text it keeps. */
 struct pbpf_str_hdr {
 	__u32 len;
-	__u16 copied; /* bytes copied into data */
+	__u16 copied; /* bytes of text, from `skip` on */
 	__u8 kind;
-	__u8 pad;
+	__u8 skip; /* bytes before the text, at most PBPF_STR_SLACK */
 };
+
+#define PBPF_STR_SLACK 64
 
 #define PBPF_STR_FIELD(name, size)      \
 	struct pbpf_str_hdr name##_hdr; \
-	char name[size]
+	char name[(size) + PBPF_STR_SLACK]
 
 enum pbpf_event_kind {
 	PBPF_EV_REQUEST = 1,

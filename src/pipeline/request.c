@@ -18,6 +18,19 @@ _Static_assert(sizeof(((struct request_record *)0)->route) ==
 		       sizeof(((struct request_record *)0)->path),
 	       "route falls back to path");
 
+/* Where a str field's text starts (past the str header BPF read with it),
+ * and how many bytes of text it may hold: what the field keeps, never the
+ * slack, whatever `copied` says. */
+static const char *str_data(const struct pbpf_str_hdr *hdr, const char *field)
+{
+	return field + (hdr->skip <= PBPF_STR_SLACK ? hdr->skip : 0);
+}
+
+static size_t str_data_size(const struct pbpf_str_hdr *hdr, size_t field_size)
+{
+	return hdr->skip <= PBPF_STR_SLACK ? field_size - PBPF_STR_SLACK : 0;
+}
+
 static void decode_ids(const struct pbpf_req_event *e, struct request_record *r)
 {
 	char header[PBPF_TRACEPARENT_MAX * 4 + 1];
@@ -25,7 +38,8 @@ static void decode_ids(const struct pbpf_req_event *e, struct request_record *r)
 
 	r->parent_span_id[0] = 0;
 	if (e->flags & PBPF_F_HAVE_TRACEPARENT) {
-		n = pystr_to_utf8(&e->traceparent_hdr, e->traceparent, sizeof(e->traceparent), true,
+		n = pystr_to_utf8(&e->traceparent_hdr, str_data(&e->traceparent_hdr, e->traceparent),
+				  str_data_size(&e->traceparent_hdr, sizeof(e->traceparent)), true,
 				  header, sizeof(header));
 		if (traceparent_parse(header, n, r->trace_id, r->parent_span_id) == 0)
 			goto span;
@@ -67,8 +81,9 @@ static void text_field(const struct pbpf_str_hdr *hdr, const char *data, size_t 
 }
 
 #define TEXT(e, r, f, field, wsgi)                                                                \
-	text_field(&(e)->f##_hdr, (e)->f, sizeof((e)->f), (wsgi), (r)->field, sizeof((r)->field), \
-		   &(r)->field##_len, &(r)->field##_truncated)
+	text_field(&(e)->f##_hdr, str_data(&(e)->f##_hdr, (e)->f),                                \
+		   str_data_size(&(e)->f##_hdr, sizeof((e)->f)), (wsgi), (r)->field,               \
+		   sizeof((r)->field), &(r)->field##_len, &(r)->field##_truncated)
 
 /* type(error).__name__: tp_name is a UTF-8 C string; BPF read one byte more
  * than it keeps, so a longer name is known to be cut. */

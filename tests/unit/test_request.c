@@ -625,3 +625,37 @@ Test(request, a_matched_rule_that_cannot_be_read_is_null)
 	cr_assert_not_null(strstr(line, "\"path\":\"/users/42\",\"route\":null,\"endpoint\":null,"),
 			   "%s", line);
 }
+
+/* BPF reads a str's header and text in one read into the field: the text
+ * starts `skip` bytes in, and may fill the field's text size from there. */
+Test(request, text_after_the_str_header_bpf_read_with_it)
+{
+	struct pbpf_req_event e;
+	struct request_record r;
+	char want[PBPF_ROUTE_MAX + 1];
+
+	base_event(&e);
+	memset(e.path, 'H', sizeof(e.path)); /* a 40-byte str header, then text */
+	memcpy(e.path + 40, "/users/42", 9);
+	e.path_hdr = (struct pbpf_str_hdr){ .len = 9, .copied = 9, .kind = 1, .skip = 40 };
+	memset(e.route, 'H', 48);
+	memset(e.route + 48, 'r', sizeof(e.route) - 48);
+	e.route_hdr = (struct pbpf_str_hdr){ .len = 5000, .copied = 65535, .kind = 1, .skip = 48 };
+	decode_ok(&e, 0, &r);
+	cr_assert_str_eq(r.path, "/users/42");
+	memset(want, 'r', PBPF_ROUTE_MAX);
+	want[PBPF_ROUTE_MAX] = 0;
+	cr_assert_str_eq(r.route, want, "the text size, not the slack, bounds a field");
+	cr_assert(r.route_truncated);
+}
+
+Test(request, skip_past_the_slack_is_no_text)
+{
+	struct pbpf_req_event e;
+	struct request_record r;
+
+	base_event(&e);
+	e.endpoint_hdr.skip = PBPF_STR_SLACK + 1; /* no BPF writes this: hostile or corrupt */
+	decode_ok(&e, 0, &r);
+	cr_assert_str_eq(r.endpoint, "");
+}
