@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * JSONL encoding and output.  Lines are built in memory and appended to a
- * write buffer only when complete, and the buffer is flushed in whole lines,
+ * JSONL encoding and output.  Lines are encoded straight into a write buffer
+ * and count only when complete, and the buffer is flushed in whole lines,
  * so a reader (or a crash) never sees half a record.  A failed write drops
  * whole lines, counts them and warns once per kind of failure.
  */
@@ -433,23 +433,24 @@ static void report_deleted(struct jsonl_exporter *x)
 	x->deleted_warned = n;
 }
 
-/* Buffers one whole line: request records and other records (PROFILE) are
- * counted apart, so the summary's "requests recorded" stays exact. */
-static void buffer_line(struct jsonl_exporter *x, const char *line, size_t n, bool request)
+/* Takes the line just put at wbuf + wlen (n bytes) into the buffer; request
+ * records and other records (PROFILE) are counted apart, so the summary's
+ * "requests recorded" stays exact.  A line never straddles two files: the
+ * buffer goes to the old one first, and the line moves to the buffer's start
+ * (only on a rotation by size). */
+static void commit_line(struct jsonl_exporter *x, size_t n, bool request)
 {
-	if (x->wlen + n > WBUF_SIZE)
-		jsonl__flush(x);
-	/* A line never straddles two files: rotate before it would overflow. */
 	if (rotfile__would_overflow(x->rf, x->wlen + n)) {
+		size_t at = x->wlen;
 		int err;
 
 		jsonl__flush(x);
+		memmove(x->wbuf, x->wbuf + at, n);
 		err = rotfile__make_room(x->rf, n);
 		if (err)
 			report_failure(x, -err, 0);
 		report_rename_failures(x);
 	}
-	memcpy(x->wbuf + x->wlen, line, n);
 	x->wlen += n;
 	if (request)
 		x->pending++;
@@ -457,16 +458,20 @@ static void buffer_line(struct jsonl_exporter *x, const char *line, size_t n, bo
 		x->pending_other++;
 }
 
+/* Encodes straight into the write buffer, which always has room for the
+ * longest line: no copy of the line, no line buffer on the stack. */
 int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
 {
-	char line[JSONL_LINE_MAX];
-	int n = jsonl_encode_request(r, line, sizeof(line));
+	int n;
 
+	if (WBUF_SIZE - x->wlen <= JSONL_LINE_MAX)
+		jsonl__flush(x);
+	n = jsonl_encode_request(r, x->wbuf + x->wlen, WBUF_SIZE - x->wlen);
 	if (n < 0 || !x->rf) {
 		x->stats.write_errors++;
 		return n < 0 ? n : -EBADF;
 	}
-	buffer_line(x, line, n, true);
+	commit_line(x, n, true);
 	return 0;
 }
 
@@ -476,7 +481,10 @@ int jsonl__push_line(struct jsonl_exporter *x, const char *line, size_t n)
 		x->stats.other_errors++;
 		return -EINVAL;
 	}
-	buffer_line(x, line, n, false);
+	if (x->wlen + n > WBUF_SIZE)
+		jsonl__flush(x);
+	memcpy(x->wbuf + x->wlen, line, n);
+	commit_line(x, n, false);
 	return 0;
 }
 
