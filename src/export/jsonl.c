@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * JSONL encoding and output.  Lines are built in memory and appended to a
- * write buffer only when complete, and the buffer is flushed in whole lines,
+ * JSONL encoding and output.  Lines are encoded straight into a write buffer
+ * and count only when complete, and the buffer is flushed in whole lines,
  * so a reader (or a crash) never sees half a record.  A failed write drops
  * whole lines, counts them and warns once per kind of failure.
  */
@@ -176,30 +176,36 @@ static const char *host_name(size_t *len)
 	return h;
 }
 
-/* ,"key": then the quoted text, or null; then "key_truncated":true only
- * when the target's string was longer than the record keeps.  `key` is a
- * literal with its comma, quotes and colon, `tkey` its _truncated twin. */
-#define PUT_FIELD(out, key, tkey, have, val, len, truncated) \
-	do {                                                 \
-		(out) = PUT_LIT(out, key);                   \
-		if (!(have)) {                               \
-			(out) = PUT_LIT(out, "null");        \
-		} else {                                     \
-			(out) = put_escaped(out, val, len);  \
-			if (truncated)                       \
-				(out) = PUT_LIT(out, tkey);  \
-		}                                            \
+/* A key, with the comma before it: ,"key": compact, or on its own line,
+ * indented, with a space after the colon, as console_pretty lays it out. */
+#define PUT_KEY(out, pretty, key) \
+	((pretty) ? PUT_LIT(out, ",\n  \"" key "\": ") : PUT_LIT(out, ",\"" key "\":"))
+
+/* The key, then the quoted text, or null; then "key_truncated":true only
+ * when the target's string was longer than the record keeps. */
+#define PUT_FIELD(out, pretty, key, have, val, len, truncated)                  \
+	do {                                                                    \
+		(out) = PUT_KEY(out, pretty, key);                              \
+		if (!(have)) {                                                  \
+			(out) = PUT_LIT(out, "null");                           \
+		} else {                                                        \
+			(out) = put_escaped(out, val, len);                     \
+			if (truncated) {                                        \
+				(out) = PUT_KEY(out, pretty, key "_truncated"); \
+				(out) = PUT_LIT(out, "true");                   \
+			}                                                       \
+		}                                                               \
 	} while (0)
 
-#define PUT_TEXT(out, r, f)                                                                \
-	PUT_FIELD(out, ",\"" #f "\":", ",\"" #f "_truncated\":true", (r)->has_##f, (r)->f, \
-		  (r)->f##_len, (r)->f##_truncated)
+#define PUT_TEXT(out, pretty, r, f) \
+	PUT_FIELD(out, pretty, #f, (r)->has_##f, (r)->f, (r)->f##_len, (r)->f##_truncated)
 
 /* Metadata: each field null when unknown (""), never a guess. */
-#define PUT_META(out, key, val, len) \
-	PUT_FIELD(out, ",\"" key "\":", "", (len) != 0, val, len, false)
+#define PUT_META(out, pretty, key, val, len) \
+	PUT_FIELD(out, pretty, key, (len) != 0, val, len, false)
 
-/* Room for everything in a line but its strings' escaped text. */
+/* Room for everything in a line but its strings' escaped text, the pretty
+ * layout's newlines and indents included. */
 #define FIXED_MAX 1024
 
 struct meta_lens {
@@ -216,72 +222,86 @@ static size_t line_bound(const struct request_record *r, const struct meta_lens 
 		    m->uid + m->pod + m->ns + m->host);
 }
 
-/* Writes the line at `out`, which has room for line_bound(); returns its end. */
-static char *put_request(char *out, const struct request_record *r, const struct meta_lens *m)
+/* Writes the line at `out`, which has room for line_bound(); returns its
+ * end.  Inlined twice, with `pretty` a constant in each: one layout's code
+ * has no test of the other's. */
+static inline __attribute__((always_inline)) char *
+put_request(char *out, const struct request_record *r, const struct meta_lens *m, bool pretty)
 {
 	size_t parent_len = strnlen(r->parent_span_id, sizeof(r->parent_span_id));
 
-	out = PUT_LIT(out, "{\"kind\":\"REQ\",\"schema_version\":");
+	if (pretty)
+		out = PUT_LIT(out, "{\n  \"kind\": \"REQ\"");
+	else
+		out = PUT_LIT(out, "{\"kind\":\"REQ\"");
+	out = PUT_KEY(out, pretty, "schema_version");
 	out = put_u64(out, JSONL_SCHEMA_VERSION);
-	out = PUT_LIT(out, ",\"ts_ns\":");
+	out = PUT_KEY(out, pretty, "ts_ns");
 	out = put_u64(out, r->ts_ns);
-	out = PUT_LIT(out, ",\"time_unix_ns\":");
+	out = PUT_KEY(out, pretty, "time_unix_ns");
 	out = put_u64(out, r->time_unix_ns);
 	/* Hex digits from the decoder: nothing to escape. */
-	out = PUT_LIT(out, ",\"trace_id\":\"");
+	out = PUT_KEY(out, pretty, "trace_id");
+	*out++ = '"';
 	out = (char *)memcpy(out, r->trace_id, 32) + strnlen(r->trace_id, 32);
-	out = PUT_LIT(out, "\",\"span_id\":\"");
+	*out++ = '"';
+	out = PUT_KEY(out, pretty, "span_id");
+	*out++ = '"';
 	out = (char *)memcpy(out, r->span_id, 16) + strnlen(r->span_id, 16);
 	*out++ = '"';
-	PUT_FIELD(out, ",\"parent_span_id\":", "", parent_len != 0, r->parent_span_id, parent_len,
+	PUT_FIELD(out, pretty, "parent_span_id", parent_len != 0, r->parent_span_id, parent_len,
 		  false);
-	PUT_TEXT(out, r, method);
-	PUT_TEXT(out, r, path);
-	PUT_TEXT(out, r, route);
-	PUT_TEXT(out, r, endpoint);
-	out = PUT_LIT(out, ",\"status\":");
+	PUT_TEXT(out, pretty, r, method);
+	PUT_TEXT(out, pretty, r, path);
+	PUT_TEXT(out, pretty, r, route);
+	PUT_TEXT(out, pretty, r, endpoint);
+	out = PUT_KEY(out, pretty, "status");
 	if (r->status >= 0)
 		out = put_u64(out, (unsigned)r->status);
 	else
 		out = PUT_LIT(out, "null");
-	out = PUT_LIT(out, ",\"dur_ns\":");
+	out = PUT_KEY(out, pretty, "dur_ns");
 	out = put_u64(out, r->dur_ns);
+	out = PUT_KEY(out, pretty, "error");
 	if (r->error)
-		out = PUT_LIT(out, ",\"error\":true");
+		out = PUT_LIT(out, "true");
 	else
-		out = PUT_LIT(out, ",\"error\":false");
-	PUT_TEXT(out, r, exception_type);
-	out = PUT_LIT(out, ",\"sample_rate\":");
+		out = PUT_LIT(out, "false");
+	PUT_TEXT(out, pretty, r, exception_type);
+	out = PUT_KEY(out, pretty, "sample_rate");
 	out = put_rate(out, r->sample_rate);
-	out = PUT_LIT(out, ",\"pid\":");
+	out = PUT_KEY(out, pretty, "pid");
 	out = put_u64(out, r->pid);
 	/* In a container: the PID the process has there (1 for its master). */
 	if (r->ns_pid) {
-		out = PUT_LIT(out, ",\"ns_pid\":");
+		out = PUT_KEY(out, pretty, "ns_pid");
 		out = put_u64(out, r->ns_pid);
 	}
-	out = PUT_LIT(out, ",\"tid\":");
+	out = PUT_KEY(out, pretty, "tid");
 	out = put_u64(out, r->tid);
-	PUT_META(out, "service_name", r->meta.service_name, m->service);
-	PUT_META(out, "container_id", r->meta.container_id, m->container);
-	PUT_META(out, "k8s_pod_uid", r->meta.pod_uid, m->uid);
-	PUT_META(out, "k8s_pod_name", r->meta.pod_name, m->pod);
-	PUT_META(out, "k8s_namespace", r->meta.namespace, m->ns);
-	PUT_META(out, "host_name", m->host_name, m->host);
+	PUT_META(out, pretty, "service_name", r->meta.service_name, m->service);
+	PUT_META(out, pretty, "container_id", r->meta.container_id, m->container);
+	PUT_META(out, pretty, "k8s_pod_uid", r->meta.pod_uid, m->uid);
+	PUT_META(out, pretty, "k8s_pod_name", r->meta.pod_name, m->pod);
+	PUT_META(out, pretty, "k8s_namespace", r->meta.namespace, m->ns);
+	PUT_META(out, pretty, "host_name", m->host_name, m->host);
+	if (pretty)
+		return PUT_LIT(out, "\n}\n");
 	return PUT_LIT(out, "}\n");
 }
 
 /* A buffer smaller than the worst case: the line is built on the stack and
  * copied only if it fits, so nothing partial is left in `buf`. */
 static __attribute__((noinline)) int encode_small(const struct request_record *r,
-						  const struct meta_lens *m, char *buf, size_t size)
+						  const struct meta_lens *m, bool pretty, char *buf,
+						  size_t size)
 {
 	char line[FIXED_MAX + 6 * (sizeof(*r) - offsetof(struct request_record, method))];
 	size_t n;
 
 	if (line_bound(r, m) > sizeof(line))
 		return -ENOSPC; /* lengths past their arrays: not a record */
-	n = put_request(line, r, m) - line;
+	n = (pretty ? put_request(line, r, m, true) : put_request(line, r, m, false)) - line;
 	if (n >= size)
 		return -ENOSPC;
 	memcpy(buf, line, n);
@@ -289,7 +309,8 @@ static __attribute__((noinline)) int encode_small(const struct request_record *r
 	return n;
 }
 
-int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
+static inline __attribute__((always_inline)) int encode(const struct request_record *r, char *buf,
+							size_t size, bool pretty)
 {
 	struct meta_lens m = {
 		.service = strlen(r->meta.service_name),
@@ -302,14 +323,24 @@ int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
 
 	m.host_name = host_name(&m.host);
 	if (line_bound(r, &m) < size) {
-		n = put_request(buf, r, &m) - buf;
+		n = put_request(buf, r, &m, pretty) - buf;
 		buf[n] = 0;
 		return n;
 	}
-	n = encode_small(r, &m, buf, size);
+	n = encode_small(r, &m, pretty, buf, size);
 	if (n < 0 && size)
 		buf[0] = 0;
 	return n;
+}
+
+int jsonl_encode_request(const struct request_record *r, char *buf, size_t size)
+{
+	return encode(r, buf, size, false);
+}
+
+int jsonl_encode_request_pretty(const struct request_record *r, char *buf, size_t size)
+{
+	return encode(r, buf, size, true);
 }
 
 struct jsonl_exporter {
@@ -433,23 +464,24 @@ static void report_deleted(struct jsonl_exporter *x)
 	x->deleted_warned = n;
 }
 
-/* Buffers one whole line: request records and other records (PROFILE) are
- * counted apart, so the summary's "requests recorded" stays exact. */
-static void buffer_line(struct jsonl_exporter *x, const char *line, size_t n, bool request)
+/* Takes the line just put at wbuf + wlen (n bytes) into the buffer; request
+ * records and other records (PROFILE) are counted apart, so the summary's
+ * "requests recorded" stays exact.  A line never straddles two files: the
+ * buffer goes to the old one first, and the line moves to the buffer's start
+ * (only on a rotation by size). */
+static void commit_line(struct jsonl_exporter *x, size_t n, bool request)
 {
-	if (x->wlen + n > WBUF_SIZE)
-		jsonl__flush(x);
-	/* A line never straddles two files: rotate before it would overflow. */
 	if (rotfile__would_overflow(x->rf, x->wlen + n)) {
+		size_t at = x->wlen;
 		int err;
 
 		jsonl__flush(x);
+		memmove(x->wbuf, x->wbuf + at, n);
 		err = rotfile__make_room(x->rf, n);
 		if (err)
 			report_failure(x, -err, 0);
 		report_rename_failures(x);
 	}
-	memcpy(x->wbuf + x->wlen, line, n);
 	x->wlen += n;
 	if (request)
 		x->pending++;
@@ -457,16 +489,20 @@ static void buffer_line(struct jsonl_exporter *x, const char *line, size_t n, bo
 		x->pending_other++;
 }
 
+/* Encodes straight into the write buffer, which always has room for the
+ * longest line: no copy of the line, no line buffer on the stack. */
 int jsonl__push(struct jsonl_exporter *x, const struct request_record *r)
 {
-	char line[JSONL_LINE_MAX];
-	int n = jsonl_encode_request(r, line, sizeof(line));
+	int n;
 
+	if (WBUF_SIZE - x->wlen <= JSONL_LINE_MAX)
+		jsonl__flush(x);
+	n = jsonl_encode_request(r, x->wbuf + x->wlen, JSONL_LINE_MAX);
 	if (n < 0 || !x->rf) {
 		x->stats.write_errors++;
 		return n < 0 ? n : -EBADF;
 	}
-	buffer_line(x, line, n, true);
+	commit_line(x, n, true);
 	return 0;
 }
 
@@ -476,7 +512,10 @@ int jsonl__push_line(struct jsonl_exporter *x, const char *line, size_t n)
 		x->stats.other_errors++;
 		return -EINVAL;
 	}
-	buffer_line(x, line, n, false);
+	if (x->wlen + n > WBUF_SIZE)
+		jsonl__flush(x);
+	memcpy(x->wbuf + x->wlen, line, n);
+	commit_line(x, n, false);
 	return 0;
 }
 

@@ -23,6 +23,12 @@ _Static_assert(6 * (PBPF_METHOD_MAX + 2 * PBPF_PATH_MAX + PBPF_ENDPOINT_MAX + PB
  * -ENOSPC if `size` is too small (nothing partial is left in `buf`). */
 int jsonl_encode_request(const struct request_record *r, char *buf, size_t size);
 
+/* The same record as an indented object for people (the console's pretty
+ * mode): each field on its own line, two spaces in, ": " after each key,
+ * "}\n" on the last line; the same bytes console_pretty makes of the
+ * compact line, plus its '\n'. */
+int jsonl_encode_request_pretty(const struct request_record *r, char *buf, size_t size);
+
 /* Appends `s` as a JSON string literal; returns the new length or -ENOSPC. */
 int jsonl_put_string(char *buf, size_t size, size_t pos, const char *s);
 /* The same for `n` bytes that may hold NULs (written as \u0000). */

@@ -1,9 +1,22 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * A ring of fixed-size items under one mutex.  The batching thread copies up
- * to batch_max items out under the lock and calls the sink without it, so the
- * producer only ever waits for a memcpy, never for a write(2).  A batch leaves
- * when batch_max items are waiting or the oldest has waited flush_interval.
+ * A ring of fixed-size items under one mutex.  The batching thread takes up
+ * to batch_max items under the lock and calls the sink without it, on the
+ * items where they lie in the ring (a request event is ~4.5 KB: a copy of
+ * each cost more than decoding it), so the producer only ever waits for a
+ * memcpy, never for a write(2).  A batch leaves when batch_max items are
+ * waiting or the oldest has waited flush_interval.
+ *
+ * The ring has batch_max slots more than queue_size, so the slots of the
+ * batch in the sink (lent) are not the ones the producer writes next: the
+ * queue still holds queue_size items while a batch is out, as when batches
+ * were copied.  Only drop_oldest can bring the producer round to the lent
+ * slots, when the sink is slower than a whole queue of drops: it then steps
+ * over them, and they stay a hole in the queue until its head passes them;
+ * batches are copied (as far as the hole) until then, so there is never more
+ * than one hole.  Behind the ring lie batch_max slots more, where a batch
+ * that wraps around the ring's end gets its wrapped part copied, so the sink
+ * always sees one array.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,11 +33,13 @@ struct collector {
 	pthread_cond_t not_empty; /* producer -> batcher */
 	pthread_cond_t not_full;  /* batcher -> blocked producer */
 	pthread_cond_t idle;	  /* batcher -> flush waiters */
-	char *ring;
-	uint64_t *arrived; /* per slot: when its item was pushed */
-	char *batch;
+	char *ring;		  /* cap slots, then batch_max for a wrapped batch */
+	uint64_t *arrived;	  /* per slot: when its item was pushed */
+	size_t cap;		  /* queue_size + batch_max */
 	size_t head, count;
-	bool busy; /* the sink is running */
+	size_t lent_at, lent_n; /* the slots of the batch in the sink */
+	size_t hole_at, hole_n; /* lent slots the producer stepped over */
+	bool busy;		/* the sink is running */
 	bool flush_req;
 	bool stopping;
 	bool joined;
@@ -37,21 +52,57 @@ static void deadline_ts(uint64_t at_ns, struct timespec *ts)
 	ts->tv_nsec = at_ns % 1000000000ULL;
 }
 
-static char *slot(struct collector *c, size_t i)
+static char *slot(struct collector *c, size_t at)
 {
-	return c->ring + ((c->head + i) % c->o.queue_size) * c->o.item_size;
+	return c->ring + (at % c->cap) * c->o.item_size;
 }
 
-/* Moves up to batch_max items into c->batch; called with the lock held. */
-static size_t take_batch(struct collector *c)
+/* Where the next item goes: past the queue, and past a hole inside it. */
+static size_t tail_at(struct collector *c)
 {
-	size_t n = c->count < c->o.batch_max ? c->count : c->o.batch_max;
+	return (c->head + c->count + c->hole_n) % c->cap;
+}
 
-	for (size_t i = 0; i < n; i++)
-		memcpy(c->batch + i * c->o.item_size, slot(c, i), c->o.item_size);
-	c->head = (c->head + n) % c->o.queue_size;
+/* Removes n items from the queue's head; a hole reached is passed. */
+static void advance_head(struct collector *c, size_t n)
+{
+	c->head = (c->head + n) % c->cap;
 	c->count -= n;
-	return n;
+	if (c->hole_n && c->head == c->hole_at) {
+		c->head = (c->head + c->hole_n) % c->cap;
+		c->hole_n = 0;
+	}
+}
+
+/*
+ * Takes up to batch_max items off the queue, with the lock held, and returns
+ * where the sink finds them.  Normally they stay in their slots, lent until
+ * the sink returns; while a hole is in the queue they are copied behind the
+ * ring instead, and only as far as the hole.
+ */
+static const char *take_batch(struct collector *c, size_t *taken)
+{
+	size_t sz = c->o.item_size, first = c->head;
+	size_t n = c->count < c->o.batch_max ? c->count : c->o.batch_max;
+	char *spare = c->ring + c->cap * sz;
+
+	if (c->hole_n) {
+		size_t before = (c->hole_at + c->cap - first) % c->cap;
+
+		n = n < before ? n : before;
+		for (size_t i = 0; i < n; i++)
+			memcpy(spare + i * sz, slot(c, first + i), sz);
+		advance_head(c, n);
+		*taken = n;
+		return spare;
+	}
+	if (first + n > c->cap)
+		memcpy(spare, c->ring, (first + n - c->cap) * sz);
+	c->lent_at = first;
+	c->lent_n = n;
+	advance_head(c, n);
+	*taken = n;
+	return slot(c, first);
 }
 
 static uint64_t oldest_ns(struct collector *c)
@@ -73,18 +124,20 @@ static void *batcher(void *arg)
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		uint64_t now = mono_ns();
+		const char *items = NULL;
 		struct timespec ts;
 		size_t n = 0;
 
 		if (batch_due(c, now) && c->count)
-			n = take_batch(c);
+			items = take_batch(c, &n);
 		if (n) {
 			c->busy = true;
 			pthread_cond_broadcast(&c->not_full);
 			pthread_mutex_unlock(&c->lock);
-			c->o.sink(c->o.ctx, c->batch, n);
+			c->o.sink(c->o.ctx, items, n);
 			pthread_mutex_lock(&c->lock);
 			c->busy = false;
+			c->lent_n = 0;
 			c->st.exported += n;
 			c->st.batches++;
 			pthread_cond_broadcast(&c->idle); /* a flush may be waiting for these */
@@ -130,10 +183,10 @@ struct collector *collector__new(const struct collector_opts *o)
 	if (!c)
 		return NULL;
 	c->o = *o;
-	c->ring = calloc(o->queue_size, o->item_size);
-	c->arrived = calloc(o->queue_size, sizeof(*c->arrived));
-	c->batch = calloc(o->batch_max, o->item_size);
-	if (!c->ring || !c->arrived || !c->batch)
+	c->cap = o->queue_size + o->batch_max;
+	c->ring = calloc(c->cap + o->batch_max, o->item_size);
+	c->arrived = calloc(c->cap, sizeof(*c->arrived));
+	if (!c->ring || !c->arrived)
 		goto fail;
 	pthread_mutex_init(&c->lock, NULL);
 	/* Timed waits use CLOCK_MONOTONIC: a clock step must not stall flushes. */
@@ -150,13 +203,14 @@ struct collector *collector__new(const struct collector_opts *o)
 fail:
 	free(c->ring);
 	free(c->arrived);
-	free(c->batch);
 	free(c);
 	return NULL;
 }
 
 int collector__push(struct collector *c, const void *item)
 {
+	size_t at;
+
 	pthread_mutex_lock(&c->lock);
 	while (c->count == c->o.queue_size && !c->o.drop_oldest && !c->stopping)
 		pthread_cond_wait(&c->not_full, &c->lock);
@@ -166,12 +220,18 @@ int collector__push(struct collector *c, const void *item)
 	}
 	if (c->count == c->o.queue_size) {
 		/* drop_oldest: the newest event is the more useful one. */
-		c->head = (c->head + 1) % c->o.queue_size;
-		c->count--;
+		advance_head(c, 1);
 		c->st.dropped++;
 	}
-	c->arrived[(c->head + c->count) % c->o.queue_size] = mono_ns();
-	memcpy(slot(c, c->count), item, c->o.item_size);
+	at = tail_at(c);
+	if (c->lent_n && (at + c->cap - c->lent_at) % c->cap < c->lent_n) {
+		/* Round to the batch in the sink (drop_oldest only): step over it. */
+		c->hole_at = at;
+		c->hole_n = c->lent_n;
+		at = (at + c->hole_n) % c->cap;
+	}
+	c->arrived[at] = mono_ns();
+	memcpy(slot(c, at), item, c->o.item_size);
 	c->count++;
 	c->st.enqueued++;
 	if (c->count > c->st.high_water)
@@ -234,6 +294,5 @@ void collector__free(struct collector *c)
 	pthread_cond_destroy(&c->idle);
 	free(c->ring);
 	free(c->arrived);
-	free(c->batch);
 	free(c);
 }

@@ -91,12 +91,15 @@ void traceparent_seed(uint64_t seed)
 	seeded = 1;
 }
 
+/* v as 16 lowercase hex digits, a byte (two digits) a step. */
 static void hex64(uint64_t v, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 
-	for (int i = 15; i >= 0; i--, v >>= 4)
-		out[i] = digits[v & 15];
+	for (int i = 14; i >= 0; i -= 2, v >>= 8) {
+		out[i] = digits[(v >> 4) & 15];
+		out[i + 1] = digits[v & 15];
+	}
 }
 
 void traceparent_new_trace_id(char out[33])

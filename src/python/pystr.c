@@ -88,13 +88,48 @@ static size_t utf8_valid_seq(const unsigned char *s, size_t n)
 	return need;
 }
 
+/* How many of the n bytes at b are ASCII, eight at a time: paths, methods
+ * and routes are nearly always all ASCII, and are copied in runs. */
+static size_t ascii_run(const unsigned char *b, size_t n)
+{
+	size_t i = 0;
+
+	for (uint64_t w; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		if (w & 0x8080808080808080ULL)
+			break;
+	}
+	while (i < n && b[i] < 0x80)
+		i++;
+	return i;
+}
+
+/* Copies the ASCII run at b[*i..n) to out[*o..), as far as it fits before
+ * the NUL; false when the output is full. */
+static bool copy_ascii(const unsigned char *b, size_t n, size_t *i, char *out, size_t out_size,
+		       size_t *o)
+{
+	size_t run = ascii_run(b + *i, n - *i), room = out_size - 1 - *o;
+	bool fits = run <= room;
+
+	if (!fits)
+		run = room;
+	memcpy(out + *o, b + *i, run);
+	*o += run;
+	*i += run;
+	return fits;
+}
+
 static size_t bytes_to_utf8(const unsigned char *b, size_t n, char *out, size_t out_size)
 {
 	size_t o = 0, i = 0;
 
 	while (i < n) {
-		size_t len = utf8_valid_seq(b + i, n - i), w;
+		size_t len, w;
 
+		if (!copy_ascii(b, n, &i, out, out_size, &o) || i == n)
+			break;
+		len = utf8_valid_seq(b + i, n - i);
 		if (len) {
 			if (o + len >= out_size)
 				break;
@@ -133,6 +168,11 @@ size_t pystr_to_utf8(const struct pbpf_str_hdr *hdr, const char *data, size_t da
 		uint32_t cp = 0;
 		size_t w;
 
+		if (kind == 1 &&
+		    !copy_ascii((const unsigned char *)data, units, &i, out, out_size, &o))
+			break;
+		if (i == units)
+			break;
 		memcpy(&cp, data + i * kind, kind); /* little-endian code unit */
 		w = put_utf8(cp, out + o, out_size - o - 1);
 		if (!w)

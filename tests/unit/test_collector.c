@@ -526,3 +526,31 @@ Test(collector, flush_returns_while_another_thread_keeps_pushing)
 	collector__free(p.c);
 	rec_free(&r);
 }
+
+/* Batches are handed to the sink where they lie in the ring: a drop_oldest
+ * producer that laps a slow sink again and again must step over the lent
+ * slots every time, never write into them, and keep the order. */
+Test(collector, a_lapping_producer_never_writes_into_the_batch_in_the_sink)
+{
+	const size_t total = 200000;
+	struct collector_stats st;
+	struct rec r;
+	struct collector *c;
+
+	rec_init(&r, total + 1);
+	r.sleep_us = 30;
+	c = start(&r, 48, 16, 2 * MS, true);
+	for (size_t i = 0; i < total; i++)
+		cr_assert_eq(push_seq(c, i), 0);
+	collector__stop(c);
+	collector__stats(c, &st);
+	cr_assert_eq(st.exported + st.dropped, total);
+	cr_assert_gt(st.dropped, 0, "the sink never fell behind: nothing was tested");
+	cr_assert_eq(r.n_seqs, st.exported);
+	assert_in_order(&r);
+	cr_assert_eq(r.seqs[r.n_seqs - 1], total - 1, "the newest item is kept");
+	for (size_t i = 0; i < r.n_batches; i++)
+		cr_assert_leq(r.sizes[i], 16);
+	collector__free(c);
+	rec_free(&r);
+}

@@ -9,8 +9,14 @@
  * markers, every null combination, extreme numbers and sample rates.  The
  * return value and buffer contents must also agree when the buffer is too
  * small, exactly big enough, or one byte short.
+ *
+ * The console's pretty layout (jsonl_encode_request_pretty) is held to the
+ * previous pretty path the same way: cJSON's check of the compact line, then
+ * its re-indentation (console_pretty, kept below as ref_console_pretty),
+ * plus the '\n' the console added.
  */
 #include <criterion/criterion.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -157,6 +163,77 @@ static int ref_encode_request(const struct request_record *r, char *buf, size_t 
 	if (pos < 0 && size)
 		buf[0] = 0;
 	return pos;
+}
+
+/* ---------- REFERENCE: the console's previous pretty path, renamed ---------- */
+
+/* Re-indents the compact text itself: parsing would turn 19-digit
+ * nanosecond times into doubles and lose digits. */
+static char *ref_console_pretty(const char *line)
+{
+	size_t n = strlen(line), o = 0, cap = n * 4 + 64;
+	char *out = malloc(cap);
+	bool in_str = false, esc = false;
+	int depth = 0;
+
+	cJSON *check = cJSON_Parse(line);
+
+	if (!check || !out) {
+		cJSON_Delete(check);
+		free(out);
+		return NULL; /* not one valid JSON document */
+	}
+	cJSON_Delete(check);
+	for (size_t i = 0; i < n && o + 64 < cap; i++) {
+		char c = line[i];
+
+		if (in_str) {
+			out[o++] = c;
+			if (esc)
+				esc = false;
+			else if (c == '\\')
+				esc = true;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		switch (c) {
+		case '"':
+			in_str = true;
+			out[o++] = c;
+			break;
+		case '{':
+		case '[':
+			out[o++] = c;
+			out[o++] = '\n';
+			depth++;
+			for (int d = 0; d < depth * 2; d++)
+				out[o++] = ' ';
+			break;
+		case '}':
+		case ']':
+			out[o++] = '\n';
+			depth--;
+			for (int d = 0; d < depth * 2; d++)
+				out[o++] = ' ';
+			out[o++] = c;
+			break;
+		case ',':
+			out[o++] = ',';
+			out[o++] = '\n';
+			for (int d = 0; d < depth * 2; d++)
+				out[o++] = ' ';
+			break;
+		case ':':
+			out[o++] = ':';
+			out[o++] = ' ';
+			break;
+		case '\n': break; /* the caller adds its own */
+		default: out[o++] = c;
+		}
+	}
+	out[o] = 0;
+	return out;
 }
 
 /* ---------- the corpus ---------- */
@@ -588,5 +665,54 @@ Test(jsonl_golden, decode_into_a_dirty_record)
 		cr_assert_str_eq(got, want);
 		cr_assert_str_eq(dirty.path, "");
 		cr_assert_eq(dirty.path_len + dirty.route_len + dirty.method_len, 0);
+	}
+}
+
+/* The pretty layout against console_pretty of the compact line.  A
+ * configured sample rate is finite (cli.c): "nan" is no JSON, and the
+ * reference refused such a line, so the corpus keeps rates finite and every
+ * line must be accepted by the reference. */
+static void same_pretty(const struct request_record *r, bool sizes, const char *what)
+{
+	char *ref;
+	size_t n;
+	int g;
+
+	cr_assert_gt(ref_encode_request(r, want, BIG), 0, "%s", what);
+	ref = ref_console_pretty(want);
+	cr_assert_not_null(ref, "%s: the reference refused %s", what, want);
+	n = strlen(ref);
+	cr_assert_lt(n + 1, BIG);
+	memcpy(want, ref, n);
+	want[n++] = '\n';
+	want[n] = 0;
+	free(ref);
+	g = jsonl_encode_request_pretty(r, got, BIG);
+	cr_assert_eq(g, (int)n, "%s: length %d, reference %zu", what, g, n);
+	cr_assert_eq(memcmp(got, want, n + 1), 0, "%s:\n got %s\nwant %s", what, got, want);
+	if (!sizes)
+		return;
+	cr_assert_eq(jsonl_encode_request_pretty(r, got, n + 1), (int)n, "%s: exactly enough",
+		     what);
+	cr_assert_eq(memcmp(got, want, n + 1), 0, "%s: exactly enough", what);
+	memset(got, '#', n + 1);
+	cr_assert_eq(jsonl_encode_request_pretty(r, got, n), -ENOSPC, "%s: one byte short", what);
+	cr_assert_eq(got[0], 0, "%s: a part left behind", what);
+}
+
+Test(jsonl_golden, pretty_equals_console_pretty_of_the_line)
+{
+	static struct request_record r;
+
+	fixed_host();
+	rng_state = 16;
+	for (int i = 0; i < 60000; i++) {
+		char what[32];
+
+		hostile_record(&r);
+		if (!isfinite(r.sample_rate))
+			r.sample_rate = 0.5;
+		snprintf(what, sizeof(what), "record %d", i);
+		same_pretty(&r, i % 16 == 0, what);
 	}
 }

@@ -189,3 +189,55 @@ Test(traceparent, unseeded_generator_works)
 	assert_lower_hex(b, 32);
 	cr_assert_str_neq(a, b);
 }
+
+/* An independent xoshiro256** seeded by splitmix64 (the published reference
+ * algorithms), so the ids' digits are checked against printf's. */
+static uint64_t ref_s[4];
+
+static uint64_t ref_rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static void ref_seed(uint64_t seed)
+{
+	for (int i = 0; i < 4; i++) {
+		uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		ref_s[i] = z ^ (z >> 31);
+	}
+}
+
+static uint64_t ref_next(void)
+{
+	uint64_t result = ref_rotl(ref_s[1] * 5, 7) * 9, t = ref_s[1] << 17;
+
+	ref_s[2] ^= ref_s[0];
+	ref_s[3] ^= ref_s[1];
+	ref_s[1] ^= ref_s[2];
+	ref_s[0] ^= ref_s[3];
+	ref_s[2] ^= t;
+	ref_s[3] = ref_rotl(ref_s[3], 45);
+	return result;
+}
+
+Test(traceparent, fresh_ids_are_the_generators_words_in_hex)
+{
+	char trace[33], span[17], want[33];
+
+	traceparent_seed(20240611);
+	ref_seed(20240611);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t hi = ref_next(), lo = ref_next(), s = ref_next();
+
+		traceparent_new_trace_id(trace);
+		traceparent_new_span_id(span);
+		snprintf(want, sizeof(want), "%016llx%016llx", (unsigned long long)hi,
+			 (unsigned long long)lo);
+		cr_assert_str_eq(trace, want, "trace id %d", i);
+		snprintf(want, sizeof(want), "%016llx", (unsigned long long)s);
+		cr_assert_str_eq(span, want, "span id %d", i);
+	}
+}
