@@ -277,8 +277,8 @@ static __always_inline int instance_dict_lookup(const struct pbpf_proc_desc *des
 	    !bpf_probe_read_user(h, sizeof(h), dict)) {
 		values = word_field(h, 8, py->dict_values & 56, 8);
 		if (values && word_field(h, 8, py->dict_keys & 56, 8) == keys)
-			return shared_values_lookup(py, type, keys, flags, c0,
-						    (const void *)values, want);
+			return shared_values_lookup(py, type, keys, flags, c0, (const void *)values,
+						    want);
 	}
 	return dict_lookup(desc, dict, want);
 }

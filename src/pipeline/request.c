@@ -38,7 +38,8 @@ static void decode_ids(const struct pbpf_req_event *e, struct request_record *r)
 
 	r->parent_span_id[0] = 0;
 	if (e->flags & PBPF_F_HAVE_TRACEPARENT) {
-		n = pystr_to_utf8(&e->traceparent_hdr, str_data(&e->traceparent_hdr, e->traceparent),
+		n = pystr_to_utf8(&e->traceparent_hdr,
+				  str_data(&e->traceparent_hdr, e->traceparent),
 				  str_data_size(&e->traceparent_hdr, sizeof(e->traceparent)), true,
 				  header, sizeof(header));
 		if (traceparent_parse(header, n, r->trace_id, r->parent_span_id) == 0)
@@ -80,9 +81,9 @@ static void text_field(const struct pbpf_str_hdr *hdr, const char *data, size_t 
 	*len = pystr_to_utf8(hdr, data, data_size, wsgi_bytes, out, out_size);
 }
 
-#define TEXT(e, r, f, field, wsgi)                                                                \
-	text_field(&(e)->f##_hdr, str_data(&(e)->f##_hdr, (e)->f),                                \
-		   str_data_size(&(e)->f##_hdr, sizeof((e)->f)), (wsgi), (r)->field,               \
+#define TEXT(e, r, f, field, wsgi)                                                   \
+	text_field(&(e)->f##_hdr, str_data(&(e)->f##_hdr, (e)->f),                   \
+		   str_data_size(&(e)->f##_hdr, sizeof((e)->f)), (wsgi), (r)->field, \
 		   sizeof((r)->field), &(r)->field##_len, &(r)->field##_truncated)
 
 /* type(error).__name__: tp_name is a UTF-8 C string; BPF read one byte more
