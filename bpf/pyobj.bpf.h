@@ -235,8 +235,16 @@ static __always_inline __u64 stackref_obj(const struct pbpf_py_offsets *py, __u6
  * holder while the GIL is locked.  Userspace resolved both addresses. */
 static __always_inline const void *gil_holder(const struct pbpf_py_offsets *py)
 {
+	__u64 w[2] = {};
 	int locked = 0;
 
+	/* 3.12+ keep last_holder and locked side by side in the GIL's struct:
+	 * one read takes both. */
+	if (py->holder_locked_addr == py->holder_addr + 8) {
+		if (bpf_probe_read_user(w, sizeof(w), (const void *)py->holder_addr))
+			return NULL;
+		return (int)w[1] > 0 ? (const void *)w[0] : NULL;
+	}
 	/* locked is -1 once the GIL is destroyed (shutdown): no holder then. */
 	if (py->holder_locked_addr &&
 	    (bpf_probe_read_user(&locked, 4, (const void *)py->holder_locked_addr) || locked <= 0))
