@@ -144,7 +144,7 @@ __noinline int keys_lookup(const struct pbpf_py_offsets *py, __u64 keys_addr, __
 
 /* A dict's values for want's names: through its hash index when the
  * process's name hashes are known and the index answers, else by a scan. */
-static __always_inline int dict_lookup(const struct pbpf_proc_desc *desc, const void *dict,
+static __always_inline int dict_lookup(struct pbpf_proc_desc *desc, const void *dict,
 				       struct py_want *want)
 {
 	const struct pbpf_py_offsets *py = &desc->py;
@@ -186,12 +186,14 @@ static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 valu
 		if (!c || c->slot >= PY_DICT_SCAN_MAX ||
 		    (__u64)read_ptr((const void *)c->key_at) != c->key)
 			continue;
+		if (w->vals[j])
+			continue;
+		/* NULL: this instance has no such attribute (a Request of a 404
+		 * has no url_rule of its own), known without a scan. */
 		val = read_ptr((const void *)(values + c->slot * 8));
-		if (val && !w->vals[j]) {
-			w->vals[j] = val;
-			w->cached |= 1U << j;
-			w->nfound++;
-		}
+		w->vals[j] = val;
+		w->cached |= 1U << j;
+		w->nfound++;
 	}
 }
 
@@ -264,8 +266,8 @@ static __always_inline bool window_fits(const struct pbpf_py_offsets *py)
  * shared keys (3.9-3.12 make one so on `__dict__` access, as werkzeug's
  * cached_property does to every Request), its values apart; looked up like
  * the instance's own values then, else as any dict. */
-static __always_inline int instance_dict_lookup(const struct pbpf_proc_desc *desc, __u64 type,
-						__u64 keys, __u64 flags, struct attr_cache_val *c0,
+static __always_inline int instance_dict_lookup(struct pbpf_proc_desc *desc, __u64 type, __u64 keys,
+						__u64 flags, struct attr_cache_val *c0,
 						const void *dict, struct py_want *want)
 {
 	const struct pbpf_py_offsets *py = &desc->py;
@@ -295,7 +297,7 @@ static __always_inline int instance_dict_lookup(const struct pbpf_proc_desc *des
  * 3.13's `valid`); the type's flags come from attr_cache once its shared
  * keys are seen to be the ones the entry was made with.
  */
-__noinline int getattrs(const struct pbpf_proc_desc *desc, __u64 obj_addr, struct py_want *want)
+__noinline int getattrs(struct pbpf_proc_desc *desc, __u64 obj_addr, struct py_want *want)
 {
 	const struct pbpf_py_offsets *py;
 	const void *obj = (const void *)obj_addr, *p;
@@ -363,8 +365,7 @@ __noinline int getattrs(const struct pbpf_proc_desc *desc, __u64 obj_addr, struc
 	return instance_dict_lookup(desc, type, keys, flags, c, read_ptr(obj + dictoffset), want);
 }
 
-static __always_inline const void *getattr1(const struct pbpf_proc_desc *desc, const void *obj,
-					    __u32 id)
+static __always_inline const void *getattr1(struct pbpf_proc_desc *desc, const void *obj, __u32 id)
 {
 	struct py_want w = { .ids = { id }, .nwant = 1 };
 

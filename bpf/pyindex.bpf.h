@@ -10,9 +10,9 @@
  * sequence.
  *
  * Trust: a hit counts only when the key's text is the wanted name and its
- * stored hash is the computed one.  Absence is believed only when another
- * wanted name was found that way in the same dict (an environ always has
- * REQUEST_METHOD): that proves the hash function and the secret right.
+ * stored hash is the computed one.  Absence is believed only once such a hit
+ * has proven the hash function and the secret the process's (its first
+ * environ does, having REQUEST_METHOD; hashes_proven in the descriptor).
  * Otherwise, and for tables too big for the scratch buffers, the caller scans
  * (dict_lookup).
  */
@@ -166,8 +166,7 @@ static __always_inline int index_load(struct index_scan *s, const void *keys)
  * answer is trustworthy (see above), -1 when the caller must scan.  A split
  * table (an instance's materialized __dict__) has its values apart.
  */
-__noinline int index_lookup(const struct pbpf_proc_desc *desc, __u64 dict_addr,
-			    struct py_want *want)
+__noinline int index_lookup(struct pbpf_proc_desc *desc, __u64 dict_addr, struct py_want *want)
 {
 	const void *dict = (const void *)dict_addr;
 	const struct pbpf_py_offsets *py;
@@ -206,8 +205,10 @@ __noinline int index_lookup(const struct pbpf_proc_desc *desc, __u64 dict_addr,
 			return -1; /* a chain too long */
 		found |= s.done == 1;
 	}
-	/* Nothing found: the hashes may not be this process's. */
-	return found ? 0 : -1;
+	/* Nothing found, and never yet: the hashes may not be this process's. */
+	if (found && !desc->hashes_proven)
+		desc->hashes_proven = 1;
+	return found || desc->hashes_proven ? 0 : -1;
 }
 
 #endif /* PROFILIS_PYINDEX_BPF_H */

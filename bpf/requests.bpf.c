@@ -282,7 +282,7 @@ static __always_inline void copy_environ(const struct pbpf_py_offsets *py, const
 }
 
 /* ctx.request.url_rule -> .rule and .endpoint */
-static __always_inline void read_rule(const struct pbpf_proc_desc *desc, const void *ctx,
+static __always_inline void read_rule(struct pbpf_proc_desc *desc, const void *ctx,
 				      struct pbpf_req_event *e)
 {
 	struct py_want w = { .ids = { PBPF_NAME_RULE, PBPF_NAME_ENDPOINT }, .nwant = 2 };

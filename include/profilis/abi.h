@@ -233,7 +233,10 @@ struct pbpf_proc_desc {
 	 * an exec gets a new descriptor.  0 in hashes_known: dicts are scanned. */
 	__s64 name_hash[PBPF_NAME__COUNT];
 	__u32 hashes_known;
-	__u32 pad;
+	/* BPF sets it once a key was found with the hash we computed: the hash
+	 * function and secret are then proven this process's, and a key a dict
+	 * lacks is believed absent in any dict. */
+	__u32 hashes_proven;
 	struct pbpf_learned learned; /* userspace writes zeroes */
 };
 

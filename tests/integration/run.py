@@ -21,6 +21,7 @@ import test_containers  # noqa: E402
 import test_all  # noqa: E402
 import test_deploy  # noqa: E402
 import test_k8smeta  # noqa: E402
+import test_learned  # noqa: E402
 import test_pipeline  # noqa: E402
 import test_profile  # noqa: E402
 import test_requests  # noqa: E402
@@ -28,7 +29,8 @@ import test_servers  # noqa: E402
 import test_trust  # noqa: E402
 import test_versions  # noqa: E402
 
-MODULES = [test_requests, test_fields, test_servers, test_versions, test_errors, test_pipeline,
+MODULES = [test_requests, test_fields, test_learned, test_servers, test_versions, test_errors,
+           test_pipeline,
            test_live, test_profile, test_trust, test_loader, test_targets,
            test_containers, test_k8smeta, test_all, test_deploy, test_otlp, test_http]
 
