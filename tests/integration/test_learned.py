@@ -12,6 +12,7 @@ at exit."""
 import re
 import time
 
+from containers import Container
 from harness import DEBIAN_PY, PYENV, Profiler, Server, check, http, log
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -63,11 +64,12 @@ def run(label, srv, workers):
         check(prof.stop() == 0, "%s: profilis-bpf failed:\n%s", label, prof.stderr())
         hits, misses, scans, learned = counters(prof, label)
         check_records(label, prof.records(), sent)
-        # Per worker at most: ctx.request, request.url_rule, rule.(rule,
-        # endpoint), response._status_code, once each.
+        # Per worker: ctx.request, request.url_rule, rule.(rule, endpoint) and
+        # response._status_code once each, and again when a type's shared
+        # keys grow into a new keys object (3.13+ may, once): not per request.
         check(scans == 0, "%s: %d dicts scanned, want every one looked up by hash", label,
               scans)
-        check(misses <= 4 * workers, "%s: %d attribute lookups scanned for %d workers", label,
+        check(misses <= 6 * workers, "%s: %d attribute lookups scanned for %d workers", label,
               misses, workers)
         check(hits >= 2 * len(sent), "%s: only %d attribute lookups from the cache for %d "
               "requests", label, hits, len(sent))
@@ -87,6 +89,14 @@ def test_learned_once_every_version():
     for v, py in sorted(PYENV.items()):
         with Server("werkzeug", app="learned", python=py) as srv:
             run("pyenv %s werkzeug" % v, srv, 1)
+
+
+def test_learned_once_in_containers():
+    """The same on Debian sid's 3.14, 3.15 and 3.14d (a debug build: other
+    struct sizes) under gunicorn in runc containers."""
+    for python in ("python3.14", "python3.15", "python3.14d"):
+        with Container(rootfs="sid", python=python, app="learned", workers=2) as c:
+            run("sid %s gunicorn in a container" % python, c, 2)
 
 
 def test_off_the_fast_paths_still_exact():
@@ -109,4 +119,5 @@ def test_off_the_fast_paths_still_exact():
                 prof.close()
 
 
-TESTS = [test_learned_once_every_version, test_off_the_fast_paths_still_exact]
+TESTS = [test_learned_once_every_version, test_learned_once_in_containers,
+         test_off_the_fast_paths_still_exact]
