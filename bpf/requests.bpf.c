@@ -85,11 +85,27 @@ static __always_inline void announce_flask(__u32 tgid)
  * here) and the request now in flight on it. */
 static __always_inline void note_thread(const struct pbpf_py_offsets *py, __u32 tid, __u64 start_ns)
 {
-	__u64 tstate = (__u64)gil_holder(py);
+	__u64 tstate = (__u64)gil_holder(py), *known;
 
-	if (tstate)
+	/* Written in place when the thread has its entries (every request but
+	 * its first): a lookup costs a fraction of an update. */
+	known = bpf_map_lookup_elem(&thread_tstate, &tid);
+	if (tstate && (!known || *known != tstate))
 		bpf_map_update_elem(&thread_tstate, &tid, &tstate, BPF_ANY);
-	bpf_map_update_elem(&thread_request, &tid, &start_ns, BPF_ANY);
+	known = bpf_map_lookup_elem(&thread_request, &tid);
+	if (known)
+		*known = start_ns;
+	else
+		bpf_map_update_elem(&thread_request, &tid, &start_ns, BPF_ANY);
+}
+
+/* The thread's request is over: 0 is "none" to the sampler. */
+static __always_inline void end_thread_request(__u32 tid)
+{
+	__u64 *start = bpf_map_lookup_elem(&thread_request, &tid);
+
+	if (start)
+		*start = 0;
 }
 
 static __always_inline bool is_wsgi_app(const struct pbpf_py_offsets *py, const void *frame,
@@ -410,7 +426,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	if (!found->emitted)
 		bpf_map_delete_elem(&inflight, &key);
 	if (stacks_enabled)
-		bpf_map_delete_elem(&thread_request, &key.tid);
+		end_thread_request(key.tid);
 	if (!v.sampled && !filter.keep_errors)
 		goto unsampled;
 	if (wsgi_locals(desc, frame, key.ctx, &w))
