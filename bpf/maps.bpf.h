@@ -151,7 +151,7 @@ struct attr_cache_val {
 	__u64 key_at;
 	__u64 key;
 	__u64 slot;
-	__u64 flags; /* the type's tp_flags */
+	__u64 flags; /* the type's tp_flags; 3.9/3.10: its tp_dictoffset */
 };
 
 PBPF_GLOBAL struct {

@@ -304,28 +304,38 @@ __noinline int getattrs(struct pbpf_proc_desc *desc, __u64 obj_addr, struct py_w
 	__u64 w[8] = {}, type, keys = 0, flags = 0, word;
 	struct attr_cache_val *c = NULL;
 	__s64 dictoffset = 0;
+	bool win;
 
 	if (!desc || !obj || !want || want->nwant == 0)
 		return -1;
 	py = &desc->py;
-	if (py->attr_layout == PBPF_ATTR_DICTOFFSET || !window_fits(py) ||
-	    bpf_probe_read_user(w, sizeof(w), obj - PY_PRE_HEADER)) {
-		/* No pre-header, or an object at the start of a mapping. */
-		type = (__u64)read_ptr(obj + 8);
-	} else {
-		type = win_word(w, 8);
-		keys = (__u64)read_ptr((const void *)type + py->heaptype_cached_keys);
-		c = keys ? attr_cache_get(type, keys, want->ids[0]) : NULL;
-		if (c)
-			flags = c->flags;
-	}
+	/* Not readable: an object without a pre-header at the start of a
+	 * mapping (3.9/3.10 objects have none, and need none of it). */
+	win = window_fits(py) && !bpf_probe_read_user(w, sizeof(w), obj - PY_PRE_HEADER);
+	type = win ? win_word(w, 8) : (__u64)read_ptr(obj + 8);
 	if (!type)
 		return -1;
-	/* 3.9/3.10 have no managed dicts: their flags are not needed. */
-	if (!flags && py->attr_layout != PBPF_ATTR_DICTOFFSET &&
-	    bpf_probe_read_user(&flags, 8, (const void *)type + py->type_flags))
+	keys = (__u64)read_ptr((const void *)type + py->heaptype_cached_keys);
+	c = keys ? attr_cache_get(type, keys, want->ids[0]) : NULL;
+	if (py->attr_layout == PBPF_ATTR_DICTOFFSET) {
+		/* 3.9/3.10: a dict at tp_dictoffset, kept in the entry's flags;
+		 * split over the type's shared keys like the later values. */
+		if (c)
+			dictoffset = c->flags;
+		else if (bpf_probe_read_user(&dictoffset, 8,
+					     (const void *)type + py->type_dictoffset))
+			return -1;
+		if (dictoffset <= 0)
+			return -1;
+		p = win && dictoffset <= 24 ? (const void *)win_word(w, dictoffset)
+					    : read_ptr(obj + dictoffset);
+		return instance_dict_lookup(desc, type, keys, dictoffset, c, p, want);
+	}
+	if (c)
+		flags = c->flags;
+	else if (bpf_probe_read_user(&flags, 8, (const void *)type + py->type_flags))
 		return -1;
-	if (keys && (flags & py->managed_dict_flag)) {
+	if (win && keys && (flags & py->managed_dict_flag)) {
 		if (py->attr_layout == PBPF_ATTR_311) {
 			p = (const void *)win_word(w, py->managed_values_ptr);
 			if (p)
@@ -352,17 +362,13 @@ __noinline int getattrs(struct pbpf_proc_desc *desc, __u64 obj_addr, struct py_w
 		return shared_values_lookup(py, type, keys, flags, c, obj + py->inline_values_at,
 					    want);
 	}
-	if (py->attr_layout != PBPF_ATTR_DICTOFFSET && (flags & py->managed_dict_flag))
+	if (flags & py->managed_dict_flag)
 		return -1; /* managed, but its window could not be read */
+	/* 3.11+ types without a managed dict (__slots__ with __dict__, C types). */
 	if (bpf_probe_read_user(&dictoffset, 8, (const void *)type + py->type_dictoffset) ||
 	    dictoffset <= 0)
 		return -1;
-	if (py->attr_layout == PBPF_ATTR_DICTOFFSET) {
-		/* 3.9/3.10 instance dicts share the type's keys too. */
-		keys = (__u64)read_ptr((const void *)type + py->heaptype_cached_keys);
-		c = keys ? attr_cache_get(type, keys, want->ids[0]) : NULL;
-	}
-	return instance_dict_lookup(desc, type, keys, flags, c, read_ptr(obj + dictoffset), want);
+	return dict_lookup(desc, read_ptr(obj + dictoffset), want);
 }
 
 static __always_inline const void *getattr1(struct pbpf_proc_desc *desc, const void *obj, __u32 id)
