@@ -3,16 +3,18 @@
 of a freed old one with the other name: the case a cache of "this
 ContextVar is flask.request_ctx" keyed by the variable's address gets wrong.
 
-`POST /_swap?mode=cross|natural` (answered outside Flask: no request
-record) drops the Flask app, purges every flask module from sys.modules and
-collects, so the old `flask.app_ctx` and `flask.request_ctx` variables are
-freed; then imports Flask again and builds a new app, served from then on.
-"cross" first allocates ContextVars until the new `flask.request_ctx` sits
-where the old `flask.app_ctx` was and the new `flask.app_ctx` where the old
-`flask.request_ctx` was, and hands them to flask.globals as it is imported
-(contextvars.ContextVar is swapped for a factory during the import only):
-Flask really sets and resets those objects.  "natural" lets the import make
-its own.  The JSON answer has the old and new variables' id()s.  Served by
+`POST /_swap?mode=req_at_app|app_at_req|natural` (answered outside Flask: no
+request record) drops the Flask app, purges every flask module from
+sys.modules and collects, so the old `flask.app_ctx` and `flask.request_ctx`
+variables are freed; then imports Flask again and builds a new app, served
+from then on. The crossed modes first make ContextVars so that the new
+`flask.request_ctx` sits where the old `flask.app_ctx` was and the new
+`flask.app_ctx` where the old `flask.request_ctx` was (the mode says which
+of the two is placed first, hence certain), and hand them to flask.globals
+as it is imported (contextvars.ContextVar is swapped for a factory during
+the import only): Flask really sets and resets those objects. "natural" lets
+the import make its own.
+The JSON answer has the old and new variables' id()s.  Served by
 werkzeug's single-threaded server, so no other thread allocates."""
 import contextvars
 import gc

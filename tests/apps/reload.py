@@ -10,7 +10,8 @@ record) frees the old map (every old Rule checked dead through weakrefs),
 then builds the new one.  "natural" just builds it and reports which
 addresses pymalloc happened to reuse; "placed" allocates each new Rule
 until it lands on a freed old rule's address (the allocator hands out the
-freed blocks of a size class again; a few thousand tries at most).  The
+freed blocks of a size class again; misses are swapped for same-sized
+fillers so a Rule's separate values array never holds a wanted block).  The
 JSON answer lists old and new rules with their id()s and the reuses.
 `GET /_rules` lists the current map.  Served by werkzeug's
 single-threaded server so no other thread allocates during a reload."""
@@ -99,11 +100,11 @@ def new_rules(sp, mode, targets):
     """The new generation's rules, built right after the old ones were freed
     (everything they need was made before, so the freed blocks are still free)."""
     if mode == "natural":
-        return [Rule(t, endpoint=e) for t, e, _ in sp], 0
+        return [Rule(t, endpoint=e, methods=["GET"]) for t, e, _ in sp], 0
     junk, rules = [], []
     for t, e, _ in sp:
         r = place(targets, junk, FILLER) or Rule.__new__(Rule)
-        r.__init__(t, endpoint=e)
+        r.__init__(t, endpoint=e, methods=["GET"])
         rules.append(r)
     tries = len(junk) + len(rules)
     del junk[:]
