@@ -19,6 +19,7 @@ import test_otlp  # noqa: E402
 import test_targets  # noqa: E402
 import test_containers  # noqa: E402
 import test_all  # noqa: E402
+import test_caches  # noqa: E402
 import test_deploy  # noqa: E402
 import test_k8smeta  # noqa: E402
 import test_learned  # noqa: E402
@@ -32,7 +33,8 @@ import test_versions  # noqa: E402
 MODULES = [test_requests, test_fields, test_learned, test_servers, test_versions, test_errors,
            test_pipeline,
            test_live, test_profile, test_trust, test_loader, test_targets,
-           test_containers, test_k8smeta, test_all, test_deploy, test_otlp, test_http]
+           test_containers, test_k8smeta, test_all, test_deploy, test_otlp, test_http,
+           test_caches]
 
 
 def main():
