@@ -110,6 +110,10 @@ PBPF_GLOBAL struct {
  * index and entries, when they fit: a WSGI environ has ~30 keys, 64 slots. */
 #define PY_INDEX_BYTES 512
 #define PY_TABLE_WORDS 256
+/* A frame read whole from its start through a few locals (3.9/3.10's
+ * PyFrameObject keeps them ~360 bytes in). */
+#define PY_FRAME_WIN 1024
+#define PY_FRAME_SMALL 128 /* 3.11+: localsplus at 72-80 */
 
 struct py_scratch {
 	__u64 entries[PY_CHUNK * 3];	 /* up to 16 {hash, key, value} entries */
@@ -120,6 +124,7 @@ struct py_scratch {
 	__u64 pathbuf[8];		 /* a path's first 64 bytes, for filters */
 	__u64 index[PY_INDEX_BYTES / 8]; /* a dict's dk_indices */
 	__u64 table[PY_TABLE_WORDS];	 /* and its entries */
+	__u64 frame[PY_FRAME_WIN / 8];	 /* a frame, through some locals */
 };
 
 PBPF_GLOBAL struct {

@@ -63,4 +63,30 @@ __noinline int frame_locals(const struct pbpf_py_offsets *py, __u64 frame_addr, 
 	return 0;
 }
 
+/* Reads `frame` from its start through `nlocals` localsplus words into the
+ * scratch window: its code, its previous frame and those locals in one read
+ * instead of one each, where locals start near the frame's start (3.11+).
+ * NULL when it cannot be read, or is not worth reading whole. */
+static __always_inline const __u64 *frame_window(const struct pbpf_py_offsets *py,
+						 const void *frame, __u32 nlocals)
+{
+	struct py_scratch *sc = scratch();
+	__u64 size = py->frame_localsplus + nlocals * 8;
+
+	/* 3.9/3.10's locals are ~360 bytes in: two small reads cost less. */
+	if (py->frame_localsplus > PY_FRAME_SMALL)
+		return NULL;
+	barrier_var(size);
+	if (!sc || !frame || size > PY_FRAME_WIN || size == 0 ||
+	    bpf_probe_read_user(sc->frame, size, frame))
+		return NULL;
+	return sc->frame;
+}
+
+/* The word at byte `off` (8-aligned) of a frame window. */
+static __always_inline __u64 frame_word(const __u64 *win, __u32 off)
+{
+	return win[(off / 8) & (PY_FRAME_WIN / 8 - 1)];
+}
+
 #endif /* PROFILIS_PYFRAME_BPF_H */

@@ -213,33 +213,46 @@ static __always_inline __u64 wsgi_check(__u64 code, __u64 names, __u32 depth, __
 }
 
 /* wsgi_app's locals the way the process learned them: its frame `depth` up
- * from pop's, its code object (and that code's names tuple) the one learned,
- * the locals read in one go.  0 with `w` filled; -1 to look the slow way. */
-static __always_inline int wsgi_locals_learned(const struct pbpf_proc_desc *d, const void *frame,
+ * from pop's (`prev` is pop's caller), its code object (and that code's
+ * names tuple) the one learned, code and locals read in one go.  0 with `w`
+ * filled; -1 to look the slow way. */
+static __always_inline int wsgi_locals_learned(const struct pbpf_proc_desc *d, const void *prev,
 					       struct py_want *w)
 {
 	const struct pbpf_py_offsets *py = &d->py;
 	__u64 code = d->learned.wsgi_code, names = d->learned.wsgi_names;
 	__u32 depth = d->learned.wsgi_depth, locals = *(__u32 *)d->learned.wsgi_local;
-	struct py_scratch *sc = scratch();
+	const void *frame = prev;
+	const __u64 *win;
 	int i;
 
-	if (!sc || !code || d->learned.wsgi_check != wsgi_check(code, names, depth, locals) ||
-	    depth >= PY_FRAME_WALK_MAX)
+	if (!code || d->learned.wsgi_check != wsgi_check(code, names, depth, locals) ||
+	    depth == 0 || depth >= PY_FRAME_WALK_MAX)
 		return -1;
-	for (i = 0; i < PY_FRAME_WALK_MAX && frame; i++) {
+	for (i = 1; i < PY_FRAME_WALK_MAX && frame; i++) {
 		if (i >= depth)
 			break;
 		frame = read_ptr(frame + py->frame_previous);
 	}
-	if (!frame || stackref_obj(py, (__u64)read_ptr(frame + py->frame_code)) != code ||
-	    (__u64)read_ptr((const void *)code + py->code_localsplusnames) != names ||
-	    bpf_probe_read_user(sc->slots, PY_LEARNED_LOCALS * 8, frame + py->frame_localsplus))
+	win = frame_window(py, frame, PY_LEARNED_LOCALS);
+	if (!win) { /* 3.9/3.10: code and locals are ~300 bytes apart */
+		win = scratch() ? scratch()->slots : NULL;
+		if (!win || !frame ||
+		    stackref_obj(py, (__u64)read_ptr(frame + py->frame_code)) != code ||
+		    bpf_probe_read_user((void *)win, PY_LEARNED_LOCALS * 8,
+					frame + py->frame_localsplus))
+			return -1;
+	} else if (stackref_obj(py, frame_word(win, py->frame_code)) != code) {
+		return -1;
+	} else {
+		win += (py->frame_localsplus / 8) & (PY_FRAME_WIN / 8 - PY_LEARNED_LOCALS - 1);
+	}
+	if ((__u64)read_ptr((const void *)code + py->code_localsplusnames) != names)
 		return -1;
 	for (i = 0; i < 4; i++) {
 		__u32 at = (locals >> (i * 8)) & (PY_LEARNED_LOCALS - 1);
 
-		w->vals[i] = (const void *)stackref_obj(py, sc->slots[at]);
+		w->vals[i] = (const void *)stackref_obj(py, win[at]);
 		w->idx[i] = at;
 	}
 	w->nfound = 4;
@@ -265,16 +278,17 @@ static __always_inline void wsgi_learn(struct pbpf_proc_desc *d, const void *cod
 }
 
 /* Flask.wsgi_app's environ, ctx, error and response for the pop of `ctx`
- * at `frame`: learned, or found by walking and reading local names (and
- * then learned).  0 when found and the ctx local is the popped context. */
-static __always_inline int wsgi_locals(struct pbpf_proc_desc *d, const void *frame, __u64 ctx,
-				       struct py_want *w)
+ * at `frame` (called from `prev`): learned, or found by walking and reading
+ * local names (and then learned).  0 when found and the ctx local is the
+ * popped context. */
+static __always_inline int wsgi_locals(struct pbpf_proc_desc *d, const void *frame,
+				       const void *prev, __u64 ctx, struct py_want *w)
 {
 	const struct pbpf_py_offsets *py = &d->py;
 	const void *app_frame, *code = NULL;
 	__u32 depth = 0;
 
-	if (!wsgi_locals_learned(d, frame, w) && (__u64)w->vals[1] == ctx)
+	if (!wsgi_locals_learned(d, prev, w) && (__u64)w->vals[1] == ctx)
 		return 0;
 	w->vals[0] = w->vals[1] = w->vals[2] = w->vals[3] = NULL;
 	w->nfound = 0;
@@ -395,8 +409,9 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	};
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight_key key = { .tid = (__u32)id };
-	const void *frame;
+	const void *frame, *prev;
 	struct inflight_val *found, v;
+	const __u64 *win;
 	struct pbpf_proc_desc *desc = traced(id >> 32);
 	const struct pbpf_py_offsets *py = readable(desc);
 	struct pbpf_req_event *e;
@@ -413,7 +428,15 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 		__sync_fetch_and_add(&stats.request_ends, 1);
 		goto no_frame;
 	}
-	key.ctx = stackref_obj(py, (__u64)read_ptr(frame + py->frame_localsplus));
+	/* Pop's caller and its first local: one read from 3.11 on. */
+	win = frame_window(py, frame, 1);
+	if (win) {
+		key.ctx = stackref_obj(py, frame_word(win, py->frame_localsplus));
+		prev = (const void *)frame_word(win, py->frame_previous);
+	} else {
+		key.ctx = stackref_obj(py, (__u64)read_ptr(frame + py->frame_localsplus));
+		prev = read_ptr(frame + py->frame_previous);
+	}
 	found = bpf_map_lookup_elem(&inflight, &key);
 	if (found && (found->depth || found->emitted) && nested_pop(py, found, frame, &key))
 		return 0;
@@ -429,7 +452,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 		end_thread_request(key.tid);
 	if (!v.sampled && !filter.keep_errors)
 		goto unsampled;
-	if (wsgi_locals(desc, frame, key.ctx, &w))
+	if (wsgi_locals(desc, frame, prev, key.ctx, &w))
 		goto no_frame; /* a context pushed outside wsgi_app */
 	status = read_status(py, getattr1(desc, w.vals[3], PBPF_NAME_STATUS_CODE));
 	if (!v.sampled && !keep_unsampled(py, w.vals[2], status))
