@@ -74,7 +74,7 @@ static __always_inline const __u64 *frame_window(const struct pbpf_py_offsets *p
 	__u64 size = py->frame_localsplus + nlocals * 8;
 
 	/* 3.9/3.10's locals are ~360 bytes in: two small reads cost less. */
-	if (py->frame_localsplus > PY_FRAME_SMALL)
+	if (py->frame_localsplus >= PY_FRAME_SMALL)
 		return NULL;
 	barrier_var(size);
 	if (!sc || !frame || size > PY_FRAME_WIN || size == 0 ||

@@ -212,6 +212,26 @@ static __always_inline __u64 wsgi_check(__u64 code, __u64 names, __u32 depth, __
 	return code ^ names ^ depth ^ ((__u64)locals << 32);
 }
 
+/* The first PY_LEARNED_LOCALS locals of `frame` if its code is `code`: from
+ * one read of the frame from 3.11 on, two before (3.9/3.10 keep their locals
+ * ~360 bytes in).  NULL when another code runs there or it cannot be read. */
+static __always_inline const __u64 *code_locals(const struct pbpf_py_offsets *py,
+						const void *frame, __u64 code)
+{
+	const __u64 *win = frame_window(py, frame, PY_LEARNED_LOCALS);
+	struct py_scratch *sc;
+
+	if (win)
+		return stackref_obj(py, frame_word(win, py->frame_code)) == code
+			       ? win + ((py->frame_localsplus / 8) & (PY_FRAME_SMALL / 8 - 1))
+			       : NULL;
+	sc = scratch();
+	if (!sc || !frame || stackref_obj(py, (__u64)read_ptr(frame + py->frame_code)) != code ||
+	    bpf_probe_read_user(sc->slots, PY_LEARNED_LOCALS * 8, frame + py->frame_localsplus))
+		return NULL;
+	return sc->slots;
+}
+
 /* wsgi_app's locals the way the process learned them: its frame `depth` up
  * from pop's (`prev` is pop's caller), its code object (and that code's
  * names tuple) the one learned, code and locals read in one go.  0 with `w`
@@ -234,20 +254,8 @@ static __always_inline int wsgi_locals_learned(const struct pbpf_proc_desc *d, c
 			break;
 		frame = read_ptr(frame + py->frame_previous);
 	}
-	win = frame_window(py, frame, PY_LEARNED_LOCALS);
-	if (!win) { /* 3.9/3.10: code and locals are ~300 bytes apart */
-		win = scratch() ? scratch()->slots : NULL;
-		if (!win || !frame ||
-		    stackref_obj(py, (__u64)read_ptr(frame + py->frame_code)) != code ||
-		    bpf_probe_read_user((void *)win, PY_LEARNED_LOCALS * 8,
-					frame + py->frame_localsplus))
-			return -1;
-	} else if (stackref_obj(py, frame_word(win, py->frame_code)) != code) {
-		return -1;
-	} else {
-		win += (py->frame_localsplus / 8) & (PY_FRAME_WIN / 8 - PY_LEARNED_LOCALS - 1);
-	}
-	if ((__u64)read_ptr((const void *)code + py->code_localsplusnames) != names)
+	win = code_locals(py, frame, code);
+	if (!win || (__u64)read_ptr((const void *)code + py->code_localsplusnames) != names)
 		return -1;
 	for (i = 0; i < 4; i++) {
 		__u32 at = (locals >> (i * 8)) & (PY_LEARNED_LOCALS - 1);
