@@ -277,6 +277,7 @@ static int open_exporters(struct app *a)
 		return p_err("cannot allocate: %s", strerror(errno)), -1;
 	a->collector = collector__new(
 		&(struct collector_opts){ .item_size = sizeof(struct pbpf_req_event),
+					  .copy = request_event_copy,
 					  .queue_size = c->queue_size,
 					  .batch_max = c->batch_max,
 					  .flush_interval_ns = c->flush_interval_s * 1e9,

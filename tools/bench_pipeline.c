@@ -259,6 +259,7 @@ static int rig_open(struct rig *r, const char *base, bool drop_oldest)
 				     .agg = r->agg };
 	r->collector =
 		collector__new(&(struct collector_opts){ .item_size = sizeof(struct pbpf_req_event),
+							 .copy = request_event_copy,
 							 .queue_size = QUEUE_SIZE,
 							 .batch_max = BATCH_MAX,
 							 .flush_interval_ns = FLUSH_NS,

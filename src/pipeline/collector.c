@@ -231,7 +231,10 @@ int collector__push(struct collector *c, const void *item)
 		at = (at + c->hole_n) % c->cap;
 	}
 	c->arrived[at] = mono_ns();
-	memcpy(slot(c, at), item, c->o.item_size);
+	if (c->o.copy)
+		c->o.copy(slot(c, at), item);
+	else
+		memcpy(slot(c, at), item, c->o.item_size);
 	c->count++;
 	c->st.enqueued++;
 	if (c->count > c->st.high_water)

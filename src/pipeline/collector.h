@@ -26,6 +26,10 @@ struct collector_opts {
 	bool drop_oldest;
 	collector_sink_fn sink;
 	collector_tick_fn tick; /* optional */
+	/* Optional: copies an item into its slot, when less than item_size
+	 * bytes of it matter (request events: the text fields' used bytes);
+	 * memcpy of item_size otherwise. */
+	void (*copy)(void *dst, const void *src);
 	void *ctx;
 };
 

@@ -31,6 +31,33 @@ static size_t str_data_size(const struct pbpf_str_hdr *hdr, size_t field_size)
 	return hdr->skip <= PBPF_STR_SLACK ? field_size - PBPF_STR_SLACK : 0;
 }
 
+#define COPY_TEXT(d, s, f) copy_text(&(d)->f##_hdr, (d)->f, &(s)->f##_hdr, (s)->f, sizeof((s)->f))
+
+static void copy_text(struct pbpf_str_hdr *dh, char *dst, const struct pbpf_str_hdr *sh,
+		      const char *src, size_t size)
+{
+	size_t used = (size_t)sh->skip + sh->copied;
+
+	*dh = *sh;
+	memcpy(dst, src, used < size ? used : size);
+}
+
+void request_event_copy(void *dst, const void *src)
+{
+	const struct pbpf_req_event *s = src;
+	struct pbpf_req_event *d = dst;
+	size_t exc = (size_t)s->exc_type_len + 1;
+
+	memcpy(d, s, offsetof(struct pbpf_req_event, method_hdr));
+	COPY_TEXT(d, s, method);
+	COPY_TEXT(d, s, path);
+	COPY_TEXT(d, s, route);
+	COPY_TEXT(d, s, endpoint);
+	COPY_TEXT(d, s, traceparent);
+	d->exc_type_len = s->exc_type_len;
+	memcpy(d->exc_type, s->exc_type, exc < sizeof(s->exc_type) ? exc : sizeof(s->exc_type));
+}
+
 static void decode_ids(const struct pbpf_req_event *e, struct request_record *r)
 {
 	char header[PBPF_TRACEPARENT_MAX * 4 + 1];

@@ -659,3 +659,40 @@ Test(request, skip_past_the_slack_is_no_text)
 	decode_ok(&e, 0, &r);
 	cr_assert_str_eq(r.endpoint, "");
 }
+
+/* The collector copies only what decode reads (request_event_copy): a
+ * decode of the copy, over a slot full of an older event's bytes, writes the
+ * same line as a decode of the original, for random events too. */
+Test(request, copy_keeps_everything_decode_reads)
+{
+	static struct pbpf_req_event e, slot;
+	uint64_t seed = 0xc0ffee1234ULL;
+	struct request_record r;
+	char a[JSONL_LINE_MAX], b[JSONL_LINE_MAX];
+
+	for (int it = 0; it < 2000; it++) {
+		unsigned char *p = (unsigned char *)&e, *q = (unsigned char *)&slot;
+
+		if (it % 2) {
+			for (size_t i = 0; i < sizeof(e); i++)
+				p[i] = xorshift(&seed);
+			e.kind = PBPF_EV_REQUEST;
+		} else {
+			base_event(&e);
+			e.path_hdr.skip = xorshift(&seed) % 2 ? 40 : 0;
+			memmove(e.path + e.path_hdr.skip, "/users/42", 9);
+			set_traceparent(&e,
+					"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+		}
+		for (size_t i = 0; i < sizeof(slot); i++)
+			q[i] = xorshift(&seed);
+		request_event_copy(&slot, &e);
+		traceparent_seed(it + 1);
+		decode_ok(&e, 0, &r);
+		cr_assert_gt(jsonl_encode_request(&r, a, sizeof(a)), 0);
+		traceparent_seed(it + 1);
+		decode_ok(&slot, 0, &r);
+		cr_assert_gt(jsonl_encode_request(&r, b, sizeof(b)), 0);
+		cr_assert_str_eq(b, a, "iteration %d:\n%s\n%s", it, a, b);
+	}
+}
