@@ -215,8 +215,8 @@ static __always_inline __u64 wsgi_check(__u64 code, __u64 names, __u32 depth, __
 /* The first PY_LEARNED_LOCALS locals of `frame` if its code is `code`: from
  * one read of the frame from 3.11 on, two before (3.9/3.10 keep their locals
  * ~360 bytes in).  NULL when another code runs there or it cannot be read. */
-static __always_inline const __u64 *code_locals(const struct pbpf_py_offsets *py,
-						const void *frame, __u64 code)
+static __always_inline const __u64 *code_locals(const struct pbpf_py_offsets *py, const void *frame,
+						__u64 code)
 {
 	const __u64 *win = frame_window(py, frame, PY_LEARNED_LOCALS);
 	struct py_scratch *sc;
