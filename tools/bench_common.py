@@ -16,13 +16,16 @@ import threading
 import time
 import urllib.request
 
-import bench_node  # prog_stats, prog_names, BpfStats
+import bench_bpfstats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from harness import DEBIAN_PY, PYENV, python_env  # noqa: E402
+
 # BENCH_PROFILIS compares another build of the tool against the same server.
 PROFILIS = os.environ.get("BENCH_PROFILIS", os.path.join(ROOT, "profilis-bpf"))
 GUNICORN = "/usr/bin/gunicorn"  # Debian's: /usr/bin/python3.11 with Flask 2.2.2
-PYTHON = bench_node.DEBIAN_PY  # the interpreter Debian's gunicorn runs on
+PYTHON = DEBIAN_PY  # the interpreter Debian's gunicorn runs on
 WRK = "/usr/bin/wrk"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -69,9 +72,9 @@ NODE = env_int("BENCH_NODE", 1, 0) > 0
 # gunicorn (tests/integration/harness.py's flask_path lends it).
 VERSIONS = os.environ.get("BENCH_VERSIONS", "debian3.11 3.13").split()
 for _v in VERSIONS:
-    if _v != "debian3.11" and _v not in bench_node.PYENV:
+    if _v != "debian3.11" and _v not in PYENV:
         sys.exit(f"bench: BENCH_VERSIONS: unknown version {_v!r}; known: debian3.11 "
-                 + " ".join(bench_node.PYENV))
+                 + " ".join(PYENV))
 ONLY_NODE = env_int("BENCH_ONLY_NODE", 0, 0) > 0
 THREADS, CONNECTIONS = 2, 8
 
@@ -83,7 +86,7 @@ def log(msg):
 # ---- the server ---------------------------------------------------------
 
 def python_of(version):
-    return PYTHON if version == "debian3.11" else bench_node.PYENV[version]
+    return PYTHON if version == "debian3.11" else PYENV[version]
 
 
 def start_gunicorn(tmp, version="debian3.11"):
@@ -99,7 +102,7 @@ def start_gunicorn(tmp, version="debian3.11"):
                     "--bind", "127.0.0.1:0", "--chdir", tmp, "--log-level", "warning",
                     "--error-logfile", "-", "bench_app:app"],
         stdout=logf, stderr=subprocess.STDOUT,
-        env=dict(bench_node.python_env(python), PYTHONDONTWRITEBYTECODE="1"))
+        env=dict(python_env(python), PYTHONDONTWRITEBYTECODE="1"))
     # --log-level warning hides "Listening at", so find the port from /proc.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -255,30 +258,33 @@ def measure(master, port, path, own=()):
 RUNNING = set()  # profilis-bpf processes to stop if the bench is interrupted
 
 
-class Profilis:
-    """profilis-bpf attached to the master, collected with wait4 for its rusage."""
+class ToolRun:
+    """profilis-bpf with `args`, ready once its stderr says `ready_text`;
+    stop() sends SIGINT, reaps it with wait4 and returns its rusage, its
+    stderr in .err.  Either ends the bench when profilis-bpf fails."""
 
-    def __init__(self, tool, master, jsonl, args=()):
-        self.jsonl = jsonl
-        self.lines = []
-        self.attached = threading.Event()
-        self.proc = subprocess.Popen(
-            [tool, "-v", "-p", str(master), "-o", jsonl, *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def __init__(self, tool, args, ready_text, timeout=30):
+        self.lines, self.ready = [], threading.Event()
+        self.ready_text = ready_text
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen([tool, *args], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
         RUNNING.add(self.proc)
         self.reader = threading.Thread(target=self._read_stderr, daemon=True)
         self.reader.start()
-        if not self.attached.wait(30):
+        if not self.ready.wait(timeout) or self.proc.poll() is not None:
             self.proc.kill()
-            sys.exit("bench: profilis-bpf did not attach within 30 s:\n"
+            RUNNING.discard(self.proc)
+            sys.exit(f"bench: profilis-bpf did not start within {timeout} s:\n"
                      + "".join(self.lines))
+        self.start_s = time.monotonic() - self.t0
 
     def _read_stderr(self):
         for line in self.proc.stderr:
             self.lines.append(line)
-            if "attached" in line:
-                self.attached.set()
-        self.attached.set()  # exited early: let __init__ see the failure
+            if self.ready_text in line:
+                self.ready.set()
+        self.ready.set()  # exited early: let __init__ see the failure
 
     def stop(self):
         self.proc.send_signal(signal.SIGINT)
@@ -286,10 +292,24 @@ class Profilis:
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         RUNNING.discard(self.proc)
         self.reader.join(5)
-        err = "".join(self.lines)
+        self.err = "".join(self.lines)
         if self.proc.returncode != 0:
             sys.exit(f"bench: profilis-bpf exited with status {self.proc.returncode} "
-                     f"(negative: killed by that signal):\n{err}")
+                     f"(negative: killed by that signal):\n{self.err}")
+        return ru
+
+
+class Profilis(ToolRun):
+    """profilis-bpf attached to the master, writing JSONL; stop() returns
+    what the run counted."""
+
+    def __init__(self, tool, master, jsonl, args=()):
+        self.jsonl = jsonl
+        super().__init__(tool, ["-v", "-p", str(master), "-o", jsonl, *args], "attached")
+
+    def stop(self):
+        ru = super().stop()
+        err = self.err
         with open(self.jsonl) as f:
             records = sum(1 for line in f if '"kind":"REQ"' in line)
         os.unlink(self.jsonl)
@@ -322,16 +342,16 @@ def measure_instrumented(master, port, path, tmp, tool, args=(), bpf=False):
 
 
 def measure_bpf(master, port, path, tool_pid):
-    with bench_node.BpfStats() as stats:
-        p0 = bench_node.prog_stats(tool_pid) if stats.ok else {}
+    with bench_bpfstats.BpfStats() as stats:
+        p0 = bench_bpfstats.prog_stats(tool_pid) if stats.ok else {}
         r = measure(master, port, path, own={tool_pid})
-        p1 = bench_node.prog_stats(tool_pid) if stats.ok else {}
-        names = bench_node.prog_names(p1)  # while the programs are still loaded
+        p1 = bench_bpfstats.prog_stats(tool_pid) if stats.ok else {}
+        names = bench_bpfstats.prog_names(p1)  # while the programs are still loaded
         # The sysctl is global: another session switching it off mid-run
         # leaves run times that cover only part of the requests.
-        with open(bench_node.BpfStats.SYSCTL) as f:
+        with open(bench_bpfstats.BpfStats.SYSCTL) as f:
             r["bpf_stats_kept"] = stats.ok and f.read().strip() == "1"
-    r["progs"] = bench_node.diff_progs(p0, p1, names)
+    r["progs"] = bench_bpfstats.diff_progs(p0, p1, names)
     return r
 
 

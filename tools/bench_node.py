@@ -58,6 +58,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 # can import (PYTHONPATH symlink directories): one recipe, not two.
 from harness import APPS, DEBIAN_PY, PYENV, free_port, python_env, wait_port  # noqa: E402
 
+import bench_common  # noqa: E402  (tools/, beside this file)
+from bench_bpfstats import BpfStats, diff_progs, prog_names, prog_stats  # noqa: E402,F401
+
 GUNICORN = "/usr/bin/gunicorn"
 WRK = "/usr/bin/wrk"
 PATH = "/users/7"
@@ -70,7 +73,7 @@ FLEET = [("werkzeug 3.9", "werkzeug", PYENV["3.9"], 2, 1),
          ("gunicorn 3.11 (Debian)", "gunicorn", DEBIAN_PY, 2, 5)]
 NODE_FLASK = sum(n * w for _, _, _, n, w in FLEET)
 PAIRS, CALLS = 200000, 3000000
-RUNNING = set()  # agents to stop if the bench fails or is interrupted
+RUNNING = bench_common.RUNNING  # agents to stop if the bench fails or is interrupted
 SETTLE = 1.0  # s after the agent is ready, before the load: its start-up is not per request
 IDLE = 3.0  # s of the agent's CPU with the servers idle: what it costs without requests
 
@@ -168,40 +171,11 @@ def get(port):
 
 # ---- the agent -------------------------------------------------------------
 
-class Agent:
+class Agent(bench_common.ToolRun):
     """profilis-bpf --all (or other arguments), reaped with wait4 for rusage."""
 
     def __init__(self, tool, args, ready_text):
-        self.lines, self.ready = [], threading.Event()
-        self.ready_text = ready_text
-        self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([tool, *args], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        RUNNING.add(self.proc)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        if not self.ready.wait(60) or self.proc.poll() is not None:
-            self.proc.kill()
-            sys.exit("bench: profilis-bpf did not start within 60 s:\n" + "".join(self.lines))
-        self.start_s = time.monotonic() - self.t0
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if self.ready_text in line:
-                self.ready.set()
-        self.ready.set()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGINT)
-        _, status, ru = os.wait4(self.proc.pid, 0)
-        self.proc.returncode = os.waitstatus_to_exitcode(status)
-        RUNNING.discard(self.proc)
-        self.reader.join(5)
-        self.err = "".join(self.lines)
-        if self.proc.returncode != 0:
-            sys.exit(f"bench: profilis-bpf exited with status {self.proc.returncode}:\n{self.err}")
-        return ru
+        super().__init__(tool, args, ready_text, timeout=60)
 
 
 def proc_status_kib(pid, field):
@@ -212,55 +186,8 @@ def proc_status_kib(pid, field):
     return 0
 
 
-def prog_stats(pid):
-    """{prog_id: (run_time_ns, run_cnt)} of the BPF programs pid holds open."""
-    out = {}
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-prog":
-                continue
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                info = dict(line.split(":", 1) for line in f if ":" in line)
-        except OSError:
-            continue
-        out[int(info["prog_id"])] = (int(info.get("run_time_ns", 0)), int(info.get("run_cnt", 0)))
-    return out
 
 
-def prog_names(ids):
-    try:
-        out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
-    except OSError:
-        return {}
-    names = dict((int(m.group(1)), m.group(2)) for m in re.finditer(r"^(\d+): \S+\s+name (\S+)",
-                                                                    out, re.M))
-    return {i: names.get(i, f"prog {i}") for i in ids}
-
-
-class BpfStats:
-    """kernel.bpf_stats_enabled on for the duration, restored after; .ok
-    says whether it could be switched on."""
-    SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-
-    def __enter__(self):
-        self.before = None
-        try:
-            with open(self.SYSCTL) as f:
-                self.before = f.read().strip()
-            with open(self.SYSCTL, "w") as f:
-                f.write("1")
-            self.ok = True
-        except OSError:
-            self.ok = False
-        return self
-
-    def __exit__(self, *exc):
-        if self.ok:
-            with open(self.SYSCTL, "w") as f:
-                f.write(self.before)
-
-
-# ---- the load ----------------------------------------------------------------
 
 def wrk_all(fleet, seconds):
     """One wrk per port, all at once; returns {label: requests} and errors."""
@@ -354,14 +281,6 @@ def bench_load(b, fleet, tool, tmp, seconds):
             "progs": diff_progs(progs0, progs1, names)}
 
 
-def diff_progs(p0, p1, names):
-    out = {}
-    for pid, (ns, cnt) in p1.items():
-        ns0, cnt0 = p0.get(pid, (0, 0))
-        name = names.get(pid, f"prog {pid}")
-        t, c = out.get(name, (0, 0))
-        out[name] = (t + ns - ns0, c + cnt - cnt0)
-    return out
 
 
 # ---- the process that is not Flask -------------------------------------------

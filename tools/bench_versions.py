@@ -9,7 +9,7 @@ prints one version's table; tools/bench_summary.py the targets' table."""
 import statistics
 import subprocess
 
-import bench_node
+from harness import python_env  # bench_common put tests/integration on the path
 from bench_common import (CONNECTIONS, ROUNDS, SECONDS, THREADS, WORKERS, clean, log, machine,
                           measure, measure_instrumented, python_of)
 
@@ -23,7 +23,7 @@ def describe(version):
     python = python_of(version)
     code = ("import sys, importlib.metadata as m; print(sys.version.split()[0], "
             "m.version('flask'), m.version('gunicorn'))")
-    out = subprocess.run([python, "-c", code], env=bench_node.python_env(python),
+    out = subprocess.run([python, "-c", code], env=python_env(python),
                          capture_output=True, text=True)
     if out.returncode != 0:
         return python
