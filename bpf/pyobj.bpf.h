@@ -65,25 +65,19 @@ struct py_str_head {
 };
 
 /*
- * 0 when `obj` is exactly a compact str, -1 otherwise.  Only an exact str
- * passes: what a hostile app puts in the environ or a rule (bytes, an int,
- * anything) must give null, not its payload read as text.  Comparing ob_type
+ * 0 when the header words `w` (read from ob_type on) are an exact compact
+ * str's, -1 otherwise.  Only an exact str passes: what a hostile app puts in
+ * the environ or a rule (bytes, an int, anything) must give null, not its
+ * payload read as text.  Comparing ob_type
  * with &PyUnicode_Type costs no read beyond the header's; str subclasses are
  * not compact anyway, so tp_flags' UNICODE_SUBCLASS bit would buy nothing.
  */
-static __always_inline int str_head(const struct pbpf_py_offsets *py, const void *obj,
-				    struct py_str_head *h)
+static __always_inline int str_head_of(const struct pbpf_py_offsets *py,
+				       const __u64 w[PY_HEAD_BYTES / 8], struct py_str_head *h)
 {
-	__u64 w[PY_HEAD_BYTES / 8] = {};
 	__u32 loff = py->str_length - 8, soff = py->str_state - 8, state;
 
-	if (!obj || loff > PY_HEAD_BYTES - 8 || soff > PY_HEAD_BYTES - 4)
-		return -1;
-	if (bpf_probe_read_user(w, sizeof(w), obj + 8)) {
-		__sync_fetch_and_add(&stats.read_failures, 1);
-		return -1;
-	}
-	if (w[0] != py->unicode_type_addr)
+	if (w[0] != py->unicode_type_addr || loff > PY_HEAD_BYTES - 8 || soff > PY_HEAD_BYTES - 4)
 		return -1;
 	h->len = word_field(w, PY_HEAD_BYTES / 8, loff, 8);
 	state = word_field(w, PY_HEAD_BYTES / 8, soff, 4);
@@ -95,6 +89,21 @@ static __always_inline int str_head(const struct pbpf_py_offsets *py, const void
 	return 0;
 }
 
+/* str_head_of the str at `obj`, its header read from ob_type on. */
+static __always_inline int str_head(const struct pbpf_py_offsets *py, const void *obj,
+				    struct py_str_head *h)
+{
+	__u64 w[PY_HEAD_BYTES / 8] = {};
+
+	if (!obj)
+		return -1;
+	if (bpf_probe_read_user(w, sizeof(w), obj + 8)) {
+		__sync_fetch_and_add(&stats.read_failures, 1);
+		return -1;
+	}
+	return str_head_of(py, w, h);
+}
+
 /* Bytes read with a str's header (from ob_type on): the header is 32-48
  * bytes, so most methods, routes, endpoints and paths come whole. */
 #define PY_STR_FIRST 160
@@ -104,19 +113,9 @@ static __always_inline int str_head_in(const struct pbpf_py_offsets *py, const c
 				       struct py_str_head *h)
 {
 	__u64 w[PY_HEAD_BYTES / 8];
-	__u32 loff = py->str_length - 8, soff = py->str_state - 8, state;
 
 	__builtin_memcpy(w, buf, sizeof(w));
-	if (w[0] != py->unicode_type_addr || loff > PY_HEAD_BYTES - 8 || soff > PY_HEAD_BYTES - 4)
-		return -1;
-	h->len = word_field(w, PY_HEAD_BYTES / 8, loff, 8);
-	state = word_field(w, PY_HEAD_BYTES / 8, soff, 4);
-	h->kind = (state >> py->str_kind_shift) & 7;
-	if (!((state >> py->str_compact_bit) & 1) || h->len > (1ULL << 31) ||
-	    (h->kind != 1 && h->kind != 2 && h->kind != 4))
-		return -1;
-	h->data = ((state >> py->str_ascii_bit) & 1) ? py->str_ascii_data : py->str_compact_data;
-	return 0;
+	return str_head_of(py, w, h);
 }
 
 /* read_str for a str whose first PY_STR_FIRST bytes could not be read at
