@@ -73,7 +73,9 @@ static __always_inline bool entry_is(struct index_scan *s, __u64 ix, const void 
 	__u64 w = (ix * s->entry_words) & (PY_TABLE_WORDS - 1), key, stored;
 	__s64 hash;
 
-	if (w + 2 >= PY_TABLE_WORDS)
+	/* The last word this entry has: its value (index_load bounded the table,
+	 * so a 2-word entry may end at the buffer's last word). */
+	if (w + s->key_word + 1 >= PY_TABLE_WORDS)
 		return false;
 	hash = s->hash;
 	if (s->entry_words == 3 && (__s64)s->sc->table[w] != hash)

@@ -33,6 +33,22 @@ def big_environ():
     return "grown"
 
 
+@app.route("/edge-environ")
+def edge_environ():
+    """The environ rebuilt with exactly 128 entries, REQUEST_METHOD the last:
+    its entry is the last word pair of what BPF reads in one go."""
+    env = request.environ
+    items = [(k, v) for k, v in env.items() if k != "REQUEST_METHOD"]
+    method = env["REQUEST_METHOD"]
+    env.clear()
+    for k, v in items:
+        env[k] = v
+    for i in range(127 - len(items)):
+        env["X_EDGE_%d" % i] = "x"
+    env["REQUEST_METHOD"] = method
+    return "edge %d" % len(env)
+
+
 @app.route("/many-attrs")
 def many_attrs():
     for i in range(60):
