@@ -141,7 +141,28 @@ def wait_for_text(read, proc, text, timeout, who, more=lambda: ""):
     raise TestFailure("%s did not print %r in %ds:\n%s" % (who, text, timeout, read()))
 
 
-class Server(Served):
+class Launched(Served):
+    """A process group this test started (self.proc, its output in self.log):
+    killed whole, its log removed, on stop or at the end of a with block."""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        self.log.close()
+        os.unlink(self.log.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Server(Launched):
     """A Flask app under a real WSGI server, as its own process group."""
 
     def __init__(self, kind, app="shop", python=DEBIAN_PY, workers=2, extra=(), env=None):
@@ -182,21 +203,6 @@ class Server(Served):
             while len(self.children()) < workers and time.time() < deadline:
                 time.sleep(0.05)
 
-    def stop(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(timeout=10)
-        self.log.close()
-        os.unlink(self.log.name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 class Profiler:

@@ -19,14 +19,13 @@ was really reused before they trust a pass."""
 import json
 import os
 import random
-import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
 
-from harness import (APPS, DEBIAN_PY, PYENV, Profiler, check, flask_path, free_port, http, log,
-                     python_env, wait_port)
+from harness import (APPS, DEBIAN_PY, PYENV, Launched, Profiler, check, flask_path, free_port,
+                     http, log, python_env, wait_port)
 from test_requests import SCRIPT
 
 FIELDS = ("method", "path", "route", "endpoint", "status", "exception_type")
@@ -34,7 +33,7 @@ VERSIONS = (("debian 3.11", DEBIAN_PY), ("pyenv 3.13", PYENV["3.13"]))
 TRACEPARENT = "00-%032x-%016x-01"
 
 
-class App:
+class App(Launched):
     """A script from tests/apps as its own process group: `python script args`."""
 
     def __init__(self, python, script, *args, ports=()):
@@ -55,18 +54,6 @@ class App:
         with open(self.log.name, errors="replace") as f:
             return f.read()
 
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.log.close()
-        os.unlink(self.log.name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def control(url, method="POST"):
