@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Dict lookups and instance attributes in the target: one bulk-read pass
- * over a key table finds up to PY_WANT_MAX names; shared-keys tables (class
- * instances) remember where each attribute sits (attr_cache).  Inline values, managed
- * dicts and classic tp_dictoffset dicts are all handled here and only here.
+ * Dict lookups and instance attributes in the target: through the dict's
+ * hash index (pyindex.bpf.h) when the process's name hashes are known, else
+ * one bulk-read pass over a key table for up to PY_WANT_MAX names; instances
+ * of a class remember where each attribute sits in its shared keys
+ * (attr_cache).  Inline values, managed dicts and classic tp_dictoffset dicts
+ * are all handled here and only here.
  */
 #ifndef PROFILIS_PYDICT_BPF_H
 #define PROFILIS_PYDICT_BPF_H

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * A frame's locals looked up by name.
+ * A frame's locals looked up by name, and a frame read whole through its
+ * first locals (3.11+) once their indexes are known.
  */
 #ifndef PROFILIS_PYFRAME_BPF_H
 #define PROFILIS_PYFRAME_BPF_H

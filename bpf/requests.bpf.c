@@ -6,6 +6,12 @@
  * by (thread, RequestContext); the Reset finds the Flask.wsgi_app frame and
  * reads method, path, traceparent, route, endpoint, status and exception
  * from its locals, then emits one record.  See DESIGN.md §4.
+ *
+ * What stays the same from one request to the next is learned once per
+ * process (struct pbpf_learned in its descriptor) and checked on every use:
+ * which ContextVar is Flask's, and where wsgi_app sits and keeps its locals.
+ * A fact that fails its check is looked up the slow way and learned again,
+ * so an object freed and another put at its address never yields a field.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
