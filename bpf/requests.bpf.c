@@ -18,7 +18,6 @@
 #include <bpf/bpf_tracing.h>
 #include "events.bpf.h"
 #include "pyframe.bpf.h"
-#include "pyindex.bpf.h"
 #include "proctree.bpf.h"
 #include "filter.bpf.h"
 #include "maps.bpf.h"
@@ -173,10 +172,10 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 }
 
 /* A pop of a context pushed more than once: only the one that wsgi_app itself
- * makes (its direct callee) ends the request; 0 to go on and emit, 1 when
- * this pop is not the request's end (it is counted). */
+ * makes (pop's caller `prev` is wsgi_app) ends the request; 0 to go on and
+ * emit, 1 when this pop is not the request's end (it is counted). */
 static __always_inline int nested_pop(const struct pbpf_py_offsets *py, struct inflight_val *found,
-				      const void *frame, struct inflight_key *key)
+				      const void *prev, struct inflight_key *key)
 {
 	const void *code;
 
@@ -186,8 +185,7 @@ static __always_inline int nested_pop(const struct pbpf_py_offsets *py, struct i
 		bpf_map_delete_elem(&inflight, key); /* the last pop, after the record */
 	} else {
 		found->depth--;
-		if (!found->emitted &&
-		    is_wsgi_app(py, read_ptr(frame + py->frame_previous), &code)) {
+		if (!found->emitted && is_wsgi_app(py, prev, &code)) {
 			found->emitted = 1;
 			return 0;
 		}
@@ -452,7 +450,7 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 		prev = read_ptr(frame + py->frame_previous);
 	}
 	found = bpf_map_lookup_elem(&inflight, &key);
-	if (found && (found->depth || found->emitted) && nested_pop(py, found, frame, &key))
+	if (found && (found->depth || found->emitted) && nested_pop(py, found, prev, &key))
 		return 0;
 	__sync_fetch_and_add(&stats.request_ends, 1);
 	if (!found) {
