@@ -159,7 +159,7 @@ static __always_inline int dict_lookup(struct pbpf_proc_desc *desc, const void *
 	return keys_lookup(py, (__u64)read_ptr(dict + py->dict_keys),
 			   values_array(py, read_ptr(dict + py->dict_values)), want);
 }
-/* The attr_cache entry of `type` and the first wanted name, when it was
+/* The attr_cache entry of `type` and `name` in this process, when it was
  * made with `keys`, the type's shared keys now. */
 static __always_inline struct attr_cache_val *attr_cache_get(__u64 type, __u64 keys, __u32 name)
 {
@@ -183,12 +183,12 @@ static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 valu
 	for (j = 0; j < PY_WANT_MAX; j++) {
 		if (j >= w->nwant)
 			break;
+		if (w->vals[j])
+			continue;
 		/* The first name's entry the caller fetched already. */
 		c = j == 0 && c0 ? c0 : attr_cache_get(type, keys, w->ids[j]);
 		if (!c || c->slot >= PY_DICT_SCAN_MAX ||
 		    (__u64)read_ptr((const void *)c->key_at) != c->key)
-			continue;
-		if (w->vals[j])
 			continue;
 		/* NULL: this instance has no such attribute (a Request of a 404
 		 * has no url_rule of its own), known without a scan. */
@@ -366,11 +366,12 @@ __noinline int getattrs(struct pbpf_proc_desc *desc, __u64 obj_addr, struct py_w
 	}
 	if (flags & py->managed_dict_flag)
 		return -1; /* managed, but its window could not be read */
-	/* 3.11+ types without a managed dict (__slots__ with __dict__, C types). */
+	/* 3.11+ types without a managed dict (__slots__ with __dict__, C types):
+	 * a dict at tp_dictoffset, read as 3.9/3.10's above. */
 	if (bpf_probe_read_user(&dictoffset, 8, (const void *)type + py->type_dictoffset) ||
 	    dictoffset <= 0)
 		return -1;
-	return dict_lookup(desc, read_ptr(obj + dictoffset), want);
+	return instance_dict_lookup(desc, type, keys, flags, c, read_ptr(obj + dictoffset), want);
 }
 
 static __always_inline const void *getattr1(struct pbpf_proc_desc *desc, const void *obj, __u32 id)
