@@ -146,10 +146,10 @@ static __always_inline int index_load(struct index_scan *s, const void *keys)
 	}
 	ibytes = size * s->ixsize;
 	ebytes = s->nentries * s->entry_words * 8;
-	if (size < 8 || ibytes > PY_INDEX_BYTES || ebytes > sizeof(s->sc->table))
+	if (size < 8)
 		return -1;
 	s->mask = size - 1;
-	/* Bounds the verifier can see at the reads. */
+	/* Checked right at the reads, where the verifier can see the bounds. */
 	barrier_var(ibytes);
 	barrier_var(ebytes);
 	if (ibytes == 0 || ibytes > PY_INDEX_BYTES || ebytes > sizeof(s->sc->table))
@@ -174,9 +174,8 @@ __noinline int index_lookup(struct pbpf_proc_desc *desc, __u64 dict_addr, struct
 	const struct pbpf_py_offsets *py;
 	struct index_scan s = {};
 	__u64 d[8] = {};
-	__u32 j;
-
 	bool found = false;
+	__u32 j;
 
 	if (!desc || !desc->hashes_known)
 		return -1;

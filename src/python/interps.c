@@ -35,6 +35,7 @@ int interp_resolve(pid_t pid, struct interp *out, char *msg, size_t msglen)
 		return err;
 	return pyruntime_offsets(&out->t, &out->off, msg, msglen);
 }
+
 int interp_name_hashes(const struct interp *ip, int64_t out[PBPF_NAME__COUNT])
 {
 	enum pyhash_alg alg = pyhash_alg_for(ip->t.py_minor);
