@@ -110,10 +110,13 @@ PBPF_GLOBAL struct {
  * index and entries, when they fit: a WSGI environ has ~30 keys, 64 slots. */
 #define PY_INDEX_BYTES 512
 #define PY_TABLE_WORDS 256
-/* A frame read whole from its start through a few locals (3.9/3.10's
- * PyFrameObject keeps them ~360 bytes in). */
-#define PY_FRAME_WIN 1024
-#define PY_FRAME_SMALL 128 /* 3.11+: localsplus at 72-80 */
+/* A frame read whole from its start through PY_LEARNED_LOCALS locals, only
+ * where they start under PY_FRAME_SMALL bytes in (3.11+: 72-80; 3.9/3.10's
+ * PyFrameObject keeps them ~360 bytes in and is read in two pieces). */
+#define PY_FRAME_SMALL 128
+#define PY_FRAME_WIN (PY_FRAME_SMALL + PY_LEARNED_LOCALS * 8)
+_Static_assert((PY_FRAME_WIN / 8 & (PY_FRAME_WIN / 8 - 1)) == 0,
+	       "frame_word masks a word index: the window is a power of two words");
 
 struct py_scratch {
 	__u64 entries[PY_CHUNK * 3];	 /* up to 16 {hash, key, value} entries */
