@@ -107,9 +107,14 @@ PBPF_GLOBAL struct {
 #define PY_CHUNK 16
 #define PY_KEYBUF 96
 /* Dicts looked up through their hash index (pyindex.bpf.h) are read whole,
- * index and entries, when they fit: a WSGI environ has ~30 keys, 64 slots. */
+ * header, index and entries in one read, when they fit: a WSGI environ has
+ * ~30 keys, 64 slots, ~850 bytes.  A read costs the same up to 1 KiB here
+ * (~85 ns for 8 bytes or 1,024), so one large read beats three exact ones. */
 #define PY_INDEX_BYTES 512
 #define PY_TABLE_WORDS 256
+#define PY_KEYS_BYTES 4096
+_Static_assert(PY_KEYS_BYTES >= 64 + PY_INDEX_BYTES + PY_TABLE_WORDS * 8,
+	       "a keys object of the largest index and table fits the buffer");
 /* A frame read whole from its start through PY_LEARNED_LOCALS locals, only
  * where they start under PY_FRAME_SMALL bytes in (3.11+: 72-80; 3.9/3.10's
  * PyFrameObject keeps them ~360 bytes in and is read in two pieces). */
@@ -119,15 +124,14 @@ _Static_assert((PY_FRAME_WIN / 8 & (PY_FRAME_WIN / 8 - 1)) == 0,
 	       "frame_word masks a word index: the window is a power of two words");
 
 struct py_scratch {
-	__u64 entries[PY_CHUNK * 3];	 /* up to 16 {hash, key, value} entries */
-	__u64 values[PY_CHUNK];		 /* split-table values for those entries */
-	__u64 names[PY_LOCALS_MAX];	 /* co_localsplusnames items */
-	__u64 slots[PY_LOCALS_MAX];	 /* frame localsplus */
-	__u8 keybuf[PY_KEYBUF];		 /* str header + first bytes */
-	__u64 pathbuf[8];		 /* a path's first 64 bytes, for filters */
-	__u64 index[PY_INDEX_BYTES / 8]; /* a dict's dk_indices */
-	__u64 table[PY_TABLE_WORDS];	 /* and its entries */
-	__u64 frame[PY_FRAME_WIN / 8];	 /* a frame, through some locals */
+	__u64 entries[PY_CHUNK * 3];   /* up to 16 {hash, key, value} entries */
+	__u64 values[PY_CHUNK];	       /* split-table values for those entries */
+	__u64 names[PY_LOCALS_MAX];    /* co_localsplusnames items */
+	__u64 slots[PY_LOCALS_MAX];    /* frame localsplus */
+	__u8 keybuf[PY_KEYBUF];	       /* str header + first bytes */
+	__u64 pathbuf[8];	       /* a path's first 64 bytes, for filters */
+	__u64 keys[PY_KEYS_BYTES / 8]; /* a dict's keys object, header to entries */
+	__u64 frame[PY_FRAME_WIN / 8]; /* a frame, through some locals */
 };
 
 PBPF_GLOBAL struct {

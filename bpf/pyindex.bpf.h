@@ -2,8 +2,9 @@
 /*
  * Dict lookups by hash, the way CPython's own lookdict probes: with the
  * hashes of our names that userspace computed for the process (from its hash
- * secret: src/python/pyhash.c), a dict's index and entries are read in two
- * bulk reads and each wanted key costs one key read to confirm its name,
+ * secret: src/python/pyhash.c), a dict's keys object (header, index and
+ * entries) is read in one bulk read and each wanted key costs one key read
+ * to confirm its name,
  * instead of one read per key of the dict (~30 in a WSGI environ, ~20 in a
  * Request's materialized __dict__).  A key the dict lacks (most requests
  * carry no traceparent) is known absent at the first empty slot of its probe
@@ -36,9 +37,11 @@ struct index_scan {
 	const struct pbpf_py_offsets *py;
 	struct py_scratch *sc;
 	struct py_want *want;
-	const struct pbpf_proc_desc *desc; /* its name_hash */
-	__u64 mask;			   /* slots - 1 */
+	struct pbpf_proc_desc *desc; /* its name_hash, and the span hint */
+	__u64 mask;		     /* slots - 1 */
 	__u64 nentries;
+	__u32 ioff;	   /* byte of the index in sc->keys */
+	__u32 eword;	   /* word of the first entry in sc->keys */
 	__u32 ixsize;	   /* bytes per index slot */
 	__u32 entry_words; /* 3: {hash, key, value}, 2: {key, value} */
 	__u32 key_word;
@@ -50,38 +53,40 @@ struct index_scan {
 	struct py_key key;
 };
 
+#define PY_KEYS_WORDS (PY_KEYS_BYTES / 8)
+
 /* Slot `i` of the index, signed as CPython stores it (-1 empty, -2 dummy). */
 static __always_inline __s64 index_at(const struct index_scan *s, __u64 i)
 {
-	const __u8 *b = (const __u8 *)s->sc->index;
-	__u64 off = (i * s->ixsize) & (PY_INDEX_BYTES - 8);
+	const __u8 *b = (const __u8 *)s->sc->keys;
+	__u32 off = s->ioff + (i & s->mask) * s->ixsize;
 
 	if (s->ixsize == 1)
-		return (__s8)b[(i * 1) & (PY_INDEX_BYTES - 1)];
+		return (__s8)b[off & (PY_KEYS_BYTES - 1)];
 	if (s->ixsize == 2)
-		return (__s16)word_field(s->sc->index, PY_INDEX_BYTES / 8,
-					 (i * 2) & (PY_INDEX_BYTES - 2), 2);
+		return (__s16)word_field(s->sc->keys, PY_KEYS_WORDS, off & (PY_KEYS_BYTES - 2), 2);
 	if (s->ixsize == 4)
-		return (__s32)word_field(s->sc->index, PY_INDEX_BYTES / 8,
-					 (i * 4) & (PY_INDEX_BYTES - 4), 4);
-	return (__s64)s->sc->index[(off / 8) & (PY_INDEX_BYTES / 8 - 1)];
+		return (__s32)word_field(s->sc->keys, PY_KEYS_WORDS, off & (PY_KEYS_BYTES - 4), 4);
+	return (__s64)s->sc->keys[(off / 8) & (PY_KEYS_WORDS - 1)];
+}
+
+/* Word `w` of the entries. */
+static __always_inline __u64 entry_word(const struct index_scan *s, __u64 w)
+{
+	return s->sc->keys[(s->eword + w) & (PY_KEYS_WORDS - 1)];
 }
 
 /* Entry ix's key is the wanted name j with the computed hash. */
 static __always_inline bool entry_is(struct index_scan *s, __u64 ix, const void **val)
 {
-	__u64 w = (ix * s->entry_words) & (PY_TABLE_WORDS - 1), key, stored;
+	__u64 w = ix * s->entry_words, key, stored;
 	__s64 hash;
 
-	/* The last word this entry has: its value (index_load bounded the table,
-	 * so a 2-word entry may end at the buffer's last word). */
-	if (w + s->key_word + 1 >= PY_TABLE_WORDS)
-		return false;
 	hash = s->hash;
-	if (s->entry_words == 3 && (__s64)s->sc->table[w] != hash)
+	if (s->entry_words == 3 && (__s64)entry_word(s, w) != hash)
 		return false; /* general entries carry the hash: no read */
-	key = s->sc->table[(w + s->key_word) & (PY_TABLE_WORDS - 1)];
-	*val = (const void *)s->sc->table[(w + s->key_word + 1) & (PY_TABLE_WORDS - 1)];
+	key = entry_word(s, w + s->key_word);
+	*val = (const void *)entry_word(s, w + s->key_word + 1);
 	if (s->values) /* a split table: the value is the instance's */
 		*val = read_ptr((const void *)(s->values + ix * 8));
 	if (!key || !*val || read_ascii_key(s->py, key, &s->key) ||
@@ -97,7 +102,7 @@ static long probe_step(__u64 n, void *ctx)
 {
 	struct index_scan *s = ctx;
 	const void *val = NULL;
-	__s64 ix = index_at(s, s->slot & s->mask);
+	__s64 ix = index_at(s, s->slot);
 
 	if (ix == -1) {
 		s->done = 2;
@@ -117,16 +122,23 @@ static long probe_step(__u64 n, void *ctx)
 	return 0;
 }
 
-/* Reads the keys header, the index and the entries into scratch; -1 when
- * the table does not fit or cannot be read (the caller scans). */
-static __always_inline int index_load(struct index_scan *s, const void *keys)
+/* Reads `bytes` of the keys object at `keys` into sc->keys; 0 or -1. */
+static __always_inline int keys_read(struct index_scan *s, const void *keys, __u64 bytes)
+{
+	barrier_var(bytes);
+	if (bytes == 0 || bytes > PY_KEYS_BYTES)
+		return -1;
+	return bpf_probe_read_user(s->sc->keys, bytes, keys) ? -1 : 0;
+}
+
+/* The index's and entries' shape from the keys header in sc->keys; the
+ * bytes from header to the last entry, or 0 when the table does not fit. */
+static __always_inline __u64 keys_parse(struct index_scan *s)
 {
 	const struct pbpf_py_offsets *py = s->py;
-	__u64 h[8] = {}, size, ibytes, ebytes;
+	const __u64 *h = s->sc->keys;
+	__u64 size, ibytes, ebytes;
 
-	if (py->keys_nentries > 40 || py->keys_indices > 48 ||
-	    bpf_probe_read_user(h, sizeof(h), keys))
-		return -1;
 	s->nentries = word_field(h, 8, py->keys_nentries & 56, 8);
 	if (py->keys_layout == PBPF_KEYS_SIZE) {
 		size = word_field(h, 8, py->keys_size & 56, 8);
@@ -138,29 +150,55 @@ static __always_inline int index_load(struct index_scan *s, const void *keys)
 		__u32 lbytes = word_field(h, 8, py->keys_log2_index_bytes & 63, 1);
 
 		if (lsize > 20 || lbytes < lsize || lbytes - lsize > 3)
-			return -1;
+			return 0;
 		size = 1ULL << lsize;
 		s->ixsize = 1U << (lbytes - lsize);
 		s->entry_words = word_field(h, 8, py->keys_kind & 63, 1) == 0 ? 3 : 2;
 		s->key_word = s->entry_words == 3 ? 1 : 0;
 	}
+	if (size < 8 || size > (1U << 20))
+		return 0;
 	ibytes = size * s->ixsize;
 	ebytes = s->nentries * s->entry_words * 8;
-	if (size < 8)
-		return -1;
+	if (ibytes > PY_INDEX_BYTES || ebytes > PY_TABLE_WORDS * 8)
+		return 0;
 	s->mask = size - 1;
-	/* Checked right at the reads, where the verifier can see the bounds. */
-	barrier_var(ibytes);
-	barrier_var(ebytes);
-	if (ibytes == 0 || ibytes > PY_INDEX_BYTES || ebytes > sizeof(s->sc->table))
+	s->ioff = py->keys_indices;
+	s->eword = (py->keys_indices + ibytes) / 8;
+	return py->keys_indices + ibytes + ebytes;
+}
+
+/* Reads the keys header, the index and the entries into sc->keys: as many
+ * bytes as the process's last table took, in one read; a second when this
+ * one is larger, or when the first ran past the end of the mapping.  -1
+ * when the table does not fit or cannot be read (the caller scans). */
+static __always_inline int index_load(struct index_scan *s, const void *keys)
+{
+	const struct pbpf_py_offsets *py = s->py;
+	__u64 got = s->desc->learned.keys_span, need;
+
+	if (py->keys_nentries > 40 || py->keys_indices > 48 || (py->keys_indices & 7) || !keys)
 		return -1;
-	if (bpf_probe_read_user(s->sc->index, ibytes, keys + py->keys_indices) ||
-	    (ebytes &&
-	     bpf_probe_read_user(s->sc->table, ebytes, keys + py->keys_indices + ibytes))) {
-		__sync_fetch_and_add(&stats.read_failures, 1);
-		return -1;
+	if (got < 64 || got > PY_KEYS_BYTES)
+		got = 64;
+	if (keys_read(s, keys, got)) {
+		got = 64;
+		if (keys_read(s, keys, got))
+			goto fail;
 	}
+	need = keys_parse(s);
+	if (!need)
+		return -1;
+	if (need > got && keys_read(s, keys, need))
+		goto fail;
+	/* Room for a few more keys next time: one read even as headers vary. */
+	if (need > got || need + 256 < got)
+		s->desc->learned.keys_span = need + 128 < PY_KEYS_BYTES ? need + 128
+									: PY_KEYS_BYTES;
 	return 0;
+fail:
+	__sync_fetch_and_add(&stats.read_failures, 1);
+	return -1;
 }
 
 /*

@@ -215,6 +215,11 @@ struct pbpf_learned {
 	__u32 wsgi_depth;		     /* frames from RequestContext.pop up */
 	__u8 wsgi_local[4];		     /* environ, ctx, error, response */
 	__u64 wsgi_check;		     /* xor of the wsgi fields */
+	/* Bytes from header to entries of the last keys object read through
+	 * its index: how much the next such read takes at once (a hint, no
+	 * fact: what is read is checked against its own header). */
+	__u32 keys_span;
+	__u32 unused;
 };
 
 /*
