@@ -122,6 +122,16 @@ _Static_assert(PY_KEYS_BYTES >= 64 + PY_INDEX_BYTES + PY_TABLE_WORDS * 8,
 #define PY_FRAME_WIN (PY_FRAME_SMALL + PY_LEARNED_LOCALS * 8)
 _Static_assert((PY_FRAME_WIN / 8 & (PY_FRAME_WIN / 8 - 1)) == 0,
 	       "frame_word masks a word index: the window is a power of two words");
+/* getattrs reads an object from 32 bytes before it through its first ~26
+ * inline values (3.13+), or PY_OBJ_WIN_MIN bytes where that runs off its
+ * mapping or holds nothing we use. */
+#define PY_OBJ_WIN 256
+#define PY_OBJ_WIN_MIN 64
+/* attr_cache reads the key words, and the values, of an object's wanted
+ * names in one read each when they lie within this many bytes. */
+#define PY_SPAN 256
+_Static_assert((PY_OBJ_WIN & (PY_OBJ_WIN - 1)) == 0 && (PY_SPAN & (PY_SPAN - 1)) == 0,
+	       "the windows are masked: powers of two");
 
 struct py_scratch {
 	__u64 entries[PY_CHUNK * 3];   /* up to 16 {hash, key, value} entries */
@@ -132,6 +142,15 @@ struct py_scratch {
 	__u64 pathbuf[8];	       /* a path's first 64 bytes, for filters */
 	__u64 keys[PY_KEYS_BYTES / 8]; /* a dict's keys object, header to entries */
 	__u64 frame[PY_FRAME_WIN / 8]; /* a frame, through some locals */
+	/* getattrs: the object from PY_PRE_HEADER bytes before it (its
+	 * managed pointers, header and 3.13+'s inline values); objwin_len 0
+	 * when none was read for the object now looked up. */
+	__u64 objwin[PY_OBJ_WIN / 8];
+	__u64 objwin_addr;
+	__u64 objwin_len;
+	/* attr_cache: the key words, and the values, of several names at once */
+	__u64 keyspan[PY_SPAN / 8];
+	__u64 valspan[PY_SPAN / 8];
 };
 
 PBPF_GLOBAL struct {

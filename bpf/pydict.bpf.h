@@ -171,32 +171,85 @@ static __always_inline struct attr_cache_val *attr_cache_get(__u64 type, __u64 k
 	return c && c->keys == keys ? c : NULL;
 }
 
-/* The wanted names attr_cache knows for `type` in this process, each
- * checked against the keys object and key word it was found at. */
-static __always_inline void attr_cache_lookup(__u64 type, __u64 keys, __u64 values,
-					      struct attr_cache_val *c0, struct py_want *w)
+/* The word at `addr` from a span read at `base` (`len` bytes, 0: none),
+ * else read alone. */
+static __always_inline __u64 span_word(const __u64 *span, __u64 base, __u64 len, __u64 addr)
 {
-	struct attr_cache_val *c;
-	const void *val;
-	int j;
+	if (addr >= base && addr - base + 8 <= len && !(addr & 7) && !(base & 7))
+		return span[((addr - base) / 8) & (PY_SPAN / 8 - 1)];
+	return (__u64)read_ptr((const void *)addr);
+}
 
+/* Reads [lo, hi + 8) into `span` when there is more than one word to take
+ * and they fit: the bytes read, else 0 (each word is then read alone). */
+static __always_inline __u64 span_read(__u64 *span, __u64 lo, __u64 hi, int n)
+{
+	__u64 len = hi - lo + 8;
+
+	barrier_var(len);
+	if (n < 2 || hi < lo || len > PY_SPAN || bpf_probe_read_user(span, len, (const void *)lo))
+		return 0;
+	return len;
+}
+
+/*
+ * The wanted names attr_cache knows for `type` in this process, each
+ * checked against the keys object and key word it was found at.  Their key
+ * words are read in one read, and so are their values, unless the values
+ * lie in the object's window getattrs read already (3.13+'s inline values).
+ */
+__noinline int attr_cache_lookup(__u64 type, __u64 keys, __u64 values, struct attr_cache_val *c0,
+				 struct py_want *w)
+{
+	struct attr_cache_val *c[PY_WANT_MAX] = {};
+	struct py_scratch *sc = scratch();
+	__u64 klo = ~0ULL, khi = 0, vlo = ~0ULL, vhi = 0, klen, vlen, at;
+	int j, n = 0;
+
+	if (!sc || !w)
+		return 0;
 	for (j = 0; j < PY_WANT_MAX; j++) {
 		if (j >= w->nwant)
 			break;
 		if (w->vals[j])
 			continue;
 		/* The first name's entry the caller fetched already. */
-		c = j == 0 && c0 ? c0 : attr_cache_get(type, keys, w->ids[j]);
-		if (!c || c->slot >= PY_DICT_SCAN_MAX ||
-		    (__u64)read_ptr((const void *)c->key_at) != c->key)
+		c[j] = j == 0 && c0 ? c0 : attr_cache_get(type, keys, w->ids[j]);
+		if (!c[j] || c[j]->slot >= PY_DICT_SCAN_MAX) {
+			c[j] = NULL;
 			continue;
+		}
+		at = values + c[j]->slot * 8;
+		klo = c[j]->key_at < klo ? c[j]->key_at : klo;
+		khi = c[j]->key_at > khi ? c[j]->key_at : khi;
+		vlo = at < vlo ? at : vlo;
+		vhi = at > vhi ? at : vhi;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	klen = span_read(sc->keyspan, klo, khi, n);
+	if (vlo >= sc->objwin_addr && vhi + 8 <= sc->objwin_addr + sc->objwin_len)
+		vlen = 0; /* in the window */
+	else
+		vlen = span_read(sc->valspan, vlo, vhi, n);
+	for (j = 0; j < PY_WANT_MAX; j++) {
+		if (!c[j])
+			continue;
+		if (span_word(sc->keyspan, klo, klen, c[j]->key_at) != c[j]->key)
+			continue;
+		at = values + c[j]->slot * 8;
 		/* NULL: this instance has no such attribute (a Request of a 404
 		 * has no url_rule of its own), known without a scan. */
-		val = read_ptr((const void *)(values + c->slot * 8));
-		w->vals[j] = val;
+		if (at >= sc->objwin_addr && at + 8 <= sc->objwin_addr + sc->objwin_len)
+			w->vals[j] = (const void *)sc->objwin[((at - sc->objwin_addr) / 8) &
+							      (PY_OBJ_WIN / 8 - 1)];
+		else
+			w->vals[j] = (const void *)span_word(sc->valspan, vlo, vlen, at);
 		w->cached |= 1U << j;
 		w->nfound++;
 	}
+	return 0;
 }
 
 /* Remembers where the scan found what attr_cache did not know. */
@@ -252,7 +305,27 @@ static __always_inline int shared_values_lookup(const struct pbpf_py_offsets *py
  * read from PY_PRE_HEADER bytes before it. */
 static __always_inline __u64 win_word(const __u64 *w, __s32 rel)
 {
-	return word_field(w, 8, (__u32)(rel + PY_PRE_HEADER) & 63, 8);
+	return word_field(w, PY_OBJ_WIN / 8, (__u32)(rel + PY_PRE_HEADER) & 63, 8);
+}
+
+/* Reads `obj`'s window into sc->objwin: PY_OBJ_WIN bytes where 3.13+ keep
+ * values inline, else (or where the object sits near the end of its
+ * mapping) the first PY_OBJ_WIN_MIN: more cache lines cost more when they
+ * hold nothing we use.  The window's words or NULL; sc->objwin_len says how
+ * much was read. */
+static __always_inline const __u64 *obj_window(const struct pbpf_py_offsets *py,
+					       struct py_scratch *sc, const void *obj)
+{
+	sc->objwin_addr = (__u64)obj - PY_PRE_HEADER;
+	sc->objwin_len = PY_OBJ_WIN;
+	if (py->attr_layout == PBPF_ATTR_313 &&
+	    !bpf_probe_read_user(sc->objwin, PY_OBJ_WIN, obj - PY_PRE_HEADER))
+		return sc->objwin;
+	sc->objwin_len = PY_OBJ_WIN_MIN;
+	if (!bpf_probe_read_user(sc->objwin, PY_OBJ_WIN_MIN, obj - PY_PRE_HEADER))
+		return sc->objwin;
+	sc->objwin_len = 0;
+	return NULL;
 }
 
 /* Whether every field getattrs takes from the window lies in it. */
@@ -303,17 +376,22 @@ __noinline int getattrs(struct pbpf_proc_desc *desc, __u64 obj_addr, struct py_w
 {
 	const struct pbpf_py_offsets *py;
 	const void *obj = (const void *)obj_addr, *p;
-	__u64 w[8] = {}, type, keys = 0, flags = 0, word;
+	struct py_scratch *sc = scratch();
+	__u64 type, keys = 0, flags = 0, word;
 	struct attr_cache_val *c = NULL;
 	__s64 dictoffset = 0;
+	const __u64 *w = NULL;
 	bool win;
 
-	if (!desc || !obj || !want || want->nwant == 0)
+	if (!desc || !obj || !want || want->nwant == 0 || !sc)
 		return -1;
 	py = &desc->py;
 	/* Not readable: an object without a pre-header at the start of a
 	 * mapping (3.9/3.10 objects have none, and need none of it). */
-	win = window_fits(py) && !bpf_probe_read_user(w, sizeof(w), obj - PY_PRE_HEADER);
+	sc->objwin_len = 0;
+	if (window_fits(py))
+		w = obj_window(py, sc, obj);
+	win = w != NULL;
 	type = win ? win_word(w, 8) : (__u64)read_ptr(obj + 8);
 	if (!type)
 		return -1;
@@ -358,7 +436,7 @@ __noinline int getattrs(struct pbpf_proc_desc *desc, __u64 obj_addr, struct py_w
 		if (p)
 			return instance_dict_lookup(desc, type, keys, flags, c, p, want);
 		if (!(flags & py->inline_values_flag) ||
-		    !word_field(w, 8,
+		    !word_field(w, PY_OBJ_WIN / 8,
 				(py->inline_values_at + py->values_valid + PY_PRE_HEADER) & 63, 1))
 			return -1;
 		return shared_values_lookup(py, type, keys, flags, c, obj + py->inline_values_at,
