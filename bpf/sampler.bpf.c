@@ -167,11 +167,11 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 
 /* prev blocks (a sleep, not a preemption) inside a request: remember its
  * stack.  next had a remembered stack: report how long it was blocked. */
-SEC("raw_tp/sched_switch")
+SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u32 prev_tgid = BPF_CORE_READ(prev, tgid), prev_tid = BPF_CORE_READ(prev, pid);
-	__u32 next_tid = BPF_CORE_READ(next, pid), zero = 0;
+	__u32 prev_tgid = prev->tgid, prev_tid = prev->pid;
+	__u32 next_tid = next->pid, zero = 0;
 	const struct pbpf_proc_desc *d;
 	const struct pbpf_py_offsets *py;
 	struct pbpf_stack_event *st, *e;
@@ -189,7 +189,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		}
 		bpf_map_delete_elem(&offcpu_stacks, &next_tid);
 	}
-	if (preempt || BPF_CORE_READ(prev, __state) == 0)
+	if (preempt || prev->__state == 0)
 		return 0;
 	d = traced(prev_tgid);
 	py = readable(d);
