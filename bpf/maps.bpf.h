@@ -40,6 +40,8 @@ PBPF_GLOBAL const volatile bool stacks_enabled PBPF_INIT(true);
 
 /* Counters, read by userspace through the skeleton's bss. */
 PBPF_GLOBAL struct pbpf_stats stats PBPF_INIT({});
+/* Blocked stacks waiting in offcpu_stacks for their thread to run again. */
+PBPF_GLOBAL __s64 offcpu_pending PBPF_INIT(0);
 
 /* ---- to userspace ---- */
 
@@ -211,7 +213,9 @@ PBPF_GLOBAL struct {
 	__type(value, __u64);
 } thread_request SEC(".maps");
 
-/* tid -> the stack of a blocked thread, until it runs again. */
+/* tid -> the stack of a blocked thread, until it runs again.  Entries put
+ * in minus entries taken out in offcpu_pending (an entry the LRU evicts
+ * keeps it above 0, which only costs a lookup per switch). */
 PBPF_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);

@@ -174,10 +174,12 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	__u32 next_tid = next->pid, zero = 0;
 	const struct pbpf_proc_desc *d;
 	const struct pbpf_py_offsets *py;
-	struct pbpf_stack_event *st, *e;
-	__u64 *tstate;
+	struct pbpf_stack_event *st = NULL, *e;
+	__u64 *tstate, req_start;
 
-	st = bpf_map_lookup_elem(&offcpu_stacks, &next_tid);
+	/* Most switches have no blocked stack anywhere to report: no lookup. */
+	if (offcpu_pending)
+		st = bpf_map_lookup_elem(&offcpu_stacks, &next_tid);
 	if (st) {
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (e) {
@@ -187,17 +189,23 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		} else {
 			__sync_fetch_and_add(&stats.sample_drops, 1);
 		}
-		bpf_map_delete_elem(&offcpu_stacks, &next_tid);
+		if (!bpf_map_delete_elem(&offcpu_stacks, &next_tid))
+			__sync_fetch_and_add(&offcpu_pending, -1);
 	}
 	if (preempt || prev->__state == 0)
+		return 0;
+	/* Waiting outside a request (the accept loop) is not charged: asked
+	 * first, it turns away most sleeps, traced or not, in one lookup. */
+	req_start = request_of(prev_tid);
+	if (!req_start)
 		return 0;
 	d = traced(prev_tgid);
 	py = readable(d);
 	if (!py)
 		return 0;
 	tstate = bpf_map_lookup_elem(&thread_tstate, &prev_tid);
-	if (!tstate || !request_of(prev_tid))
-		return 0; /* waiting outside a request (accept loop) is not charged */
+	if (!tstate)
+		return 0;
 	st = bpf_map_lookup_elem(&stack_scratch, &zero);
 	if (!st)
 		return 0;
@@ -206,11 +214,12 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	st->pid = prev_tgid;
 	st->tid = prev_tid;
 	st->cls = PBPF_CLASS_NO_GIL;
-	st->req_start_ns = request_of(prev_tid);
+	st->req_start_ns = req_start;
 	st->ts_ns = bpf_ktime_get_ns();
 	/* We run in prev's context here: its memory is the current mm. */
 	walk_stack(py, (const void *)*tstate, st);
-	bpf_map_update_elem(&offcpu_stacks, &prev_tid, st, BPF_ANY);
+	if (!bpf_map_update_elem(&offcpu_stacks, &prev_tid, st, BPF_ANY))
+		__sync_fetch_and_add(&offcpu_pending, 1);
 	__sync_fetch_and_add(&stats.offcpu_stacks, 1);
 	return 0;
 }
