@@ -83,14 +83,44 @@ struct inflight_val {
 	__u16 emitted; /* the record went out at wsgi_app's pop */
 };
 
-/* Requests in flight (--max-inflight).  LRU: a thread that dies mid-request
- * cannot leak its entry forever. */
+/* Requests in flight beyond the INFLIGHT_SLOTS each thread keeps in its own
+ * storage (thread_states): a gevent or eventlet worker keeps many on one OS
+ * thread, a view may push request contexts of its own (--max-inflight).
+ * LRU: a thread that dies mid-request cannot leak its entry forever. */
 PBPF_GLOBAL struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct inflight_key);
 	__type(value, struct inflight_val);
 } inflight SEC(".maps");
+
+/* Entries put in `inflight` minus entries taken out: while 0 (every thread
+ * serving one request at a time) a request not in its thread's slots is not
+ * looked for there.  An entry the LRU evicts keeps it above 0, which only
+ * costs lookups. */
+PBPF_GLOBAL __s64 inflight_in_map PBPF_INIT(0);
+
+/* What BPF keeps of each thread that ran a request or was sampled, in the
+ * thread's task storage: found through the task (no hash, no lock), freed
+ * with the thread, and a new thread at a reused tid starts empty.  Only the
+ * thread itself writes its requests, so the slots need no lock; the sampler
+ * reads tstate and req_start from programs on other CPUs (word-sized). */
+#define INFLIGHT_SLOTS 4
+struct inflight_slot {
+	__u64 ctx; /* the RequestContext object; 0: free */
+	struct inflight_val v;
+};
+struct thread_state {
+	__u64 tstate;	 /* its PyThreadState (stacks); 0: not known */
+	__u64 req_start; /* start ns of its request in flight (stacks); 0: none */
+	struct inflight_slot slot[INFLIGHT_SLOTS];
+};
+PBPF_GLOBAL struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread_state);
+} thread_states SEC(".maps");
 
 /* ---- reading Python objects (py*.bpf.h) ---- */
 
@@ -195,23 +225,6 @@ PBPF_GLOBAL struct {
 } attr_cache SEC(".maps");
 
 /* ---- stacks (sampler.bpf.c) ---- */
-
-/* tid -> PyThreadState *, learned at the request uprobes where the thread
- * holds the GIL (--max-inflight with stacks on, else 1). */
-PBPF_GLOBAL struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u64);
-} thread_tstate SEC(".maps");
-
-/* tid -> start ns of the request in flight on it, the REQ join key. */
-PBPF_GLOBAL struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u64);
-} thread_request SEC(".maps");
 
 /* tid -> the stack of a blocked thread, until it runs again.  Entries put
  * in minus entries taken out in offcpu_pending (an entry the LRU evicts

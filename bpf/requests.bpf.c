@@ -21,6 +21,7 @@
 #include "proctree.bpf.h"
 #include "filter.bpf.h"
 #include "maps.bpf.h"
+#include "threadstate.bpf.h"
 
 static __always_inline bool var_is(const struct pbpf_learned_var *lv, __u64 var, __u64 name,
 				   __u64 hash)
@@ -88,29 +89,16 @@ static __always_inline void announce_flask(__u32 tgid)
 
 /* For the stack sampler: this thread's PyThreadState (it holds the GIL
  * here) and the request now in flight on it. */
-static __always_inline void note_thread(const struct pbpf_py_offsets *py, __u32 tid, __u64 start_ns)
+static __always_inline void note_thread(const struct pbpf_py_offsets *py, struct thread_state *t,
+					__u64 start_ns)
 {
-	__u64 tstate = (__u64)gil_holder(py), *known;
+	__u64 tstate = (__u64)gil_holder(py);
 
-	/* Written in place when the thread has its entries (every request but
-	 * its first): a lookup costs a fraction of an update. */
-	known = bpf_map_lookup_elem(&thread_tstate, &tid);
-	if (tstate && (!known || *known != tstate))
-		bpf_map_update_elem(&thread_tstate, &tid, &tstate, BPF_ANY);
-	known = bpf_map_lookup_elem(&thread_request, &tid);
-	if (known)
-		*known = start_ns;
-	else
-		bpf_map_update_elem(&thread_request, &tid, &start_ns, BPF_ANY);
-}
-
-/* The thread's request is over: 0 is "none" to the sampler. */
-static __always_inline void end_thread_request(__u32 tid)
-{
-	__u64 *start = bpf_map_lookup_elem(&thread_request, &tid);
-
-	if (start)
-		*start = 0;
+	if (!t)
+		return;
+	if (tstate)
+		t->tstate = tstate;
+	t->req_start = start_ns;
 }
 
 static __always_inline bool is_wsgi_app(const struct pbpf_py_offsets *py, const void *frame,
@@ -146,6 +134,8 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	struct pbpf_proc_desc *desc = traced(id >> 32);
 	const struct pbpf_py_offsets *py = readable(desc);
 	struct inflight_val v = {}, *found;
+	struct inflight_slot *slot;
+	struct thread_state *t;
 
 	if (!py)
 		return 0;
@@ -153,9 +143,10 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	if (!is_request_ctx_var(desc, var))
 		return 0;
 	announce_flask(id >> 32);
+	t = current_thread_state(true);
 	/* The same context pushed again (Flask 2.2's stream_with_context does,
 	 * inside the view): the request started at the first push. */
-	found = bpf_map_lookup_elem(&inflight, &key);
+	found = inflight_find(t, &key, &slot);
 	if (found && is_nested_push(py, found)) {
 		found->depth++;
 		__sync_fetch_and_add(&stats.nested_pushes, 1);
@@ -164,10 +155,12 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
 	__sync_fetch_and_add(&stats.request_starts, 1);
 	v.start_ns = bpf_ktime_get_ns();
 	v.sampled = sample_request();
-	if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY))
+	if (found)
+		*found = v; /* left by a pop that was not seen: this request's now */
+	else if (inflight_add(t, &key, &v))
 		__sync_fetch_and_add(&stats.inflight_drops, 1);
 	if (stacks_enabled)
-		note_thread(py, (__u32)id, v.start_ns);
+		note_thread(py, t, v.start_ns);
 	return 0;
 }
 
@@ -175,14 +168,15 @@ int BPF_KPROBE(ctxvar_set, const void *var, const void *value)
  * makes (pop's caller `prev` is wsgi_app) ends the request; 0 to go on and
  * emit, 1 when this pop is not the request's end (it is counted). */
 static __always_inline int nested_pop(const struct pbpf_py_offsets *py, struct inflight_val *found,
-				      const void *prev, struct inflight_key *key)
+				      const void *prev, struct inflight_slot *slot,
+				      const struct inflight_key *key)
 {
 	const void *code;
 
 	if (found->depth == 0) {
 		if (!found->emitted)
 			return 0;
-		bpf_map_delete_elem(&inflight, key); /* the last pop, after the record */
+		inflight_del(slot, key); /* the last pop, after the record */
 	} else {
 		found->depth--;
 		if (!found->emitted && is_wsgi_app(py, prev, &code)) {
@@ -423,6 +417,8 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	struct inflight_key key = { .tid = (__u32)id };
 	const void *frame, *prev;
 	struct inflight_val *found, v;
+	struct inflight_slot *slot;
+	struct thread_state *t;
 	const __u64 *win;
 	struct pbpf_proc_desc *desc = traced(id >> 32);
 	const struct pbpf_py_offsets *py = readable(desc);
@@ -449,8 +445,9 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 		key.ctx = stackref_obj(py, (__u64)read_ptr(frame + py->frame_localsplus));
 		prev = read_ptr(frame + py->frame_previous);
 	}
-	found = bpf_map_lookup_elem(&inflight, &key);
-	if (found && (found->depth || found->emitted) && nested_pop(py, found, prev, &key))
+	t = current_thread_state(false);
+	found = inflight_find(t, &key, &slot);
+	if (found && (found->depth || found->emitted) && nested_pop(py, found, prev, slot, &key))
 		return 0;
 	__sync_fetch_and_add(&stats.request_ends, 1);
 	if (!found) {
@@ -459,9 +456,9 @@ int BPF_KPROBE(ctxvar_reset, const void *var)
 	}
 	v = *found;
 	if (!found->emitted)
-		bpf_map_delete_elem(&inflight, &key);
-	if (stacks_enabled)
-		end_thread_request(key.tid);
+		inflight_del(slot, &key);
+	if (stacks_enabled && t)
+		t->req_start = 0; /* "none" to the sampler */
 	if (!v.sampled && !filter.keep_errors)
 		goto unsampled;
 	if (wsgi_locals(desc, frame, prev, key.ctx, &w))

@@ -16,6 +16,7 @@
 #include "proctree.bpf.h"
 #include "pythread.bpf.h"
 #include "maps.bpf.h"
+#include "threadstate.bpf.h"
 
 struct walk_ctx {
 	const struct pbpf_py_offsets *py;
@@ -99,28 +100,20 @@ static __always_inline bool holder_is_current(const struct pbpf_py_offsets *py, 
 	       id == BPF_CORE_READ(task, thread.fsbase);
 }
 
-/* The thread state of `tid`, learned at the uprobes or recognised as the
- * GIL holder's; NULL for threads that never ran Python. */
-static __always_inline const void *thread_state(const struct pbpf_py_offsets *py, __u32 tid,
-						const void *holder)
+/* The running thread's PyThreadState, learned at the uprobes or
+ * recognised as the GIL holder's (and then kept in `t`); NULL for threads
+ * that never ran Python. */
+static __always_inline const void *sampled_tstate(const struct pbpf_py_offsets *py,
+						  struct thread_state *t, __u32 tid,
+						  const void *holder)
 {
-	__u64 *known = bpf_map_lookup_elem(&thread_tstate, &tid);
-	__u64 ts;
-
-	if (known)
-		return (const void *)*known;
+	if (t && t->tstate)
+		return (const void *)t->tstate;
 	if (!holder || !holder_is_current(py, holder, tid))
 		return NULL;
-	ts = (__u64)holder;
-	bpf_map_update_elem(&thread_tstate, &tid, &ts, BPF_ANY);
+	if (t)
+		t->tstate = (__u64)holder;
 	return holder;
-}
-
-static __always_inline __u64 request_of(__u32 tid)
-{
-	__u64 *start = bpf_map_lookup_elem(&thread_request, &tid);
-
-	return start ? *start : 0;
 }
 
 SEC("perf_event")
@@ -132,6 +125,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	const struct pbpf_py_offsets *py = readable(d);
 	const void *holder, *tstate;
 	struct pbpf_stack_event *e;
+	struct thread_state *t;
 
 	if (!py)
 		return 0;
@@ -140,7 +134,8 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	if (discover_all && !bpf_map_lookup_elem(&flask_seen, &tgid))
 		return 0;
 	holder = gil_holder(py);
-	tstate = thread_state(py, (__u32)id, holder);
+	t = current_thread_state(true);
+	tstate = sampled_tstate(py, t, (__u32)id, holder);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&stats.sample_drops, 1);
@@ -152,7 +147,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	e->tid = (__u32)id;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->offcpu_ns = 0;
-	e->req_start_ns = request_of((__u32)id);
+	e->req_start_ns = t ? t->req_start : 0;
 	e->cls = !tstate	    ? PBPF_CLASS_NO_PYTHON
 		 : tstate != holder ? PBPF_CLASS_NO_GIL
 				    : PBPF_CLASS_PYTHON;
@@ -175,7 +170,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	const struct pbpf_proc_desc *d;
 	const struct pbpf_py_offsets *py;
 	struct pbpf_stack_event *st = NULL, *e;
-	__u64 *tstate, req_start;
+	struct thread_state *t;
 
 	/* Most switches have no blocked stack anywhere to report: no lookup. */
 	if (offcpu_pending)
@@ -196,15 +191,12 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		return 0;
 	/* Waiting outside a request (the accept loop) is not charged: asked
 	 * first, it turns away most sleeps, traced or not, in one lookup. */
-	req_start = request_of(prev_tid);
-	if (!req_start)
+	t = bpf_task_storage_get(&thread_states, prev, 0, 0);
+	if (!t || !t->req_start || !t->tstate)
 		return 0;
 	d = traced(prev_tgid);
 	py = readable(d);
 	if (!py)
-		return 0;
-	tstate = bpf_map_lookup_elem(&thread_tstate, &prev_tid);
-	if (!tstate)
 		return 0;
 	st = bpf_map_lookup_elem(&stack_scratch, &zero);
 	if (!st)
@@ -214,10 +206,10 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	st->pid = prev_tgid;
 	st->tid = prev_tid;
 	st->cls = PBPF_CLASS_NO_GIL;
-	st->req_start_ns = req_start;
+	st->req_start_ns = t->req_start;
 	st->ts_ns = bpf_ktime_get_ns();
 	/* We run in prev's context here: its memory is the current mm. */
-	walk_stack(py, (const void *)*tstate, st);
+	walk_stack(py, (const void *)t->tstate, st);
 	if (!bpf_map_update_elem(&offcpu_stacks, &prev_tid, st, BPF_ANY))
 		__sync_fetch_and_add(&offcpu_pending, 1);
 	__sync_fetch_and_add(&stats.offcpu_stacks, 1);

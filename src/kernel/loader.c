@@ -67,14 +67,14 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 }
 
 /* Map sizes come from the configuration, set between open and load.  The
- * sampler's per-thread maps shrink to one entry when stacks are off (the
- * request programs still reference them, behind stacks_enabled). */
+ * off-CPU stacks map shrinks to one entry when off-CPU stacks are off (the
+ * sampler program still references it).  Per-thread state is task storage,
+ * which has no size. */
 static int size_maps(struct loader *l, const struct loader_opts *o)
 {
 	struct profilis_bpf *s = l->skel;
 	__u32 procs = o->max_procs > 0 ? o->max_procs : PBPF_MAX_PROCS;
 	__u32 inflight = o->max_inflight > 0 ? o->max_inflight : 16384;
-	__u32 threads = o->sample_hz > 0 || o->offcpu ? inflight : 1;
 	int err;
 
 	l->max_procs = procs;
@@ -85,10 +85,6 @@ static int size_maps(struct loader *l, const struct loader_opts *o)
 		err = bpf_map__set_max_entries(s->maps.flask_seen, procs);
 	if (!err)
 		err = bpf_map__set_max_entries(s->maps.inflight, inflight);
-	if (!err)
-		err = bpf_map__set_max_entries(s->maps.thread_tstate, threads);
-	if (!err)
-		err = bpf_map__set_max_entries(s->maps.thread_request, threads);
 	if (!err && !o->offcpu)
 		err = bpf_map__set_max_entries(s->maps.offcpu_stacks, 1);
 	return err;
