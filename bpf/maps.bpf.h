@@ -159,11 +159,7 @@ _Static_assert((PY_FRAME_WIN / 8 & (PY_FRAME_WIN / 8 - 1)) == 0,
  * mapping or holds nothing we use. */
 #define PY_OBJ_WIN 256
 #define PY_OBJ_WIN_MIN 64
-/* attr_cache reads the key words, and the values, of an object's wanted
- * names in one read each when they lie within this many bytes. */
-#define PY_SPAN 256
-_Static_assert((PY_OBJ_WIN & (PY_OBJ_WIN - 1)) == 0 && (PY_SPAN & (PY_SPAN - 1)) == 0,
-	       "the windows are masked: powers of two");
+_Static_assert((PY_OBJ_WIN & (PY_OBJ_WIN - 1)) == 0, "the window is masked: a power of two");
 
 struct py_scratch {
 	__u64 entries[PY_CHUNK * 3];   /* up to 16 {hash, key, value} entries */
@@ -180,9 +176,6 @@ struct py_scratch {
 	__u64 objwin[PY_OBJ_WIN / 8];
 	__u64 objwin_addr;
 	__u64 objwin_len;
-	/* attr_cache: the key words, and the values, of several names at once */
-	__u64 keyspan[PY_SPAN / 8];
-	__u64 valspan[PY_SPAN / 8];
 };
 
 PBPF_GLOBAL struct {
