@@ -234,7 +234,8 @@ static const struct argp_option options[] = {
 	  6 },
 	{ "max-inflight", OPT_MAX_INFLIGHT, "N", 0,
 	  "Requests in flight at once across the "
-	  "traced processes, 64..1048576 (default 16384); a start past it is counted lost",
+	  "traced processes beyond the 4 each thread keeps in its own storage, 64..1048576 "
+	  "(default 16384); a start past it is counted lost",
 	  6 },
 	{ 0, 0, 0, 0, "HTTP endpoint (Prometheus /metrics and the web page):", 7 },
 	{ "http", OPT_HTTP, "ADDR", 0,

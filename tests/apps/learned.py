@@ -49,6 +49,18 @@ def edge_environ():
     return "edge %d" % len(env)
 
 
+@app.route("/nested-contexts")
+def nested_contexts():
+    """Eight more request contexts pushed on this thread while it serves this
+    request (more than a thread's in-flight slots hold), then popped."""
+    ctxs = [app.test_request_context("/inner/%d" % i) for i in range(8)]
+    for c in ctxs:
+        c.push()
+    for c in reversed(ctxs):
+        c.pop()
+    return "nested"
+
+
 @app.route("/many-attrs")
 def many_attrs():
     for i in range(60):
