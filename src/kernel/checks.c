@@ -58,20 +58,29 @@ int checks_run(FILE *out)
 		      "capabilities (CAP_SYS_ADMIN, CAP_SYS_PTRACE)",
 		      preflight_capabilities(msg, sizeof(msg)) ? msg : "");
 	bad |= report(out, preflight_btf("/sys/kernel/btf/vmlinux", msg, sizeof(msg)) == 0, true,
-		      "kernel BTF (/sys/kernel/btf/vmlinux)", "needed for CO-RE");
+		      "kernel BTF (/sys/kernel/btf/vmlinux)",
+		      "needed for CO-RE and the sched_switch BTF tracepoint");
 	bad |= report(out, libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_KPROBE, NULL) == 1, true,
 		      "uprobe programs (BPF_PROG_TYPE_KPROBE)", "the request hooks");
 	bad |= report(out, preflight_uprobe(msg, sizeof(msg)) == 0, true,
 		      "uprobe creation (perf_event_open, uprobe PMU)",
 		      preflight_uprobe(msg, sizeof(msg)) ? msg : "attaching the request hooks");
 	bad |= report(out, libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL) == 1,
-		      true, "raw tracepoints", "fork/exit/sched_switch");
+		      true, "raw tracepoints", "fork/exec/exit");
 	bad |= report(out, libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) == 1, true,
 		      "perf_event programs", "the stack sampler");
 	bad |= report(out, libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1, true,
 		      "ring buffer maps", "events to userspace");
 	bad |= report(out, libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, NULL) == 1, true,
-		      "LRU hash maps", "in-flight requests");
+		      "LRU hash maps", "in-flight requests past a thread's slots");
+	bad |= report(out,
+		      libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1 &&
+			      libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE,
+						      BPF_FUNC_task_storage_get, NULL) == 1 &&
+			      libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT,
+						      BPF_FUNC_task_storage_get, NULL) == 1,
+		      true, "task storage from uprobe and perf_event programs",
+		      "per-thread requests in flight and thread states");
 	bad |= report(out, libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1,
 		      true, "bpf_loop helper", "dict scans and frame walks");
 	bad |= report(out,

@@ -249,6 +249,7 @@ def test_check():
     check(rc == 0 and "profilis-bpf can run here" in out and "FAIL" not in out,
           "--check as root: %s\n%s%s", rc, out, err)
     for feature in ("kernel BTF", "uprobe programs", "ring buffer maps", "bpf_loop helper",
+                    "task storage from uprobe and perf_event programs",
                     "software CPU clock"):
         check(any(l.startswith("ok") and feature in l for l in out.splitlines()),
               "--check does not confirm %s:\n%s", feature, out)
