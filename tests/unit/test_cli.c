@@ -797,6 +797,16 @@ Test(cli, pathological_exclude_regex, .exit_code = 64)
 	EXPECT_USAGE(msg, "-p", "1", "--exclude-route", arg);
 }
 
+/* A run of mixed repetition operators takes regcomp over 90 s with little
+ * memory (found by fuzz_cli): the trial compile's 2 s alarm refuses it. */
+Test(cli, slow_exclude_regex, .exit_code = 64)
+{
+	EXPECT_USAGE("profilis-bpf: --exclude-route: the regular expression "
+		     "'^a*+*+*+*+*+*+*+s)' is too complex to compile within 256 MiB and 2 s; "
+		     "simplify it\n",
+		     "-p", "1", "--exclude-route", "re:^a*+*+*+*+*+*+*+s)");
+}
+
 Test(cli, file_mode_is_octal)
 {
 	struct config cfg;
