@@ -277,15 +277,13 @@ static __always_inline const __u64 *obj_window(const struct pbpf_py_offsets *py,
 					       struct py_scratch *sc, const void *obj)
 {
 	sc->objwin_addr = (__u64)obj - PY_PRE_HEADER;
-	sc->objwin_len = PY_OBJ_WIN;
+	sc->objwin_len = 0;
 	if (py->attr_layout == PBPF_ATTR_313 &&
 	    !bpf_probe_read_user(sc->objwin, PY_OBJ_WIN, obj - PY_PRE_HEADER))
-		return sc->objwin;
-	sc->objwin_len = PY_OBJ_WIN_MIN;
-	if (!bpf_probe_read_user(sc->objwin, PY_OBJ_WIN_MIN, obj - PY_PRE_HEADER))
-		return sc->objwin;
-	sc->objwin_len = 0;
-	return NULL;
+		sc->objwin_len = PY_OBJ_WIN;
+	else if (!bpf_probe_read_user(sc->objwin, PY_OBJ_WIN_MIN, obj - PY_PRE_HEADER))
+		sc->objwin_len = PY_OBJ_WIN_MIN;
+	return sc->objwin_len ? sc->objwin : NULL;
 }
 
 /* Whether every field getattrs takes from the window lies in it. */

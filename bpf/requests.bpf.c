@@ -92,10 +92,11 @@ static __always_inline void announce_flask(__u32 tgid)
 static __always_inline void note_thread(const struct pbpf_py_offsets *py, struct thread_state *t,
 					__u64 start_ns)
 {
-	__u64 tstate = (__u64)gil_holder(py);
+	__u64 tstate;
 
 	if (!t)
-		return;
+		return; /* no storage for this thread now: nothing to note it in */
+	tstate = (__u64)gil_holder(py);
 	if (tstate)
 		t->tstate = tstate;
 	t->req_start = start_ns;
