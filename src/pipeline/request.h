@@ -67,10 +67,6 @@ static inline void request_text_lengths(struct request_record *r)
 }
 
 /*
- * Decodes `e`.  `realtime_offset_ns` is CLOCK_REALTIME - CLOCK_MONOTONIC.
- * Returns 0, or -EINVAL when `e` is not a request event.
- */
-/*
  * Copies of `src` what request_decode reads: the fixed fields, each text
  * field's header and its used bytes, the exception name through its NUL.
  * A 4.9 KB event is mostly unused text room; this copies ~300 bytes of a
@@ -78,6 +74,10 @@ static inline void request_text_lengths(struct request_record *r)
  */
 void request_event_copy(void *dst, const void *src);
 
+/*
+ * Decodes `e`.  `realtime_offset_ns` is CLOCK_REALTIME - CLOCK_MONOTONIC.
+ * Returns 0, or -EINVAL when `e` is not a request event.
+ */
 int request_decode(const struct pbpf_req_event *e, int64_t realtime_offset_ns,
 		   struct request_record *out);
 

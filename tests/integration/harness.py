@@ -204,7 +204,6 @@ class Server(Launched):
                 time.sleep(0.05)
 
 
-
 class Profiler:
     """profilis-bpf attached to a PID, writing JSONL to a file."""
 
